@@ -1,0 +1,47 @@
+"""Mailroom's error tree. Adapters translate library errors into it; handlers catch only these.
+
+MailroomError
+├── Transient            retry later with backoff (server down, timeout, SMTP 4xx)
+├── Permanent            no retry: record the reason, dead-letter (unparseable, SMTP 5xx)
+│   └── MailRejected     an incoming-mail script refused the mail
+├── ConfigRejected       a settings write that would break a typed view
+└── SecretsUnavailable   secrets are needed but no key is configured
+"""
+
+from __future__ import annotations
+
+
+class MailroomError(Exception):
+    """Base of every error Mailroom raises on purpose."""
+
+
+class Transient(MailroomError):
+    """A failure that may pass: the message is retried later."""
+
+
+class Permanent(MailroomError):
+    """A failure that will not pass by retrying: the message goes to the failed-mail desk."""
+
+
+class MailRejected(Permanent):
+    """An incoming-mail script refused the mail; ``script`` names it."""
+
+    def __init__(self, reason: str, *, script: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.script = script
+
+    def __str__(self) -> str:
+        return f"rejected by script {self.script!r}: {self.reason}"
+
+
+class ConfigRejected(MailroomError):
+    """A configuration change was refused; the message says what to fix."""
+
+
+class SecretsUnavailable(MailroomError):
+    """A secret must be stored or read but MAILROOM_SECRET_KEY is not set."""
+
+
+class NotFound(MailroomError):
+    """The named object does not exist."""

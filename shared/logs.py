@@ -1,0 +1,88 @@
+"""Logging for every service: JSON lines, with every known secret redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class SecretRedactor(logging.Filter):
+    """Replaces every registered secret in a record's rendered message and extras with ***.
+
+    Passwords and tokens are registered when the configuration is loaded, so even an
+    exception text from a library that echoes a credential cannot leak it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, *secrets: str | None) -> None:
+        """Add secrets to redact (short or empty values are ignored)."""
+        with self._lock:
+            self._secrets.update(s for s in secrets if s and len(s) >= 3)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render and redact the message in place (always keeps the record)."""
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = self.redact(message), None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, self.redact(value))
+        return True
+
+
+REDACTOR = SecretRedactor()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with time, level, logger, message and extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as JSON."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+    """Install the redacting handler on the root logger (idempotent)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, "_mailroom", False):
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handler._mailroom = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

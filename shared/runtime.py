@@ -1,0 +1,122 @@
+"""What a running service holds: settings, store, broker and the current configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from faststream.rabbit import RabbitBroker, RabbitRouter
+
+from shared.broker import build_broker, declare_topology
+from shared.config_views import build_config
+from shared.logs import REDACTOR
+from shared.models.config import SystemConfig
+from shared.models.messages import ConfigChanged
+from shared.secrets import SecretBox
+from shared.settings import SharedSettings
+from shared.store import Store, open_store
+from shared.topology import CONFIG_EXCHANGE, config_queue
+
+log = logging.getLogger(__name__)
+
+ConfigListener = Callable[[SystemConfig], Awaitable[None]]
+
+
+class Runtime:
+    """One process's connections and configuration; services share it in ``run all``."""
+
+    def __init__(self, settings: SharedSettings, broker: RabbitBroker | None = None) -> None:
+        self.settings = settings
+        self.box = SecretBox(settings.secret_key)
+        self.broker = broker or build_broker(settings.broker_url.get_secret_value())
+        self.config = SystemConfig()
+        self._store: Store | None = None
+        self._listeners: list[ConfigListener] = []
+        self._reload_lock = asyncio.Lock()
+        REDACTOR.register(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.api_token.get_secret_value() if settings.api_token else None,
+            settings.broker_url.get_secret_value()
+            .partition("://")[2]
+            .partition("@")[0]
+            .partition(":")[2],
+        )
+
+    @property
+    def store(self) -> Store:
+        """The MongoDB store (after :meth:`start_store`)."""
+        if self._store is None:
+            raise RuntimeError("store not open: call start_store() first")
+        return self._store
+
+    async def start_store(self) -> None:
+        """Open MongoDB and load the configuration (idempotent)."""
+        if self._store is None:
+            self._store = await open_store(
+                self.settings.mongodb_url.get_secret_value(), self.settings.database
+            )
+            await self.reload_config()
+
+    async def start_broker(self) -> None:
+        """Connect the broker and declare the topology (for processes that only publish)."""
+        await self.broker.connect()
+        await declare_topology(self.broker)
+
+    async def close(self) -> None:
+        """Close MongoDB (the broker belongs to the FastStream app that runs it)."""
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    def on_config(self, listener: ConfigListener) -> None:
+        """Call ``listener`` with every newly loaded configuration."""
+        self._listeners.append(listener)
+
+    async def reload_config(self) -> SystemConfig:
+        """Read every property, rebuild the typed views and notify listeners."""
+        async with self._reload_lock:
+            version = await self.store.properties.version()
+            props = await self.store.properties.all()
+            config = build_config(props, box=self.box, version=version)
+            self._register_secrets(config)
+            self.config = config
+        for listener in self._listeners:
+            await listener(config)
+        return config
+
+    async def on_config_changed(self, change: ConfigChanged) -> None:
+        """React to a broadcast: reload unless this version is already loaded.
+
+        Every change triggers a full reload, so a missed broadcast (a gap in versions) is
+        healed by the next one; the services also reload at start.
+        """
+        if change.version <= self.config.version:
+            return
+        log.info(
+            "configuration changed",
+            extra={"version": change.version, "module": change.module, "key": change.key},
+        )
+        await self.reload_config()
+
+    def config_router(self, service: str) -> RabbitRouter:
+        """A router with this instance's subscriber to the ``config`` broadcast."""
+        router = RabbitRouter()
+
+        @router.subscriber(
+            config_queue(service, self.settings.instance_id),
+            CONFIG_EXCHANGE,
+            title=f"{service}.config",
+        )
+        async def config_changed(change: ConfigChanged) -> None:
+            await self.on_config_changed(change)
+
+        return router
+
+    @staticmethod
+    def _register_secrets(config: SystemConfig) -> None:
+        for account in config.accounts.values():
+            if account.password:
+                REDACTOR.register(account.password.get_secret_value())
+        if config.outgoing and config.outgoing.password:
+            REDACTOR.register(config.outgoing.password.get_secret_value())

@@ -1,0 +1,20 @@
+"""The one way to MongoDB. Functions take keyword-only arguments and return models."""
+
+from shared.store._base import Store, open_store
+from shared.store.cases import CaseRepo
+from shared.store.desk import DeskRepo
+from shared.store.fetch_state import FetchStateRepo
+from shared.store.outbox import OutboxRepo
+from shared.store.properties import PropertyRepo
+from shared.store.raw_emails import RawEmailRepo
+
+__all__ = [
+    "CaseRepo",
+    "DeskRepo",
+    "FetchStateRepo",
+    "OutboxRepo",
+    "PropertyRepo",
+    "RawEmailRepo",
+    "Store",
+    "open_store",
+]

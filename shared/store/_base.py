@@ -1,0 +1,106 @@
+"""The Store: one MongoDB database and the repositories over its collections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from shared.errors import Transient
+
+Doc = dict[str, Any]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "properties": [IndexModel([("module", ASCENDING), ("key", ASCENDING)], unique=True)],
+    "config_log": [IndexModel([("version", ASCENDING)])],
+    "raw_emails": [
+        IndexModel([("account", ASCENDING), ("source_key", ASCENDING)], unique=True),
+        IndexModel([("status", ASCENDING)]),
+        IndexModel([("message_id", ASCENDING)]),
+    ],
+    "fetch_state": [IndexModel([("account", ASCENDING), ("folder", ASCENDING)], unique=True)],
+    "cases": [
+        IndexModel([("number", ASCENDING)], unique=True),
+        IndexModel(
+            [("origin_raw_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"origin_raw_id": {"$type": "string"}},
+        ),
+    ],
+    "messages": [
+        IndexModel([("message_id", ASCENDING)]),
+        IndexModel([("case_number", ASCENDING), ("created_at", ASCENDING)]),
+        IndexModel(
+            [("raw_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"raw_id": {"$type": "string"}},
+        ),
+        IndexModel(
+            [("outbox_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"outbox_id": {"$type": "string"}},
+        ),
+    ],
+    "outbox": [IndexModel([("message_id", ASCENDING)])],
+    "failed_mails": [IndexModel([("status", ASCENDING), ("last_failed_at", ASCENDING)])],
+    "replays": [IndexModel([("failed_id", ASCENDING)])],
+}
+
+
+class Store:
+    """Repositories over one database; build with :func:`open_store`."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        from shared.store.cases import CaseRepo
+        from shared.store.desk import DeskRepo
+        from shared.store.fetch_state import FetchStateRepo
+        from shared.store.outbox import OutboxRepo
+        from shared.store.properties import PropertyRepo
+        from shared.store.raw_emails import RawEmailRepo
+
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[database]
+        self.properties = PropertyRepo(self.db)
+        self.raw_emails = RawEmailRepo(self.db)
+        self.fetch_state = FetchStateRepo(self.db)
+        self.cases = CaseRepo(self.db)
+        self.outbox = OutboxRepo(self.db)
+        self.desk = DeskRepo(self.db)
+
+    async def ensure_indexes(self) -> None:
+        """Create every index Mailroom relies on (idempotent)."""
+        for name, indexes in INDEXES.items():
+            await self.db[name].create_indexes(indexes)
+
+    async def ping(self) -> None:
+        """Raise Transient when MongoDB does not answer."""
+        try:
+            await self.db.command("ping")
+        except PyMongoError as exc:
+            raise Transient(f"MongoDB unavailable: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.close()
+
+
+async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> Store:
+    """Connect, check the server answers and make sure the indexes exist."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, uuidRepresentation="standard"
+    )
+    store = Store(client, database)
+    await store.ping()
+    await store.ensure_indexes()
+    return store
+
+
+async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:
+    """Atomically take the next number of the counter ``name``."""
+    doc = await db["counters"].find_one_and_update(
+        {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
+    )
+    assert doc is not None
+    return int(doc["seq"]) + start - 1
