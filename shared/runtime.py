@@ -95,7 +95,7 @@ class Runtime:
             return
         log.info(
             "configuration changed",
-            extra={"version": change.version, "module": change.module, "key": change.key},
+            extra={"version": change.version, "property": f"{change.module}/{change.key}"},
         )
         await self.reload_config()
 

@@ -1,4 +1,4 @@
-"""How a service is assembled into a runnable FastStream app (alone or all in one)."""
+"""How services are assembled and run: alone, all in one process, or inside a test."""
 
 from __future__ import annotations
 
@@ -36,47 +36,69 @@ class Service:
 ServiceBuilder = Callable[[Runtime], Service]
 
 
-def build_app(
-    builders: Sequence[ServiceBuilder], settings: SharedSettings | None = None
-) -> FastStream | AsgiFastStream:
-    """One FastStream app running the given services on one broker connection."""
-    rt = Runtime(settings or SharedSettings())
-    services = [build(rt) for build in builders]
-    rt.broker.include_router(rt.config_router("+".join(s.name for s in services)))
-    for service in services:
-        for router in service.routers:
-            rt.broker.include_router(router)
+class Stack:
+    """Services sharing one Runtime (one broker connection, one MongoDB client)."""
 
-    async def on_startup() -> None:
-        configure_logging(rt.settings.log_level, json_lines=rt.settings.log_json)
-        await rt.start_store()
+    def __init__(
+        self, builders: Sequence[ServiceBuilder], settings: SharedSettings | None = None
+    ) -> None:
+        self.rt = Runtime(settings or SharedSettings())
+        self.services = [build(self.rt) for build in builders]
+        names = "+".join(s.name for s in self.services)
+        self.rt.broker.include_router(self.rt.config_router(names))
+        for service in self.services:
+            for router in service.routers:
+                self.rt.broker.include_router(router)
 
-    async def after_startup() -> None:
-        await declare_topology(rt.broker)
-        for service in services:
+    @property
+    def asgi(self) -> ASGIApp | None:
+        """The HTTP app of the stack, if a service has one."""
+        return next((s.asgi for s in self.services if s.asgi is not None), None)
+
+    async def before_broker(self) -> None:
+        """Logging and MongoDB, before any subscriber may receive a message."""
+        configure_logging(self.rt.settings.log_level, json_lines=self.rt.settings.log_json)
+        await self.rt.start_store()
+
+    async def after_broker(self) -> None:
+        """Topology, then each service's own start hook."""
+        await declare_topology(self.rt.broker)
+        for service in self.services:
             if service.start is not None:
                 await service.start()
 
-    async def on_shutdown() -> None:
-        for service in reversed(services):
+    async def before_broker_stop(self) -> None:
+        """Each service's stop hook, in reverse order."""
+        for service in reversed(self.services):
             if service.stop is not None:
                 await service.stop()
 
-    async def after_shutdown() -> None:
-        await rt.close()
+    async def start(self) -> None:
+        """Start everything (for tests and embedding; apps use the hooks)."""
+        await self.before_broker()
+        await self.rt.broker.start()
+        await self.after_broker()
 
-    hooks = {
-        "on_startup": [on_startup],
-        "after_startup": [after_startup],
-        "on_shutdown": [on_shutdown],
-        "after_shutdown": [after_shutdown],
-    }
-    asgi = [("/", s.asgi) for s in services if s.asgi is not None]
-    if asgi:
-        return AsgiFastStream(rt.broker, asgi_routes=asgi[:1], **hooks)  # type: ignore[arg-type]
-    return FastStream(rt.broker, **hooks)  # type: ignore[arg-type]
+    async def stop(self) -> None:
+        """Stop everything started by :meth:`start`."""
+        await self.before_broker_stop()
+        await self.rt.broker.stop()
+        await self.rt.close()
+
+    def app(self) -> FastStream | AsgiFastStream:
+        """A FastStream app (ASGI when a service serves HTTP) running this stack."""
+        hooks: dict[str, list[Hook]] = {
+            "on_startup": [self.before_broker],
+            "after_startup": [self.after_broker],
+            "on_shutdown": [self.before_broker_stop],
+            "after_shutdown": [self.rt.close],
+        }
+        asgi = self.asgi
+        if asgi is not None:
+            return AsgiFastStream(self.rt.broker, asgi_routes=[("/", asgi)], **hooks)  # type: ignore[arg-type]
+        return FastStream(self.rt.broker, **hooks)  # type: ignore[arg-type]
 
 
 def lazy_app(*builders: ServiceBuilder) -> Callable[[], FastStream | AsgiFastStream]:
     """A cached factory, so ``app.py`` can expose ``app`` without reading settings at import."""
-    return functools.cache(lambda: build_app(builders))
+    return functools.cache(lambda: Stack(builders).app())

@@ -7,6 +7,7 @@ services use. See ``shared/config_views.py`` for how properties become views.
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from typing import Literal
 
 from jinja2 import TemplateError
@@ -20,6 +21,21 @@ SAMPLE_CASE_REFERENCE = "10042"
 SAMPLE_SUBJECT = "Printer on floor 3 is broken"
 
 _TEMPLATES = SandboxedEnvironment(autoescape=False)
+
+
+def render_subject(template: str, *, case: str, subject: str) -> str:
+    """Render the outgoing subject template in Jinja2's sandbox; errors become ValueError."""
+    try:
+        rendered = _TEMPLATES.from_string(template).render(case=case, subject=subject)
+    except TemplateError as exc:
+        raise ValueError(f"outgoing subject template does not render: {exc}") from exc
+    return " ".join(rendered.split())
+
+
+def find_case_reference(pattern: str, subject: str) -> str | None:
+    """The case reference the incoming subject pattern finds in ``subject``, if any."""
+    match = re.search(pattern, subject)
+    return match.group("case") if match else None
 
 
 class _View(BaseModel):
@@ -175,6 +191,13 @@ class ProcessorSettings(_View):
         names = [s.name for s in value]
         if len(names) != len(set(names)):
             raise ValueError("each script may appear only once")
+        installed = {ep.name for ep in entry_points(group="mailroom.incoming_scripts")}
+        unknown = sorted(set(names) - installed)
+        if unknown:
+            raise ValueError(
+                f"no incoming-mail script named {', '.join(unknown)}; "
+                f"installed: {', '.join(sorted(installed))}"
+            )
         return value
 
 
@@ -187,18 +210,3 @@ class SystemConfig(_View):
     settings: GlobalSettings = GlobalSettings()
     addresses: Addresses = Addresses()
     processor: ProcessorSettings = ProcessorSettings()
-
-
-def render_subject(template: str, *, case: str, subject: str) -> str:
-    """Render the outgoing subject template in Jinja2's sandbox; errors become ValueError."""
-    try:
-        rendered = _TEMPLATES.from_string(template).render(case=case, subject=subject)
-    except TemplateError as exc:
-        raise ValueError(f"outgoing subject template does not render: {exc}") from exc
-    return " ".join(rendered.split())
-
-
-def find_case_reference(pattern: str, subject: str) -> str | None:
-    """The case reference the incoming subject pattern finds in ``subject``, if any."""
-    match = re.search(pattern, subject)
-    return match.group("case") if match else None

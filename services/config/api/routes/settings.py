@@ -1,0 +1,54 @@
+"""Global settings, addresses, processor settings and raw properties."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.schemas import PropertyIn, VersionOut
+from services.config.properties import delete_property, list_properties, set_fields, set_property
+from shared.models.records import Property
+
+router = APIRouter(tags=["settings"])
+
+FieldModule = Literal["settings", "addresses", "processor"]
+
+
+@router.get("/settings/{module}")
+async def get_fields(module: FieldModule, rt: RuntimeDep, _: CallerDep) -> dict[str, Any]:
+    """A typed view (``settings``, ``addresses`` or ``processor``) with defaults filled in."""
+    config = await rt.reload_config()
+    view = getattr(config, module)
+    data: dict[str, Any] = view.model_dump(mode="json")
+    return data
+
+
+@router.patch("/settings/{module}")
+async def patch_fields(
+    module: FieldModule, body: dict[str, Any], rt: RuntimeDep, who: CallerDep
+) -> VersionOut:
+    """Change several keys at once; all are validated together."""
+    return VersionOut(version=await set_fields(rt, module=module, values=body, who=who))
+
+
+@router.get("/properties")
+async def get_properties(rt: RuntimeDep, _: CallerDep) -> list[Property]:
+    """Every raw property, secrets as ``***``."""
+    return await list_properties(rt)
+
+
+@router.put("/properties/{module}/{key}")
+async def put_property(
+    module: str, key: str, body: PropertyIn, rt: RuntimeDep, who: CallerDep
+) -> VersionOut:
+    """Set one raw property (validated like every other write)."""
+    version = await set_property(rt, module=module, key=key, value=body.value, who=who)
+    return VersionOut(version=version)
+
+
+@router.delete("/properties/{module}/{key}")
+async def remove_property(module: str, key: str, rt: RuntimeDep, who: CallerDep) -> VersionOut:
+    """Remove one raw property."""
+    return VersionOut(version=await delete_property(rt, module=module, key=key, who=who))

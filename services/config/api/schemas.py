@@ -1,0 +1,146 @@
+"""One schema per direction: what the API accepts and what it returns (never a secret)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from shared.models.config import IncomingAccount, OutgoingConnection
+from shared.models.records import FailedMail
+
+Name = str
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountCreate(_In):
+    """A new incoming account."""
+
+    name: str = Field(max_length=64)
+    protocol: Literal["IMAP", "IMAPS"] = "IMAPS"
+    host: str = Field(max_length=255)
+    port: int | None = None
+    folder: str = Field(default="INBOX", max_length=255)
+    username: str = Field(max_length=320)
+    password: SecretStr | None = Field(default=None, max_length=1024)
+    delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
+    enabled: bool = True
+    verify_tls: bool = True
+    ca_file: str | None = Field(default=None, max_length=4096)
+
+
+class AccountUpdate(_In):
+    """A change to an account; omitted fields (and an omitted password) are kept."""
+
+    protocol: Literal["IMAP", "IMAPS"] | None = None
+    host: str | None = Field(default=None, max_length=255)
+    port: int | None = None
+    folder: str | None = Field(default=None, max_length=255)
+    username: str | None = Field(default=None, max_length=320)
+    password: SecretStr | None = Field(default=None, max_length=1024)
+    delete_read_messages: Literal["inherit", "yes", "no"] | None = None
+    enabled: bool | None = None
+    verify_tls: bool | None = None
+    ca_file: str | None = Field(default=None, max_length=4096)
+
+
+class AccountPublic(BaseModel):
+    """An account as the API shows it: the password only as set / not set."""
+
+    name: str
+    protocol: str
+    host: str
+    port: int
+    folder: str
+    username: str
+    password_set: bool
+    delete_read_messages: str
+    enabled: bool
+    verify_tls: bool
+    ca_file: str | None
+
+    @classmethod
+    def of(cls, account: IncomingAccount) -> AccountPublic:
+        """The public view of an account."""
+        data = account.model_dump(exclude={"password"})
+        data["port"] = account.effective_port
+        return cls(**data, password_set=account.password is not None)
+
+
+class OutgoingIn(_In):
+    """The outgoing SMTP connection; an omitted password is kept."""
+
+    host: str | None = Field(default=None, max_length=255)
+    port: int | None = None
+    security: Literal["none", "starttls", "tls"] | None = None
+    username: str | None = Field(default=None, max_length=320)
+    password: SecretStr | None = Field(default=None, max_length=1024)
+    connect_timeout_ms: int | None = None
+    send_timeout_ms: int | None = None
+    verify_tls: bool | None = None
+    ca_file: str | None = Field(default=None, max_length=4096)
+
+
+class OutgoingPublic(BaseModel):
+    """The outgoing connection as the API shows it."""
+
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password_set: bool
+    connect_timeout_ms: int
+    send_timeout_ms: int
+    verify_tls: bool
+    ca_file: str | None
+
+    @classmethod
+    def of(cls, conn: OutgoingConnection) -> OutgoingPublic:
+        """The public view of the connection."""
+        data = conn.model_dump(exclude={"password"})
+        data["port"] = conn.effective_port
+        return cls(**data, password_set=conn.password is not None)
+
+
+class PropertyIn(_In):
+    """A raw property value."""
+
+    value: Any
+
+
+class VersionOut(BaseModel):
+    """The configuration version after a change."""
+
+    version: int
+
+
+class FailedMailPublic(BaseModel):
+    """A desk entry."""
+
+    id: str
+    queue: str
+    ref: str
+    account: str | None
+    error: str
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    status: str
+    replays: int
+
+    @classmethod
+    def of(cls, entry: FailedMail) -> FailedMailPublic:
+        """The public view of a desk entry."""
+        return cls(**entry.model_dump(by_alias=False, exclude={"body", "routing_key"}))
+
+
+class ReplayOut(BaseModel):
+    """The outcome of one replay."""
+
+    failed_id: str
+    replayed: bool
+    note: str

@@ -1,0 +1,164 @@
+"""The failed-mail desk: dead letters become entries with their reason; operators replay them.
+
+The reason is recorded on the stored document (raw mail or outbox entry) by the service that
+gave up, before it rejects the message; the desk consumer joins it with the dead letter.
+Replay is idempotent: an entry moves from ``failed`` to ``replayed`` atomically, so two
+operators (or a retried request) replay it once; each replay is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitMessage, RabbitRouter
+from pydantic import ValidationError
+
+from shared.broker import publish
+from shared.errors import NotFound
+from shared.models.messages import MailReceived, OutgoingMail
+from shared.models.records import FailedMail, ReplayRecord
+from shared.runtime import Runtime
+from shared.topology import (
+    DLX_EXCHANGE,
+    MAIL_OUTGOING,
+    MAIL_RECEIVED,
+    PROCESSOR_FAILED,
+    SENDER_FAILED,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEUE_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What one replay did."""
+
+    failed_id: str
+    replayed: bool
+    note: str
+
+
+def _death_count(headers: dict[str, Any]) -> int:
+    deaths = headers.get("x-death") or []
+    return sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict))
+
+
+async def record_dead_letter(
+    rt: Runtime, *, routing_key: str, body: dict[str, Any], headers: dict[str, Any]
+) -> FailedMail:
+    """Put one dead letter on the desk with the reason its service recorded."""
+    deaths = _death_count(headers)
+    if routing_key == MAIL_RECEIVED:
+        msg = MailReceived.model_validate(body)
+        try:
+            raw = await rt.store.raw_emails.get(raw_id=msg.raw_id)
+            error, attempts = raw.error, raw.attempts
+        except NotFound:
+            error, attempts = f"raw mail {msg.raw_id} is not stored", 0
+        return await rt.store.desk.record(
+            failed_id=f"processor:{msg.raw_id}",
+            queue=PROCESSOR_FAILED.name,
+            routing_key=routing_key,
+            ref=msg.raw_id,
+            body=body,
+            account=msg.account,
+            error=error or f"dead-lettered after {deaths} deliveries (delivery limit)",
+            attempts=attempts,
+        )
+    out = OutgoingMail.model_validate(body)
+    entry = await rt.store.outbox.get(mail_id=out.mail_id)
+    return await rt.store.desk.record(
+        failed_id=f"sender:{out.mail_id}",
+        queue=SENDER_FAILED.name,
+        routing_key=routing_key,
+        ref=out.mail_id,
+        body=body,
+        account=None,
+        error=(entry.error if entry and entry.error else None)
+        or f"dead-lettered after {deaths} deliveries (delivery limit)",
+        attempts=entry.attempts if entry else deaths,
+    )
+
+
+async def replay(rt: Runtime, *, failed_id: str, who: str) -> ReplayResult:
+    """Re-publish one failed mail to its work queue (once, however often it is called)."""
+    entry = await rt.store.desk.get(failed_id=failed_id)
+    taken = await rt.store.desk.take_for_replay(failed_id=failed_id)
+    if taken is None:
+        note = f"not replayed: status is {entry.status}"
+        await rt.store.desk.audit(
+            record=ReplayRecord(failed_id=failed_id, who=who, outcome="skipped", note=note)
+        )
+        return ReplayResult(failed_id, False, note)
+    message: MailReceived | OutgoingMail
+    if taken.routing_key == MAIL_RECEIVED:
+        message = MailReceived.model_validate(taken.body)
+        await rt.store.raw_emails.set_status(
+            raw_id=message.raw_id, status="replayed", only_from=("failed",)
+        )
+    else:
+        message = OutgoingMail.model_validate(taken.body)
+    await publish(rt.broker, message, routing_key=taken.routing_key)
+    await rt.store.desk.audit(record=ReplayRecord(failed_id=failed_id, who=who, outcome="replayed"))
+    log.info("failed mail replayed", extra={"failed_id": failed_id, "who": who})
+    return ReplayResult(failed_id, True, "replayed")
+
+
+async def replay_all(
+    rt: Runtime, *, who: str, account: str | None = None, error_contains: str | None = None
+) -> list[ReplayResult]:
+    """Replay every failed entry matching the filter."""
+    entries = await rt.store.desk.search(
+        account=account, error_contains=error_contains, limit=10_000
+    )
+    return [await replay(rt, failed_id=e.id, who=who) for e in entries]
+
+
+def build_router(rt: Runtime) -> RabbitRouter:
+    """The desk's consumers of both dead-letter queues.
+
+    A dead letter has nowhere further to go, so on an error (MongoDB down) it is requeued
+    after a pause instead of being rejected.
+    """
+    router = RabbitRouter()
+
+    async def consume(routing_key: str, body: dict[str, Any], message: RabbitMessage) -> None:
+        try:
+            await record_dead_letter(
+                rt, routing_key=routing_key, body=body, headers=dict(message.headers)
+            )
+        except ValidationError as exc:
+            await rt.store.desk.record(
+                failed_id=f"unreadable:{message.message_id}",
+                queue=f"{routing_key} dead letters",
+                routing_key=routing_key,
+                ref="",
+                body=body,
+                account=None,
+                error=f"unreadable dead letter: {exc.error_count()} validation errors",
+                attempts=_death_count(dict(message.headers)),
+            )
+        except Exception:
+            log.exception("dead letter not recorded, requeueing")
+            await asyncio.sleep(REQUEUE_PAUSE_S)
+            raise
+
+    @router.subscriber(
+        PROCESSOR_FAILED, DLX_EXCHANGE, title="processor.failed", ack_policy=AckPolicy.NACK_ON_ERROR
+    )
+    async def processor_failed(body: dict[str, Any], message: RabbitMessage) -> None:
+        await consume(MAIL_RECEIVED, body, message)
+
+    @router.subscriber(
+        SENDER_FAILED, DLX_EXCHANGE, title="sender.failed", ack_policy=AckPolicy.NACK_ON_ERROR
+    )
+    async def sender_failed(body: dict[str, Any], message: RabbitMessage) -> None:
+        await consume(MAIL_OUTGOING, body, message)
+
+    return router

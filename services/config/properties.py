@@ -1,0 +1,137 @@
+"""Writing system properties: validate every typed view, store, audit, broadcast.
+
+A write is checked by building the whole configuration as it would be after the write; a
+change that breaks any view (a subject template the incoming pattern would not match, an
+unknown key, a bad port) is refused with ConfigRejected and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from shared.config_views import (
+    ACCOUNTS_MODULE,
+    OUTGOING_KEY,
+    OUTGOING_MODULE,
+    SECRET_FIELDS,
+    build_config,
+    check_key,
+    seal_secrets,
+)
+from shared.errors import ConfigRejected, NotFound
+from shared.models.config import ACCOUNT_NAME, IncomingAccount, OutgoingConnection
+from shared.models.messages import ConfigChanged
+from shared.models.records import Property
+from shared.runtime import Runtime
+from shared.store.properties import mask_secrets
+from shared.topology import CONFIG_EXCHANGE
+
+
+async def set_property(rt: Runtime, *, module: str, key: str, value: Any, who: str) -> int:
+    """Validate and store one property; returns the new configuration version."""
+    check_key(module, key)
+    stored = seal_secrets(_plain(value), rt.box)
+    current = await rt.store.properties.all()
+    candidate = [p for p in current if (p.module, p.key) != (module, key)]
+    candidate.append(Property(module=module, key=key, value=stored))
+    build_config(candidate, box=rt.box, version=0)
+    version = await rt.store.properties.put(module=module, key=key, value=stored, who=who)
+    await _broadcast(rt, version, module, key, "set")
+    return version
+
+
+async def delete_property(rt: Runtime, *, module: str, key: str, who: str) -> int:
+    """Remove one property (its view falls back to the default)."""
+    current = await rt.store.properties.all()
+    build_config([p for p in current if (p.module, p.key) != (module, key)], box=rt.box, version=0)
+    version = await rt.store.properties.delete(module=module, key=key, who=who)
+    if version is None:
+        raise NotFound(f"no property {module}/{key}")
+    await _broadcast(rt, version, module, key, "delete")
+    return version
+
+
+async def list_properties(rt: Runtime) -> list[Property]:
+    """Every property, secrets shown as ``***``."""
+    props = await rt.store.properties.all()
+    return [p.model_copy(update={"value": mask_secrets(p.value)}) for p in props]
+
+
+async def set_fields(rt: Runtime, *, module: str, values: Mapping[str, Any], who: str) -> int:
+    """Set several keys of a field module (``settings``, ``addresses``, ``processor``).
+
+    All keys are validated together first, so a pattern and its matching template can be
+    changed in one call.
+    """
+    for key in values:
+        check_key(module, key)
+    current = await rt.store.properties.all()
+    candidate = [p for p in current if not (p.module == module and p.key in values)]
+    candidate += [Property(module=module, key=k, value=_plain(v)) for k, v in values.items()]
+    build_config(candidate, box=rt.box, version=0)
+    version = 0
+    for key, value in values.items():
+        version = await rt.store.properties.put(
+            module=module, key=key, value=_plain(value), who=who
+        )
+    if values:
+        await _broadcast(rt, version, module, ",".join(values), "set")
+    return version
+
+
+async def put_account(
+    rt: Runtime, *, name: str, fields: Mapping[str, Any], who: str, create: bool
+) -> IncomingAccount:
+    """Add (``create``) or change an incoming account; an omitted password is kept."""
+    if not ACCOUNT_NAME.match(name):
+        raise ConfigRejected(f"invalid account name {name!r}: use letters, digits, '.', '_', '-'")
+    existing = await rt.store.properties.get(module=ACCOUNTS_MODULE, key=name)
+    if create and existing is not None:
+        raise ConfigRejected(f"account {name!r} exists; change it instead")
+    if not create and existing is None:
+        raise NotFound(f"no account {name!r}")
+    merged = {**(existing.value if existing else {}), **_updates(fields)}
+    merged.pop("name", None)
+    await set_property(rt, module=ACCOUNTS_MODULE, key=name, value=merged, who=who)
+    config = await rt.reload_config()
+    return config.accounts[name]
+
+
+async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> OutgoingConnection:
+    """Set the outgoing SMTP connection; an omitted password is kept."""
+    existing = await rt.store.properties.get(module=OUTGOING_MODULE, key=OUTGOING_KEY)
+    merged = {**(existing.value if existing else {}), **_updates(fields)}
+    await set_property(rt, module=OUTGOING_MODULE, key=OUTGOING_KEY, value=merged, who=who)
+    config = await rt.reload_config()
+    assert config.outgoing is not None
+    return config.outgoing
+
+
+def _updates(fields: Mapping[str, Any]) -> dict[str, Any]:
+    # A secret left out (None) means "keep the stored one": the API never returns secrets,
+    # so clients cannot send them back.
+    return {k: v for k, v in fields.items() if not (k in SECRET_FIELDS and v is None)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+async def _broadcast(rt: Runtime, version: int, module: str, key: str, action: str) -> None:
+    change = ConfigChanged.model_validate(
+        {"version": version, "module": module, "key": key, "action": action}
+    )
+    # Not mandatory: with no service running nobody listens, and services read the whole
+    # configuration when they start.
+    await rt.broker.publish(change, exchange=CONFIG_EXCHANGE, persist=True, mandatory=False)

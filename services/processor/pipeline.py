@@ -1,0 +1,22 @@
+"""Run the enabled incoming-mail scripts in their configured order."""
+
+from __future__ import annotations
+
+from services.processor.parsing import ParsedMail
+from services.processor.scripts import Decision, ScriptContext, load_script
+
+
+async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
+    """The decision for ``mail``; a script's MailRejected propagates to the caller.
+
+    Without a decision from any script (the matcher disabled) the mail opens a new case,
+    so no mail is ever silently dropped.
+    """
+    for setting in ctx.config.processor.incoming_scripts:
+        if setting.enabled:
+            await load_script(setting.name)(mail, ctx)
+    if ctx.decision is None:
+        ctx.decision = Decision(
+            action="new_case", rule="new", reason="no script decided; the mail opens a new case"
+        )
+    return ctx.decision

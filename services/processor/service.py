@@ -1,0 +1,12 @@
+"""The processor service's parts."""
+
+from __future__ import annotations
+
+from services.processor.handlers import build_router
+from shared.runtime import Runtime
+from shared.service import Service
+
+
+def build(rt: Runtime) -> Service:
+    """The processor: one subscriber on ``processor.inbound``."""
+    return Service(name="processor", routers=[build_router(rt)])

@@ -1,0 +1,150 @@
+"""The config service's HTTP API against real MongoDB and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.config.service import build as config_service
+from shared.models.messages import ConfigChanged
+from shared.runtime import Runtime
+from shared.service import Stack
+from shared.settings import SharedSettings
+
+TOKEN = "api-test-token-0123456789"
+PASSWORD = "s3cret-imap-password"
+
+
+def make_settings(rabbit_url: str, mongo_url: str, db: str, instance: str) -> SharedSettings:
+    return SharedSettings(
+        broker_url=rabbit_url,
+        mongodb_url=mongo_url,
+        database=db,
+        instance_id=instance,
+        secret_key="api-test-secret-key",
+        api_token=TOKEN,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
+    s = Stack([config_service], make_settings(rabbit_url, mongo_url, mongo_db_name, "api-test"))
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    assert stack.asgi is not None
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.asgi),
+        base_url="http://config",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as c:
+        yield c
+
+
+ACCOUNT = {
+    "name": "support",
+    "protocol": "IMAPS",
+    "host": "imap.example.org",
+    "username": "support@example.org",
+    "password": PASSWORD,
+}
+
+
+async def test_requests_without_the_token_are_refused(client: httpx.AsyncClient) -> None:
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
+        response = await client.get("/accounts", headers=headers)
+        assert response.status_code == 401
+    assert (await client.get("/healthz", headers={"Authorization": ""})).status_code == 200
+
+
+async def test_account_password_is_never_returned_nor_stored_in_clear(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    created = await client.post("/accounts", json=ACCOUNT)
+    assert created.status_code == 201, created.text
+    assert created.json()["password_set"] is True and created.json()["port"] == 993
+    for path in ("/accounts", "/accounts/support", "/properties"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert PASSWORD not in response.text
+    raw = await stack.rt.store.db["properties"].find_one({"module": "incoming.accounts"})
+    assert raw is not None and PASSWORD not in str(raw)
+    log = await stack.rt.store.properties.log()
+    assert PASSWORD not in str([e.model_dump() for e in log])
+
+
+async def test_change_keeps_the_password_and_activation_works(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    await client.post("/accounts", json=ACCOUNT)
+    changed = await client.patch("/accounts/support", json={"enabled": False, "port": 1993})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["enabled"] is False and changed.json()["password_set"] is True
+    account = stack.rt.config.accounts["support"]
+    assert account.password is not None and account.password.get_secret_value() == PASSWORD
+
+
+async def test_duplicate_and_missing_accounts(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/accounts", json=ACCOUNT)).status_code == 201
+    again = await client.post("/accounts", json=ACCOUNT)
+    assert again.status_code == 422 and "exists" in again.json()["detail"]
+    missing = await client.patch("/accounts/nope", json={"enabled": True})
+    assert missing.status_code == 404
+
+
+async def test_subject_template_the_pattern_cannot_match_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.patch(
+        "/settings/settings", json={"outgoing_subject_template": "{{ subject }} #{{ case }}"}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "config_rejected"
+    assert "replies would open new cases" in body["detail"]
+    settings = (await client.get("/settings/settings")).json()
+    assert settings["outgoing_subject_template"] == "{{ subject }} [Case#{{ case }}]"
+
+
+async def test_invalid_values_are_refused_with_what_to_fix(client: httpx.AsyncClient) -> None:
+    bad_port = await client.post("/accounts", json={**ACCOUNT, "port": 70000})
+    assert bad_port.status_code == 422
+    unknown = await client.patch("/settings/settings", json={"poll": 3})
+    assert unknown.status_code == 422 and "known keys" in unknown.json()["detail"]
+
+
+async def test_every_change_is_broadcast_and_another_service_reloads(
+    stack: Stack, client: httpx.AsyncClient, rabbit_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
+    other = Runtime(make_settings(rabbit_url, mongo_url, mongo_db_name, "listener"))
+    seen: list[ConfigChanged] = []
+    router = other.config_router("listener")
+    other.broker.include_router(router)
+
+    async def record(config: object) -> None:
+        seen.append(ConfigChanged(version=other.config.version, module="", key="", action="set"))
+
+    other.on_config(record)
+    await other.start_store()
+    await other.broker.start()
+    try:
+        before = other.config.settings.poll_interval_seconds
+        response = await client.patch("/settings/settings", json={"poll_interval_seconds": 7})
+        assert response.status_code == 200
+        for _ in range(100):
+            if other.config.settings.poll_interval_seconds == 7:
+                break
+            await asyncio.sleep(0.05)
+        assert before != 7 and other.config.settings.poll_interval_seconds == 7
+        assert seen and seen[-1].version == response.json()["version"]
+    finally:
+        await other.broker.stop()
+        await other.close()

@@ -1,0 +1,52 @@
+"""Helpers shared by integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def make_mail(
+    *,
+    subject: str,
+    sender: str = "Customer <customer@example.org>",
+    to: str = "support@example.com",
+    body: str = "Hello,\nplease help.\n",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    message_id: str | None = None,
+) -> tuple[bytes, str]:
+    """A plain-text mail as bytes (CRLF) and its Message-ID."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=True)
+    mid = message_id or make_msgid(domain="example.org")
+    msg["Message-ID"] = mid
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    msg.set_content(body)
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), mid

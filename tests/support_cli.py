@@ -1,0 +1,35 @@
+"""Running the real ``mailroom`` console script against the test servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def mailroom(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``mailroom ARGS`` from this venv with the given MAILROOM_* environment."""
+    exe = Path(sys.executable).with_name("mailroom")
+    return subprocess.run(
+        [str(exe), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **env},
+        check=False,
+    )
+
+
+def cli_env(*, rabbit_url: str, mongo_url: str, database: str, secret_key: str) -> dict[str, str]:
+    """The process settings a CLI call needs."""
+    return {
+        "MAILROOM_BROKER_URL": rabbit_url,
+        "MAILROOM_MONGODB_URL": mongo_url,
+        "MAILROOM_DATABASE": database,
+        "MAILROOM_SECRET_KEY": secret_key,
+        "MAILROOM_LOG_JSON": "false",
+    }
