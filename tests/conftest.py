@@ -1,0 +1,115 @@
+"""Session fixtures that start real servers with ``deploy.local.servers``.
+
+Servers start on first use and stop at the end of the session, whatever the tests did.
+A fixture whose server cannot start fails the tests that need it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import aio_pika.exceptions
+import pytest
+from pymongo import AsyncMongoClient
+
+from deploy.local.servers import (
+    Dovecot,
+    SmtpSink,
+    create_vhost,
+    delete_vhost,
+    make_cert,
+    start_dovecot,
+    start_mongodb,
+    start_smtp_sink,
+)
+from shared.topology import DEAD_LETTER_QUEUES, RETRY_TIERS, WORK_QUEUES, retry_queue
+
+USERS = {"alice": "alicepw", "bob": "bobpw"}
+
+
+@pytest.fixture(scope="session")
+def state_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """One directory for every server of the session; kept when a test failed (logs)."""
+    # Not tmp_path_factory: its base is private to root, and Dovecot's mail uid must be
+    # able to reach the mail directories.
+    path = Path(tempfile.mkdtemp(prefix="mailroom-test-"))
+    path.chmod(0o755)
+    yield path
+    if request.session.testsfailed:
+        print(f"\nserver state and logs kept in {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost_url() -> Iterator[str]:
+    """AMQP URL of a vhost of its own for this session, deleted afterwards."""
+    name = f"mailroom-test-{uuid.uuid4().hex[:12]}"
+    url = create_vhost(name)
+    yield url
+    delete_vhost(name)
+
+
+@pytest.fixture
+async def rabbit_url(rabbit_vhost_url: str) -> str:
+    """The session's vhost with Mailroom's queues emptied, so no test sees another's mail.
+
+    Each test has its own database; a message left in a queue by an earlier test would
+    name a raw mail this test's database does not hold.
+    """
+    names = [q.name for q in (*WORK_QUEUES.values(), *DEAD_LETTER_QUEUES.values())]
+    names += [retry_queue(key, delay).name for key in WORK_QUEUES for delay in RETRY_TIERS]
+    connection = await aio_pika.connect(rabbit_vhost_url)
+    async with connection:
+        for name in names:
+            # A passive declare of a missing queue closes its channel: one channel each.
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+                await queue.purge()
+            except aio_pika.exceptions.ChannelClosed:
+                continue
+            await channel.close()
+    return rabbit_vhost_url
+
+
+@pytest.fixture(scope="session")
+def mongo_url(state_dir: Path) -> Iterator[str]:
+    """URL of a MongoDB server for this session."""
+    server = start_mongodb(state_dir)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+async def mongo_db_name(mongo_url: str) -> AsyncIterator[str]:
+    """A database name unique to one test; the database is dropped after it."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot(state_dir: Path) -> Iterator[Dovecot]:
+    """A private Dovecot with users alice/alicepw and bob/bobpw."""
+    server = start_dovecot(state_dir, USERS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(state_dir: Path) -> Iterator[SmtpSink]:
+    """The SMTP sink (SMTP with STARTTLS, SMTPS; AUTH as alice or bob), same cert as Dovecot."""
+    cert_file, key_file = make_cert(state_dir / "tls")
+    sink = start_smtp_sink(state_dir, USERS, cert_file, key_file)
+    yield sink
+    sink.stop()

@@ -1,0 +1,140 @@
+"""The processor on real MongoDB and RabbitMQ: idempotent under redelivery, failures to the desk.
+
+Crash proof: a crash can only interrupt ``process_mail`` between its steps; the message is
+then redelivered and ``process_mail`` runs again from the start. These tests run the step
+again after each possible interruption point and check nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+from faststream.rabbit import RabbitQueue
+
+from services.config.service import build as config_service
+from services.processor.process import process_mail
+from services.processor.service import build as processor_service
+from shared.broker import publish
+from shared.models.messages import MailReceived, OutgoingMail
+from shared.models.records import RawEmail
+from shared.runtime import Runtime
+from shared.service import Stack
+from shared.settings import SharedSettings
+from shared.topology import MAIL_RECEIVED, SENDER_OUTBOUND
+from tests.support import eventually, make_mail
+
+
+@pytest.fixture
+async def rt(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Runtime]:
+    runtime = Runtime(
+        SharedSettings(
+            broker_url=rabbit_url,
+            mongodb_url=mongo_url,
+            database=mongo_db_name,
+            secret_key="k" * 16,
+            instance_id="proc-test",
+            log_json=False,
+        )
+    )
+    await runtime.start_store()
+    await runtime.start_broker()
+    queue = await runtime.broker.declare_queue(SENDER_OUTBOUND)
+    await queue.purge()  # the vhost is shared by the session's tests
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.close()
+
+
+async def store_raw(rt: Runtime, data: bytes, key: str) -> MailReceived:
+    record = RawEmail(
+        account="support",
+        source_key=key,
+        folder="INBOX",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    stored, _ = await rt.store.raw_emails.insert(record=record, data=data)
+    return MailReceived(raw_id=stored.id, account="support", source_key=key)
+
+
+async def outgoing(rt: Runtime) -> list[OutgoingMail]:
+    queue = await rt.broker.declare_queue(SENDER_OUTBOUND)
+    found = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        found.append(OutgoingMail.model_validate_json(message.body))
+    return found
+
+
+async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgement(
+    rt: Runtime,
+) -> None:
+    data, mid = make_mail(subject="Broken screen", sender="eve@example.org")
+    msg = await store_raw(rt, data, "1:1")
+    # interruption 1: the case was created, nothing else happened
+    early, created = await rt.store.cases.create_for_raw(
+        raw_id=msg.raw_id, subject="x", contact=None
+    )
+    assert created
+    # the redelivered message, twice more (interruption after publishing, before the ack)
+    first = await process_mail(rt, msg)
+    await rt.store.raw_emails.set_status(raw_id=msg.raw_id, status="announced")
+    second = await process_mail(rt, msg)
+    third = await process_mail(rt, msg)
+    assert first.case_number == second.case_number == third.case_number == early.number
+    assert third.duplicate_delivery
+    assert len(await rt.store.cases.recent()) == 1
+    messages = await rt.store.cases.messages(case_number=early.number)
+    assert [m.message_id for m in messages] == [mid]
+    acks = await outgoing(rt)
+    assert len(acks) == 2 and len({a.mail_id for a in acks}) == 1  # same idempotency key
+    assert acks[0].to[0].address == "eve@example.org" and acks[0].automatic
+
+
+async def test_auto_replies_open_a_case_but_are_never_acknowledged(rt: Runtime) -> None:
+    data, _ = make_mail(subject="Out of office", sender="bot@example.org")
+    data = b"Auto-Submitted: auto-replied\r\n" + data
+    outcome = await process_mail(rt, await store_raw(rt, data, "1:2"))
+    assert outcome.decision.action == "new_case"
+    assert await outgoing(rt) == []
+
+
+async def test_unparseable_mail_lands_on_the_desk_with_its_reason(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str, rt: Runtime
+) -> None:
+    stack = Stack(
+        [processor_service, config_service],
+        SharedSettings(
+            broker_url=rabbit_url,
+            mongodb_url=mongo_url,
+            database=mongo_db_name,
+            secret_key="k" * 16,
+            instance_id="proc-desk",
+            log_json=False,
+        ),
+    )
+    await stack.start()
+    try:
+        msg = await store_raw(rt, b"   \r\n", "1:3")
+        await publish(rt.broker, msg, routing_key=MAIL_RECEIVED)
+
+        async def on_desk() -> list[object]:
+            return list(await rt.store.desk.search())
+
+        entries = await eventually(on_desk, what="the unparseable mail on the desk")
+        entry = await rt.store.desk.get(failed_id=f"processor:{msg.raw_id}")
+        assert len(entries) == 1
+        assert "unparseable mail" in entry.error and entry.account == "support"
+        raw = await rt.store.raw_emails.get(raw_id=msg.raw_id)
+        assert raw.status == "failed" and raw.error == entry.error
+    finally:
+        await stack.stop()
+
+
+async def test_processor_queue_declarations_agree_with_the_topology(rt: Runtime) -> None:
+    # Declaring again with the same arguments succeeds only if they match what exists.
+    declared = await rt.broker.declare_queue(
+        RabbitQueue("processor.inbound", durable=True, declare=False)
+    )
+    assert declared.name == "processor.inbound"
