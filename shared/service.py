@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from faststream import FastStream
 from faststream.asgi import AsgiFastStream
 from faststream.rabbit import RabbitRouter
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.broker import declare_topology
 from shared.logs import configure_logging
@@ -95,8 +96,27 @@ class Stack:
         }
         asgi = self.asgi
         if asgi is not None:
-            return AsgiFastStream(self.rt.broker, asgi_routes=[("/", asgi)], **hooks)  # type: ignore[arg-type]
+            return _HttpFastStream(self.rt.broker, http=asgi, **hooks)
         return FastStream(self.rt.broker, **hooks)  # type: ignore[arg-type]
+
+
+class _HttpFastStream(AsgiFastStream):
+    """A FastStream ASGI app that hands every HTTP request to one inner app.
+
+    AsgiFastStream routes by exact path only; the config API has many paths, so it gets all
+    HTTP traffic while FastStream keeps the lifespan (broker start and stop).
+    """
+
+    def __init__(self, *args: Any, http: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._http = http
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch HTTP to the inner app, the rest (lifespan) to FastStream."""
+        if scope["type"] in {"http", "websocket"}:
+            await self._http(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def lazy_app(*builders: ServiceBuilder) -> Callable[[], FastStream | AsgiFastStream]:
