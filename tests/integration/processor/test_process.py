@@ -8,6 +8,7 @@ again after each possible interruption point and check nothing is doubled.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,12 +18,12 @@ from services.config.service import build as config_service
 from services.processor.process import process_mail
 from services.processor.service import build as processor_service
 from shared.broker import publish
-from shared.models.messages import MailReceived, OutgoingMail
+from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
 from shared.models.records import RawEmail
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
-from shared.topology import MAIL_RECEIVED, SENDER_OUTBOUND
+from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED, SENDER_OUTBOUND
 from tests.support import eventually, make_mail
 
 
@@ -70,6 +71,10 @@ async def outgoing(rt: Runtime) -> list[OutgoingMail]:
 async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgement(
     rt: Runtime,
 ) -> None:
+    events = await rt.broker.declare_queue(
+        RabbitQueue(f"events-{uuid.uuid4().hex}", exclusive=True, auto_delete=True)
+    )
+    await events.bind(MAIL_EXCHANGE.name, "case.#")
     data, mid = make_mail(subject="Broken screen", sender="eve@example.org")
     msg = await store_raw(rt, data, "1:1")
     # interruption 1: the case was created, nothing else happened
@@ -90,6 +95,11 @@ async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgeme
     acks = await outgoing(rt)
     assert len(acks) == 2 and len({a.mail_id for a in acks}) == 1  # same idempotency key
     assert acks[0].to[0].address == "eve@example.org" and acks[0].automatic
+    published = []
+    while (event := await events.get(no_ack=True, fail=False)) is not None:
+        published.append((event.routing_key, CaseEvent.model_validate_json(event.body)))
+    assert {key for key, _ in published} == {"case.created"}
+    assert all(e.case_number == early.number and e.raw_id == msg.raw_id for _, e in published)
 
 
 async def test_auto_replies_open_a_case_but_are_never_acknowledged(rt: Runtime) -> None:

@@ -1,0 +1,240 @@
+"""The SMTP adapter: one reused aiosmtplib connection, its errors translated at the edge.
+
+aiosmtplib error                           → Mailroom error
+├── 4xx reply (any command, AUTH included) → Transient
+├── 5xx reply                              → Permanent, with the server's reply text
+│   └── AUTH refused                       → Permanent naming user and host, never the password
+├── all recipients refused                 → Transient if any refusal was 4xx, else Permanent
+├── certificate not trusted                → Permanent (only a configuration change helps)
+├── timeout, refused or dropped connection → Transient
+└── feature missing (STARTTLS, AUTH, UTF-8) → Permanent
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+
+from shared.errors import MailroomError, Permanent, Transient
+from shared.models.config import OutgoingConnection
+
+log = logging.getLogger(__name__)
+
+IDLE_PROBE_S = 5.0
+"""A connection idle for longer is probed with NOOP first: servers drop idle clients."""
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    """The server's answer to one accepted mail."""
+
+    reply: str
+    """The reply to DATA, e.g. ``250 OK queued as 4Xyz``."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Recipients the server refused although it accepted others: address → reply."""
+
+
+class SmtpTransport(Protocol):
+    """Sends built messages over SMTP; fakes implement the same two methods."""
+
+    async def send(self, message: EmailMessage, connection: OutgoingConnection) -> SmtpReply:
+        """Send ``message`` (envelope from its headers); raise Transient or Permanent."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection, if one is open."""
+        ...
+
+
+def _where(conn: OutgoingConnection) -> str:
+    return f"{conn.host}:{conn.effective_port}"
+
+
+def _by_code(code: int, text: str) -> MailroomError:
+    return Permanent(text) if 500 <= code < 600 else Transient(text)
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:  # chains may be cyclic
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def translate(exc: Exception, connection: OutgoingConnection) -> MailroomError | None:
+    """The Mailroom error for an exception of a send, or None when it is not an SMTP failure."""
+    where = _where(connection)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return _by_code(
+            exc.code,
+            f"SMTP server {where} refused the login of user {connection.username!r}: "
+            f"{exc.code} {exc.message}",
+        )
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refusals = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        temporary = any(400 <= r.code < 500 for r in exc.recipients)
+        text = f"SMTP server {where} refused all recipients: {refusals}"
+        return Transient(text) if temporary else Permanent(text)
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        return _by_code(
+            exc.code, f"SMTP server {where} refused sender {exc.sender}: {exc.code} {exc.message}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return _by_code(
+            exc.code, f"SMTP server {where} refused the message: {exc.code} {exc.message}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _by_code(exc.code, f"SMTP server {where} answered {exc.code} {exc.message}")
+    cert = _cert_error(exc)
+    if cert is not None:
+        return Permanent(
+            f"TLS certificate of SMTP server {where} is not trusted: {cert.verify_message}; "
+            "set ca_file to the CA that signed it"
+        )
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return Transient(f"SMTP server {where} timed out: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError | OSError):
+        return Transient(f"SMTP server {where} unreachable or disconnected: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPException):
+        # Missing STARTTLS, AUTH or SMTPUTF8: the configuration and the server disagree.
+        return Permanent(f"SMTP server {where}: {exc.message}")
+    if isinstance(exc, ValueError):
+        return Permanent(f"mail cannot be sent: {exc}")
+    return None
+
+
+@contextmanager
+def _translated(connection: OutgoingConnection) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        error = translate(exc, connection)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _tls_context(conn: OutgoingConnection) -> ssl.SSLContext:
+    # With ca_file the configured CA is the only trust anchor, not added to the system's.
+    context = ssl.create_default_context(cafile=conn.ca_file)
+    if not conn.verify_tls:
+        log.warning(
+            "TLS certificate verification is OFF for the SMTP server (verify_tls=false)",
+            extra={"smtp_server": _where(conn)},
+        )
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _open(conn: OutgoingConnection) -> aiosmtplib.SMTP:
+    tls: ssl.SSLContext | None = None
+    if conn.security != "none":
+        try:
+            tls = await asyncio.to_thread(_tls_context, conn)
+        except (OSError, ssl.SSLError) as exc:
+            raise Permanent(f"cannot load ca_file {conn.ca_file!r}: {exc}") from exc
+    elif conn.username:
+        log.warning(
+            "SMTP credentials are sent without TLS (security=none)",
+            extra={"smtp_server": _where(conn)},
+        )
+    smtp = aiosmtplib.SMTP(
+        hostname=conn.host,
+        port=conn.effective_port,
+        username=conn.username,
+        password=conn.password.get_secret_value() if conn.password else None,
+        timeout=conn.connect_timeout_ms / 1000,
+        use_tls=conn.security == "tls",
+        # False, not None: aiosmtplib would otherwise upgrade on its own when offered.
+        start_tls=conn.security == "starttls",
+        tls_context=tls,
+    )
+    await smtp.connect()
+    return smtp
+
+
+class AiosmtplibTransport:
+    """SMTP over aiosmtplib with one connection reused across messages.
+
+    The connection is reopened when the server dropped it, when it fails a NOOP after being
+    idle, or when the connection settings changed. Sends are serialised on it.
+    """
+
+    def __init__(self) -> None:
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._settings: OutgoingConnection | None = None
+        self._last_used = 0.0
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: EmailMessage, connection: OutgoingConnection) -> SmtpReply:
+        """Send ``message``; the reply is the server's answer to DATA."""
+        async with self._lock:
+            try:
+                with _translated(connection):
+                    smtp = await self._connection(connection)
+                    refused, reply = await smtp.send_message(
+                        message, timeout=connection.send_timeout_ms / 1000
+                    )
+            except Permanent:
+                raise  # a refusal leaves the session usable (aiosmtplib sent RSET)
+            except BaseException:
+                # After a timeout, a drop or a cancellation mid-command the session state is
+                # unknown: start clean next time.
+                self._drop()
+                raise
+            self._last_used = time.monotonic()
+        # aiosmtplib raises unless DATA was answered 250, and returns only the text.
+        return SmtpReply(
+            reply=f"250 {reply}",
+            refused={rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()},
+        )
+
+    async def close(self) -> None:
+        """Say QUIT and close; safe to call when nothing is open."""
+        async with self._lock:
+            smtp, self._smtp = self._smtp, None
+            if smtp is not None and smtp.is_connected:
+                try:
+                    await smtp.quit(timeout=1.0)
+                except (aiosmtplib.SMTPException, OSError):
+                    smtp.close()
+
+    async def _connection(self, conn: OutgoingConnection) -> aiosmtplib.SMTP:
+        smtp = self._smtp
+        if smtp is not None and (conn != self._settings or not await self._alive(smtp, conn)):
+            self._drop()
+            smtp = None
+        if smtp is None:
+            smtp = await _open(conn)
+            self._smtp, self._settings = smtp, conn
+        return smtp
+
+    async def _alive(self, smtp: aiosmtplib.SMTP, conn: OutgoingConnection) -> bool:
+        if not smtp.is_connected:
+            return False
+        if time.monotonic() - self._last_used < IDLE_PROBE_S:
+            return True
+        try:
+            await smtp.noop(timeout=conn.connect_timeout_ms / 1000)
+        except (aiosmtplib.SMTPException, OSError):
+            return False
+        return True
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+        self._smtp = None

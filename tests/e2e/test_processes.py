@@ -1,0 +1,182 @@
+"""Each service as its own process (``faststream run services.<name>.app:app``) and all in
+one (``mailroom run all``), configured over real HTTP, with one mail flowing through.
+
+The processes' logs are kept and scanned: no configured password may appear in them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import eventually, make_mail
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "process-test-token-0123456789"
+IMAP_PASSWORD = "bobpw"
+SMTP_PASSWORD = "alicepw"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def processes(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> Iterator[None]:
+    """Start each command with its log file; stop them with SIGTERM and check they exit 0."""
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, command in commands.items():
+            log = (logs / f"{name}.log").open("wb")
+            running[name] = subprocess.Popen(
+                command,
+                env={**os.environ, **env, "MAILROOM_INSTANCE_ID": f"proc-{name}"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        yield
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {}
+        for name, proc in running.items():
+            try:
+                codes[name] = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+    assert codes == dict.fromkeys(running, 0), codes
+
+
+async def configure_and_send_one(
+    api_port: int, dovecot: Any, smtp_sink: Any, customer: str
+) -> None:
+    """Set everything up over HTTP, deliver one mail, wait for its acknowledgement."""
+    base = f"http://127.0.0.1:{api_port}"
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ) as api:
+
+        async def ready() -> bool:
+            try:
+                return (await api.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, timeout=60, what="the config service to be ready")
+        for method, path, body in (
+            ("PATCH", "/settings/settings", {"poll_interval_seconds": 0.3}),
+            (
+                "PUT",
+                "/outgoing",
+                {
+                    "host": "127.0.0.1",
+                    "port": smtp_sink.smtps_port,
+                    "security": "tls",
+                    "username": "alice",
+                    "password": SMTP_PASSWORD,
+                    "ca_file": str(dovecot.cert_file),
+                },
+            ),
+            (
+                "POST",
+                "/accounts",
+                {
+                    "name": "proc",
+                    "protocol": "IMAP",
+                    "host": "127.0.0.1",
+                    "port": dovecot.imap_port,
+                    "username": "bob",
+                    "password": IMAP_PASSWORD,
+                    "delete_read_messages": "yes",
+                },
+            ),
+        ):
+            response = await api.request(method, path, json=body)
+            assert response.status_code < 300, response.text
+    mail, _ = make_mail(subject="Process test", sender=customer)
+    dovecot.deliver("bob", mail)
+
+    async def acknowledged() -> bool:
+        return any(customer in str(m.get("X-Sink-Rcpt-To", "")) for m in smtp_sink.messages())
+
+    await eventually(acknowledged, timeout=60, what="the acknowledgement at the sink")
+
+
+def process_env(rabbit_url: str, mongo_url: str, db: str) -> dict[str, str]:
+    return {
+        "MAILROOM_BROKER_URL": rabbit_url,
+        "MAILROOM_MONGODB_URL": mongo_url,
+        "MAILROOM_DATABASE": db,
+        "MAILROOM_SECRET_KEY": "process-test-secret-key",
+        "MAILROOM_API_TOKEN": TOKEN,
+        "MAILROOM_LOG_LEVEL": "DEBUG",
+    }
+
+
+def assert_no_secret_in_logs(logs: Path) -> None:
+    for log in logs.glob("*.log"):
+        text = log.read_text(errors="replace")
+        for secret in (IMAP_PASSWORD, SMTP_PASSWORD, TOKEN, "process-test-secret-key"):
+            assert secret not in text, f"{secret!r} leaked into {log.name}"
+
+
+async def test_each_service_in_its_own_process(
+    rabbit_url: str,
+    mongo_url: str,
+    mongo_db_name: str,
+    dovecot: Any,
+    smtp_sink: Any,
+    tmp_path: Path,
+) -> None:
+    dovecot.reset_mailbox("bob")
+    port = free_port()
+    commands = {
+        name: [str(BIN / "faststream"), "run", f"services.{name}.app:app"]
+        for name in ("fetcher", "processor", "sender")
+    }
+    commands["config"] = [
+        str(BIN / "faststream"),
+        "run",
+        "services.config.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with processes(commands, process_env(rabbit_url, mongo_url, mongo_db_name), tmp_path):
+        await configure_and_send_one(port, dovecot, smtp_sink, "solo@example.org")
+        await asyncio.sleep(0.5)
+    assert_no_secret_in_logs(tmp_path)
+
+
+async def test_all_services_in_one_process(
+    rabbit_url: str,
+    mongo_url: str,
+    mongo_db_name: str,
+    dovecot: Any,
+    smtp_sink: Any,
+    tmp_path: Path,
+) -> None:
+    dovecot.reset_mailbox("bob")
+    port = free_port()
+    commands = {"all": [str(BIN / "mailroom"), "run", "all", "--port", str(port)]}
+    with processes(commands, process_env(rabbit_url, mongo_url, mongo_db_name), tmp_path):
+        await configure_and_send_one(port, dovecot, smtp_sink, "together@example.org")
+    assert_no_secret_in_logs(tmp_path)

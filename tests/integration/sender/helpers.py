@@ -1,0 +1,123 @@
+"""Helpers for the sender's integration tests: settings, mails, and small TCP servers that
+misbehave on purpose (the SMTP sink itself always behaves)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from typing import Any
+
+from deploy.local.servers import SmtpSink
+from shared.models.config import OutgoingConnection
+from shared.models.messages import OutgoingMail
+from shared.settings import SharedSettings
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def settings(rabbit_url: str, mongo_url: str, database: str, instance: str) -> SharedSettings:
+    """Process settings for one test's Runtime or Stack."""
+    return SharedSettings(
+        broker_url=rabbit_url,
+        mongodb_url=mongo_url,
+        database=database,
+        secret_key="test-key-sender-0123456789",
+        instance_id=instance,
+        log_json=False,
+    )
+
+
+def connection(sink: SmtpSink, **fields: Any) -> OutgoingConnection:
+    """The sink's STARTTLS port as alice, trusting the sink's certificate; ``fields`` override."""
+    base: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": sink.port,
+        "security": "starttls",
+        "username": "alice",
+        "password": "alicepw",
+        "ca_file": str(sink.cert_file),
+        "connect_timeout_ms": 5_000,
+        "send_timeout_ms": 10_000,
+    }
+    return OutgoingConnection.model_validate({**base, **fields})
+
+
+def outgoing_mail(**fields: Any) -> OutgoingMail:
+    """A reply to carol with a fresh mail_id; ``fields`` override."""
+    base: dict[str, Any] = {
+        "mail_id": f"test-{uuid.uuid4().hex}",
+        "kind": "reply",
+        "automatic": False,
+        "to": [{"name": "Carol", "address": "carol@example.org"}],
+        "subject": "Your printer",
+        "text": "It works again.\n",
+    }
+    return OutgoingMail.model_validate({**base, **fields})
+
+
+def received(sink: SmtpSink, message_id: str) -> list[EmailMessage]:
+    """Every copy of the message with ``message_id`` the sink accepted."""
+    return [m for m in sink.messages() if m["Message-ID"] == message_id]
+
+
+class TcpServer:
+    """A local TCP server on a free port running ``handler`` for each connection."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 on a port the kernel picks."""
+        self._server = await asyncio.start_server(self._handler, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening (open connections end when their clients give up)."""
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+class Relay(TcpServer):
+    """A TCP relay in front of the sink that counts connections and can cut them all."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__(self._relay)
+        self._target_port = target_port
+        self._writers: list[asyncio.StreamWriter] = []
+        self.connections = 0
+
+    def cut(self) -> None:
+        """Close every relayed connection, as a server that hangs up on idle clients."""
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close the connection before the SMTP greeting."""
+    writer.close()
+
+
+async def never_greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accept and say nothing until the client gives up."""
+    await reader.read()

@@ -1,0 +1,142 @@
+"""Building outgoing mail: headers, the subject round trip, loop prevention, threading."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from services.sender.compose import compose, derive_message_id
+from shared.models.config import Addresses, GlobalSettings, SystemConfig, find_case_reference
+from shared.models.messages import MailAddress, OutgoingMail
+
+CONFIG = SystemConfig(
+    addresses=Addresses(
+        from_address=MailAddress(name="Support Désk", address="support@example.com"),
+        reply_to=MailAddress(address="replies@example.com"),
+    )
+)
+
+
+def mail(**fields: Any) -> OutgoingMail:
+    base: dict[str, Any] = {
+        "mail_id": "ack-0123abcd",
+        "kind": "acknowledgement",
+        "automatic": True,
+        "case_number": 10042,
+        "to": [{"name": "Jörg Müller", "address": "joerg@example.org"}],
+        "subject": "Drucker kaputt",
+        "text": "Grüße,\nIhr Support\n",
+        "sent_at": datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
+    }
+    return OutgoingMail.model_validate({**base, **fields})
+
+
+def on_the_wire(msg: EmailMessage) -> EmailMessage:
+    """The message as a receiver parses it."""
+    parsed = message_from_bytes(msg.as_bytes(), _class=EmailMessage, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_headers_and_body() -> None:
+    msg = on_the_wire(compose(mail(), CONFIG))
+
+    assert msg["From"].addresses[0].display_name == "Support Désk"
+    assert msg["From"].addresses[0].addr_spec == "support@example.com"
+    assert msg["Reply-To"] == "replies@example.com"
+    assert msg["To"] == "Jörg Müller <joerg@example.org>"
+    assert msg["Date"] == "Sat, 01 Mar 2025 09:30:00 +0000"
+    assert msg["Message-ID"] == "<ack-0123abcd@example.com>"
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content().replace("\r\n", "\n") == "Grüße,\nIhr Support\n"
+
+
+def test_subject_carries_the_case_reference_the_incoming_pattern_finds() -> None:
+    subject = str(on_the_wire(compose(mail(), CONFIG))["Subject"])
+
+    assert subject == "Drucker kaputt [Case#10042]"
+    assert find_case_reference(GlobalSettings().incoming_subject_pattern, subject) == "10042"
+
+
+def test_a_custom_template_is_used() -> None:
+    config = CONFIG.model_copy(
+        update={
+            "settings": GlobalSettings(
+                incoming_subject_pattern=r"Ticket (?P<case>\d+)",
+                outgoing_subject_template="Ticket {{ case }}: {{ subject }}",
+            )
+        }
+    )
+    assert compose(mail(), config)["Subject"] == "Ticket 10042: Drucker kaputt"
+
+
+def test_mail_without_a_case_keeps_its_subject() -> None:
+    assert compose(mail(case_number=None), CONFIG)["Subject"] == "Drucker kaputt"
+
+
+def test_automatic_mail_is_marked_auto_submitted_and_manual_mail_is_not() -> None:
+    automatic = compose(mail(automatic=True), CONFIG)
+    manual = compose(mail(automatic=False, kind="reply"), CONFIG)
+
+    assert automatic["Auto-Submitted"] == "auto-generated"
+    assert automatic["X-Auto-Response-Suppress"] == "All"
+    assert "Auto-Submitted" not in manual and "X-Auto-Response-Suppress" not in manual
+
+
+def test_message_id_is_derived_from_the_mail_id_alone() -> None:
+    first = compose(mail(), CONFIG)
+    again = compose(mail(correlation_id="another-delivery"), CONFIG)
+    other = compose(mail(mail_id="ack-ffff"), CONFIG)
+
+    assert first["Message-ID"] == again["Message-ID"] == "<ack-0123abcd@example.com>"
+    assert other["Message-ID"] == "<ack-ffff@example.com>"
+    assert first.as_bytes() == again.as_bytes()
+
+
+def test_a_mail_id_that_is_no_dot_atom_is_hashed_not_pasted() -> None:
+    derived = derive_message_id("a b>\r\nBcc: evil@example.net", "x@example.com")
+
+    assert derived == derive_message_id("a b>\r\nBcc: evil@example.net", "x@example.com")
+    assert derived.startswith("<") and derived.endswith("@example.com>")
+    assert len(derived) == len("<@example.com>") + 64
+    assert "\n" not in derived and " " not in derived
+
+
+def test_a_stored_message_id_overrides_the_derived_one() -> None:
+    msg = compose(mail(), CONFIG, message_id="<ack-0123abcd@old.example.com>")
+    assert msg["Message-ID"] == "<ack-0123abcd@old.example.com>"
+
+
+def test_threading_headers_survive_folding_unencoded() -> None:
+    long_id = "<" + "x" * 90 + "@mail.example.org>"
+    refs = [long_id, "<a@example.org>", "<" + "y" * 60 + "@example.org>"] * 3
+    msg = on_the_wire(compose(mail(in_reply_to=long_id, references=refs), CONFIG))
+
+    assert msg["In-Reply-To"] == long_id
+    assert str(msg["References"]).split() == refs
+    assert all(len(line) <= 998 for line in msg.as_string().splitlines())
+
+
+def test_in_reply_to_alone_also_starts_the_references() -> None:
+    msg = compose(mail(in_reply_to="<parent@example.org>"), CONFIG)
+    assert msg["References"] == "<parent@example.org>"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "Hi\r\nBcc: evil@example.net"},
+        {"in_reply_to": "<a@b>\nBcc: evil@example.net"},
+        {"references": ["<a@b>\r\nX-Evil: 1"]},
+        {"to": [{"name": "Eve\r\nBcc: evil@example.net", "address": "eve@example.org"}]},
+    ],
+)
+def test_header_injection_is_refused_by_the_model(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="header injection"):
+        mail(**fields)
