@@ -38,7 +38,11 @@ class Mailbox(Protocol):
     """An authenticated session on one folder of one account."""
 
     async def connect(self) -> MailboxStatus:
-        """Connect, authenticate and select the folder."""
+        """Connect, authenticate and select the folder.
+
+        On a session that is still open it refreshes the folder's status instead (IMAP:
+        SELECT again), so a fetch loop calls it at the start of every round.
+        """
         ...
 
     async def list_new(self, *, after_uid: int) -> list[MessageRef]:

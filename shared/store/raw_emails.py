@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bson import Binary
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.errors import NotFound
 from shared.models.messages import utcnow
@@ -39,6 +40,48 @@ class RawEmailRepo:
                 raise
             return RawEmail.model_validate(existing), False
 
+    async def insert_many(
+        self, *, records: Sequence[tuple[RawEmail, bytes]]
+    ) -> list[tuple[RawEmail, bool]]:
+        """:meth:`insert` for each (record, bytes), in order, in one round trip.
+
+        Mails stored before (same account and source key) come back as the stored record
+        with False, as from :meth:`insert`.
+        """
+        if not records:
+            return []
+        docs = [
+            record.model_dump(by_alias=True) | {"data": Binary(data)} for record, data in records
+        ]
+        duplicates: set[int] = set()
+        try:
+            await self._coll.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(error.get("code") != 11000 for error in errors):
+                raise
+            duplicates = {int(error["index"]) for error in errors}
+        existing: dict[tuple[str, str], RawEmail] = {}
+        if duplicates:
+            wanted = [records[i][0] for i in duplicates]
+            query = {
+                "account": {"$in": sorted({r.account for r in wanted})},
+                "source_key": {"$in": sorted({r.source_key for r in wanted})},
+            }
+            async for doc in self._coll.find(query, {"data": 0}):
+                found = RawEmail.model_validate(doc)
+                existing[(found.account, found.source_key)] = found
+        result: list[tuple[RawEmail, bool]] = []
+        for index, (record, _) in enumerate(records):
+            if index not in duplicates:
+                result.append((record, True))
+                continue
+            stored = existing.get((record.account, record.source_key))
+            if stored is None:  # deleted between the insert and the lookup
+                raise NotFound(f"raw mail {record.account}/{record.source_key} vanished")
+            result.append((stored, False))
+        return result
+
     async def get(self, *, raw_id: str) -> RawEmail:
         """The record without its bytes."""
         doc = await self._coll.find_one({"_id": raw_id}, {"data": 0})
@@ -67,6 +110,22 @@ class RawEmailRepo:
             query["status"] = {"$in": list(only_from)}
         result = await self._coll.update_one(query, {"$set": {"status": status, **fields}})
         return result.modified_count == 1
+
+    async def set_status_many(
+        self,
+        *,
+        raw_ids: Sequence[str],
+        status: RawStatus,
+        only_from: tuple[RawStatus, ...] = (),
+    ) -> int:
+        """:meth:`set_status` for many mails in one round trip; returns how many moved."""
+        if not raw_ids:
+            return 0
+        query: Doc = {"_id": {"$in": list(raw_ids)}}
+        if only_from:
+            query["status"] = {"$in": list(only_from)}
+        result = await self._coll.update_many(query, {"$set": {"status": status}})
+        return result.modified_count
 
     async def start_attempt(self, *, raw_id: str) -> RawEmail:
         """Count a processing attempt and return the record."""

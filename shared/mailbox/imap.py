@@ -1,0 +1,295 @@
+"""IMAP and IMAPS mailboxes on aioimaplib 2.0.3.
+
+What the fetcher asks of a mailbox, in IMAP commands. Timeouts, loss of the connection and
+the translation of failures into Transient/Permanent (the error tree is drawn there) live
+in ``_imap_session``; reading the server's answers in ``_imap_parse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+import aioimaplib
+
+from shared.errors import Permanent, Transient
+from shared.mailbox._imap_parse import (
+    announces_new_mail,
+    encode_folder,
+    parse_bodies,
+    parse_search,
+    parse_select,
+    parse_sizes,
+    quote,
+    size_groups,
+    uid_set,
+)
+from shared.mailbox._imap_session import Session, race
+from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
+from shared.models.config import IncomingAccount
+
+log = logging.getLogger(__name__)
+# aioimaplib logs every byte at DEBUG: whole mails, and LOGIN's password whenever quoting
+# changed it (its scrubber looks for the unquoted form). Never let that reach a log.
+logging.getLogger("aioimaplib.aioimaplib").setLevel(logging.INFO)
+
+IDLE_RENEW_SECONDS = 600.0
+"""One IDLE lasts at most this long: RFC 2177 asks for a new one before 29 minutes, and
+NAT gateways and firewalls often drop connections that stay silent for 10-15 minutes."""
+FETCH_MAX_BYTES = 16 * 1024 * 1024
+"""aioimaplib holds a whole FETCH answer in memory: bound what one command may bring."""
+FETCH_MAX_COUNT = 100
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class ImapMailbox:
+    """One folder of one IMAP/IMAPS account (implements ``shared.mailbox.Mailbox``).
+
+    ``connect()`` opens a session (TLS first for IMAPS, LOGIN, CAPABILITY, SELECT); called
+    again on a session that is still open it only selects the folder again, which refreshes
+    UIDVALIDITY and EXISTS, so a fetch loop may call it before every round.
+    """
+
+    def __init__(self, account: IncomingAccount, *, timeout: float) -> None:
+        self._account = account
+        self._timeout = timeout
+        self._where = f"{account.host}:{account.effective_port}"
+        self._who = f"{account.username}@{account.host}"
+        self._session: Session | None = None
+
+    async def connect(self) -> MailboxStatus:
+        """Open (or reuse) the session and select the folder."""
+        session = self._session
+        if session is not None and not session.lost.is_set():
+            try:
+                return await self._select(session)
+            except Transient:
+                # A server drops idle sessions (autologout, restarts); that is noticed
+                # only now and is no failure: open a new session. Anything else is.
+                if not session.lost.is_set():
+                    raise
+                log.debug("IMAP session with %s was gone; reconnecting", self._where)
+        await self.close()
+        self._session = await self._open()
+        return await self._select(self._session)
+
+    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
+        """Messages with a UID above ``after_uid``, oldest first."""
+        session = self._require()
+        search = session.client.protocol.search
+        response = await session.call(
+            search("UID", f"{after_uid + 1}:*", by_uid=True, charset=None), "UID SEARCH"
+        )
+        session.check(response, "UID SEARCH")
+        return [
+            MessageRef(source_key=f"{session.uidvalidity}:{uid}", uid=uid)
+            for uid in parse_search(response.lines, after_uid=after_uid)
+        ]
+
+    async def fetch(self, refs: Sequence[MessageRef]) -> AsyncIterator[FetchedMail]:
+        """Each message's bytes, exactly as stored on the server, without setting \\Seen.
+
+        Messages deleted on the server meanwhile are skipped. One FETCH brings at most
+        FETCH_MAX_COUNT messages and FETCH_MAX_BYTES (or one larger message).
+        """
+        session = self._require()
+        by_uid = {ref.uid: ref for ref in refs if ref.uid is not None}
+        if not by_uid:
+            return
+        fetch = session.client.protocol.fetch
+        response = await session.call(
+            fetch(uid_set(by_uid), "(UID RFC822.SIZE)", by_uid=True, timeout=self._timeout),
+            "UID FETCH",
+        )
+        session.check(response, "UID FETCH")
+        sizes = parse_sizes(response.lines)
+        ordered = [(uid, sizes[uid]) for uid in sorted(by_uid) if uid in sizes]
+        for group in size_groups(ordered, max_bytes=FETCH_MAX_BYTES, max_count=FETCH_MAX_COUNT):
+            response = await session.call(
+                fetch(uid_set(group), "(UID BODY.PEEK[])", by_uid=True, timeout=self._timeout),
+                "UID FETCH",
+                bounded=False,  # its own timeout restarts with every chunk received
+            )
+            session.check(response, "UID FETCH")
+            with session.translated("UID FETCH"):
+                bodies = parse_bodies(response.lines)
+            for uid in group:
+                if uid in bodies:
+                    data = bodies[uid]
+                    yield FetchedMail(ref=replace(by_uid[uid], size=len(data)), data=data)
+
+    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
+        """Set \\Seen on the messages."""
+        await self._store(refs, r"(\Seen)")
+
+    async def delete(self, refs: Sequence[MessageRef]) -> None:
+        """Flag exactly these messages \\Deleted and expunge exactly them (UID EXPUNGE).
+
+        Without UIDPLUS the only way to remove them would be EXPUNGE, which also removes
+        every other message flagged \\Deleted in the folder, by anyone: refused.
+        """
+        session = self._require()
+        uids = [ref.uid for ref in refs if ref.uid is not None]
+        if not uids:
+            return
+        if "UIDPLUS" not in session.capabilities:
+            raise Permanent(
+                f"IMAP server {self._where} does not offer UIDPLUS, so Mailroom cannot expunge "
+                f"only the mail it fetched from {self._account.folder!r} of {self._who}; "
+                "an EXPUNGE of the whole folder could remove mail Mailroom never stored. "
+                "Set delete_read_messages to 'no' for this account."
+            )
+        await self._store(refs, r"(\Deleted)")
+        expunge = session.client.protocol.expunge
+        response = await session.call(expunge(uid_set(uids), by_uid=True), "UID EXPUNGE")
+        session.check(response, "UID EXPUNGE")
+
+    async def wait_for_news(self, timeout: float) -> bool:
+        """IDLE until the folder grows or ``timeout`` (at most IDLE_RENEW_SECONDS) passes;
+        without IDLE, sleep ``timeout`` and return True."""
+        session = self._require()
+        if "IDLE" not in session.capabilities:
+            await asyncio.sleep(timeout)
+            return True
+        client = session.client
+        window = min(timeout, IDLE_RENEW_SECONDS)
+        queue = client.protocol.idle_queue
+        while not queue.empty():  # pushes left over from an earlier IDLE
+            queue.get_nowait()
+        idle = await session.call(client.idle_start(timeout=window), "IDLE")
+        try:
+            news = await self._idle(session, window)
+        except BaseException:
+            # IDLE is still running: the session cannot take commands any more.
+            session.lost.set()
+            raise
+        client.idle_done()
+        await session.call(idle, "IDLE")
+        return news
+
+    async def close(self) -> None:
+        """LOGOUT (briefly) and drop the connection; never raises."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if not session.lost.is_set():
+                await asyncio.wait_for(
+                    session.client.protocol.logout(), min(self._timeout, CLOSE_TIMEOUT_SECONDS)
+                )
+        except Exception as exc:
+            log.debug("IMAP logout from %s failed: %s", self._where, type(exc).__name__)
+        finally:
+            session.drop()
+
+    async def _open(self) -> Session:
+        account = self._account
+        context = self._tls_context() if account.uses_tls else None
+        lost = asyncio.Event()
+        client = aioimaplib.IMAP4(
+            host=account.host,
+            port=account.effective_port,
+            timeout=self._timeout,
+            conn_lost_cb=lambda _exc: lost.set(),
+            ssl_context=context,
+        )
+        password = account.password.get_secret_value() if account.password else ""
+        session = Session(
+            client=client, where=self._where, timeout=self._timeout, secret=password, lost=lost
+        )
+        try:
+            await session.call(client.wait_hello_from_server(), "connect")
+            await self._login(session, password)
+        except BaseException:
+            session.drop()
+            raise
+        return session
+
+    async def _login(self, session: Session, password: str) -> None:
+        protocol = session.client.protocol
+        if "LOGINDISABLED" in protocol.capabilities:
+            raise Permanent(
+                f"login refused for {self._who}: IMAP server {self._where} does not accept a "
+                "password over an unencrypted connection; use IMAPS"
+            )
+        user = quote(self._account.username)
+        response = await session.call(protocol.login(user, password), "LOGIN")
+        session.check(response, "LOGIN", refused=f"login refused for {self._who}", permanent=True)
+        # Servers announce more after login (Dovecot: UIDPLUS), and aioimaplib's parsing of
+        # the capabilities inside the LOGIN answer is unreliable: ask again.
+        await session.call(protocol.capability(), "CAPABILITY")
+        session.capabilities = frozenset(str(c).upper() for c in protocol.capabilities)
+
+    async def _select(self, session: Session) -> MailboxStatus:
+        folder = self._account.folder
+        select = session.client.protocol.select
+        response = await session.call(select(encode_folder(folder)), "SELECT")
+        refused = f"cannot select folder {folder!r} of {self._who}"
+        session.check(response, "SELECT", refused=refused, permanent=True)
+        uidvalidity, exists = parse_select(response.lines)
+        if uidvalidity is None:
+            raise Permanent(
+                f"IMAP server {self._where} sent no UIDVALIDITY for {folder!r}: "
+                "without it, mail cannot be tracked by UID"
+            )
+        session.uidvalidity = uidvalidity
+        return MailboxStatus(
+            uidvalidity=uidvalidity, exists=exists, supports_idle="IDLE" in session.capabilities
+        )
+
+    def _require(self) -> Session:
+        if self._session is None:
+            raise Transient(f"IMAP session with {self._where} is not open: connect() first")
+        return self._session
+
+    def _tls_context(self) -> ssl.SSLContext:
+        account = self._account
+        if not account.verify_tls:
+            log.warning(
+                "TLS certificate verification is OFF for IMAP account %s: the connection is "
+                "encrypted, but the server is not authenticated",
+                account.name,
+                extra={"account": account.name, "server": self._where},
+            )
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        try:
+            # With ca_file, that file alone is the trust anchor; without, the system store.
+            return ssl.create_default_context(cafile=account.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise Permanent(
+                f"CA file {account.ca_file!r} of account {account.name!r} cannot be used: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from exc
+
+    async def _store(self, refs: Sequence[MessageRef], flags: str) -> None:
+        session = self._require()
+        uids = [ref.uid for ref in refs if ref.uid is not None]
+        if not uids:
+            return
+        store = session.client.protocol.store
+        response = await session.call(
+            store(uid_set(uids), "+FLAGS.SILENT", flags, by_uid=True), "UID STORE"
+        )
+        session.check(response, "UID STORE")
+
+    async def _idle(self, session: Session, window: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + window
+        queue = session.client.protocol.idle_queue
+        while (remaining := deadline - loop.time()) > 0:
+            with session.translated("IDLE"):
+                try:
+                    pushed = await race(queue.get(), session.lost, remaining)
+                except TimeoutError:
+                    return False
+            if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                return False
+            if announces_new_mail(pushed):
+                return True
+        return False

@@ -1,0 +1,53 @@
+"""Fixtures for the fetcher on real servers: a connected Runtime with an empty inbound
+queue, and mailboxes that are always closed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from shared.mailbox import ImapMailbox
+from shared.models.config import IncomingAccount
+from shared.runtime import Runtime
+from shared.settings import SharedSettings
+from tests.integration.fetcher.helpers import announced
+
+MailboxMaker = Callable[..., ImapMailbox]
+
+
+@pytest.fixture
+async def rt(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Runtime]:
+    """A Runtime on this test's database with the broker connected and topology declared."""
+    runtime = Runtime(
+        SharedSettings(
+            broker_url=rabbit_url,
+            mongodb_url=mongo_url,
+            database=mongo_db_name,
+            secret_key="test-key-fetcher",
+            instance_id="fetcher-test",
+            log_json=False,
+        )
+    )
+    await runtime.start_store()
+    await runtime.start_broker()
+    await announced(runtime)  # the session's tests share one vhost
+    yield runtime
+    await announced(runtime)
+    await runtime.broker.stop()
+    await runtime.close()
+
+
+@pytest.fixture
+async def open_mailbox() -> AsyncIterator[MailboxMaker]:
+    """Make ImapMailboxes (timeout 10 s unless given) that are closed after the test."""
+    made: list[ImapMailbox] = []
+
+    def make(account: IncomingAccount, timeout: float = 10.0) -> ImapMailbox:
+        mailbox = ImapMailbox(account, timeout=timeout)
+        made.append(mailbox)
+        return mailbox
+
+    yield make
+    for mailbox in made:
+        await mailbox.close()
