@@ -7,7 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from shared.settings import SharedSettings
 
 T = TypeVar("T")
 
@@ -50,3 +52,19 @@ def make_mail(
         msg["References"] = references
     msg.set_content(body)
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), mid
+
+
+def server_settings(
+    *, rabbit_url: str, mongo_url: str, database: str, instance: str, **overrides: Any
+) -> SharedSettings:
+    """Process settings pointing at the test servers, with a test secret key."""
+    values: dict[str, Any] = {
+        "broker_url": rabbit_url,
+        "mongodb_url": mongo_url,
+        "database": database,
+        "instance_id": instance,
+        "secret_key": "test-secret-key-0123456789",
+        "log_json": False,
+        **overrides,
+    }
+    return SharedSettings(**values)

@@ -27,7 +27,7 @@ from services.sender.service import build as sender_service
 from shared.models.config import find_case_reference
 from shared.service import Stack
 from shared.settings import SharedSettings
-from tests.support import eventually, make_mail
+from tests.support import eventually, make_mail, server_settings
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.e2e
@@ -40,14 +40,13 @@ WORKERS = [fetcher_service, processor_service, sender_service]
 
 
 def settings(rabbit_url: str, mongo_url: str, db: str, instance: str) -> SharedSettings:
-    return SharedSettings(
-        broker_url=rabbit_url,
-        mongodb_url=mongo_url,
+    return server_settings(
+        rabbit_url=rabbit_url,
+        mongo_url=mongo_url,
         database=db,
-        instance_id=instance,
+        instance=instance,
         secret_key=SECRET_KEY,
         api_token=TOKEN,
-        log_json=False,
     )
 
 

@@ -13,20 +13,19 @@ from shared.models.messages import ConfigChanged
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
+from tests.support import server_settings
 
 TOKEN = "api-test-token-0123456789"
 PASSWORD = "s3cret-imap-password"
 
 
 def make_settings(rabbit_url: str, mongo_url: str, db: str, instance: str) -> SharedSettings:
-    return SharedSettings(
-        broker_url=rabbit_url,
-        mongodb_url=mongo_url,
+    return server_settings(
+        rabbit_url=rabbit_url,
+        mongo_url=mongo_url,
         database=db,
-        instance_id=instance,
-        secret_key="api-test-secret-key",
+        instance=instance,
         api_token=TOKEN,
-        log_json=False,
     )
 
 

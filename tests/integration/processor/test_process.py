@@ -22,21 +22,18 @@ from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
 from shared.models.records import RawEmail
 from shared.runtime import Runtime
 from shared.service import Stack
-from shared.settings import SharedSettings
 from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED, SENDER_OUTBOUND
-from tests.support import eventually, make_mail
+from tests.support import eventually, make_mail, server_settings
 
 
 @pytest.fixture
 async def rt(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Runtime]:
     runtime = Runtime(
-        SharedSettings(
-            broker_url=rabbit_url,
-            mongodb_url=mongo_url,
+        server_settings(
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
             database=mongo_db_name,
-            secret_key="k" * 16,
-            instance_id="proc-test",
-            log_json=False,
+            instance="proc-test",
         )
     )
     await runtime.start_store()
@@ -115,13 +112,11 @@ async def test_unparseable_mail_lands_on_the_desk_with_its_reason(
 ) -> None:
     stack = Stack(
         [processor_service, config_service],
-        SharedSettings(
-            broker_url=rabbit_url,
-            mongodb_url=mongo_url,
+        server_settings(
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
             database=mongo_db_name,
-            secret_key="k" * 16,
-            instance_id="proc-desk",
-            log_json=False,
+            instance="proc-desk",
         ),
     )
     await stack.start()

@@ -14,19 +14,15 @@ from deploy.local.servers import SmtpSink
 from shared.models.config import OutgoingConnection
 from shared.models.messages import OutgoingMail
 from shared.settings import SharedSettings
+from tests.support import server_settings
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def settings(rabbit_url: str, mongo_url: str, database: str, instance: str) -> SharedSettings:
     """Process settings for one test's Runtime or Stack."""
-    return SharedSettings(
-        broker_url=rabbit_url,
-        mongodb_url=mongo_url,
-        database=database,
-        secret_key="test-key-sender-0123456789",
-        instance_id=instance,
-        log_json=False,
+    return server_settings(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=database, instance=instance
     )
 
 
