@@ -25,6 +25,16 @@ MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 AUTO_SUBMITTED_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "X-Loop")
 
 
+class BounceInfo(BaseModel):
+    """What a delivery status notification says about the mail it reports on."""
+
+    recipient: str | None = None
+    status: str | None = None
+    action: str | None = None
+    original_message_id: str | None = None
+    diagnostic: str | None = None
+
+
 class ParsedMail(BaseModel):
     """What the scripts see of a mail."""
 
@@ -41,6 +51,10 @@ class ParsedMail(BaseModel):
     html: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
     classification: Literal["normal", "auto_reply", "bounce"] = "normal"
+    bounce: BounceInfo | None = None
+    """Set when ``classification`` is ``bounce``."""
+    size: int = 0
+    """Size of the raw mail in bytes."""
     defects: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
@@ -81,6 +95,7 @@ def parse(data: bytes) -> ParsedMail:
             "html": html,
             "attachments": _attachments(msg, defects),
             "classification": "auto_reply" if is_auto_reply(msg) else "normal",
+            "size": len(data),
             "defects": defects,
         }
     )
