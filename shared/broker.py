@@ -8,12 +8,14 @@ from faststream.rabbit import Channel, RabbitBroker
 from pydantic import BaseModel
 
 from shared.topology import (
+    ACCOUNT_FAILING,
     CONFIG_EXCHANGE,
     DEAD_LETTER_QUEUES,
     DLX_EXCHANGE,
     MAIL_EXCHANGE,
     RETRY_EXCHANGE,
     RETRY_TIERS,
+    SENDER_ACCOUNT_FAILING,
     WORK_QUEUES,
     retry_queue,
 )
@@ -50,6 +52,10 @@ async def declare_topology(broker: RabbitBroker) -> None:
             tier = retry_queue(routing_key, delay)
             waiting = await broker.declare_queue(tier)
             await waiting.bind(retry, tier.routing_key)
+    # Failing-account notices must be routable (publishes are mandatory) before the sender
+    # ever ran; it consumes them from this queue.
+    failing = await broker.declare_queue(SENDER_ACCOUNT_FAILING)
+    await failing.bind(mail, ACCOUNT_FAILING)
 
 
 async def publish(

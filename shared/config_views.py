@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from shared.conversation import ConversationSettings
 from shared.errors import ConfigRejected
 from shared.models.config import (
     Addresses,
@@ -21,6 +22,7 @@ from shared.models.config import (
     ProcessorSettings,
     SystemConfig,
 )
+from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
 from shared.models.records import Property
 from shared.secrets import SecretBox, is_sealed
 
@@ -31,6 +33,10 @@ FIELD_MODULES: Final[dict[str, type[BaseModel]]] = {
     "settings": GlobalSettings,
     "addresses": Addresses,
     "processor": ProcessorSettings,
+    "conversation": ConversationSettings,
+    "templates": TemplateSettings,
+    "system": SystemSettings,
+    "sender": SenderSettings,
 }
 SECRET_FIELDS: Final = frozenset({"password", "client_secret"})
 
@@ -105,6 +111,18 @@ def build_config(properties: Iterable[Property], *, box: SecretBox, version: int
             views[module] = model.model_validate(fields[module])
         except ValidationError as exc:
             raise ConfigRejected(describe_validation_error(module, exc)) from None
+    try:
+        return _system_config(version, accounts, outgoing, views)
+    except ValidationError as exc:  # a rule across views (e.g. outgoing/smtp credentials_from)
+        raise ConfigRejected(describe_validation_error("configuration", exc)) from None
+
+
+def _system_config(
+    version: int,
+    accounts: dict[str, IncomingAccount],
+    outgoing: OutgoingConnection | None,
+    views: dict[str, BaseModel],
+) -> SystemConfig:
     return SystemConfig(
         version=version,
         accounts=accounts,
@@ -112,4 +130,8 @@ def build_config(properties: Iterable[Property], *, box: SecretBox, version: int
         settings=GlobalSettings.model_validate(views["settings"].model_dump()),
         addresses=Addresses.model_validate(views["addresses"].model_dump()),
         processor=ProcessorSettings.model_validate(views["processor"].model_dump()),
+        conversation=ConversationSettings.model_validate(views["conversation"].model_dump()),
+        templates=TemplateSettings.model_validate(views["templates"].model_dump()),
+        system=SystemSettings.model_validate(views["system"].model_dump()),
+        sender=SenderSettings.model_validate(views["sender"].model_dump()),
     )

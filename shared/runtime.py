@@ -120,3 +120,5 @@ class Runtime:
                 REDACTOR.register(account.password.get_secret_value())
         if config.outgoing and config.outgoing.password:
             REDACTOR.register(config.outgoing.password.get_secret_value())
+        if config.outgoing and config.outgoing.client_secret:
+            REDACTOR.register(config.outgoing.client_secret.get_secret_value())

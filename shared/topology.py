@@ -92,3 +92,13 @@ def config_queue(service: str, instance_id: str) -> RabbitQueue:
         exclusive=True,
         auto_delete=True,
     )
+
+
+SENDER_ACCOUNT_FAILING: Final = RabbitQueue(
+    "sender.account_failing",
+    queue_type=QueueType.QUORUM,
+    durable=True,
+    routing_key=ACCOUNT_FAILING,
+    arguments={"x-delivery-limit": DELIVERY_LIMIT},
+)
+"""``account.failing`` → the sender, which mails the fetch-error notification."""

@@ -1,6 +1,45 @@
 """Mailbox adapters behind one async protocol."""
 
+from shared.auth import MsalTokenProvider, OAuthCredentials, TokenProvider
 from shared.mailbox.base import FetchedMail, Mailbox, MailboxStatus, MessageRef
 from shared.mailbox.imap import ImapMailbox
+from shared.mailbox.pop3 import Pop3Mailbox
+from shared.models.config import IncomingAccount
 
-__all__ = ["FetchedMail", "ImapMailbox", "Mailbox", "MailboxStatus", "MessageRef"]
+__all__ = [
+    "FetchedMail",
+    "ImapMailbox",
+    "Mailbox",
+    "MailboxStatus",
+    "MessageRef",
+    "Pop3Mailbox",
+    "open_mailbox",
+    "token_provider",
+]
+
+
+def token_provider(account: IncomingAccount, *, timeout: float) -> TokenProvider | None:
+    """The account's OAuth 2.0 token source, or None for Basic auth."""
+    if account.auth != "oauth2":
+        return None
+    assert account.client_id and account.client_secret and account.authority and account.scope
+    credentials = OAuthCredentials(
+        client_id=account.client_id,
+        client_secret=account.client_secret.get_secret_value(),
+        authority=account.authority,
+        scope=account.scope,
+        ca_file=account.oauth_ca_file,
+        timeout=timeout,
+    )
+    return MsalTokenProvider(credentials)
+
+
+def open_mailbox(
+    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None = None
+) -> Mailbox:
+    """The adapter for the account's protocol (not yet connected); ``tokens`` defaults to
+    a new provider for an OAuth 2.0 account."""
+    tokens = tokens or token_provider(account, timeout=timeout)
+    if account.is_pop3:
+        return Pop3Mailbox(account, timeout=timeout, tokens=tokens)
+    return ImapMailbox(account, timeout=timeout, tokens=tokens)

@@ -19,7 +19,7 @@ TEMPORARY_CODES = frozenset({"UNAVAILABLE", "INUSE", "SERVERBUG", "LIMIT", "OVER
 """RFC 5530 response codes that say "try again later" rather than "this will never work"."""
 
 _UIDS_ONLY = re.compile(rb"[0-9 ]*")
-_BODY_LITERAL = re.compile(rb"BODY\[\] \{(\d+)\}$")
+_BODY_LITERAL = re.compile(rb"BODY\[(?:HEADER)?\] \{(\d+)\}$")
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _FETCH = re.compile(rb"^\d+ FETCH \(")
@@ -104,7 +104,8 @@ def parse_sizes(lines: Sequence[Line]) -> dict[int, int]:
 
 
 def parse_bodies(lines: Sequence[Line]) -> dict[int, bytes]:
-    """UID → raw message from the answer to ``UID FETCH set (UID BODY.PEEK[])``.
+    """UID → raw message from the answer to ``UID FETCH set (UID BODY.PEEK[])`` (or the
+    header block from ``BODY.PEEK[HEADER]``).
 
     The bytes are the literal exactly as received. The UID may come before the literal
     (``1 FETCH (UID 5 BODY[] {n}``) or after it (the line that follows, ``UID 5)``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 
@@ -19,19 +20,23 @@ class MailboxStatus:
 @dataclass(frozen=True)
 class MessageRef:
     """A message on the server. ``source_key`` is unique per account (IMAP
-    ``uidvalidity:uid``, POP3 UIDL); ``uid`` orders IMAP messages."""
+    ``uidvalidity:uid``, POP3 UIDL); ``uid`` orders IMAP messages; ``number`` is the POP3
+    message number, valid only within the session that listed it."""
 
     source_key: str
     uid: int | None = None
     size: int | None = None
+    number: int | None = None
 
 
 @dataclass(frozen=True)
 class FetchedMail:
-    """A message's raw bytes, exactly as the server sent them."""
+    """A message's raw bytes, exactly as the server sent them; for a message above the
+    maximum size only its header block (``complete`` False)."""
 
     ref: MessageRef
     data: bytes
+    complete: bool = True
 
 
 class Mailbox(Protocol):
@@ -49,8 +54,16 @@ class Mailbox(Protocol):
         """Messages newer than ``after_uid`` (IMAP), or all messages (POP3), oldest first."""
         ...
 
-    def fetch(self, refs: Sequence[MessageRef]) -> AsyncIterator[FetchedMail]:
-        """The raw bytes of each message, in order, without marking them read."""
+    def fetch(
+        self, refs: Sequence[MessageRef], *, max_size: int | None = None
+    ) -> AsyncIterator[FetchedMail]:
+        """The raw bytes of each message, in order, without marking them read; of a message
+        larger than ``max_size`` only the header block (its ``ref.size`` says how large)."""
+        ...
+
+    async def start_mark(self, *, since: date | None) -> int:
+        """Where a new account starts (IMAP): the highest UID now (``since`` None), or the
+        UID just below the first message received on or after ``since``."""
         ...
 
     async def mark_seen(self, refs: Sequence[MessageRef]) -> None:

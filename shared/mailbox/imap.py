@@ -1,4 +1,8 @@
-"""IMAP and IMAPS mailboxes on aioimaplib 2.0.3.
+"""IMAP (plain or STARTTLS) and IMAPS mailboxes on aioimaplib 2.0.3.
+
+aioimaplib has no STARTTLS: after the server's OK to our STARTTLS command, the transport is
+upgraded in place with ``loop.start_tls`` and the client protocol keeps reading from the TLS
+transport; capabilities are then asked again (RFC 3501 says to forget the earlier ones).
 
 What the fetcher asks of a mailbox, in IMAP commands. Timeouts, loss of the connection and
 the translation of failures into Transient/Permanent (the error tree is drawn there) live
@@ -9,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from datetime import date
+from typing import Any
 
 import aioimaplib
 
+from shared.auth import TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox._imap_parse import (
     announces_new_mail,
@@ -28,6 +34,7 @@ from shared.mailbox._imap_parse import (
     uid_set,
 )
 from shared.mailbox._imap_session import Session, race
+from shared.mailbox._tls import tls_context, wants_starttls
 from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
 from shared.models.config import IncomingAccount
 
@@ -43,6 +50,7 @@ FETCH_MAX_BYTES = 16 * 1024 * 1024
 """aioimaplib holds a whole FETCH answer in memory: bound what one command may bring."""
 FETCH_MAX_COUNT = 100
 CLOSE_TIMEOUT_SECONDS = 5.0
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class ImapMailbox:
@@ -53,9 +61,12 @@ class ImapMailbox:
     UIDVALIDITY and EXISTS, so a fetch loop may call it before every round.
     """
 
-    def __init__(self, account: IncomingAccount, *, timeout: float) -> None:
+    def __init__(
+        self, account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None = None
+    ) -> None:
         self._account = account
         self._timeout = timeout
+        self._tokens = tokens  # set: AUTHENTICATE XOAUTH2 instead of LOGIN
         self._where = f"{account.host}:{account.effective_port}"
         self._who = f"{account.username}@{account.host}"
         self._session: Session | None = None
@@ -89,8 +100,11 @@ class ImapMailbox:
             for uid in parse_search(response.lines, after_uid=after_uid)
         ]
 
-    async def fetch(self, refs: Sequence[MessageRef]) -> AsyncIterator[FetchedMail]:
-        """Each message's bytes, exactly as stored on the server, without setting \\Seen.
+    async def fetch(
+        self, refs: Sequence[MessageRef], *, max_size: int | None = None
+    ) -> AsyncIterator[FetchedMail]:
+        """Each message's bytes, exactly as stored on the server, without setting \\Seen;
+        of a message above ``max_size``, only its header block.
 
         Messages deleted on the server meanwhile are skipped. One FETCH brings at most
         FETCH_MAX_COUNT messages and FETCH_MAX_BYTES (or one larger message).
@@ -107,19 +121,45 @@ class ImapMailbox:
         session.check(response, "UID FETCH")
         sizes = parse_sizes(response.lines)
         ordered = [(uid, sizes[uid]) for uid in sorted(by_uid) if uid in sizes]
-        for group in size_groups(ordered, max_bytes=FETCH_MAX_BYTES, max_count=FETCH_MAX_COUNT):
-            response = await session.call(
-                fetch(uid_set(group), "(UID BODY.PEEK[])", by_uid=True, timeout=self._timeout),
-                "UID FETCH",
-                bounded=False,  # its own timeout restarts with every chunk received
-            )
-            session.check(response, "UID FETCH")
-            with session.translated("UID FETCH"):
-                bodies = parse_bodies(response.lines)
+        too_big = {uid for uid, size in ordered if max_size is not None and size > max_size}
+        # Header blocks are small: they count as nothing towards a group's bytes.
+        weighed = [(uid, 0 if uid in too_big else size) for uid, size in ordered]
+        for group in size_groups(weighed, max_bytes=FETCH_MAX_BYTES, max_count=FETCH_MAX_COUNT):
+            bodies = await self._bodies(session, [u for u in group if u not in too_big], "[]")
+            bodies |= await self._bodies(session, [u for u in group if u in too_big], "[HEADER]")
             for uid in group:
                 if uid in bodies:
-                    data = bodies[uid]
-                    yield FetchedMail(ref=replace(by_uid[uid], size=len(data)), data=data)
+                    ref = replace(by_uid[uid], size=sizes[uid])
+                    yield FetchedMail(ref=ref, data=bodies[uid], complete=uid not in too_big)
+
+    async def _bodies(self, session: Session, uids: list[int], section: str) -> dict[int, bytes]:
+        """UID → bytes of BODY.PEEK``section`` for ``uids`` (one FETCH)."""
+        if not uids:
+            return {}
+        fetch = session.client.protocol.fetch
+        response = await session.call(
+            fetch(uid_set(uids), f"(UID BODY.PEEK{section})", by_uid=True, timeout=self._timeout),
+            "UID FETCH",
+            bounded=False,  # its own timeout restarts with every chunk received
+        )
+        session.check(response, "UID FETCH")
+        with session.translated("UID FETCH"):
+            return parse_bodies(response.lines)
+
+    async def start_mark(self, *, since: date | None) -> int:
+        """The highest UID now, or the UID below the first mail received since ``since``."""
+        session = self._require()
+        search = session.client.protocol.search
+        everything = await session.call(search("ALL", by_uid=True, charset=None), "UID SEARCH")
+        session.check(everything, "UID SEARCH")
+        highest = max(parse_search(everything.lines, after_uid=0), default=0)
+        if since is None:
+            return highest
+        day = f"{since.day}-{_MONTHS[since.month - 1]}-{since.year}"
+        recent = await session.call(search("SINCE", day, by_uid=True, charset=None), "UID SEARCH")
+        session.check(recent, "UID SEARCH")
+        first = min(parse_search(recent.lines, after_uid=0), default=None)
+        return highest if first is None else first - 1
 
     async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
         """Set \\Seen on the messages."""
@@ -187,7 +227,7 @@ class ImapMailbox:
 
     async def _open(self) -> Session:
         account = self._account
-        context = self._tls_context() if account.uses_tls else None
+        context = tls_context(account, where=self._where) if account.uses_tls else None
         lost = asyncio.Event()
         client = aioimaplib.IMAP4(
             host=account.host,
@@ -202,11 +242,34 @@ class ImapMailbox:
         )
         try:
             await session.call(client.wait_hello_from_server(), "connect")
+            await self._secure(session)
             await self._login(session, password)
         except BaseException:
             session.drop()
             raise
         return session
+
+    async def _secure(self, session: Session) -> None:
+        """STARTTLS when the account's security asks for it (see ``_tls``)."""
+        protocol = session.client.protocol
+        offered = "STARTTLS" in {str(c).upper() for c in protocol.capabilities}
+        if not wants_starttls(self._account, offered=offered, where=self._where):
+            return
+        context = tls_context(self._account, where=self._where)
+        command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+        response = await session.call(protocol.execute(command), "STARTTLS")
+        session.check(response, "STARTTLS", permanent=True)
+        loop = asyncio.get_running_loop()
+        transport = await session.call(
+            loop.start_tls(
+                protocol.transport, protocol, context, server_hostname=self._account.host
+            ),
+            "STARTTLS",
+        )
+        if transport is None:
+            raise Transient(f"IMAP server {self._where} closed the connection during STARTTLS")
+        protocol.transport = transport
+        await session.call(protocol.capability(), "CAPABILITY")
 
     async def _login(self, session: Session, password: str) -> None:
         protocol = session.client.protocol
@@ -215,9 +278,20 @@ class ImapMailbox:
                 f"login refused for {self._who}: IMAP server {self._where} does not accept a "
                 "password over an unencrypted connection; use IMAPS"
             )
-        user = quote(self._account.username)
-        response = await session.call(protocol.login(user, password), "LOGIN")
-        session.check(response, "LOGIN", refused=f"login refused for {self._who}", permanent=True)
+        refused = f"login refused for {self._who}"
+        if self._tokens is not None:
+            token = await self._tokens.token()
+            session.secret = token
+            _answer_sasl_challenges(protocol)
+            what = "AUTHENTICATE XOAUTH2"
+            response = await session.call(protocol.xoauth2(self._account.username, token), what)
+            if response.result != "OK":
+                self._tokens.invalidate()  # revoked or expired early: ask for a new one
+            session.check(response, what, refused=refused, permanent=True)
+        else:
+            user = quote(self._account.username)
+            response = await session.call(protocol.login(user, password), "LOGIN")
+            session.check(response, "LOGIN", refused=refused, permanent=True)
         # Servers announce more after login (Dovecot: UIDPLUS), and aioimaplib's parsing of
         # the capabilities inside the LOGIN answer is unreliable: ask again.
         await session.call(protocol.capability(), "CAPABILITY")
@@ -245,28 +319,6 @@ class ImapMailbox:
             raise Transient(f"IMAP session with {self._where} is not open: connect() first")
         return self._session
 
-    def _tls_context(self) -> ssl.SSLContext:
-        account = self._account
-        if not account.verify_tls:
-            log.warning(
-                "TLS certificate verification is OFF for IMAP account %s: the connection is "
-                "encrypted, but the server is not authenticated",
-                account.name,
-                extra={"account": account.name, "server": self._where},
-            )
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        try:
-            # With ca_file, that file alone is the trust anchor; without, the system store.
-            return ssl.create_default_context(cafile=account.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise Permanent(
-                f"CA file {account.ca_file!r} of account {account.name!r} cannot be used: "
-                f"{getattr(exc, 'strerror', None) or exc}"
-            ) from exc
-
     async def _store(self, refs: Sequence[MessageRef], flags: str) -> None:
         session = self._require()
         uids = [ref.uid for ref in refs if ref.uid is not None]
@@ -293,3 +345,22 @@ class ImapMailbox:
             if announces_new_mail(pushed):
                 return True
         return False
+
+
+def _answer_sasl_challenges(protocol: Any) -> None:
+    """Make aioimaplib answer a SASL challenge during AUTHENTICATE with an empty line.
+
+    A server refusing an XOAUTH2 token sends a ``+`` challenge (a JSON error) and waits for
+    the client's answer before its NO; aioimaplib only records the challenge, so the
+    command would wait until the timeout and a refusal would look like a hanging server.
+    """
+    original = protocol._continuation
+
+    def continuation(line: bytes) -> None:
+        command = protocol.pending_sync_command
+        if command is not None and command.name == "AUTHENTICATE":
+            protocol.transport.write(b"\r\n")
+            return
+        original(line)
+
+    protocol._continuation = continuation

@@ -6,15 +6,27 @@ services use. See ``shared/config_views.py`` for how properties become views.
 
 from __future__ import annotations
 
+import functools
 import re
+from datetime import date
 from importlib.metadata import entry_points
 from typing import Literal
 
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from shared.conversation import ConversationSettings
 from shared.models.messages import HeaderText, MailAddress
+from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SAMPLE_CASE_REFERENCE = "10042"
@@ -23,10 +35,16 @@ SAMPLE_SUBJECT = "Printer on floor 3 is broken"
 _TEMPLATES = SandboxedEnvironment(autoescape=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> Template:
+    # Compiling costs a millisecond and more; the sender renders the same template per mail.
+    return _TEMPLATES.from_string(template)
+
+
 def render_subject(template: str, *, case: str, subject: str) -> str:
     """Render the outgoing subject template in Jinja2's sandbox; errors become ValueError."""
     try:
-        rendered = _TEMPLATES.from_string(template).render(case=case, subject=subject)
+        rendered = _compiled(template).render(case=case, subject=subject)
     except TemplateError as exc:
         raise ValueError(f"outgoing subject template does not render: {exc}") from exc
     return " ".join(rendered.split())
@@ -46,7 +64,11 @@ class IncomingAccount(_View):
     """One mailbox Mailroom fetches from."""
 
     name: str
-    protocol: Literal["IMAP", "IMAPS"] = "IMAPS"
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = "IMAPS"
+    security: Literal["none", "STARTTLS", "auto"] = "auto"
+    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
+    upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
+    password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
     host: HeaderText
     port: int | None = Field(default=None, ge=1, le=65535)
     folder: HeaderText = "INBOX"
@@ -56,6 +78,21 @@ class IncomingAccount(_View):
     enabled: bool = True
     verify_tls: bool = True
     ca_file: str | None = None
+    auth: Literal["basic", "oauth2"] = "basic"
+    """``oauth2``: XOAUTH2 with a token from msal's client-credentials flow (then the client
+    fields below are needed, and the connection must be TLS)."""
+    client_id: HeaderText | None = None
+    client_secret: SecretStr | None = None
+    authority: HeaderText | None = None
+    """E.g. ``https://login.microsoftonline.com/<tenant>``."""
+    scope: HeaderText | None = None
+    """E.g. ``https://outlook.office365.com/.default``."""
+    oauth_ca_file: str | None = None
+    """CA that signed a private token issuer's certificate; None: the system store."""
+    start_position: Literal["all", "new", "since"] = "all"
+    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
+    on, or mail received on or after ``start_date``; older mail is left untouched."""
+    start_date: date | None = None
 
     @field_validator("name")
     @classmethod
@@ -67,18 +104,65 @@ class IncomingAccount(_View):
             )
         return value
 
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> IncomingAccount:
+        if self.is_pop3 and self.folder != "INBOX":
+            raise ValueError(
+                f"folder {self.folder!r} cannot be used with {self.protocol}: POP3 knows only "
+                "the inbox; leave the folder at INBOX or use IMAP/IMAPS"
+            )
+        if self.auth == "oauth2":
+            missing = [
+                f
+                for f in ("client_id", "client_secret", "authority", "scope")
+                if getattr(self, f) is None
+            ]
+            if missing:
+                raise ValueError(f"auth oauth2 needs {', '.join(missing)}")
+            if not str(self.authority).startswith("https://"):
+                raise ValueError("the OAuth 2.0 authority must be an https:// URL")
+            if self.security == "none" and not self.uses_tls:
+                raise ValueError(
+                    "OAuth 2.0 tokens are only sent over TLS: use "
+                    f"{self.protocol}S, or security STARTTLS or auto"
+                )
+        if self.start_position != "all" and self.is_pop3:
+            raise ValueError(
+                "start_position applies to IMAP only: POP3 takes and deletes all mail "
+                "in the maildrop"
+            )
+        if (self.start_position == "since") != (self.start_date is not None):
+            raise ValueError("start_position 'since' needs start_date, and only it takes one")
+        if self.uses_tls and self.security == "STARTTLS":
+            raise ValueError(
+                f"security STARTTLS does not apply to {self.protocol}, which is TLS from the "
+                f"first byte; use {self.protocol[:-1]} with STARTTLS, or security auto"
+            )
+        return self
+
+    @property
+    def is_pop3(self) -> bool:
+        """True for POP3 and POP3S."""
+        return self.protocol in ("POP3", "POP3S")
+
     @property
     def effective_port(self) -> int:
         """The configured port, or the protocol's standard one."""
-        return self.port or {"IMAP": 143, "IMAPS": 993}[self.protocol]
+        return self.port or {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}[self.protocol]
 
     @property
     def uses_tls(self) -> bool:
         """True when the connection is TLS from the first byte."""
-        return self.protocol == "IMAPS"
+        return self.protocol in ("IMAPS", "POP3S")
 
     def deletes(self, default: bool) -> bool:
-        """Whether read messages are deleted, resolving ``inherit`` against the global default."""
+        """Whether read messages are deleted, resolving ``inherit`` against the global default.
+
+        POP3 always deletes: it has no flags to remember what was taken, and a mailbox left
+        full would be downloaded again at every round.
+        """
+        if self.is_pop3:
+            return True
         if self.delete_read_messages == "inherit":
             return default
         return self.delete_read_messages == "yes"
@@ -96,16 +180,55 @@ class OutgoingConnection(_View):
     send_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     verify_tls: bool = True
     ca_file: str | None = None
+    auth: Literal["basic", "oauth2"] = "basic"
+    """``basic``: AUTH with username and password (none without a username); ``oauth2``:
+    XOAUTH2 for ``username`` with a token from msal's client-credentials flow."""
+    client_id: HeaderText | None = None
+    client_secret: SecretStr | None = None
+    authority: HeaderText | None = None
+    scope: HeaderText | None = None
+    """E.g. ``https://outlook.office365.com/.default``."""
+    oauth_ca_file: str | None = None
+    """CA that signed a private token issuer's certificate; None: the system store."""
+    start_position: Literal["all", "new", "since"] = "all"
+    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
+    on, or mail received on or after ``start_date``; older mail is left untouched."""
+    start_date: date | None = None
+    credentials_from: str | None = None
+    """Use the username, password or OAuth 2.0 client of this incoming account (CSM's
+    "same credentials as incoming"); the fields here are then left empty."""
 
     @property
     def effective_port(self) -> int:
         """The configured port, or the standard one for the security mode."""
         return self.port or {"none": 25, "starttls": 587, "tls": 465}[self.security]
 
+    def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
+        """This connection with the credentials of ``account`` in place of its own."""
+        fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
+        update = {f: getattr(account, f) for f in (*fields, "scope", "oauth_ca_file")}
+        return self.model_copy(update={**update, "credentials_from": None})
+
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
+        oauth = ("client_id", "client_secret", "authority", "scope")
+        if self.credentials_from is not None:
+            own = [f for f in ("username", "password", *oauth) if getattr(self, f) is not None]
+            if own or self.auth != "basic":
+                raise ValueError(
+                    f"credentials_from {self.credentials_from!r} takes the credentials of that "
+                    f"incoming account; leave {', '.join(own) or 'auth'} unset"
+                )
+        if self.auth == "oauth2":
+            missing = [f for f in ("username", *oauth) if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"auth oauth2 needs {', '.join(missing)}")
+            if not str(self.authority).startswith("https://"):
+                raise ValueError("the OAuth 2.0 authority must be an https:// URL")
+            if self.security == "none":
+                raise ValueError("OAuth 2.0 tokens are only sent over TLS: use starttls or tls")
         return self
 
 
@@ -118,6 +241,9 @@ class GlobalSettings(_View):
     delete_read_messages: bool = False
     fetch_retries: int = Field(default=5, ge=0, le=100)
     connect_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
+    max_mail_size_mb: float = Field(default=100.0, ge=0.01, le=2048)
+    """Mail above this size is stored as a stub (its headers and the reason) and left on
+    the server, never dropped."""
 
     @field_validator("incoming_subject_pattern")
     @classmethod
@@ -156,6 +282,23 @@ class Addresses(_View):
 
     from_address: MailAddress = MailAddress(name="Helpdesk", address="helpdesk@example.com")
     reply_to: MailAddress | None = None
+    allowed_from: tuple[EmailStr, ...] = ()
+    """The only From addresses outgoing mail may use; empty allows any."""
+    notification_recipients: tuple[MailAddress, ...] = ()
+    """Administrators who get technical notifications (an incoming account failing)."""
+
+    def from_allowed(self, address: str) -> bool:
+        """Whether outgoing mail may be sent From ``address``."""
+        return not self.allowed_from or address.lower() in {a.lower() for a in self.allowed_from}
+
+    @model_validator(mode="after")
+    def _from_is_allowed(self) -> Addresses:
+        if not self.from_allowed(str(self.from_address.address)):
+            raise ValueError(
+                f"from_address {self.from_address.address} is not in allowed_from "
+                f"({', '.join(self.allowed_from)}); add it there or choose an allowed one"
+            )
+        return self
 
 
 class ScriptSetting(_View):
@@ -169,11 +312,23 @@ class ProcessorSettings(_View):
     """Which incoming-mail scripts run, in which order, and their parameters."""
 
     incoming_scripts: tuple[ScriptSetting, ...] = (
+        ScriptSetting(name="size_limit"),
+        ScriptSetting(name="bounce_handler"),
+        ScriptSetting(name="auto_reply"),
+        ScriptSetting(name="rate_limit"),
         ScriptSetting(name="reject_subject", enabled=False),
-        ScriptSetting(name="case_matcher", enabled=True),
+        ScriptSetting(name="case_matcher"),
     )
     reject_subject_pattern: str | None = None
     acknowledge_new_cases: bool = True
+    non_participant_opens_new_case: bool = False
+    """A subject match from a sender who never took part in the case opens a new case."""
+    max_automatic_answers_per_hour: int = Field(default=5, ge=0, le=10_000)
+    """Per sender address; protects against loops with systems that ignore Auto-Submitted."""
+    max_mail_size_bytes: int = Field(default=25_000_000, ge=10_000)
+    """Above it a mail is attached without its attachments, with a note saying so."""
+    processing_timeout_seconds: float = Field(default=60.0, ge=1, le=3600)
+    """A mail whose processing takes longer goes to the desk instead of blocking the queue."""
 
     @field_validator("reject_subject_pattern")
     @classmethod
@@ -210,3 +365,17 @@ class SystemConfig(_View):
     settings: GlobalSettings = GlobalSettings()
     addresses: Addresses = Addresses()
     processor: ProcessorSettings = ProcessorSettings()
+    conversation: ConversationSettings = ConversationSettings()
+    templates: TemplateSettings = TemplateSettings()
+    system: SystemSettings = SystemSettings()
+    sender: SenderSettings = SenderSettings()
+
+    @model_validator(mode="after")
+    def _outgoing_credentials_exist(self) -> SystemConfig:
+        name = self.outgoing.credentials_from if self.outgoing else None
+        if name is not None and name not in self.accounts:
+            raise ValueError(
+                f"outgoing/smtp: credentials_from names incoming account {name!r}, which does "
+                f"not exist (accounts: {', '.join(sorted(self.accounts)) or 'none'})"
+            )
+        return self

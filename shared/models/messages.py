@@ -79,6 +79,12 @@ class OutgoingMail(Message):
     text: str
     in_reply_to: HeaderText | None = None
     references: list[HeaderText] = Field(default_factory=list)
+    from_address: MailAddress | None = None
+    """A From other than the configured one (e.g. a queue's address); must be allowed."""
+    template: Literal["acknowledgement", "assignee_changed", "fetch_error"] | None = None
+    """Build subject and text from this technical template instead (acknowledgements always
+    use theirs); ``variables`` fill it in."""
+    variables: dict[str, str] = Field(default_factory=dict)
 
 
 class CaseEvent(Message):

@@ -52,6 +52,8 @@ class RawEmail(_Record):
     size: int
     sha256: str
     message_id: str | None = None
+    truncated: str | None = None
+    """Why only a stub was stored (the mail exceeded the maximum size); None for whole mail."""
     fetched_at: datetime = Field(default_factory=utcnow)
     status: RawStatus = "stored"
     attempts: int = 0
@@ -69,6 +71,8 @@ class FetchState(_Record):
     folder: str
     uidvalidity: int | None = None
     last_uid: int = 0
+    renumbered: bool = False
+    """True once the folder's UIDVALIDITY changed: mail may come again under new keys."""
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -79,6 +83,8 @@ class Attachment(_Record):
     content_type: str
     size: int
     content_id: str | None = None
+    omitted: bool = False
+    """True when the mail was over the size limit and this part was not kept."""
 
 
 class Case(_Record):
@@ -89,6 +95,8 @@ class Case(_Record):
     contact: MailAddress | None = None
     status: Literal["open", "closed"] = "open"
     origin_raw_id: str | None = None
+    conversation_id: str | None = None
+    """The rendered conversation reference (``00000042`` of ``{CMI: 00000042}``), once given."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -113,10 +121,29 @@ class CaseMessage(_Record):
     attachments: list[Attachment] = Field(default_factory=list)
     rule: str | None = None
     reason: str | None = None
+    notes: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
 
 
-OutboxStatus = Literal["queued", "sent", "failed"]
+OutboxStatus = Literal["queued", "sent", "failed", "intercepted", "stopped"]
+RecipientState = Literal["queued", "sent", "deferred", "failed", "intercepted", "stopped"]
+"""``stopped``: an outgoing-mail script removed the recipient or stopped the whole mail."""
+
+
+class RecipientDelivery(_Record):
+    """What became of one recipient of an outgoing mail."""
+
+    address: str
+    state: RecipientState = "queued"
+    reply: str | None = None
+    """The server's last answer for this recipient (or the error that deferred it)."""
+    attempts: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True while the recipient still waits for a (re)try."""
+        return self.state in ("queued", "deferred")
 
 
 class OutboxEntry(_Record):
@@ -135,6 +162,28 @@ class OutboxEntry(_Record):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     correlation_id: str | None = None
+    recipients: list[RecipientDelivery] = Field(default_factory=list)
+    """One state per envelope recipient; 5xx fails only its recipient, 4xx defers it."""
+
+
+class ArchivedMail(_Record):
+    """An outgoing mail kept in the test archive instead of being sent."""
+
+    id: str = Field(alias="_id")
+    """The mail's ``mail_id``: archiving a redelivered mail again changes nothing."""
+    message_id: str
+    case_number: int | None
+    kind: str
+    from_: MailAddress = Field(alias="from")
+    to: list[MailAddress]
+    subject: str
+    text: str
+    flavour: str
+    """The system flavour that intercepted it."""
+    raw: str
+    """The whole message as it would have been sent."""
+    intercepted_at: datetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None
 
 
 class FailedMail(_Record):
@@ -146,19 +195,22 @@ class FailedMail(_Record):
     ref: str
     body: dict[str, Any]
     account: str | None = None
+    sender: str | None = None
+    subject: str | None = None
     error: str
     attempts: int = 0
     first_failed_at: datetime = Field(default_factory=utcnow)
     last_failed_at: datetime = Field(default_factory=utcnow)
-    status: Literal["failed", "replayed"] = "failed"
+    status: Literal["failed", "replayed", "deleted"] = "failed"
     replays: int = 0
 
 
 class ReplayRecord(_Record):
-    """Audit of one replay from the desk."""
+    """Audit of one operator action on a desk entry (replay or delete)."""
 
     failed_id: str
     who: str
     at: datetime = Field(default_factory=utcnow)
-    outcome: Literal["replayed", "skipped"]
+    action: Literal["replay", "delete"] = "replay"
+    outcome: Literal["replayed", "skipped", "deleted"]
     note: str = ""

@@ -7,6 +7,7 @@ from shared.store.fetch_state import FetchStateRepo
 from shared.store.outbox import OutboxRepo
 from shared.store.properties import PropertyRepo
 from shared.store.raw_emails import RawEmailRepo
+from shared.store.test_archive import TestArchiveRepo
 
 __all__ = [
     "CaseRepo",
@@ -16,5 +17,6 @@ __all__ = [
     "PropertyRepo",
     "RawEmailRepo",
     "Store",
+    "TestArchiveRepo",
     "open_store",
 ]

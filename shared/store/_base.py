@@ -28,6 +28,15 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"origin_raw_id": {"$type": "string"}},
         ),
+        IndexModel(
+            [("conversation_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"conversation_id": {"$type": "string"}},
+        ),
+    ],
+    "auto_answers": [
+        IndexModel([("address", ASCENDING), ("at", ASCENDING)]),
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=2 * 3600),
     ],
     "messages": [
         IndexModel([("message_id", ASCENDING)]),
@@ -44,6 +53,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "outbox": [IndexModel([("message_id", ASCENDING)])],
+    "test_archive": [
+        IndexModel([("intercepted_at", ASCENDING)]),
+        IndexModel([("case_number", ASCENDING)]),
+    ],
     "failed_mails": [IndexModel([("status", ASCENDING), ("last_failed_at", ASCENDING)])],
     "replays": [IndexModel([("failed_id", ASCENDING)])],
 }
@@ -59,6 +72,7 @@ class Store:
         from shared.store.outbox import OutboxRepo
         from shared.store.properties import PropertyRepo
         from shared.store.raw_emails import RawEmailRepo
+        from shared.store.test_archive import TestArchiveRepo
 
         self.client = client
         self.db: AsyncDatabase[Doc] = client[database]
@@ -67,6 +81,7 @@ class Store:
         self.fetch_state = FetchStateRepo(self.db)
         self.cases = CaseRepo(self.db)
         self.outbox = OutboxRepo(self.db)
+        self.test_archive = TestArchiveRepo(self.db)
         self.desk = DeskRepo(self.db)
 
     async def ensure_indexes(self) -> None:

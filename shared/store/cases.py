@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
 from shared.models.records import Case, CaseMessage
 from shared.store._base import Doc, next_sequence
 
 CASE_COUNTER = "case_number"
+CONVERSATION_COUNTER = "conversation"
 FIRST_CASE_NUMBER = 10001
 
 
@@ -71,6 +77,60 @@ class CaseRepo:
         async for doc in cursor:
             return int(doc["case_number"])
         return None
+
+    async def case_of_conversation(self, *, conversation_id: str) -> int | None:
+        """The case a rendered conversation reference belongs to."""
+        doc = await self._cases.find_one({"conversation_id": conversation_id}, {"number": 1})
+        return int(doc["number"]) if doc else None
+
+    async def ensure_conversation(self, *, number: int, render: Callable[[int], str]) -> str:
+        """The case's conversation reference, given once from a counter and kept."""
+        case = await self.get(number=number)
+        if case is None:
+            raise NotFound(f"no case {number}")
+        if case.conversation_id:
+            return case.conversation_id
+        reference = render(await next_sequence(self._db, CONVERSATION_COUNTER))
+        await self._cases.update_one(
+            {"number": number, "conversation_id": None}, {"$set": {"conversation_id": reference}}
+        )
+        stored = await self.get(number=number)
+        assert stored is not None and stored.conversation_id is not None
+        return stored.conversation_id
+
+    async def participants(self, *, number: int) -> set[str]:
+        """Lower-case addresses of everyone who wrote to, or was written to in, the case."""
+        found: set[str] = set()
+        case = await self.get(number=number)
+        if case and case.contact:
+            found.add(str(case.contact.address).lower())
+        async for doc in self._messages.find(
+            {"case_number": number}, {"from": 1, "to": 1, "cc": 1}
+        ):
+            for key in ("from", "to", "cc"):
+                found.update(str(a.get("address", "")).lower() for a in doc.get(key) or [])
+        return found
+
+    async def record_automatic_answer(self, *, answer_id: str, address: str) -> None:
+        """Count one automatic answer to ``address`` (once per answer id)."""
+        await self._db["auto_answers"].update_one(
+            {"_id": answer_id},
+            {"$setOnInsert": {"address": address.lower(), "at": utcnow()}},
+            upsert=True,
+        )
+
+    async def automatic_answers_since(self, *, address: str, since: datetime) -> int:
+        """How many automatic answers went to ``address`` since ``since``."""
+        return await self._db["auto_answers"].count_documents(
+            {"address": address.lower(), "at": {"$gte": since}}
+        )
+
+    async def mark_bounced(self, *, message_id: str, bounce: dict[str, Any]) -> None:
+        """Record a bounce on our outgoing mail with this Message-ID."""
+        await self._messages.update_many(
+            {"message_id": message_id, "direction": "out"},
+            {"$set": {"bounce": bounce, "bounced_at": utcnow()}},
+        )
 
     async def messages(self, *, case_number: int) -> list[CaseMessage]:
         """The mails of a case, oldest first."""

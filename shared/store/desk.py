@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,8 @@ class DeskRepo:
         account: str | None,
         error: str,
         attempts: int,
+        sender: str | None = None,
+        subject: str | None = None,
         failed_at: datetime | None = None,
     ) -> FailedMail:
         """Put a dead letter on the desk (again, if it failed after a replay)."""
@@ -45,6 +48,8 @@ class DeskRepo:
                     "ref": ref,
                     "body": body,
                     "account": account,
+                    "sender": sender,
+                    "subject": subject,
                     "error": error,
                     "attempts": attempts,
                     "last_failed_at": now,
@@ -71,20 +76,32 @@ class DeskRepo:
         status: str | None = "failed",
         account: str | None = None,
         error_contains: str | None = None,
+        sender_contains: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 100,
     ) -> list[FailedMail]:
-        """Desk entries, most recent failure first."""
-        query: Doc = {}
-        if status:
-            query["status"] = status
+        """Desk entries, most recent failure first; text filters ignore case."""
+        query: Doc = {"status": status} if status else {"status": {"$ne": "deleted"}}
         if account:
             query["account"] = account
+        if since or until:
+            query["last_failed_at"] = {
+                **({"$gte": since} if since else {}),
+                **({"$lte": until} if until else {}),
+            }
+        for field, needle in (("error", error_contains), ("sender", sender_contains)):
+            if needle:
+                query[field] = {"$regex": re.escape(needle), "$options": "i"}
         cursor = self._failed.find(query).sort("last_failed_at", -1).limit(limit)
-        entries = [FailedMail.model_validate(d) async for d in cursor]
-        if error_contains:
-            needle = error_contains.lower()
-            entries = [e for e in entries if needle in e.error.lower()]
-        return entries
+        return [FailedMail.model_validate(d) async for d in cursor]
+
+    async def mark_deleted(self, *, failed_id: str) -> bool:
+        """Take an entry off the desk (kept for the audit); False if it was gone already."""
+        result = await self._failed.update_one(
+            {"_id": failed_id, "status": {"$ne": "deleted"}}, {"$set": {"status": "deleted"}}
+        )
+        return result.modified_count == 1
 
     async def take_for_replay(self, *, failed_id: str) -> FailedMail | None:
         """Atomically move an entry from failed to replayed; None if someone else did."""

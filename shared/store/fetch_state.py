@@ -42,3 +42,11 @@ class FetchStateRepo:
         except DuplicateKeyError:
             # The document exists with this UIDVALIDITY and an equal or higher mark.
             return
+
+    async def mark_renumbered(self, *, account: str, folder: str) -> None:
+        """Remember that the folder was renumbered (see ``FetchState.renumbered``)."""
+        await self._coll.update_one(
+            {"account": account, "folder": folder},
+            {"$set": {"renumbered": True, "updated_at": utcnow()}},
+            upsert=True,
+        )

@@ -1,4 +1,4 @@
-"""Outgoing mail and its delivery state."""
+"""Outgoing mail and its delivery state, per mail and per recipient."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.messages import utcnow
-from shared.models.records import OutboxEntry
+from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
 from shared.store._base import Doc
 
 
@@ -37,6 +37,46 @@ class OutboxRepo:
         await self._coll.update_one(
             {"_id": mail_id}, {"$set": {"status": status, **extra, **fields}}
         )
+
+    async def record(
+        self,
+        *,
+        mail_id: str,
+        status: OutboxStatus,
+        recipients: list[RecipientDelivery],
+        **fields: Any,
+    ) -> None:
+        """Store the mail's status with the state of every recipient, in one write.
+
+        The whole list is written (no positional updates): one consumer handles a mail at a
+        time, and a whole-list write works on every MongoDB-compatible server.
+        """
+        extra: Doc = {"sent_at": utcnow()} if status in ("sent", "intercepted") else {}
+        await self._coll.update_one(
+            {"_id": mail_id},
+            {
+                "$set": {
+                    "status": status,
+                    "recipients": [r.model_dump(mode="python") for r in recipients],
+                    **extra,
+                    **fields,
+                }
+            },
+        )
+
+    async def give_up(self, *, mail_id: str, error: str) -> None:
+        """Mark the mail failed; recipients still waiting fail with ``error``."""
+        entry = await self.get(mail_id=mail_id)
+        if entry is None:
+            return
+        now = utcnow()
+        recipients = [
+            r.model_copy(update={"state": "failed", "reply": error, "updated_at": now})
+            if r.pending
+            else r
+            for r in entry.recipients
+        ]
+        await self.record(mail_id=mail_id, status="failed", recipients=recipients, error=error)
 
     async def get(self, *, mail_id: str) -> OutboxEntry | None:
         """One entry."""

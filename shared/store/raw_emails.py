@@ -1,4 +1,11 @@
-"""Raw mails, stored before anything else happens to them."""
+"""Raw mails, stored before anything else happens to them.
+
+A mail up to GRIDFS_THRESHOLD bytes is kept inside its document (one write, one read); a
+larger one goes to the ``raw_emails`` GridFS bucket under the document's id, because a
+MongoDB document cannot exceed 16 MiB. Its file is written before the document, so a
+document never points at a missing file; a crash in between leaves an orphan file that no
+document names (space only; the mail is fetched again under a new id).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bson import Binary
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -15,24 +24,46 @@ from shared.models.messages import utcnow
 from shared.models.records import RawEmail, RawStatus
 from shared.store._base import Doc
 
+GRIDFS_THRESHOLD = 8 * 1024 * 1024
+
 
 class RawEmailRepo:
     """``raw_emails``: unique per (account, source key)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._coll = db["raw_emails"]
+        self._files = AsyncGridFSBucket(db, bucket_name="raw_emails")
+
+    async def _doc(self, record: RawEmail, data: bytes) -> Doc:
+        """The document for a record: bytes inline, or in GridFS above the threshold."""
+        doc = record.model_dump(by_alias=True)
+        if len(data) <= GRIDFS_THRESHOLD:
+            doc["data"] = Binary(data)
+            return doc
+        await self._files.upload_from_stream_with_id(record.id, record.source_key, data)
+        doc["gridfs"] = True
+        return doc
+
+    async def _drop_files(self, records: Sequence[RawEmail]) -> None:
+        """Delete the GridFS files of records whose documents were not written."""
+        for record in records:
+            try:
+                await self._files.delete(record.id)
+            except NoFile:
+                continue
 
     async def insert(self, *, record: RawEmail, data: bytes) -> tuple[RawEmail, bool]:
         """Store a raw mail; when its (account, source key) exists, return that one instead.
 
         The second item is True when this call created the document.
         """
-        doc = record.model_dump(by_alias=True)
-        doc["data"] = Binary(data)
+        doc = await self._doc(record, data)
         try:
             await self._coll.insert_one(doc)
             return record, True
         except DuplicateKeyError:
+            if doc.get("gridfs"):
+                await self._drop_files([record])
             existing = await self._coll.find_one(
                 {"account": record.account, "source_key": record.source_key}, {"data": 0}
             )
@@ -50,9 +81,7 @@ class RawEmailRepo:
         """
         if not records:
             return []
-        docs = [
-            record.model_dump(by_alias=True) | {"data": Binary(data)} for record, data in records
-        ]
+        docs = [await self._doc(record, data) for record, data in records]
         duplicates: set[int] = set()
         try:
             await self._coll.insert_many(docs, ordered=False)
@@ -61,6 +90,7 @@ class RawEmailRepo:
             if not errors or any(error.get("code") != 11000 for error in errors):
                 raise
             duplicates = {int(error["index"]) for error in errors}
+            await self._drop_files([records[i][0] for i in duplicates if docs[i].get("gridfs")])
         existing: dict[tuple[str, str], RawEmail] = {}
         if duplicates:
             wanted = [records[i][0] for i in duplicates]
@@ -82,6 +112,23 @@ class RawEmailRepo:
             result.append((stored, False))
         return result
 
+    async def find_twins(
+        self, *, account: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], RawEmail]:
+        """Stored mails of ``account`` by (Message-ID, sha256), for the given pairs: the same
+        mail stored before under another source key (e.g. before a UIDVALIDITY change)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        query = {"account": account, "message_id": {"$in": sorted({m for m, _ in wanted})}}
+        found: dict[tuple[str, str], RawEmail] = {}
+        async for doc in self._coll.find(query, {"data": 0}).sort("fetched_at", 1):
+            record = RawEmail.model_validate(doc)
+            key = (record.message_id or "", record.sha256)
+            if key in wanted:
+                found.setdefault(key, record)  # the first one stored is the original
+        return found
+
     async def get(self, *, raw_id: str) -> RawEmail:
         """The record without its bytes."""
         doc = await self._coll.find_one({"_id": raw_id}, {"data": 0})
@@ -91,9 +138,12 @@ class RawEmailRepo:
 
     async def data(self, *, raw_id: str) -> bytes:
         """The raw bytes exactly as fetched."""
-        doc = await self._coll.find_one({"_id": raw_id}, {"data": 1})
+        doc = await self._coll.find_one({"_id": raw_id}, {"data": 1, "gridfs": 1})
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
+        if doc.get("gridfs"):
+            stream = await self._files.open_download_stream(raw_id)
+            return bytes(await stream.read())
         return bytes(doc["data"])
 
     async def set_status(

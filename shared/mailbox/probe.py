@@ -1,0 +1,54 @@
+"""Test connection: what an operator runs after adding or changing an account."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel
+
+from shared.errors import MailroomError
+from shared.mailbox import open_mailbox
+from shared.models.config import IncomingAccount
+
+
+class ConnectionReport(BaseModel):
+    """The outcome: message count and folder facts, or the technical error (secret-free)."""
+
+    account: str
+    server: str
+    protocol: str
+    ok: bool
+    message_count: int | None = None
+    uidvalidity: int | None = None
+    supports_idle: bool | None = None
+    error: str | None = None
+
+
+async def check_connection(account: IncomingAccount, *, timeout: float) -> ConnectionReport:
+    """Connect, authenticate (Basic or OAuth 2.0), select the folder; never raises for a
+    server-side failure: it is the report's ``error``."""
+    report = ConnectionReport(
+        account=account.name,
+        server=f"{account.host}:{account.effective_port}",
+        protocol=account.protocol,
+        ok=False,
+    )
+    mailbox = open_mailbox(account, timeout=timeout)
+    try:
+        # Every command has its own timeout; this bounds the whole (connect, TLS, login,
+        # token, select) for a server that trickles.
+        status = await asyncio.wait_for(mailbox.connect(), timeout * 3)
+    except TimeoutError:
+        return report.model_copy(update={"error": f"no answer within {timeout * 3:g} s"})
+    except MailroomError as exc:
+        return report.model_copy(update={"error": str(exc)})
+    finally:
+        await mailbox.close()
+    return report.model_copy(
+        update={
+            "ok": True,
+            "message_count": status.exists,
+            "uidvalidity": status.uidvalidity,
+            "supports_idle": status.supports_idle,
+        }
+    )

@@ -1,0 +1,165 @@
+"""Typed views of the outgoing-mail properties: technical templates of automatic mail, the
+system flavour (test archive) and the outgoing-mail scripts.
+
+Kept beside ``shared.models.config`` (which puts them into ``SystemConfig``) so that each
+module stays one concept. Field modules ``templates``, ``system`` and ``sender`` (see
+``shared.config_views``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib.metadata import entry_points
+from typing import Literal
+
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# StrictUndefined: a misspelt variable fails the write, instead of vanishing from every mail.
+_TECHNICAL = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+
+TemplateName = Literal["acknowledgement", "assignee_changed", "fetch_error"]
+TEMPLATE_VARIABLES: dict[TemplateName, tuple[str, ...]] = {
+    "acknowledgement": ("case", "subject", "name", "address"),
+    "assignee_changed": ("case", "subject", "name", "address", "assignee"),
+    "fetch_error": ("account", "error", "failures"),
+}
+"""The variables each template may use (all strings); the sender supplies exactly these."""
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> Template:
+    # Compiling costs a millisecond and more; every acknowledgement uses the same template.
+    return _TECHNICAL.from_string(template)
+
+
+def render_technical(template: str, variables: dict[str, str]) -> str:
+    """Render a technical template in Jinja2's sandbox; errors become ValueError."""
+    try:
+        return _compiled(template).render(**variables)
+    except TemplateError as exc:
+        raise ValueError(f"template does not render: {exc}") from exc
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ACK_BODY = (
+    "Dear {{ name or address }},\n\n"
+    "Thank you for your message. It was registered as case {{ case }}.\n"
+    "Please keep the case reference in the subject when you reply, so that your answer "
+    "reaches the same case.\n"
+)
+ASSIGNEE_BODY = (
+    "Dear {{ name or address }},\n\n"
+    "Your case {{ case }} ({{ subject }}) is now handled by {{ assignee }}.\n"
+)
+FETCH_ERROR_BODY = (
+    "Mailroom cannot fetch mail from the incoming account {{ account }}: it failed "
+    "{{ failures }} times in a row.\n\nLast error: {{ error }}\n\n"
+    "Mail for this account waits on its server until the problem is solved.\n"
+)
+
+
+class TemplateSettings(_View):
+    """Technical templates of automatic mails (Jinja2, sandboxed), one subject and body each."""
+
+    acknowledgement_subject: str = "{{ subject }}"
+    acknowledgement_body: str = ACK_BODY
+    assignee_changed_subject: str = "{{ subject }}"
+    assignee_changed_body: str = ASSIGNEE_BODY
+    fetch_error_subject: str = "Mailroom: fetching mail from account {{ account }} fails"
+    fetch_error_body: str = FETCH_ERROR_BODY
+
+    @model_validator(mode="after")
+    def _render(self) -> TemplateSettings:
+        for name, variables in TEMPLATE_VARIABLES.items():
+            sample = {v: f"sample-{v}" for v in variables}
+            for part in ("subject", "body"):
+                try:
+                    render_technical(getattr(self, f"{name}_{part}"), sample)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{name}_{part}: {exc}; it may use {', '.join(variables)}"
+                    ) from None
+        return self
+
+    def render(self, name: TemplateName, variables: dict[str, str]) -> tuple[str, str]:
+        """The subject (on one line) and body of template ``name``."""
+        subject = render_technical(getattr(self, f"{name}_subject"), variables)
+        body = render_technical(getattr(self, f"{name}_body"), variables)
+        return " ".join(subject.split()), body
+
+
+class SystemSettings(_View):
+    """Field module ``system``: which kind of installation this is.
+
+    On a test or development system (its flavour is one of the test-archive flavours),
+    outgoing mail is kept in the test archive instead of being sent, so that copies of
+    production data never mail real customers.
+    """
+
+    flavour: str = Field(default="production", min_length=1, max_length=64)
+    test_archive_flavours: tuple[str, ...] = ("test", "development")
+
+    @property
+    def intercepts(self) -> bool:
+        """True when outgoing mail goes to the test archive instead of the SMTP server."""
+        wanted = self.flavour.strip().lower()
+        return any(wanted == f.strip().lower() for f in self.test_archive_flavours)
+
+
+OUTGOING_SCRIPTS_GROUP = "mailroom.outgoing_scripts"
+
+
+class OutgoingScriptSetting(_View):
+    """One outgoing-mail script and whether it runs."""
+
+    name: str
+    enabled: bool = True
+
+
+class SenderSettings(_View):
+    """Field module ``sender``: outgoing-mail scripts (in order) and their parameters."""
+
+    outgoing_scripts: tuple[OutgoingScriptSetting, ...] = (
+        OutgoingScriptSetting(name="suppress_recipients", enabled=True),
+        OutgoingScriptSetting(name="signature", enabled=True),
+    )
+    suppressed_recipients_pattern: str | None = (
+        r"(?i)^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@"
+    )
+    """Recipients matching it never get mail (``suppress_recipients``): nobody reads them, and
+    answering them starts mail loops."""
+    signature: str = ""
+    """Appended to the text of every mail by ``signature`` (nothing when empty)."""
+
+    @field_validator("suppressed_recipients_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regex: {exc}") from None
+        return value
+
+    @field_validator("outgoing_scripts")
+    @classmethod
+    def _installed(
+        cls, value: tuple[OutgoingScriptSetting, ...]
+    ) -> tuple[OutgoingScriptSetting, ...]:
+        names = [s.name for s in value]
+        if len(names) != len(set(names)):
+            raise ValueError("each script may appear only once")
+        installed = {ep.name for ep in entry_points(group=OUTGOING_SCRIPTS_GROUP)}
+        unknown = sorted(set(names) - installed)
+        if unknown:
+            raise ValueError(
+                f"no outgoing-mail script named {', '.join(unknown)}; "
+                f"installed: {', '.join(sorted(installed)) or 'none'}"
+            )
+        return value
