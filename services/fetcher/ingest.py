@@ -25,7 +25,15 @@ and a crash (or an error) after any step loses no mail and makes no duplicate ca
    than skipped; one that was deleted meanwhile is simply not listed next time.
 
 A new UIDVALIDITY means the server renumbered the folder: the round starts from UID 0, and
-the new source keys (``uidvalidity:uid``) cannot collide with the old ones.
+the new source keys (``uidvalidity:uid``) cannot collide with the old ones. The same mail
+under a new key is caught by its Message-ID and sha256 together (its **twin**, looked up in
+MongoDB once the folder was ever renumbered, and always for POP3): it is not
+stored again, and only announced if the twin itself never was; then it is flagged or
+deleted like any other. A mail without a Message-ID is told apart by its key alone.
+
+A mail above the maximum size is never downloaded whole: its header block becomes a stub
+(the headers, a plain-text body saying why) that is stored and announced like any mail, so
+a case shows it; the original stays on the server (flagged \\Seen, never deleted).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
+from email import policy
+from email.parser import BytesHeaderParser
 
 from shared.broker import publish
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
@@ -73,6 +83,22 @@ def message_id_of(data: bytes) -> str | None:
     return text or None
 
 
+def stub_of(header: bytes, *, size: int | None, limit: int) -> tuple[bytes, str]:
+    """A stand-in for a mail above the size limit: its headers (without the MIME ones,
+    whose body is not there) and a plain-text body with the reason; and the reason."""
+    reason = (
+        f"mail of {size if size is not None else 'unknown'} bytes exceeds the maximum size of "
+        f"{limit} bytes; only its headers were stored, the original stays on the server"
+    )
+    message = BytesHeaderParser(policy=policy.compat32).parsebytes(header)
+    for name in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition"):
+        del message[name]
+    message["X-Mailroom-Truncated"] = reason
+    message["Content-Type"] = 'text/plain; charset="utf-8"'
+    message.set_payload(f"[Mailroom] This mail was not fetched whole: {reason}.\n")
+    return message.as_bytes(policy=policy.compat32.clone(linesep="\r\n")), reason
+
+
 def contiguous_mark(batch: Sequence[MessageRef], taken: set[int]) -> int | None:
     """The highest UID of ``batch`` (ascending) up to which every mail was taken."""
     mark: int | None = None
@@ -90,6 +116,7 @@ async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) ->
     same_numbering = state.uidvalidity is not None and state.uidvalidity == status.uidvalidity
     if not same_numbering and status.uidvalidity is not None:
         if state.uidvalidity is not None:
+            await rt.store.fetch_state.mark_renumbered(account=account.name, folder=account.folder)
             log.warning(
                 "UIDVALIDITY of %s changed: the server renumbered the folder, fetching it anew",
                 account.name,
@@ -100,25 +127,53 @@ async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) ->
                 },
             )
         # Remember the new numbering now, so that an empty folder does not look renumbered
-        # again next round; mark 0 keeps every mail of the folder due.
+        # again next round; mark 0 keeps every mail of the folder due. A new account's start
+        # position may put the mark higher: older mail is then never taken.
+        start = 0
+        if state.uidvalidity is None and account.start_position != "all":
+            start = await mailbox.start_mark(since=account.start_date)
+            log.info(
+                "%s starts at UID %d (start position %s)",
+                account.name,
+                start,
+                account.start_position,
+                extra={"account": account.name, "start_uid": start},
+            )
         await rt.store.fetch_state.advance(
-            account=account.name, folder=account.folder, uidvalidity=status.uidvalidity, last_uid=0
+            account=account.name,
+            folder=account.folder,
+            uidvalidity=status.uidvalidity,
+            last_uid=start,
         )
-    refs = await mailbox.list_new(after_uid=state.last_uid if same_numbering else 0)
+        state = state.model_copy(update={"last_uid": start})
+    refs = await mailbox.list_new(
+        after_uid=state.last_uid if same_numbering or state.uidvalidity is None else 0
+    )
     deletes = account.deletes(rt.config.settings.delete_read_messages)
+    # Stored twins under other keys exist only after a renumbering, or with POP3, whose
+    # UIDLs can change unnoticed (a server migration): only then is MongoDB asked.
+    renumbered = state.renumbered or (state.uidvalidity is not None and not same_numbering)
+    twins_possible = renumbered or status.uidvalidity is None
+    max_size = int(rt.config.settings.max_mail_size_mb * 1024 * 1024)
     created = 0
     for start in range(0, len(refs), BATCH_SIZE):
         batch = refs[start : start + BATCH_SIZE]
         taken: list[MessageRef] = []
-        async for chunk in _chunks(mailbox.fetch(batch)):
-            created += await _store_and_announce(rt, account, status.uidvalidity, chunk)
-            taken.extend(mail.ref for mail in chunk)
+        kept: list[MessageRef] = []  # stubs: the original stays on the server
+        async for chunk in _chunks(mailbox.fetch(batch, max_size=max_size)):
+            created += await _store_and_announce(
+                rt, account, status.uidvalidity, chunk, max_size, twins_possible
+            )
+            taken.extend(mail.ref for mail in chunk if mail.complete)
+            kept.extend(mail.ref for mail in chunk if not mail.complete)
+        seen = kept if deletes else taken + kept
+        if deletes and taken:
+            await mailbox.delete(taken)
+        if seen:
+            await mailbox.mark_seen(seen)
+        taken += kept
         if not taken:
             continue
-        if deletes:
-            await mailbox.delete(taken)
-        else:
-            await mailbox.mark_seen(taken)
         mark = contiguous_mark(batch, {ref.uid for ref in taken if ref.uid is not None})
         if mark is not None and status.uidvalidity is not None:
             await rt.store.fetch_state.advance(
@@ -159,28 +214,79 @@ async def _chunks(mails: AsyncIterator[FetchedMail]) -> AsyncIterator[list[Fetch
         yield chunk
 
 
+async def _insert_new(
+    rt: Runtime, account: str, records: list[tuple[RawEmail, bytes]], *, look_up: bool
+) -> list[tuple[RawEmail, bool]]:
+    """Insert the records that are not twins of stored mails (``look_up``) or of an earlier
+    one in the same chunk; in order, each as the stored record with True if this call
+    created it."""
+    keys = [(r.message_id, r.sha256) for r, _ in records if r.message_id is not None]
+    twins = await rt.store.raw_emails.find_twins(account=account, keys=keys) if look_up else {}
+    own: list[tuple[RawEmail, bytes]] = []
+    for record, data in records:
+        key = (record.message_id or "", record.sha256)
+        twin = twins.get(key) if record.message_id is not None else None
+        if twin is None or twin.source_key == record.source_key:
+            own.append((record, data))
+            if record.message_id is not None:
+                twins.setdefault(key, record)
+    inserted = await rt.store.raw_emails.insert_many(records=own)
+    # A twin from this chunk may have been stored before under its own key: use that record.
+    actual = {mine.id: stored for (mine, _), (stored, _) in zip(own, inserted, strict=True)}
+    pending = iter(inserted)
+    result: list[tuple[RawEmail, bool]] = []
+    for record, _ in records:
+        key = (record.message_id or "", record.sha256)
+        twin = twins.get(key) if record.message_id is not None else None
+        if twin is not None and twin.id != record.id and twin.source_key != record.source_key:
+            twin = actual.get(twin.id, twin)
+            log.info(
+                "%s: mail %s is %s again (same Message-ID and sha256); not stored twice",
+                account,
+                record.source_key,
+                twin.source_key,
+                extra={"account": account, "source_key": record.source_key, "twin": twin.id},
+            )
+            result.append((twin, False))
+        else:
+            result.append(next(pending))
+    return result
+
+
+def _record(
+    account: IncomingAccount, uidvalidity: int | None, mail: FetchedMail, max_size: int
+) -> tuple[RawEmail, bytes]:
+    """The record and bytes to store for a fetched mail (a stub for an incomplete one)."""
+    data, truncated = mail.data, None
+    if not mail.complete:
+        data, truncated = stub_of(mail.data, size=mail.ref.size, limit=max_size)
+    record = RawEmail(
+        account=account.name,
+        source_key=mail.ref.source_key,
+        folder=account.folder,
+        uidvalidity=uidvalidity,
+        uid=mail.ref.uid,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        message_id=message_id_of(data),
+        truncated=truncated,
+    )
+    return record, data
+
+
 async def _store_and_announce(
-    rt: Runtime, account: IncomingAccount, uidvalidity: int | None, mails: list[FetchedMail]
+    rt: Runtime,
+    account: IncomingAccount,
+    uidvalidity: int | None,
+    mails: list[FetchedMail],
+    max_size: int,
+    twins_possible: bool,
 ) -> int:
     """Steps 1-3 for a chunk of mails; returns how many this call stored."""
-    records = [
-        (
-            RawEmail(
-                account=account.name,
-                source_key=mail.ref.source_key,
-                folder=account.folder,
-                uidvalidity=uidvalidity,
-                uid=mail.ref.uid,
-                size=len(mail.data),
-                sha256=hashlib.sha256(mail.data).hexdigest(),
-                message_id=message_id_of(mail.data),
-            ),
-            mail.data,
-        )
-        for mail in mails
-    ]
-    stored = await rt.store.raw_emails.insert_many(records=records)
-    fresh = [record for record, _ in stored if record.status == "stored"]
+    records = [_record(account, uidvalidity, mail, max_size) for mail in mails]
+    stored = await _insert_new(rt, account.name, records, look_up=twins_possible)
+    # A twin still "stored" (its round crashed before the confirm) is announced here, once.
+    fresh = list({record.id: record for record, _ in stored if record.status == "stored"}.values())
     # Sent in order on one channel; the confirms are awaited together, not one by one.
     outcomes = await asyncio.gather(
         *(

@@ -23,10 +23,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from services.fetcher.ingest import fetch_once
+from shared.broker import publish
 from shared.errors import MailroomError, Permanent
-from shared.mailbox import ImapMailbox, Mailbox
+from shared.mailbox import Mailbox, open_mailbox
 from shared.models.config import IncomingAccount, SystemConfig
+from shared.models.messages import AccountFailing
 from shared.runtime import Runtime
+from shared.topology import ACCOUNT_FAILING
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,8 @@ FetchRound = Callable[[Runtime, IncomingAccount, Mailbox], Awaitable[int]]
 
 
 def imap_mailbox(account: IncomingAccount, timeout: float) -> Mailbox:
-    """The production mailbox of an account."""
-    return ImapMailbox(account, timeout=timeout)
+    """The production mailbox of an account: IMAP or POP3 by its protocol."""
+    return open_mailbox(account, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,32 @@ class Supervisor:
                 except Exception as exc:
                     failures += 1
                     await mailbox.close()
-                    await asyncio.sleep(self._failed(account, exc, failures))
+                    delay = self._failed(account, exc, failures)
+                    if failures == self._rt.config.settings.fetch_retries + 1:
+                        await self._notify_failing(account, exc, failures)
+                    await asyncio.sleep(delay)
         finally:
             await mailbox.close()
+
+    async def _notify_failing(
+        self, account: IncomingAccount, exc: Exception, failures: int
+    ) -> None:
+        """Publish ``account.failing`` once per streak (the sender mails the error notice).
+
+        Best effort: a broker that is down must not stop the account from retrying.
+        """
+        event = AccountFailing(
+            account=account.name, error=str(exc) or type(exc).__name__, failures=failures
+        )
+        try:
+            await publish(self._rt.broker, event, routing_key=ACCOUNT_FAILING)
+        except Exception as error:
+            log.warning(
+                "could not announce that account %s is failing: %s",
+                account.name,
+                type(error).__name__,
+                extra={"account": account.name},
+            )
 
     def _failed(self, account: IncomingAccount, exc: Exception, failures: int) -> float:
         """Log a failed round; return the seconds to wait before the next one."""

@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from shared.mailbox import ImapMailbox
+from shared.mailbox import ImapMailbox, Mailbox
+from shared.mailbox import open_mailbox as make_mailbox
 from shared.models.config import IncomingAccount
 from shared.runtime import Runtime
 from tests.integration.fetcher.helpers import announced
 from tests.support import server_settings
 
 MailboxMaker = Callable[..., ImapMailbox]
+AnyMailboxMaker = Callable[..., Mailbox]
 
 
 @pytest.fixture
@@ -43,6 +45,21 @@ async def open_mailbox() -> AsyncIterator[MailboxMaker]:
 
     def make(account: IncomingAccount, timeout: float = 10.0) -> ImapMailbox:
         mailbox = ImapMailbox(account, timeout=timeout)
+        made.append(mailbox)
+        return mailbox
+
+    yield make
+    for mailbox in made:
+        await mailbox.close()
+
+
+@pytest.fixture
+async def any_mailbox() -> AsyncIterator[AnyMailboxMaker]:
+    """Make the account's mailbox, IMAP or POP3 (timeout 10 s unless given), closed after."""
+    made: list[Mailbox] = []
+
+    def make(account: IncomingAccount, timeout: float = 10.0) -> Mailbox:
+        mailbox = make_mailbox(account, timeout=timeout)
         made.append(mailbox)
         return mailbox
 

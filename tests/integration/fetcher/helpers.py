@@ -20,16 +20,23 @@ PASSWORDS = {"alice": "alicepw", "bob": "bobpw"}
 
 
 def account(dovecot: Dovecot, user: str = "alice", **fields: Any) -> IncomingAccount:
-    """An account on the test Dovecot: plain IMAP unless ``protocol="IMAPS"``."""
-    tls = fields.get("protocol") == "IMAPS"
+    """An account on the test Dovecot: IMAP (upgraded with STARTTLS, security auto) unless
+    ``protocol`` says otherwise; the port follows the protocol, the CA is the test CA."""
+    protocol = fields.get("protocol", "IMAP")
+    ports = {
+        "IMAP": dovecot.imap_port,
+        "IMAPS": dovecot.imaps_port,
+        "POP3": dovecot.pop3_port,
+        "POP3S": dovecot.pop3s_port,
+    }
     values: dict[str, Any] = {
         "name": f"{user}-box",
-        "protocol": "IMAP",
+        "protocol": protocol,
         "host": "127.0.0.1",
-        "port": dovecot.imaps_port if tls else dovecot.imap_port,
+        "port": ports[protocol],
         "username": user,
         "password": PASSWORDS[user],
-        "ca_file": str(dovecot.cert_file) if tls else None,
+        "ca_file": str(dovecot.cert_file),
     }
     return IncomingAccount(**(values | fields))
 

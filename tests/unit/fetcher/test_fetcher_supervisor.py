@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import date
 
 import pytest
 
@@ -92,9 +93,14 @@ class FakeMailbox:
     async def list_new(self, *, after_uid: int) -> list[MessageRef]:
         return []
 
-    async def fetch(self, refs: Sequence[MessageRef]) -> AsyncIterator[FetchedMail]:
+    async def fetch(
+        self, refs: Sequence[MessageRef], *, max_size: int | None = None
+    ) -> AsyncIterator[FetchedMail]:
         for mail in self.mails:
             yield mail
+
+    async def start_mark(self, *, since: date | None) -> int:
+        return 0
 
     async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
         return None
