@@ -3,13 +3,14 @@ Transient → delayed retry; Permanent (and any bug) → reason recorded, reject
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.processor.process import process_mail
-from shared.errors import Transient
+from shared.errors import Permanent, Transient
 from shared.models.messages import MailReceived
 from shared.retry import attempt_of, retry_later
 from shared.runtime import Runtime
@@ -25,8 +26,14 @@ def build_router(rt: Runtime) -> RabbitRouter:
     @router.subscriber(PROCESSOR_INBOUND, MAIL_EXCHANGE, title="processor.inbound")
     async def mail_received(msg: MailReceived, message: RabbitMessage) -> None:
         attempt = attempt_of(message.headers) + 1
+        limit = rt.config.processor.processing_timeout_seconds
         try:
-            await process_mail(rt, msg)
+            async with asyncio.timeout(limit):
+                await process_mail(rt, msg)
+        except TimeoutError:
+            # A mail that hangs the parser or a script would block the queue on every
+            # redelivery: it goes to the desk at once.
+            await _fail(rt, msg, f"processing took longer than {limit:g} s; stopped")
         except Transient as exc:
             if attempt > rt.config.settings.fetch_retries:
                 await _fail(rt, msg, f"gave up after {attempt} attempts: {exc}")
@@ -35,8 +42,11 @@ def build_router(rt: Runtime) -> RabbitRouter:
                 "transient failure, retrying",
                 extra={"raw_id": msg.raw_id, "delay_s": delay, "error": str(exc)},
             )
+        except Permanent as exc:
+            await _fail(rt, msg, str(exc))
         except Exception as exc:
-            await _fail(rt, msg, str(exc) or type(exc).__name__)
+            log.exception("unexpected error while processing", extra={"raw_id": msg.raw_id})
+            await _fail(rt, msg, f"internal error: {type(exc).__name__}: {exc}")
 
     return router
 

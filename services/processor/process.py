@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
@@ -23,12 +24,6 @@ from shared.store import CaseRepo
 from shared.topology import CASE_CREATED, CASE_UPDATED, MAIL_OUTGOING
 
 log = logging.getLogger(__name__)
-
-ACK_TEXT = (
-    "Thank you for your message. It was registered as case {case}.\n"
-    "Please keep the case reference in the subject when you reply, so that your answer "
-    "reaches the same case.\n"
-)
 
 
 @dataclass
@@ -44,6 +39,18 @@ class StoreCaseLookup:
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
         """The case holding any of these Message-IDs."""
         return await self.cases.case_of_message_ids(message_ids=message_ids)
+
+    async def case_of_conversation(self, conversation: str) -> int | None:
+        """The case a conversation id belongs to."""
+        return await self.cases.case_of_conversation(conversation_id=conversation)
+
+    async def participants(self, number: int) -> set[str]:
+        """Addresses that took part in case ``number``."""
+        return await self.cases.participants(number=number)
+
+    async def automatic_answers_since(self, address: str, since: datetime) -> int:
+        """Automatic answers to ``address`` since ``since``."""
+        return await self.cases.automatic_answers_since(address=address, since=since)
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,11 @@ async def _apply(
     else:
         assert decision.case_number is not None
         number = decision.case_number
-    await rt.store.cases.add_message(message=_case_message(number, msg, mail, decision))
+    await rt.store.cases.add_message(message=_case_message(number, msg, mail, decision, ctx))
+    if ctx.bounced_message_id and mail.bounce is not None:
+        await rt.store.cases.mark_bounced(
+            message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
+        )
     event = CaseEvent(
         event="created" if decision.action == "new_case" else "updated",
         case_number=number,
@@ -107,7 +118,11 @@ async def _apply(
     key = CASE_CREATED if event.event == "created" else CASE_UPDATED
     await publish(rt.broker, event, routing_key=key, mandatory=False)
     if decision.action == "new_case" and _should_acknowledge(rt, mail, ctx):
-        await publish(rt.broker, _acknowledgement(number, msg, mail), routing_key=MAIL_OUTGOING)
+        ack = _acknowledgement(number, msg, mail)
+        await rt.store.cases.record_automatic_answer(
+            answer_id=ack.mail_id, address=str(ack.to[0].address)
+        )
+        await publish(rt.broker, ack, routing_key=MAIL_OUTGOING)
     return number
 
 
@@ -131,7 +146,9 @@ def _acknowledgement(number: int, msg: MailReceived, mail: ParsedMail) -> Outgoi
         case_number=number,
         to=[mail.answer_to],
         subject=mail.subject or "(no subject)",
-        text=ACK_TEXT.format(case=number),
+        # The sender renders subject and text from the acknowledgement template.
+        text="",
+        template="acknowledgement",
         in_reply_to=mail.message_id,
         references=references[-20:],
         correlation_id=msg.correlation_id,
@@ -139,8 +156,12 @@ def _acknowledgement(number: int, msg: MailReceived, mail: ParsedMail) -> Outgoi
 
 
 def _case_message(
-    number: int, msg: MailReceived, mail: ParsedMail, decision: Decision
+    number: int, msg: MailReceived, mail: ParsedMail, decision: Decision, ctx: ScriptContext
 ) -> CaseMessage:
+    attachments = [
+        a.model_copy(update={"omitted": True}) if ctx.omit_attachments else a
+        for a in mail.attachments
+    ]
     return CaseMessage.model_validate(
         {
             "case_number": number,
@@ -156,8 +177,9 @@ def _case_message(
             "references": mail.references,
             "text": mail.text,
             "html": mail.html,
-            "attachments": mail.attachments,
+            "attachments": attachments,
             "rule": decision.rule,
             "reason": decision.reason,
+            "notes": ctx.notes,
         }
     )

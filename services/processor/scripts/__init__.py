@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Literal, Protocol
 
@@ -46,6 +47,18 @@ class CaseLookup(Protocol):
         """The case holding any of these Message-IDs."""
         ...
 
+    async def case_of_conversation(self, conversation: str) -> int | None:
+        """The case a conversation id belongs to."""
+        ...
+
+    async def participants(self, number: int) -> set[str]:
+        """Lower-case addresses that wrote to or were written to by case ``number``."""
+        ...
+
+    async def automatic_answers_since(self, address: str, since: datetime) -> int:
+        """How many automatic answers went to ``address`` since ``since``."""
+        ...
+
 
 @dataclass
 class ScriptContext:
@@ -56,6 +69,11 @@ class ScriptContext:
     decision: Decision | None = None
     notes: list[str] = field(default_factory=list)
     acknowledge: bool = True
+    """False once a script decided the mail must not be answered automatically."""
+    omit_attachments: bool = False
+    """True when the mail is over the size limit: attach it without its attachments."""
+    bounced_message_id: str | None = None
+    """The Message-ID of our own mail this bounce reports on."""
 
 
 Script = Callable[[ParsedMail, ScriptContext], Awaitable[None]]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 
-from services.processor.parsing import parse
+from services.processor.parsing import BounceInfo, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext
+from shared.conversation import ConversationSettings
 from shared.errors import MailRejected
 from shared.models.config import ProcessorSettings, ScriptSetting, SystemConfig
 
@@ -23,8 +25,21 @@ class FakeCases:
     async def case_exists(self, number: int) -> bool:
         return number in self.numbers
 
+    by_conversation: dict[str, int] = field(default_factory=dict)
+    members: dict[int, set[str]] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
+
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
         return next((self.by_message_id[i] for i in message_ids if i in self.by_message_id), None)
+
+    async def case_of_conversation(self, conversation: str) -> int | None:
+        return self.by_conversation.get(conversation)
+
+    async def participants(self, number: int) -> set[str]:
+        return self.members.get(number, set())
+
+    async def automatic_answers_since(self, address: str, since: datetime) -> int:
+        return self.answers.get(address, 0)
 
 
 def mail(subject: str, extra: str = "") -> bytes:
@@ -107,3 +122,96 @@ async def test_without_the_matcher_every_mail_opens_a_case() -> None:
     config = SystemConfig(processor=ProcessorSettings(incoming_scripts=()))
     decision, _ = await decide(mail("Re: [Case#10001]"), FakeCases({10001}), config)
     assert decision.action == "new_case"
+
+
+def conversation_config(**processor: object) -> SystemConfig:
+    return SystemConfig(
+        conversation=ConversationSettings(enabled=True),
+        processor=ProcessorSettings(**processor),
+    )
+
+
+@pytest.mark.parametrize("where", ["subject", "body"])
+async def test_conversation_id_wins_over_a_stale_subject(where: str) -> None:
+    token = "{CMI: 00000042}"
+    subject = f"Re: old [Case#10001] {token}" if where == "subject" else "Re: old [Case#10001]"
+    body = f"quoted text\r\n{token}" if where == "body" else "hi"
+    raw = f"From: c@example.org\r\nSubject: {subject}\r\n\r\n{body}\r\n".encode()
+    cases = FakeCases({10001, 10002}, by_conversation={"00000042": 10002})
+    decision, _ = await decide(raw, cases, conversation_config())
+    assert (decision.rule, decision.case_number) == ("conversation_id", 10002)
+    assert where in decision.reason
+
+
+async def test_conversation_ids_of_another_system_are_ignored() -> None:
+    raw = mail("Re: {OTHER: 00000042} [Case#10001]")
+    cases = FakeCases({10001}, by_conversation={"00000042": 10002})
+    decision, _ = await decide(raw, cases, conversation_config())
+    assert (decision.rule, decision.case_number) == ("subject_pattern", 10001)
+
+
+async def test_non_participant_subject_match_opens_a_new_case_when_configured() -> None:
+    cases = FakeCases({10001}, members={10001: {"owner@example.org"}})
+    stranger = mail("Re: [Case#10001] I quote your number")
+    decision, _ = await decide(
+        stranger, cases, conversation_config(non_participant_opens_new_case=True)
+    )
+    assert decision.action == "new_case" and "not a participant" in decision.reason
+    decision, _ = await decide(stranger, cases, conversation_config())
+    assert decision.action == "attach"
+    member = b"From: owner@example.org\r\nSubject: Re: [Case#10001]\r\n\r\nx\r\n"
+    decision, _ = await decide(
+        member, cases, conversation_config(non_participant_opens_new_case=True)
+    )
+    assert (decision.action, decision.case_number) == ("attach", 10001)
+
+
+BOUNCE_HEADERS = "Auto-Submitted: auto-replied\r\n"
+
+
+async def test_bounce_joins_the_case_of_our_mail_and_is_not_answered() -> None:
+    cases = FakeCases({10001}, {"<ack-1@example.com>": 10001})
+    parsed = parse(mail("Undelivered Mail Returned to Sender", BOUNCE_HEADERS)).model_copy(
+        update={
+            "classification": "bounce",
+            "bounce": BounceInfo(
+                recipient="x@example.org", status="5.1.1", original_message_id="<ack-1@example.com>"
+            ),
+        }
+    )
+    ctx = ScriptContext(config=SystemConfig(), cases=cases)
+    decision = await run_scripts(parsed, ctx)
+    assert (decision.action, decision.case_number) == ("attach", 10001)
+    assert "5.1.1" in decision.reason and not ctx.acknowledge
+    assert ctx.bounced_message_id == "<ack-1@example.com>"
+
+
+async def test_bounce_for_an_unknown_mail_is_dropped_never_a_new_case() -> None:
+    parsed = parse(mail("failure notice")).model_copy(
+        update={"classification": "bounce", "bounce": BounceInfo(status="5.0.0")}
+    )
+    ctx = ScriptContext(config=SystemConfig(), cases=FakeCases())
+    decision = await run_scripts(parsed, ctx)
+    assert decision.action == "drop" and "never open a case" in decision.reason
+
+
+async def test_auto_reply_is_attached_but_not_answered() -> None:
+    decision, ctx = await decide(
+        mail("Out of office", "Auto-Submitted: auto-replied\r\n"), FakeCases()
+    )
+    assert decision.action == "new_case" and not ctx.acknowledge
+
+
+async def test_rate_limit_stops_automatic_answers_per_sender() -> None:
+    _, ctx = await decide(mail("Hi"), FakeCases(answers={"c@example.org": 4}))
+    assert ctx.acknowledge
+    _, ctx = await decide(mail("Hi"), FakeCases(answers={"c@example.org": 5}))
+    assert not ctx.acknowledge and any("limit 5" in n for n in ctx.notes)
+
+
+async def test_oversized_mail_is_attached_without_attachments() -> None:
+    config = conversation_config(max_mail_size_bytes=10_000)
+    big = mail("Huge", "") + b"x" * 20_000
+    decision, ctx = await decide(big, FakeCases(), config)
+    assert decision.action == "new_case" and ctx.omit_attachments
+    assert any("over the limit" in n for n in ctx.notes)

@@ -1,0 +1,147 @@
+"""Bounces: RFC 3464 delivery-status reports first, then the formats MTAs invent.
+
+Non-standard bounces are only looked at when the sender or subject says "bounce" (a
+MAILER-DAEMON or postmaster sender, an "Undelivered Mail Returned to Sender" subject):
+``flufl.bounce``'s heuristic detectors find addresses in any text and would misread ordinary
+mail otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from email.parser import HeaderParser
+
+from flufl.bounce import all_failures
+
+from services.processor.parsing._decode import unescape_8bit
+from services.processor.parsing._headers import MESSAGE_ID, RAW_POLICY
+from services.processor.parsing._model import BounceInfo
+from services.processor.parsing._parts import Body
+
+_DAEMON = re.compile(
+    r"mailer-daemon|postmaster|mail delivery (subsystem|system)|microsoftexchange"
+    r"|mail administrator|mdaemon|mailerdaemon",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|delivery (status notification|failure|has failed|failed)"
+    r"|mail delivery failed|failure notice|could not be delivered|non remis|unzustellbar"
+    r"|nicht zustellbar|no se puede entregar|delivery incomplete|rejected:|warning: could not",
+    re.IGNORECASE,
+)
+_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_SMTP_REPLY = re.compile(r"^.*\b[45]\d\d[ -].*$", re.MULTILINE)
+_QUOTED_ID = re.compile(r"^[> \t]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+# "<user@host>: ..." (Postfix, qmail, Yahoo), Exim's "The following address(es) failed:" and
+# Exchange's "The following recipient(s) cannot be reached:", each followed by the address.
+_FAILED_ADDRESS = re.compile(
+    r"^<([^<>\s]+@[^<>\s]+)>:"
+    r"|(?:following address(?:\(es\))? failed|recipient\(s\) cannot be reached"
+    r"|did not reach the following recipient\(s\)):\s+<?([^<>\s]+@[^<>\s]+?)>?\s",
+    re.IGNORECASE | re.MULTILINE,
+)
+_TEXT_SAMPLE = 256 * 1024
+_MAX_DIAGNOSTIC = 500
+
+
+def bounce_info(msg: Message, body: Body, sender: str, subject: str) -> BounceInfo | None:
+    """What the mail reports as a bounce, or None when it is not one."""
+    text = "\n".join(body.text)[:_TEXT_SAMPLE]
+    report_type = str(msg.get_param("report-type") or "").lower()
+    if msg.get_content_type() == "multipart/report" and report_type == "delivery-status":
+        return _dsn(body) or _heuristic(msg, body, text, certain=True)
+    if body.reports:
+        return _dsn(body)
+    daemon, bouncy = bool(_DAEMON.search(sender)), bool(_BOUNCE_SUBJECT.search(subject))
+    if not (daemon or bouncy):
+        return None
+    return _heuristic(msg, body, text, certain=daemon and bouncy, daemon=daemon)
+
+
+def _dsn(body: Body) -> BounceInfo | None:
+    # Per-recipient blocks are the ones after the per-message block; they name a recipient.
+    blocks = [b for report in body.reports for b in _blocks(report)]
+    recipients = [b for b in blocks if _field(b, "Final-Recipient") or _field(b, "Action")]
+    if not recipients:
+        return None
+    chosen = next((b for b in recipients if _field(b, "Action").lower() == "failed"), recipients[0])
+    found = _STATUS.search(_field(chosen, "Status"))
+    return BounceInfo(
+        recipient=_address(
+            _field(chosen, "Final-Recipient") or _field(chosen, "Original-Recipient")
+        ),
+        status=found.group(1) if found else None,
+        action=_field(chosen, "Action").lower() or None,
+        original_message_id=_original_id(body, ""),
+        diagnostic=_typed_value(_field(chosen, "Diagnostic-Code"))[:_MAX_DIAGNOSTIC] or None,
+    )
+
+
+def _blocks(report: Message) -> list[Message]:
+    payload = report.get_payload()
+    if isinstance(payload, list):
+        return [b for b in payload if isinstance(b, Message)]
+    # Encoded (base64) reports reach us as one string: split the field blocks ourselves.
+    data = report.get_payload(decode=True)
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(payload)
+    parser = HeaderParser(policy=RAW_POLICY)
+    return [parser.parsestr(block.strip() + "\n") for block in re.split(r"\r?\n\s*\r?\n", text)]
+
+
+def _field(block: Message, name: str) -> str:
+    return " ".join(unescape_8bit(str(block.get(name, "")), name, []).split())
+
+
+def _typed_value(value: str) -> str:
+    # "rfc822; user@example.org", "smtp; 550 5.1.1 ..." → the part after the type.
+    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
+
+
+def _address(value: str) -> str | None:
+    return _typed_value(value).strip("<>").strip() or None
+
+
+def _heuristic(
+    msg: Message, body: Body, text: str, *, certain: bool, daemon: bool = True
+) -> BounceInfo | None:
+    # A daemon's address list is evidence; a person's mail with a bounce-like subject only
+    # counts when it quotes the returned mail's headers.
+    recipient = (_flufl_recipient(msg, body) or _text_recipient(text)) if daemon else None
+    original = _original_id(body, text)
+    if not (certain or recipient or original):
+        return None
+    found = _STATUS.search(text)
+    reply = _SMTP_REPLY.search(text)
+    status = found.group(1) if found else None
+    return BounceInfo(
+        recipient=recipient,
+        status=status,
+        action="delayed" if status and status.startswith("4") else "failed",
+        original_message_id=original,
+        diagnostic=" ".join(reply.group(0).split())[:_MAX_DIAGNOSTIC] if reply else None,
+    )
+
+
+def _text_recipient(text: str) -> str | None:
+    found = _FAILED_ADDRESS.search(text)
+    return next(g for g in found.groups() if g) if found else None
+
+
+def _flufl_recipient(msg: Message, body: Body) -> str | None:
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception as exc:  # a detector tripping over odd input must not lose the mail
+        body.defects.append(f"bounce detection: {type(exc).__name__}")
+        return None
+    found = sorted(permanent) or sorted(temporary)
+    return found[0].decode("utf-8", errors="replace") if found else None
+
+
+def _original_id(body: Body, text: str) -> str | None:
+    for original in body.originals:
+        found = MESSAGE_ID.search(unescape_8bit(str(original.get("Message-ID", "")), "", []))
+        if found:
+            return found.group(0)
+    quoted = _QUOTED_ID.search(text)
+    return quoted.group(1) if quoted else None

@@ -1,0 +1,173 @@
+"""Bytes and header values → text, whatever the mail claims its charset is.
+
+Labels are mapped to the superset codecs mail clients really use (WHATWG does the same for
+the web); a label that is unknown or wrong falls back to ``charset-normalizer``'s guess and, when
+nothing fits, to UTF-8 with replacement characters. Every fallback is reported as a defect so
+that the operator can see the text was repaired; the raw bytes stay stored unchanged.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.header
+import re
+
+from charset_normalizer import from_bytes
+
+# Labels whose real-world content is a superset codec: decoding with the superset loses nothing.
+_SUPERSETS = {
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso-8859-9": "cp1254",
+    "iso-8859-11": "cp874",
+    "tis-620": "cp874",
+    "windows-874": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "x-sjis": "cp932",
+    "sjis": "cp932",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "big5": "big5hkscs",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "x-mac-roman": "mac-roman",
+    "utf8": "utf-8",
+}
+# Single-byte labels under which senders often put UTF-8 (clients that label by locale).
+_OFTEN_MISLABELLED = {"cp1252", "cp1250", "cp1254", "iso8859-15", "iso8859-2"}
+# Python text codecs that are no MIME charset: a label naming one is junk, not an encoding.
+_PYTHON_ONLY = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"}
+# Detection reads a sample: the whole of a large part adds time, not accuracy.
+_DETECT_SAMPLE = 64 * 1024
+_HIGH_PAIR = re.compile(rb"[\x80-\xff]{2}")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_SPACE_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec to use for a MIME charset label, or None when it is unknown."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    name = _SUPERSETS.get(name, name)
+    try:
+        codec = codecs.lookup(name).name
+        "".encode(codec)  # refuses bytes-to-bytes codecs such as "base64" or "zlib"
+    except (LookupError, ValueError):  # ValueError: labels with NUL or other junk
+        return None
+    return None if codec in _PYTHON_ONLY else codec
+
+
+def decode_bytes(data: bytes, label: str | None, what: str, defects: list[str]) -> str:
+    """Decode ``data`` declared as ``label``; on a bad label guess, and never raise."""
+    codec = codec_for(label)
+    if not data.isascii() and codec in _OFTEN_MISLABELLED and _is_utf8(data):
+        defects.append(f"{what}: declared {label} but is UTF-8")
+        return data.decode("utf-8")
+    if codec is not None:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, ValueError):
+            pass
+    elif _is_utf8(data):
+        # Without a usable label, ASCII and UTF-8 are by far the most likely and decode exactly.
+        if label:
+            defects.append(f"{what}: unknown charset {label!r}, decoded as utf-8")
+        return data.decode("utf-8")
+    guess = "cp1252" if _sparse_8bit(data) else _guess(data)
+    text = data.decode(guess or "utf-8", errors="replace")
+    if not label:
+        reason = "no charset declared"
+    else:
+        reason = f"unknown charset {label!r}" if codec is None else f"not valid {label}"
+    defects.append(f"{what}: {reason}, decoded as {guess or 'utf-8 with replacement'}")
+    return text
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sparse_8bit(data: bytes) -> bool:
+    # Western text: ASCII with a few accented letters, never two 8-bit bytes in a row. Detectors
+    # read such short runs as CJK double-byte text; Windows-1252 is what senders meant.
+    return _HIGH_PAIR.search(data) is None
+
+
+def _guess(data: bytes) -> str | None:
+    try:
+        best = from_bytes(data[:_DETECT_SAMPLE]).best()
+    except Exception:  # a detector bug must not cost us the mail; we fall back to UTF-8
+        return None
+    return None if best is None else codec_for(best.encoding)
+
+
+def header_text(raw: str, what: str, defects: list[str]) -> str:
+    """Decode a raw header value: RFC 2047 words, raw 8-bit bytes, folding."""
+    value = unescape_8bit(raw, what, defects)
+    if "=?" in value:
+        value = _decode_words(value, what, defects)
+    return " ".join(value.split())
+
+
+def unescape_8bit(raw: str, what: str, defects: list[str]) -> str:
+    """Header text with raw 8-bit bytes (kept by the parser as surrogate escapes) decoded."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        data = raw.encode("utf-8", errors="surrogateescape")
+        return decode_bytes(data, None, what, defects)
+    return raw
+
+
+def _decode_words(value: str, what: str, defects: list[str]) -> str:
+    # Clients split words mid-character and put whitespace between them; RFC 2047 says that
+    # whitespace between adjacent encoded words is not part of the text.
+    value = _SPACE_BETWEEN_WORDS.sub(r"\1\2", value)
+    out: list[str] = []
+    pos = 0
+    pending: list[tuple[bytes, str]] = []
+    for found in _ENCODED_WORD.finditer(value):
+        if found.start() > pos:
+            out.append(_flush(pending, what, defects))
+            out.append(value[pos : found.start()])
+        pending.extend(_word(found.group(0), what, defects))
+        pos = found.end()
+    out.append(_flush(pending, what, defects))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _word(word: str, what: str, defects: list[str]) -> list[tuple[bytes, str]]:
+    payload = word.split("?")[3]
+    if word.split("?")[2] in "bB" and not _BASE64.fullmatch(payload):
+        defects.append(f"{what}: undecodable encoded word {word[:60]!r}")
+        return [(word.encode("utf-8", errors="surrogateescape"), "utf-8")]
+    try:
+        return [(d, c or "") for d, c in email.header.decode_header(word) if isinstance(d, bytes)]
+    except Exception:  # bad base64 or quoted-printable inside a word: keep the word as written
+        defects.append(f"{what}: undecodable encoded word {word[:60]!r}")
+        return [(word.encode("utf-8", errors="surrogateescape"), "utf-8")]
+
+
+def _flush(pending: list[tuple[bytes, str]], what: str, defects: list[str]) -> str:
+    # Adjacent words in one charset are joined before decoding: a multi-byte character may be
+    # split across two words.
+    text: list[str] = []
+    while pending:
+        data, charset = pending.pop(0)
+        while pending and pending[0][1] == charset:
+            data += pending.pop(0)[0]
+        text.append(decode_bytes(data, charset.split("*")[0] or None, what, defects))
+    return "".join(text)

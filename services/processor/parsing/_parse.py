@@ -1,0 +1,115 @@
+"""Raw RFC 5322 bytes → ParsedMail. Parsing never raises anything but Permanent.
+
+The stdlib parser repairs most damage itself and lists it in ``defects``; everything that
+decodes (charsets, encoded words, TNEF, S/MIME, reports) turns its failures into defects as
+well. Only input that is not a mail at all, or a bug no guard caught, becomes Permanent, so
+the consumer never crashes on a mail and the operator sees why it failed.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+from email.parser import BytesParser
+
+from inscriptis import get_text
+
+from services.processor.parsing import _headers as headers
+from services.processor.parsing._bounce import bounce_info
+from services.processor.parsing._classify import is_auto_reply
+from services.processor.parsing._headers import RAW_POLICY
+from services.processor.parsing._model import ParsedMail
+from services.processor.parsing._parts import collect
+from shared.errors import Permanent
+
+# A mail has at least one of these; a header block with none of them is not a mail.
+_MAIL_HEADERS = (
+    "From", "To", "Subject", "Date", "Message-ID", "Received", "MIME-Version", "Content-Type",
+    "Return-Path", "Sender", "Cc", "Delivered-To",
+)  # fmt: skip
+# Converting more HTML than this to text costs time and shows no reader anything more.
+MAX_HTML_FOR_TEXT = 2 * 1024 * 1024
+MAX_DEFECTS = 100
+
+
+def parse(data: bytes) -> ParsedMail:
+    """Parse a raw mail; Permanent when it is not a mail at all."""
+    if not data.strip():
+        raise Permanent("unparseable mail: it is empty")
+    try:
+        return _parse(data)
+    except Permanent:
+        raise
+    except Exception as exc:  # a bug no guard caught must not crash the consumer
+        raise Permanent(f"unparseable mail: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _parse(data: bytes) -> ParsedMail:
+    defects: list[str] = []
+    # Exports from some tools start with blank lines or a UTF-8 byte-order mark: the header
+    # block would read as empty and the whole mail as body.
+    start = data.lstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
+    if len(start) != len(data):
+        defects.append("blank lines or byte-order mark before the headers removed")
+    msg = _message(start, defects)
+    if not any(msg.get(name) is not None for name in _MAIL_HEADERS):
+        raise Permanent("unparseable mail: no header block")
+    defects[:0] = [type(d).__name__ for d in msg.defects]
+    body = collect(msg, defects)
+    subject = headers.text(msg, "Subject", defects)
+    sender = headers.raw(msg, "From", defects)
+    bounce = bounce_info(msg, body, sender, subject)
+    text, html = _join(body.text), _join(body.html)
+    if text is None and html is not None:
+        text = _html_text(html, defects)
+    return ParsedMail(
+        message_id=headers.first_id(msg, "Message-ID", defects),
+        in_reply_to=headers.first_id(msg, "In-Reply-To", defects),
+        references=headers.ids(msg, "References", defects),
+        subject=subject,
+        date=headers.date(msg, defects),
+        from_=headers.addresses(msg, "From", defects),
+        to=headers.addresses(msg, "To", defects),
+        cc=headers.addresses(msg, "Cc", defects),
+        reply_to=headers.addresses(msg, "Reply-To", defects),
+        text=text,
+        html=html,
+        attachments=body.attachments,
+        classification="bounce" if bounce else "auto_reply" if is_auto_reply(msg) else "normal",
+        bounce=bounce,
+        size=len(data),
+        defects=_bounded(defects),
+    )
+
+
+def _message(data: bytes, defects: list[str]) -> Message:
+    try:
+        return BytesParser(policy=RAW_POLICY).parsebytes(data)
+    except RecursionError:
+        # The stdlib parser recurses once per nesting level: show the body as text instead.
+        defects.append("MIME parts nested too deep to parse; body shown as text")
+        msg = BytesParser(policy=RAW_POLICY).parsebytes(data, headersonly=True)
+        del msg["Content-Type"]
+        del msg["Content-Transfer-Encoding"]
+        return msg
+
+
+def _bounded(defects: list[str]) -> list[str]:
+    # A mail broken in every line would otherwise carry one defect per line into the store.
+    unique = list(dict.fromkeys(defects))
+    if len(unique) <= MAX_DEFECTS:
+        return unique
+    return [*unique[:MAX_DEFECTS], f"... and {len(unique) - MAX_DEFECTS} more defects"]
+
+
+def _join(texts: list[str]) -> str | None:
+    return "\n".join(texts) if texts else None
+
+
+def _html_text(html: str, defects: list[str]) -> str:
+    if len(html) > MAX_HTML_FOR_TEXT:
+        defects.append(f"HTML body over {MAX_HTML_FOR_TEXT} characters: text taken from its start")
+    try:
+        return str(get_text(html[:MAX_HTML_FOR_TEXT])).strip()
+    except Exception as exc:  # lxml refuses some markup; the HTML body itself is still kept
+        defects.append(f"HTML to text: {type(exc).__name__}")
+        return ""

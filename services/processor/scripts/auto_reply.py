@@ -1,0 +1,13 @@
+"""Auto-replies (RFC 3834 and the common vendor headers) are attached but never answered."""
+
+from __future__ import annotations
+
+from services.processor.parsing import ParsedMail
+from services.processor.scripts import ScriptContext
+
+
+async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
+    """Suppress automatic answers to automatic mail (the classic mail loop)."""
+    if mail.classification == "auto_reply":
+        ctx.acknowledge = False
+        ctx.notes.append("automatic mail: attached, not answered automatically")
