@@ -7,15 +7,16 @@ so a receiver that got the first copy can recognise the second.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from email import policy
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import Policy
-from email.utils import format_datetime
 
-from shared.models.config import SystemConfig, render_subject
+from services.sender.content import Content, content_of
+from shared.models.config import SystemConfig
 from shared.models.messages import MailAddress, OutgoingMail
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -63,36 +64,43 @@ def derive_message_id(mail_id: str, from_address: str) -> str:
     return f"<{left}@{domain}>"
 
 
-def subject_of(mail: OutgoingMail, config: SystemConfig) -> str:
-    """The subject with the case reference from the outgoing template, when there is a case."""
-    if mail.case_number is None:
-        return mail.subject
-    return render_subject(
-        config.settings.outgoing_subject_template, case=str(mail.case_number), subject=mail.subject
-    )
+@functools.lru_cache(maxsize=1024)
+def _address_header(name: str, mailboxes: tuple[tuple[str, str], ...]) -> BaseHeader:
+    # Parsing an address header costs more than the rest of a mail; the From, the Reply-To
+    # and frequent recipients repeat, and header objects are immutable, so they are reused.
+    addresses = [Address(display_name=n, addr_spec=a) for n, a in mailboxes]
+    header: BaseHeader = MAIL_POLICY.header_factory(name, addresses)
+    return header
 
 
-def _address(mailbox: MailAddress) -> Address:
-    return Address(display_name=mailbox.name, addr_spec=str(mailbox.address))
+def _addresses(name: str, *mailboxes: MailAddress) -> BaseHeader:
+    return _address_header(name, tuple((m.name, str(m.address)) for m in mailboxes))
 
 
 def compose(
-    mail: OutgoingMail, config: SystemConfig, *, message_id: str | None = None
+    mail: OutgoingMail,
+    config: SystemConfig,
+    *,
+    message_id: str | None = None,
+    content: Content | None = None,
 ) -> EmailMessage:
     """The message to send for ``mail``: headers for threading and loop prevention, UTF-8 text.
 
-    ``message_id`` overrides the derived Message-ID (the one stored at the first attempt).
+    ``message_id`` overrides the derived Message-ID (the one stored at the first attempt);
+    ``content`` is what :func:`content_of` made of it (built here without a conversation
+    id when not given). Raises ValueError when the mail cannot be built (see ``content``).
     """
     addresses = config.addresses
+    content = content or content_of(mail, config)
     msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = _address(addresses.from_address)
+    msg["From"] = _addresses("From", content.from_address)
     if addresses.reply_to is not None:
-        msg["Reply-To"] = _address(addresses.reply_to)
-    msg["To"] = [_address(to) for to in mail.to]
-    msg["Subject"] = subject_of(mail, config)
-    msg["Date"] = format_datetime(mail.sent_at)
+        msg["Reply-To"] = _addresses("Reply-To", addresses.reply_to)
+    msg["To"] = _addresses("To", *mail.to)
+    msg["Subject"] = content.subject
+    msg["Date"] = mail.sent_at  # formatted by the header class, without a parse
     msg["Message-ID"] = message_id or derive_message_id(
-        mail.mail_id, str(addresses.from_address.address)
+        mail.mail_id, str(content.from_address.address)
     )
     # A parent without References still threads: its own id is the whole chain.
     references = mail.references or ([mail.in_reply_to] if mail.in_reply_to else [])
@@ -106,5 +114,5 @@ def compose(
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
     # Quoted-printable stays readable and is 7-bit clean, whatever the server supports.
-    msg.set_content(mail.text, charset="utf-8", cte="quoted-printable")
+    msg.set_content(content.text, charset="utf-8", cte="quoted-printable")
     return msg

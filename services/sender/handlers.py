@@ -78,5 +78,5 @@ async def _reject(rt: Runtime, mail: OutgoingMail, reason: str) -> None:
         "mail failed",
         extra={"mail_id": mail.mail_id, "correlation_id": mail.correlation_id, "error": reason},
     )
-    await rt.store.outbox.mark(mail_id=mail.mail_id, status="failed", error=reason)
+    await rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason)
     raise RejectMessage()

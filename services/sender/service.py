@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from services.sender.handlers import build_router
+from services.sender.notifications import build_notification_router
 from services.sender.smtp import AiosmtplibTransport
 from shared.runtime import Runtime
 from shared.service import Service
 
 
 def build(rt: Runtime) -> Service:
-    """The sender: one subscriber on ``sender.outbound`` and one reused SMTP connection."""
+    """The sender: subscribers on ``sender.outbound`` and ``sender.account_failing``, and
+    one reused SMTP connection."""
     transport = AiosmtplibTransport()
-    return Service(name="sender", routers=[build_router(rt, transport)], stop=transport.close)
+    routers = [build_router(rt, transport), build_notification_router(rt)]
+    return Service(name="sender", routers=routers, stop=transport.close)

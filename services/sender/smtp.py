@@ -4,7 +4,8 @@ aiosmtplib error                           → Mailroom error
 ├── 4xx reply (any command, AUTH included) → Transient
 ├── 5xx reply                              → Permanent, with the server's reply text
 │   └── AUTH refused                       → Permanent naming user and host, never the password
-├── all recipients refused                 → Transient if any refusal was 4xx, else Permanent
+├── all recipients refused                 → per-recipient refusals in the reply (send);
+│                                            Transient if any was 4xx, else Permanent (translate)
 ├── certificate not trusted                → Permanent (only a configuration change helps)
 ├── timeout, refused or dropped connection → Transient
 └── feature missing (STARTTLS, AUTH, UTF-8) → Permanent
@@ -16,7 +17,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -24,8 +25,9 @@ from typing import Protocol
 
 import aiosmtplib
 
+from shared.auth.oauth import MsalTokenProvider, OAuthCredentials
 from shared.errors import MailroomError, Permanent, Transient
-from shared.models.config import OutgoingConnection
+from shared.models.config import OutgoingConnection, SystemConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +36,46 @@ IDLE_PROBE_S = 5.0
 
 
 @dataclass(frozen=True)
-class SmtpReply:
-    """The server's answer to one accepted mail."""
+class Refusal:
+    """The server's refusal of one recipient."""
 
-    reply: str
-    """The reply to DATA, e.g. ``250 OK queued as 4Xyz``."""
-    refused: dict[str, str] = field(default_factory=dict)
-    """Recipients the server refused although it accepted others: address → reply."""
+    code: int
+    text: str
+
+    @property
+    def permanent(self) -> bool:
+        """5xx: retrying will not help this recipient."""
+        return 500 <= self.code < 600
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    """The server's answer to one mail transaction."""
+
+    reply: str | None
+    """The reply to DATA, e.g. ``250 OK queued as 4Xyz``; None when every recipient was
+    refused (no DATA was sent)."""
+    refused: dict[str, Refusal] = field(default_factory=dict)
+    """Recipients the server refused: address → its reply."""
 
 
 class SmtpTransport(Protocol):
     """Sends built messages over SMTP; fakes implement the same two methods."""
 
-    async def send(self, message: EmailMessage, connection: OutgoingConnection) -> SmtpReply:
-        """Send ``message`` (envelope from its headers); raise Transient or Permanent."""
+    async def send(
+        self,
+        message: EmailMessage,
+        connection: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+    ) -> SmtpReply:
+        """Send ``message`` to ``recipients`` (default: from its headers).
+
+        Raise Transient or Permanent for failures of the whole transaction; refusals of
+        single recipients come back in the reply.
+        """
         ...
 
     async def close(self) -> None:
@@ -140,7 +168,40 @@ def _tls_context(conn: OutgoingConnection) -> ssl.SSLContext:
     return context
 
 
-async def _open(conn: OutgoingConnection) -> aiosmtplib.SMTP:
+TokenSource = Callable[[], Awaitable[str]]
+
+
+def effective_connection(config: SystemConfig) -> OutgoingConnection | None:
+    """The outgoing connection with ``credentials_from`` resolved to that account's."""
+    conn = config.outgoing
+    if conn is None or conn.credentials_from is None:
+        return conn
+    # SystemConfig refuses a credentials_from naming no account.
+    return conn.with_credentials_of(config.accounts[conn.credentials_from])
+
+
+def token_provider(conn: OutgoingConnection) -> MsalTokenProvider:
+    """An msal token provider for an ``auth: oauth2`` connection."""
+    assert conn.client_id and conn.client_secret and conn.authority and conn.scope
+    return MsalTokenProvider(
+        OAuthCredentials(
+            client_id=conn.client_id,
+            client_secret=conn.client_secret.get_secret_value(),
+            authority=conn.authority,
+            scope=conn.scope,
+            ca_file=conn.oauth_ca_file,
+            timeout=conn.connect_timeout_ms / 1000,
+        )
+    )
+
+
+async def open_connection(
+    conn: OutgoingConnection, token: TokenSource | None = None
+) -> aiosmtplib.SMTP:
+    """A connected (secured, authenticated) SMTP session; raises the library's errors.
+
+    With ``auth: oauth2`` the login is XOAUTH2 with tokens from ``token``.
+    """
     tls: ssl.SSLContext | None = None
     if conn.security != "none":
         try:
@@ -152,11 +213,15 @@ async def _open(conn: OutgoingConnection) -> aiosmtplib.SMTP:
             "SMTP credentials are sent without TLS (security=none)",
             extra={"smtp_server": _where(conn)},
         )
+    oauth = conn.auth == "oauth2"
+    if oauth and token is None:
+        token = token_provider(conn).token
     smtp = aiosmtplib.SMTP(
         hostname=conn.host,
         port=conn.effective_port,
         username=conn.username,
-        password=conn.password.get_secret_value() if conn.password else None,
+        password=conn.password.get_secret_value() if conn.password and not oauth else None,
+        oauth_token_generator=token if oauth else None,
         timeout=conn.connect_timeout_ms / 1000,
         use_tls=conn.security == "tls",
         # False, not None: aiosmtplib would otherwise upgrade on its own when offered.
@@ -179,16 +244,36 @@ class AiosmtplibTransport:
         self._settings: OutgoingConnection | None = None
         self._last_used = 0.0
         self._lock = asyncio.Lock()
+        # One provider per OAuth client, so tokens are reused until near expiry.
+        self._providers: dict[tuple[str | None, ...], MsalTokenProvider] = {}
 
-    async def send(self, message: EmailMessage, connection: OutgoingConnection) -> SmtpReply:
-        """Send ``message``; the reply is the server's answer to DATA."""
+    async def send(
+        self,
+        message: EmailMessage,
+        connection: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+    ) -> SmtpReply:
+        """Send ``message``; the reply is the server's answer to DATA and the refusals."""
         async with self._lock:
             try:
                 with _translated(connection):
                     smtp = await self._connection(connection)
-                    refused, reply = await smtp.send_message(
-                        message, timeout=connection.send_timeout_ms / 1000
-                    )
+                    try:
+                        refused, reply = await smtp.send_message(
+                            message,
+                            recipients=list(recipients) if recipients is not None else None,
+                            timeout=connection.send_timeout_ms / 1000,
+                        )
+                    except aiosmtplib.SMTPRecipientsRefused as exc:
+                        # Not a failure of the transaction: each recipient has its own fate
+                        # (aiosmtplib sent RSET, the session stays usable).
+                        self._last_used = time.monotonic()
+                        return SmtpReply(
+                            reply=None,
+                            refused={
+                                r.recipient: Refusal(r.code, r.message) for r in exc.recipients
+                            },
+                        )
             except Permanent:
                 raise  # a refusal leaves the session usable (aiosmtplib sent RSET)
             except BaseException:
@@ -200,7 +285,7 @@ class AiosmtplibTransport:
         # aiosmtplib raises unless DATA was answered 250, and returns only the text.
         return SmtpReply(
             reply=f"250 {reply}",
-            refused={rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()},
+            refused={rcpt: Refusal(r.code, r.message) for rcpt, r in refused.items()},
         )
 
     async def close(self) -> None:
@@ -219,9 +304,29 @@ class AiosmtplibTransport:
             self._drop()
             smtp = None
         if smtp is None:
-            smtp = await _open(conn)
+            provider = self._provider(conn)
+            try:
+                smtp = await open_connection(conn, provider.token if provider else None)
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                if provider is None:
+                    raise
+                # The token may have been revoked or expired early: ask anew next time.
+                provider.invalidate()
+                raise Transient(
+                    f"SMTP server {_where(conn)} refused the OAuth 2.0 token for user "
+                    f"{conn.username!r}: {exc.code} {exc.message}"
+                ) from exc
             self._smtp, self._settings = smtp, conn
         return smtp
+
+    def _provider(self, conn: OutgoingConnection) -> MsalTokenProvider | None:
+        if conn.auth != "oauth2":
+            return None
+        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
+        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
+        if key not in self._providers:
+            self._providers[key] = token_provider(conn)
+        return self._providers[key]
 
     async def _alive(self, smtp: aiosmtplib.SMTP, conn: OutgoingConnection) -> bool:
         if not smtp.is_connected:

@@ -3,20 +3,29 @@ servers from ``helpers`` on free ports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
-from deploy.local.servers import SmtpSink
+from deploy.local.postfix import Postfix, start_postfix
+from deploy.local.servers import Dovecot, SmtpSink
 from shared.runtime import Runtime
-from shared.topology import MAIL_OUTGOING, RETRY_TIERS, SENDER_FAILED, SENDER_OUTBOUND, retry_queue
+from shared.topology import (
+    MAIL_OUTGOING,
+    RETRY_TIERS,
+    SENDER_ACCOUNT_FAILING,
+    SENDER_FAILED,
+    SENDER_OUTBOUND,
+    retry_queue,
+)
 from tests.integration.sender.helpers import Relay, TcpServer, hang_up, never_greet, settings
 
 
 async def _purge_sender_queues(rt: Runtime) -> None:
     # The session's tests share one vhost; other tests may have left outgoing mail behind.
     tiers = [retry_queue(MAIL_OUTGOING, delay) for delay in RETRY_TIERS]
-    for queue in (SENDER_OUTBOUND, SENDER_FAILED, *tiers):
+    for queue in (SENDER_OUTBOUND, SENDER_FAILED, SENDER_ACCOUNT_FAILING, *tiers):
         declared = await rt.broker.declare_queue(queue)
         await declared.purge()
 
@@ -60,3 +69,12 @@ async def silent_server() -> AsyncIterator[TcpServer]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="session")
+def postfix(state_dir: Path, dovecot: Dovecot, smtp_sink: SmtpSink) -> Iterator[Postfix]:
+    """A real Postfix: STARTTLS, SASL (password or XOAUTH2) through Dovecot, relaying all
+    mail to the sink's plain port."""
+    server = start_postfix(state_dir, dovecot, relay_port=smtp_sink.port)
+    yield server
+    server.stop()

@@ -4,7 +4,7 @@ wait in the retry tier, exhausted ones land in ``sender.failed``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -46,10 +46,15 @@ class CaseCheckingTransport:
     inner: AiosmtplibTransport
     case_number: int
 
-    async def send(self, message: EmailMessage, conn: OutgoingConnection) -> SmtpReply:
+    async def send(
+        self,
+        message: EmailMessage,
+        conn: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+    ) -> SmtpReply:
         ids = [str(message["Message-ID"])]
         assert await self.rt.store.cases.case_of_message_ids(message_ids=ids) == self.case_number
-        return await self.inner.send(message, conn)
+        return await self.inner.send(message, conn, recipients)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -187,7 +192,10 @@ async def test_exhausted_retries_dead_letter_to_sender_failed_with_the_reason(
         letter = await eventually(dead_letter, what="the mail in sender.failed")
     assert outgoing_mail_id(letter.body) == mail.mail_id
     assert entry.attempts == 2 and entry.error
-    assert entry.error.startswith("gave up after 2 attempts: SMTP server 127.0.0.1:")
+    assert entry.error.startswith("gave up after 2 attempts: waiting for retry: carol@example.org")
+    assert "SMTP server 127.0.0.1:" in entry.error
+    (carol,) = entry.recipients
+    assert (carol.state, carol.attempts) == ("failed", 2)
 
 
 @dataclass
@@ -196,7 +204,12 @@ class FailingTransport:
 
     error: Exception
 
-    async def send(self, message: EmailMessage, conn: OutgoingConnection) -> SmtpReply:
+    async def send(
+        self,
+        message: EmailMessage,
+        conn: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+    ) -> SmtpReply:
         raise self.error
 
     async def close(self) -> None:

@@ -45,7 +45,7 @@ async def test_each_security_mode_authenticates_and_delivers(
 
     reply = await transport.send(message, conn)
 
-    assert reply.reply.startswith("250 ") and reply.refused == {}
+    assert reply.reply is not None and reply.reply.startswith("250 ") and reply.refused == {}
     (copy,) = received(smtp_sink, str(message["Message-ID"]))
     assert copy["Subject"] == f"over {security}"
     assert copy["X-Sink-Auth"] == user

@@ -25,7 +25,7 @@ CONFIG = SystemConfig(
 def mail(**fields: Any) -> OutgoingMail:
     base: dict[str, Any] = {
         "mail_id": "ack-0123abcd",
-        "kind": "acknowledgement",
+        "kind": "notification",
         "automatic": True,
         "case_number": 10042,
         "to": [{"name": "Jörg Müller", "address": "joerg@example.org"}],
