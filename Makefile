@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STATE := .local
 
-.PHONY: venv test lint servers stop run
+.PHONY: venv test lint docs servers stop run
 
 venv: $(STAMP)
 
@@ -23,9 +23,13 @@ test: venv
 
 # tests/ has no __init__.py (pytest rootdir layout): name its modules from the repo root.
 lint: venv
-	$(VENV)/bin/ruff check shared services deploy tests
-	$(VENV)/bin/ruff format --check shared services deploy tests
-	$(VENV)/bin/mypy --explicit-package-bases shared services deploy tests
+	$(VENV)/bin/ruff check shared services deploy tests bench
+	$(VENV)/bin/ruff format --check shared services deploy tests bench
+	$(VENV)/bin/mypy --explicit-package-bases shared services deploy tests bench
+
+# Regenerate docs/openapi.json and docs/asyncapi.json (a test checks they are current).
+docs: venv
+	$(PY) -m services.docs
 
 servers: venv
 	$(PY) -m deploy.local.servers up --dir $(STATE)

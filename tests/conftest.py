@@ -19,12 +19,14 @@ from pymongo import AsyncMongoClient
 
 from deploy.local.servers import (
     Dovecot,
+    OAuthIssuer,
     SmtpSink,
     create_vhost,
     delete_vhost,
     make_cert,
     start_dovecot,
     start_mongodb,
+    start_oauth_issuer,
     start_smtp_sink,
 )
 from shared.topology import DEAD_LETTER_QUEUES, RETRY_TIERS, WORK_QUEUES, retry_queue
@@ -99,9 +101,22 @@ async def mongo_db_name(mongo_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def dovecot(state_dir: Path) -> Iterator[Dovecot]:
-    """A private Dovecot with users alice/alicepw and bob/bobpw."""
-    server = start_dovecot(state_dir, USERS)
+def oauth_issuer(state_dir: Path) -> Iterator[OAuthIssuer]:
+    """The local OAuth 2.0 issuer (https discovery + token endpoint for msal, http token
+    introspection for Dovecot); register apps with ``add_client(id, secret, user)`` and
+    point msal at ``authority()`` with ``ca_file``."""
+    issuer = start_oauth_issuer(state_dir)
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot(state_dir: Path, oauth_issuer: OAuthIssuer) -> Iterator[Dovecot]:
+    """A private Dovecot with users alice/alicepw and bob/bobpw; it also accepts XOAUTH2 and
+    OAUTHBEARER with tokens of ``oauth_issuer``."""
+    server = start_dovecot(
+        state_dir, USERS, oauth2_introspection_url=oauth_issuer.introspection_url
+    )
     yield server
     server.stop()
 

@@ -124,6 +124,25 @@ $rootless
 !include_try $conf_dir/conf.d/*.conf
 """
 
+# XOAUTH2 and OAUTHBEARER: Dovecot asks the issuer (RFC 7662 introspection) whether a token is
+# active and for which user; the passwd-file passdb keeps serving PLAIN/LOGIN.
+OAUTH2_CONF = """\
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $ext
+}
+"""
+OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = $url
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 # Rootless mode cannot chroot.
 ROOTLESS_CONF = """\
 service anvil {
@@ -266,8 +285,24 @@ def _launch(
     raise RuntimeError(f"dovecot found no free ports in 3 attempts:\n{tail(log)}")
 
 
-def start_dovecot(state_dir: Path, users: dict[str, str]) -> Dovecot:
-    """Install Dovecot if absent, configure and start a private instance; return its handle."""
+def _oauth2(conf_dir: Path, introspection_url: str | None) -> None:
+    """Drop in (or remove) the OAuth2 passdb that checks tokens at ``introspection_url``."""
+    conf, ext = conf_dir / "conf.d" / "oauth2.conf", conf_dir / "oauth2.conf.ext"
+    if introspection_url is None:
+        conf.unlink(missing_ok=True)
+        return
+    ext.write_text(string.Template(OAUTH2_EXT).substitute(url=introspection_url))
+    conf.write_text(string.Template(OAUTH2_CONF).substitute(ext=ext))
+
+
+def start_dovecot(
+    state_dir: Path, users: dict[str, str], *, oauth2_introspection_url: str | None = None
+) -> Dovecot:
+    """Install Dovecot if absent, configure and start a private instance; return its handle.
+
+    With ``oauth2_introspection_url`` it also accepts XOAUTH2/OAUTHBEARER tokens that the
+    issuer there (see ``deploy.local.oauth_issuer``) says are active.
+    """
     if not _installed():
         apt_install(*PACKAGES)
     state_dir = state_dir.resolve()
@@ -279,6 +314,7 @@ def start_dovecot(state_dir: Path, users: dict[str, str]) -> Dovecot:
     uid, gid, identity = _identity(state_dir, mail_dir)
     users_file, conf = conf_dir / "users", conf_dir / "dovecot.conf"
     _write_users(users_file, users, uid, gid, mail_dir)
+    _oauth2(conf_dir, oauth2_introspection_url)
     stop_dovecot(conf)
     settings: dict[str, object] = {
         **identity,

@@ -44,11 +44,13 @@ from deploy.local._proc import (
     wait_until,
 )
 from deploy.local.dovecot import Dovecot, start_dovecot, stop_dovecot
+from deploy.local.oauth_issuer import OAuthIssuer, start_oauth_issuer
 from deploy.local.tls import make_cert
 
 __all__ = [
     "Dovecot",
     "MongoServer",
+    "OAuthIssuer",
     "SmtpSink",
     "create_vhost",
     "delete_vhost",
@@ -57,6 +59,7 @@ __all__ = [
     "make_cert",
     "start_dovecot",
     "start_mongodb",
+    "start_oauth_issuer",
     "start_smtp_sink",
 ]
 

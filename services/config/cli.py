@@ -12,6 +12,8 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -29,8 +31,9 @@ from services.config.properties import (
     set_outgoing,
     set_property,
 )
-from shared.config_views import ACCOUNTS_MODULE
-from shared.errors import MailroomError
+from shared.config_views import ACCOUNTS_MODULE, FIELD_MODULES
+from shared.errors import MailroomError, NotFound
+from shared.mailbox.probe import ConnectionReport, check_connection
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
 
@@ -44,6 +47,7 @@ settings_app = typer.Typer(help="Settings, addresses, processor scripts.", no_ar
 props_app = typer.Typer(help="Raw system properties.", no_args_is_help=True)
 failed_app = typer.Typer(help="The failed-mail desk.", no_args_is_help=True)
 cases_app = typer.Typer(help="Cases (read-only).", no_args_is_help=True)
+config_app = typer.Typer(help="Export and import the whole configuration.", no_args_is_help=True)
 for sub, name in (
     (accounts_app, "accounts"),
     (outgoing_app, "outgoing"),
@@ -51,6 +55,7 @@ for sub, name in (
     (props_app, "properties"),
     (failed_app, "failed"),
     (cases_app, "cases"),
+    (config_app, "config"),
 ):
     app.add_typer(sub, name=name)
 
@@ -152,6 +157,7 @@ def secret_key() -> None:
 ACCOUNT_COLUMNS = (
     "name",
     "protocol",
+    "security",
     "host",
     "port",
     "folder",
@@ -175,7 +181,10 @@ def accounts_add(
     name: str,
     host: Annotated[str, typer.Option()],
     username: Annotated[str, typer.Option()],
-    protocol: Annotated[str, typer.Option(help="IMAP or IMAPS")] = "IMAPS",
+    protocol: Annotated[str, typer.Option(help="IMAP, IMAPS, POP3 or POP3S")] = "IMAPS",
+    security: Annotated[
+        str, typer.Option(help="IMAP/POP3 only: auto, STARTTLS or none (password in clear)")
+    ] = "auto",
     port: Annotated[int | None, typer.Option()] = None,
     folder: Annotated[str, typer.Option()] = "INBOX",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
@@ -183,21 +192,37 @@ def accounts_add(
     ca_file: Annotated[str | None, typer.Option()] = None,
     no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
     disabled: Annotated[bool, typer.Option(help="Add it deactivated.")] = False,
+    auth: Annotated[str, typer.Option(help="basic or oauth2")] = "basic",
+    client_id: Annotated[str | None, typer.Option(help="OAuth 2.0 client id")] = None,
+    authority: Annotated[str | None, typer.Option(help="OAuth 2.0 authority URL")] = None,
+    scope: Annotated[str | None, typer.Option(help="OAuth 2.0 scope")] = None,
+    oauth_ca_file: Annotated[str | None, typer.Option(help="CA of a private issuer")] = None,
+    start_position: Annotated[str, typer.Option(help="IMAP: all, new or since")] = "all",
+    start_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD for since")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add an incoming account (password from stdin, never from the command line)."""
+    """Add an incoming account (password, or with --auth oauth2 the client secret, from
+    stdin with --password-stdin, never from the command line)."""
     fields = {
         "protocol": protocol.upper(),
+        "security": "STARTTLS" if security.lower() == "starttls" else security.lower(),
         "host": host,
         "port": port,
         "folder": folder,
         "username": username,
-        "password": _password(password_stdin),
         "delete_read_messages": delete,
         "ca_file": ca_file,
         "verify_tls": not no_verify_tls,
         "enabled": not disabled,
+        "auth": auth.lower(),
+        "client_id": client_id,
+        "authority": authority,
+        "scope": scope,
+        "oauth_ca_file": oauth_ca_file,
+        "start_position": start_position.lower(),
+        "start_date": start_date,
     }
+    fields["client_secret" if auth.lower() == "oauth2" else "password"] = _password(password_stdin)
     account = _run(
         lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=True), broker=True
     )
@@ -229,6 +254,24 @@ def accounts_delete(name: str) -> None:
     """Delete an account."""
     _run(lambda rt: delete_property(rt, module=ACCOUNTS_MODULE, key=name, who=WHO), broker=True)
     console.print(f"account {name} deleted")
+
+
+@accounts_app.command("test")
+def accounts_test(name: str, as_json: JsonOpt = False) -> None:
+    """Test connection: connect, authenticate, select; message count or the error."""
+
+    async def probe(rt: Runtime) -> ConnectionReport:
+        config = await rt.reload_config()
+        if name not in config.accounts:
+            raise NotFound(f"no account {name!r}")
+        timeout = config.settings.connect_timeout_seconds
+        return await check_connection(config.accounts[name], timeout=timeout)
+
+    report = _run(probe)
+    columns = ("account", "server", "protocol", "ok", "message_count", "error")
+    _print([report], columns, as_json, "Connection test")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # -- outgoing ----------------------------------------------------------------------------
@@ -285,20 +328,23 @@ def outgoing_show(as_json: JsonOpt = False) -> None:
 # -- settings and properties -------------------------------------------------------------
 
 
+MODULE_HELP = "settings, addresses, processor or conversation"
+
+
 @settings_app.command("show")
 def settings_show(
-    module: Annotated[str, typer.Argument(help="settings, addresses or processor")] = "settings",
+    module: Annotated[str, typer.Argument(help=MODULE_HELP)] = "settings",
 ) -> None:
     """Show a typed view with its defaults filled in (always JSON)."""
     config = _run(lambda rt: rt.reload_config())
-    if module not in {"settings", "addresses", "processor"}:
-        raise typer.BadParameter("use settings, addresses or processor")
+    if module not in FIELD_MODULES:
+        raise typer.BadParameter(f"use one of {', '.join(FIELD_MODULES)}")
     typer.echo(json.dumps(getattr(config, module).model_dump(mode="json"), indent=2))
 
 
 @settings_app.command("set")
 def settings_set(
-    module: Annotated[str, typer.Argument(help="settings, addresses or processor")],
+    module: Annotated[str, typer.Argument(help=MODULE_HELP)],
     assignments: Annotated[list[str], typer.Argument(help="KEY=VALUE (VALUE as JSON or text)")],
 ) -> None:
     """Set keys of a module together (they are validated together)."""
@@ -331,28 +377,51 @@ def properties_set(module: str, key: str, value: str) -> None:
 
 # -- failed-mail desk --------------------------------------------------------------------
 
-FAILED_COLUMNS = ("id", "account", "error", "attempts", "last_failed_at", "status")
+FAILED_COLUMNS = ("id", "account", "sender", "error", "attempts", "last_failed_at", "status")
+SenderOpt = Annotated[str | None, typer.Option(help="Text the sender address contains.")]
+ErrorOpt = Annotated[str | None, typer.Option(help="Text the error contains.")]
+AccountOpt = Annotated[str | None, typer.Option(help="The incoming account.")]
 
 
 @failed_app.command("list")
 def failed_list(
-    account: Annotated[str | None, typer.Option()] = None,
-    error: Annotated[str | None, typer.Option(help="Text the error contains.")] = None,
+    account: AccountOpt = None,
+    error: ErrorOpt = None,
+    sender: SenderOpt = None,
+    since: Annotated[datetime | None, typer.Option(help="Failed at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Failed at or before (ISO 8601).")] = None,
     all_states: Annotated[bool, typer.Option("--all", help="Include replayed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List failed mails, most recent first."""
+    """List and search failed mails, most recent first."""
     entries = _run(
         lambda rt: rt.store.desk.search(
-            status=None if all_states else "failed", account=account, error_contains=error
+            status=None if all_states else "failed",
+            account=account,
+            error_contains=error,
+            sender_contains=sender,
+            since=since,
+            until=until,
         )
     )
     _print([FailedMailPublic.of(e) for e in entries], FAILED_COLUMNS, as_json, "Failed mails")
 
 
 @failed_app.command("show")
-def failed_show(failed_id: str) -> None:
-    """Show one failed mail (JSON)."""
+def failed_show(
+    failed_id: str,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the mail as fetched.")] = False,
+    parsed: Annotated[bool, typer.Option("--parsed", help="Print the parsed mail.")] = False,
+) -> None:
+    """Show one failed mail (JSON), its raw form or its parsed form."""
+    if raw:
+        data = _run(lambda rt: desk.raw_of(rt, failed_id=failed_id))
+        sys.stdout.buffer.write(data)
+        return
+    if parsed:
+        result = _run(lambda rt: desk.parsed_of(rt, failed_id=failed_id))
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
     entry = _run(lambda rt: rt.store.desk.get(failed_id=failed_id))
     typer.echo(FailedMailPublic.of(entry).model_dump_json(indent=2))
 
@@ -361,8 +430,9 @@ def failed_show(failed_id: str) -> None:
 def failed_replay(
     failed_id: Annotated[str | None, typer.Argument()] = None,
     all_: Annotated[bool, typer.Option("--all", help="Replay every failed mail.")] = False,
-    account: Annotated[str | None, typer.Option()] = None,
-    error: Annotated[str | None, typer.Option()] = None,
+    account: AccountOpt = None,
+    error: ErrorOpt = None,
+    sender: SenderOpt = None,
 ) -> None:
     """Replay one failed mail, or all (optionally filtered) with --all."""
     if (failed_id is None) == (not all_):
@@ -372,12 +442,96 @@ def failed_replay(
         results = [_run(lambda rt: desk.replay(rt, failed_id=one, who=WHO), broker=True)]
     else:
         results = _run(
-            lambda rt: desk.replay_all(rt, who=WHO, account=account, error_contains=error),
+            lambda rt: desk.replay_all(
+                rt, who=WHO, account=account, error_contains=error, sender_contains=sender
+            ),
             broker=True,
         )
     for r in results:
         console.print(f"{r.failed_id}: {r.note}", highlight=False)
     console.print(f"{sum(r.replayed for r in results)} replayed")
+
+
+@failed_app.command("delete")
+def failed_delete(failed_id: str) -> None:
+    """Take a failed mail off the desk (the raw mail stays stored; audited)."""
+    deleted = _run(lambda rt: desk.delete(rt, failed_id=failed_id, who=WHO))
+    console.print(f"{failed_id}: {'deleted' if deleted else 'already deleted'}")
+
+
+# -- export and import -------------------------------------------------------------------
+
+
+@config_app.command("export")
+def config_export(
+    path: Annotated[Path, typer.Argument(help="Where to write the JSON document.")],
+    passphrase_stdin: Annotated[
+        bool, typer.Option(help="Include secrets, encrypted with a passphrase read from stdin.")
+    ] = False,
+) -> None:
+    """Export the whole configuration to one file (secrets left out unless asked for)."""
+    from services.config.transfer import export_config
+
+    passphrase = _password(passphrase_stdin)
+    if passphrase is not None and len(passphrase) < 12:
+        raise typer.BadParameter("the passphrase needs at least 12 characters")
+    document = _run(lambda rt: export_config(rt, passphrase=passphrase))
+    path.write_text(document.model_dump_json(indent=2))
+    path.chmod(0o600)
+    console.print(
+        f"{len(document.properties)} properties written to {path} (secrets {document.secrets})",
+        highlight=False,
+    )
+
+
+@config_app.command("import")
+def config_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    passphrase_stdin: Annotated[bool, typer.Option(help="Read the passphrase from stdin.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Remove properties the file does not hold.")
+    ] = False,
+) -> None:
+    """Import a configuration file; validated as a whole, nothing written when refused."""
+    from services.config.transfer import ConfigExport, import_config
+
+    document = ConfigExport.model_validate_json(path.read_text())
+    passphrase = _password(passphrase_stdin)
+    version = _run(
+        lambda rt: import_config(
+            rt, document=document, who=WHO, passphrase=passphrase, replace=replace
+        ),
+        broker=True,
+    )
+    console.print(f"imported, configuration version {version}")
+
+
+# -- processor dry run -------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .eml file")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse a mail and run every incoming-mail script as a dry run; changes nothing."""
+    from services.processor.simulate import StoreCaseLookup
+    from services.processor.simulate import simulate as dry_run
+
+    data = path.read_bytes()
+    result = _run(lambda rt: dry_run(data, config=rt.config, cases=StoreCaseLookup(rt.store.cases)))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    decision = result["decision"]
+    console.print(f"[bold]{result.get('subject', '')}[/bold]", highlight=False)
+    console.print(f"classification: {result.get('classification')}", highlight=False)
+    console.print(
+        f"decision: {decision['action']} (rule {decision['rule']}): {decision['reason']}",
+        highlight=False,
+    )
+    for note in result.get("notes", []):
+        console.print(f"note: {note}", highlight=False)
 
 
 # -- cases -------------------------------------------------------------------------------
@@ -395,3 +549,11 @@ def cases_show(number: int) -> None:
     """A case's mails (JSON)."""
     messages = _run(lambda rt: rt.store.cases.messages(case_number=number))
     typer.echo(json.dumps([m.model_dump(mode="json", by_alias=True) for m in messages], indent=2))
+
+
+# The sender's commands live in their own module; imported last, as it uses the helpers above.
+from services.config.cli_sender import archive_app, outgoing_auth, outgoing_test  # noqa: E402
+
+app.add_typer(archive_app, name="archive")
+outgoing_app.command("test")(outgoing_test)
+outgoing_app.command("auth")(outgoing_auth)

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitMessage, RabbitRouter
 from pydantic import ValidationError
 
+from services.processor.parsing import parse
 from shared.broker import publish
-from shared.errors import NotFound
+from shared.errors import NotFound, Permanent
 from shared.models.messages import MailReceived, OutgoingMail
 from shared.models.records import FailedMail, ReplayRecord
 from shared.runtime import Runtime
@@ -56,9 +59,11 @@ async def record_dead_letter(
     deaths = _death_count(headers)
     if routing_key == MAIL_RECEIVED:
         msg = MailReceived.model_validate(body)
+        sender = subject = None
         try:
             raw = await rt.store.raw_emails.get(raw_id=msg.raw_id)
             error, attempts = raw.error, raw.attempts
+            sender, subject = _sender_and_subject(await rt.store.raw_emails.data(raw_id=raw.id))
         except NotFound:
             error, attempts = f"raw mail {msg.raw_id} is not stored", 0
         return await rt.store.desk.record(
@@ -70,6 +75,8 @@ async def record_dead_letter(
             account=msg.account,
             error=error or f"dead-lettered after {deaths} deliveries (delivery limit)",
             attempts=attempts,
+            sender=sender,
+            subject=subject,
         )
     out = OutgoingMail.model_validate(body)
     entry = await rt.store.outbox.get(mail_id=out.mail_id)
@@ -110,12 +117,64 @@ async def replay(rt: Runtime, *, failed_id: str, who: str) -> ReplayResult:
     return ReplayResult(failed_id, True, "replayed")
 
 
+async def delete(rt: Runtime, *, failed_id: str, who: str) -> bool:
+    """Take an entry off the desk (the raw mail stays stored); audited."""
+    await rt.store.desk.get(failed_id=failed_id)
+    deleted = await rt.store.desk.mark_deleted(failed_id=failed_id)
+    await rt.store.desk.audit(
+        record=ReplayRecord(
+            failed_id=failed_id,
+            who=who,
+            action="delete",
+            outcome="deleted" if deleted else "skipped",
+            note="" if deleted else "already deleted",
+        )
+    )
+    return deleted
+
+
+async def raw_of(rt: Runtime, *, failed_id: str) -> bytes:
+    """The raw mail of a processor desk entry, exactly as fetched."""
+    entry = await rt.store.desk.get(failed_id=failed_id)
+    if entry.routing_key != MAIL_RECEIVED:
+        raise NotFound(f"{failed_id} is an outgoing mail; it has no fetched raw form")
+    return await rt.store.raw_emails.data(raw_id=entry.ref)
+
+
+async def parsed_of(rt: Runtime, *, failed_id: str) -> dict[str, Any]:
+    """The parsed form of a processor desk entry, or why it does not parse."""
+    data = await raw_of(rt, failed_id=failed_id)
+    try:
+        parsed: dict[str, Any] = parse(data).model_dump(mode="json", by_alias=True)
+    except Permanent as exc:
+        return {"error": str(exc)}
+    return parsed
+
+
+def _sender_and_subject(data: bytes) -> tuple[str | None, str | None]:
+    # Only the header block matters here; a mail too broken for this is still recorded.
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(data[:65536])
+        sender, subject = headers["From"], headers["Subject"]
+    except Exception:
+        return None, None
+    return (str(sender) if sender else None, str(subject) if subject else None)
+
+
 async def replay_all(
-    rt: Runtime, *, who: str, account: str | None = None, error_contains: str | None = None
+    rt: Runtime,
+    *,
+    who: str,
+    account: str | None = None,
+    error_contains: str | None = None,
+    sender_contains: str | None = None,
 ) -> list[ReplayResult]:
-    """Replay every failed entry matching the filter."""
+    """Replay every failed entry matching the filter (all of them without one)."""
     entries = await rt.store.desk.search(
-        account=account, error_contains=error_contains, limit=10_000
+        account=account,
+        error_contains=error_contains,
+        sender_contains=sender_contains,
+        limit=10_000,
     )
     return [await replay(rt, failed_id=e.id, who=who) for e in entries]
 

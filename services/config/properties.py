@@ -39,7 +39,7 @@ async def set_property(rt: Runtime, *, module: str, key: str, value: Any, who: s
     candidate.append(Property(module=module, key=key, value=stored))
     build_config(candidate, box=rt.box, version=0)
     version = await rt.store.properties.put(module=module, key=key, value=stored, who=who)
-    await _broadcast(rt, version, module, key, "set")
+    await broadcast(rt, version, module, key, "set")
     return version
 
 
@@ -50,7 +50,7 @@ async def delete_property(rt: Runtime, *, module: str, key: str, who: str) -> in
     version = await rt.store.properties.delete(module=module, key=key, who=who)
     if version is None:
         raise NotFound(f"no property {module}/{key}")
-    await _broadcast(rt, version, module, key, "delete")
+    await broadcast(rt, version, module, key, "delete")
     return version
 
 
@@ -78,7 +78,7 @@ async def set_fields(rt: Runtime, *, module: str, values: Mapping[str, Any], who
             module=module, key=key, value=_plain(value), who=who
         )
     if values:
-        await _broadcast(rt, version, module, ",".join(values), "set")
+        await broadcast(rt, version, module, ",".join(values), "set")
     return version
 
 
@@ -101,9 +101,24 @@ async def put_account(
 
 
 async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> OutgoingConnection:
-    """Set the outgoing SMTP connection; an omitted password is kept."""
+    """Set the outgoing SMTP connection; an omitted password is kept.
+
+    Switching the kind of credentials drops the stored ones of the other kind (secrets are
+    never sent back, so a client could not clear them itself): ``credentials_from`` drops
+    all own credentials, ``auth: basic`` the OAuth client, ``auth: oauth2`` the password.
+    """
     existing = await rt.store.properties.get(module=OUTGOING_MODULE, key=OUTGOING_KEY)
-    merged = {**(existing.value if existing else {}), **_updates(fields)}
+    kept = dict(existing.value) if existing else {}
+    oauth = ("client_id", "client_secret", "authority", "scope", "oauth_ca_file")
+    if fields.get("credentials_from"):
+        dropped: tuple[str, ...] = ("username", "password", "auth", *oauth)
+    elif fields.get("auth") == "basic":
+        dropped = (*oauth, "credentials_from")
+    elif fields.get("auth") == "oauth2":
+        dropped = ("password", "credentials_from")
+    else:
+        dropped = ()
+    merged = {**{k: v for k, v in kept.items() if k not in dropped}, **_updates(fields)}
     await set_property(rt, module=OUTGOING_MODULE, key=OUTGOING_KEY, value=merged, who=who)
     config = await rt.reload_config()
     assert config.outgoing is not None
@@ -128,7 +143,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def _broadcast(rt: Runtime, version: int, module: str, key: str, action: str) -> None:
+async def broadcast(rt: Runtime, version: int, module: str, key: str, action: str) -> None:
+    """Tell every running service that the configuration changed (at ``version``)."""
     change = ConfigChanged.model_validate(
         {"version": version, "module": module, "key": key, "action": action}
     )

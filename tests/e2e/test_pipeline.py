@@ -12,7 +12,6 @@ import asyncio
 import imaplib
 import json
 import ssl
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,52 +19,20 @@ from typing import Any
 import httpx
 import pytest
 
-from services.config.service import build as config_service
 from services.fetcher.service import build as fetcher_service
 from services.processor.service import build as processor_service
 from services.sender.service import build as sender_service
 from shared.models.config import find_case_reference
 from shared.service import Stack
-from shared.settings import SharedSettings
-from tests.support import eventually, make_mail, server_settings
+from tests.e2e.conftest import SECRET_KEY, ok, settings, sink_mails_to
+from tests.support import eventually, make_mail
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "e2e-api-token-0123456789"
-SECRET_KEY = "e2e-secret-key-for-tests"
+WORKERS = [fetcher_service, processor_service, sender_service]
 ALICE_PW = "alicepw"
 BOB_PW = "bobpw"
-WORKERS = [fetcher_service, processor_service, sender_service]
-
-
-def settings(rabbit_url: str, mongo_url: str, db: str, instance: str) -> SharedSettings:
-    return server_settings(
-        rabbit_url=rabbit_url,
-        mongo_url=mongo_url,
-        database=db,
-        instance=instance,
-        secret_key=SECRET_KEY,
-        api_token=TOKEN,
-    )
-
-
-@pytest.fixture
-async def config_stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
-    stack = Stack([config_service], settings(rabbit_url, mongo_url, mongo_db_name, "e2e-cfg"))
-    await stack.start()
-    yield stack
-    await stack.stop()
-
-
-@pytest.fixture
-async def api(config_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    assert config_stack.asgi is not None
-    transport = httpx.ASGITransport(app=config_stack.asgi)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://config", headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as client:
-        yield client
 
 
 def imap_state(dovecot: Any, user: str, password: str) -> list[tuple[int, bytes]]:
@@ -80,15 +47,6 @@ def imap_state(dovecot: Any, user: str, password: str) -> list[tuple[int, bytes]
             for d in data
             if isinstance(d, bytes)
         ]
-
-
-def sink_mails_to(sink: Any, address: str) -> list[EmailMessage]:
-    return [m for m in sink.messages() if address in str(m.get("X-Sink-Rcpt-To", ""))]
-
-
-async def ok(response: httpx.Response) -> Any:
-    assert response.status_code < 300, response.text
-    return response.json()
 
 
 async def test_mail_to_case_and_reply_round_trip(
@@ -152,8 +110,11 @@ async def test_mail_to_case_and_reply_round_trip(
         dovecot.deliver("alice", first)
 
         async def first_case() -> Any:
+            # The case is created a moment before its first mail is attached to it.
             cases = await store.cases.recent()
-            return cases[0] if cases else None
+            if cases and await store.cases.messages(case_number=cases[0].number):
+                return cases[0]
+            return None
 
         case = await eventually(first_case, what="a case for the first mail")
         messages = await store.cases.messages(case_number=case.number)
@@ -269,6 +230,7 @@ async def test_mail_to_case_and_reply_round_trip(
                     "protocol": "IMAP",
                     "host": "127.0.0.1",
                     "port": dovecot.imap_port,
+                    "ca_file": str(dovecot.cert_file),  # security auto: STARTTLS
                     "username": "bob",
                     "password": BOB_PW,
                     "delete_read_messages": "yes",

@@ -105,6 +105,7 @@ async def configure_and_send_one(
                     "protocol": "IMAP",
                     "host": "127.0.0.1",
                     "port": dovecot.imap_port,
+                    "ca_file": str(dovecot.cert_file),  # security auto: STARTTLS
                     "username": "bob",
                     "password": IMAP_PASSWORD,
                     "delete_read_messages": "yes",

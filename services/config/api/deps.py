@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,29 +22,54 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def require_token(
-    rt: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """Refuse requests without the configured bearer token; returns who is calling.
+Role = Literal["admin", "operator"]
+
+
+def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Role:
+    """The role the bearer token grants, or a 401/503 that says what is wrong.
 
     Without MAILROOM_API_TOKEN the API refuses everything: an unprotected settings API
-    would hand out the mailboxes.
+    would hand out the mailboxes. Tokens are compared in constant time.
     """
-    expected = rt.settings.api_token
-    if expected is None:
+    admin = rt.settings.api_token
+    if admin is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the API is disabled: set MAILROOM_API_TOKEN for the config service",
         )
-    given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return "api"
+    given = (credentials.credentials if credentials else "").encode()
+    if hmac.compare_digest(given, admin.get_secret_value().encode()):
+        return "admin"
+    operator = rt.settings.operator_token
+    if operator is not None and hmac.compare_digest(given, operator.get_secret_value().encode()):
+        return "operator"
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or wrong bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
-CallerDep = Annotated[str, Depends(require_token)]
+def require_admin(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Admit only the admin role; returns who is calling (for the audit)."""
+    role = _role_of(rt, credentials)
+    if role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin role")
+    return "api:admin"
+
+
+def require_reader(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Admit admin and operator (read-only views and the failed-mail desk)."""
+    return f"api:{_role_of(rt, credentials)}"
+
+
+CallerDep = Annotated[str, Depends(require_admin)]
+"""Admin only: every route that changes the configuration."""
+ReaderDep = Annotated[str, Depends(require_reader)]
+"""Admin or operator: read-only views and the failed-mail desk."""

@@ -7,7 +7,16 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.config.api.routes import accounts, failed, health, outgoing, settings
+from services.config.api.routes import (
+    accounts,
+    archive,
+    failed,
+    health,
+    outgoing,
+    outgoing_test,
+    settings,
+    transfer,
+)
 from shared.errors import ConfigRejected, NotFound, SecretsUnavailable
 from shared.runtime import Runtime
 
@@ -18,7 +27,7 @@ def create_api(rt: Runtime) -> FastAPI:
     """The config service's HTTP API bound to ``rt``."""
     api = FastAPI(title="Mailroom config service", version="0.1.0")
     api.state.runtime = rt
-    for module in (health, accounts, outgoing, settings, failed):
+    for module in (health, accounts, outgoing, outgoing_test, settings, failed, archive, transfer):
         api.include_router(module.router)
 
     @api.exception_handler(ConfigRejected)

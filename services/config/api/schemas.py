@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -21,7 +21,8 @@ class AccountCreate(_In):
     """A new incoming account."""
 
     name: str = Field(max_length=64)
-    protocol: Literal["IMAP", "IMAPS"] = "IMAPS"
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = "IMAPS"
+    security: Literal["none", "STARTTLS", "auto"] = "auto"
     host: str = Field(max_length=255)
     port: int | None = None
     folder: str = Field(default="INBOX", max_length=255)
@@ -31,12 +32,21 @@ class AccountCreate(_In):
     enabled: bool = True
     verify_tls: bool = True
     ca_file: str | None = Field(default=None, max_length=4096)
+    auth: Literal["basic", "oauth2"] = "basic"
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: SecretStr | None = Field(default=None, max_length=4096)
+    authority: str | None = Field(default=None, max_length=1024)
+    scope: str | None = Field(default=None, max_length=1024)
+    oauth_ca_file: str | None = Field(default=None, max_length=4096)
+    start_position: Literal["all", "new", "since"] = "all"
+    start_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
 
 
 class AccountUpdate(_In):
     """A change to an account; omitted fields (and an omitted password) are kept."""
 
-    protocol: Literal["IMAP", "IMAPS"] | None = None
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] | None = None
+    security: Literal["none", "STARTTLS", "auto"] | None = None
     host: str | None = Field(default=None, max_length=255)
     port: int | None = None
     folder: str | None = Field(default=None, max_length=255)
@@ -46,6 +56,14 @@ class AccountUpdate(_In):
     enabled: bool | None = None
     verify_tls: bool | None = None
     ca_file: str | None = Field(default=None, max_length=4096)
+    auth: Literal["basic", "oauth2"] | None = None
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: SecretStr | None = Field(default=None, max_length=4096)
+    authority: str | None = Field(default=None, max_length=1024)
+    scope: str | None = Field(default=None, max_length=1024)
+    oauth_ca_file: str | None = Field(default=None, max_length=4096)
+    start_position: Literal["all", "new", "since"] | None = None
+    start_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
 
 
 class AccountPublic(BaseModel):
@@ -53,6 +71,7 @@ class AccountPublic(BaseModel):
 
     name: str
     protocol: str
+    security: str
     host: str
     port: int
     folder: str
@@ -62,13 +81,25 @@ class AccountPublic(BaseModel):
     enabled: bool
     verify_tls: bool
     ca_file: str | None
+    auth: str = "basic"
+    client_id: str | None = None
+    client_secret_set: bool = False
+    authority: str | None = None
+    scope: str | None = None
+    oauth_ca_file: str | None = None
+    start_position: str = "all"
+    start_date: date | None = None
 
     @classmethod
     def of(cls, account: IncomingAccount) -> AccountPublic:
         """The public view of an account."""
-        data = account.model_dump(exclude={"password"})
+        data = account.model_dump(exclude={"password", "client_secret"})
         data["port"] = account.effective_port
-        return cls(**data, password_set=account.password is not None)
+        return cls(
+            **data,
+            password_set=account.password is not None,
+            client_secret_set=account.client_secret is not None,
+        )
 
 
 class OutgoingIn(_In):
@@ -83,6 +114,13 @@ class OutgoingIn(_In):
     send_timeout_ms: int | None = None
     verify_tls: bool | None = None
     ca_file: str | None = Field(default=None, max_length=4096)
+    auth: Literal["basic", "oauth2"] | None = None
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: SecretStr | None = Field(default=None, max_length=1024)
+    authority: str | None = Field(default=None, max_length=1024)
+    scope: str | None = Field(default=None, max_length=1024)
+    oauth_ca_file: str | None = Field(default=None, max_length=4096)
+    credentials_from: str | None = Field(default=None, max_length=64)
 
 
 class OutgoingPublic(BaseModel):
@@ -97,13 +135,24 @@ class OutgoingPublic(BaseModel):
     send_timeout_ms: int
     verify_tls: bool
     ca_file: str | None
+    auth: str = "basic"
+    client_id: str | None = None
+    client_secret_set: bool = False
+    authority: str | None = None
+    scope: str | None = None
+    oauth_ca_file: str | None = None
+    credentials_from: str | None = None
 
     @classmethod
     def of(cls, conn: OutgoingConnection) -> OutgoingPublic:
         """The public view of the connection."""
-        data = conn.model_dump(exclude={"password"})
+        data = conn.model_dump(exclude={"password", "client_secret"})
         data["port"] = conn.effective_port
-        return cls(**data, password_set=conn.password is not None)
+        return cls(
+            **data,
+            password_set=conn.password is not None,
+            client_secret_set=conn.client_secret is not None,
+        )
 
 
 class PropertyIn(_In):
@@ -125,6 +174,8 @@ class FailedMailPublic(BaseModel):
     queue: str
     ref: str
     account: str | None
+    sender: str | None
+    subject: str | None
     error: str
     attempts: int
     first_failed_at: datetime
@@ -136,6 +187,16 @@ class FailedMailPublic(BaseModel):
     def of(cls, entry: FailedMail) -> FailedMailPublic:
         """The public view of a desk entry."""
         return cls(**entry.model_dump(by_alias=False, exclude={"body", "routing_key"}))
+
+
+class DeskAuditOut(BaseModel):
+    """One audited operator action on a desk entry."""
+
+    who: str
+    at: datetime
+    action: str
+    outcome: str
+    note: str
 
 
 class ReplayOut(BaseModel):

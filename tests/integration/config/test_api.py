@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -147,3 +148,42 @@ async def test_every_change_is_broadcast_and_another_service_reloads(
     finally:
         await other.broker.stop()
         await other.close()
+
+
+async def test_operator_reads_and_works_the_desk_but_changes_nothing(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "operator-token"
+    token_file.write_text("operator-token-0123456789\n")
+    settings = make_settings(rabbit_url, mongo_url, mongo_db_name, "roles").model_copy(
+        update={"operator_token_file": token_file}
+    )
+    settings = SharedSettings.model_validate(settings.model_dump())
+    stack = Stack([config_service], settings)
+    await stack.start()
+    try:
+        assert stack.asgi is not None
+        transport = httpx.ASGITransport(app=stack.asgi)
+        operator = {"Authorization": "Bearer operator-token-0123456789"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
+            for path in ("/accounts", "/settings/settings", "/failed", "/properties"):
+                assert (await client.get(path, headers=operator)).status_code == 200, path
+            refused = await client.post("/accounts", json=ACCOUNT, headers=operator)
+            assert refused.status_code == 403 and "admin" in refused.text
+            patch = await client.patch(
+                "/settings/settings", json={"poll_interval_seconds": 9}, headers=operator
+            )
+            assert patch.status_code == 403
+            replay = await client.post("/failed/replay", headers=operator)
+            assert replay.status_code == 200 and replay.json() == []
+    finally:
+        await stack.stop()
+
+
+def test_placeholder_and_shared_tokens_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="MAILROOM_API_TOKEN: replace the placeholder"):
+        SharedSettings(api_token="changethis")
+    with pytest.raises(ValueError, match="must differ"):
+        SharedSettings(api_token="same-token-value", operator_token="same-token-value")
+    with pytest.raises(ValueError, match="cannot be read"):
+        SharedSettings(api_token_file=tmp_path / "missing")

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
 from services.config.api.schemas import AccountCreate, AccountPublic, AccountUpdate, VersionOut
 from services.config.properties import delete_property, put_account
 from shared.config_views import ACCOUNTS_MODULE
 from shared.errors import NotFound
+from shared.mailbox.probe import ConnectionReport, check_connection
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 
 @router.get("")
-async def list_accounts(rt: RuntimeDep, _: CallerDep) -> list[AccountPublic]:
+async def list_accounts(rt: RuntimeDep, _: ReaderDep) -> list[AccountPublic]:
     """Every incoming account."""
     config = await rt.reload_config()
     return [AccountPublic.of(a) for a in config.accounts.values()]
 
 
 @router.get("/{name}")
-async def get_account(name: str, rt: RuntimeDep, _: CallerDep) -> AccountPublic:
+async def get_account(name: str, rt: RuntimeDep, _: ReaderDep) -> AccountPublic:
     """One account."""
     config = await rt.reload_config()
     if name not in config.accounts:
@@ -52,3 +53,14 @@ async def remove_account(name: str, rt: RuntimeDep, who: CallerDep) -> VersionOu
     """Delete an account (mail already fetched stays)."""
     version = await delete_property(rt, module=ACCOUNTS_MODULE, key=name, who=who)
     return VersionOut(version=version)
+
+
+@router.post("/{name}/test")
+async def test_account(name: str, rt: RuntimeDep, _: CallerDep) -> ConnectionReport:
+    """Test connection: connect, authenticate, select the folder; report the message count
+    or the technical error (``ok`` false; the request itself succeeds)."""
+    config = await rt.reload_config()
+    if name not in config.accounts:
+        raise NotFound(f"no account {name!r}")
+    timeout = config.settings.connect_timeout_seconds
+    return await check_connection(config.accounts[name], timeout=timeout)

@@ -1,52 +1,99 @@
-"""The failed-mail desk."""
+"""The failed-mail desk: list and search, show (raw and parsed), replay, delete, audit."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from datetime import datetime
+from typing import Annotated, Any
 
-from services.config.api.deps import CallerDep, RuntimeDep
-from services.config.api.schemas import FailedMailPublic, ReplayOut
-from services.config.desk import replay, replay_all
+from fastapi import APIRouter, Query, Response
+
+from services.config import desk
+from services.config.api.deps import ReaderDep, RuntimeDep
+from services.config.api.schemas import DeskAuditOut, FailedMailPublic, ReplayOut
 
 router = APIRouter(prefix="/failed", tags=["failed-mail desk"])
+
+AccountQ = Annotated[str | None, Query(max_length=64)]
+TextQ = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("")
 async def list_failed(
     rt: RuntimeDep,
-    _: CallerDep,
-    account: str | None = Query(default=None, max_length=64),
-    error: str | None = Query(default=None, max_length=200),
-    status: str | None = Query(default="failed", pattern="^(failed|replayed)$"),
-    limit: int = Query(default=100, ge=1, le=1000),
+    _: ReaderDep,
+    account: AccountQ = None,
+    error: TextQ = None,
+    sender: TextQ = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: Annotated[str | None, Query(pattern="^(failed|replayed|deleted)$")] = "failed",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[FailedMailPublic]:
-    """Desk entries, most recent failure first."""
+    """Desk entries, most recent failure first; text filters ignore case."""
     entries = await rt.store.desk.search(
-        status=status, account=account, error_contains=error, limit=limit
+        status=status,
+        account=account,
+        error_contains=error,
+        sender_contains=sender,
+        since=since,
+        until=until,
+        limit=limit,
     )
     return [FailedMailPublic.of(e) for e in entries]
-
-
-@router.get("/{failed_id}")
-async def show_failed(failed_id: str, rt: RuntimeDep, _: CallerDep) -> FailedMailPublic:
-    """One desk entry."""
-    return FailedMailPublic.of(await rt.store.desk.get(failed_id=failed_id))
-
-
-@router.post("/{failed_id}/replay")
-async def replay_one(failed_id: str, rt: RuntimeDep, who: CallerDep) -> ReplayOut:
-    """Replay one entry (idempotent)."""
-    result = await replay(rt, failed_id=failed_id, who=who)
-    return ReplayOut(failed_id=result.failed_id, replayed=result.replayed, note=result.note)
 
 
 @router.post("/replay")
 async def replay_many(
     rt: RuntimeDep,
-    who: CallerDep,
-    account: str | None = Query(default=None, max_length=64),
-    error: str | None = Query(default=None, max_length=200),
+    who: ReaderDep,
+    account: AccountQ = None,
+    error: TextQ = None,
+    sender: TextQ = None,
 ) -> list[ReplayOut]:
     """Replay every failed entry matching the filter (all without a filter)."""
-    results = await replay_all(rt, who=who, account=account, error_contains=error)
+    results = await desk.replay_all(
+        rt, who=who, account=account, error_contains=error, sender_contains=sender
+    )
     return [ReplayOut(failed_id=r.failed_id, replayed=r.replayed, note=r.note) for r in results]
+
+
+@router.get("/{failed_id}")
+async def show_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> FailedMailPublic:
+    """One desk entry."""
+    return FailedMailPublic.of(await rt.store.desk.get(failed_id=failed_id))
+
+
+@router.get("/{failed_id}/raw", response_class=Response)
+async def raw_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> Response:
+    """The mail exactly as fetched (message/rfc822)."""
+    data = await desk.raw_of(rt, failed_id=failed_id)
+    return Response(content=data, media_type="message/rfc822")
+
+
+@router.get("/{failed_id}/parsed")
+async def parsed_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
+    """The mail as the processor parses it (or why it does not parse)."""
+    return await desk.parsed_of(rt, failed_id=failed_id)
+
+
+@router.get("/{failed_id}/audit")
+async def audit_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> list[DeskAuditOut]:
+    """Who replayed or deleted this entry, when, and with what outcome."""
+    records = await rt.store.desk.replays(failed_id=failed_id)
+    return [DeskAuditOut(**r.model_dump()) for r in records]
+
+
+@router.post("/{failed_id}/replay")
+async def replay_one(failed_id: str, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+    """Replay one entry (idempotent: a second replay does nothing)."""
+    result = await desk.replay(rt, failed_id=failed_id, who=who)
+    return ReplayOut(failed_id=result.failed_id, replayed=result.replayed, note=result.note)
+
+
+@router.delete("/{failed_id}")
+async def delete_failed(failed_id: str, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+    """Take an entry off the desk (the raw mail stays stored); audited."""
+    deleted = await desk.delete(rt, failed_id=failed_id, who=who)
+    return ReplayOut(
+        failed_id=failed_id, replayed=False, note="deleted" if deleted else "already deleted"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
 from services.config.api.schemas import OutgoingIn, OutgoingPublic
 from services.config.properties import set_outgoing
 from shared.errors import NotFound
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/outgoing", tags=["outgoing"])
 
 
 @router.get("")
-async def get_outgoing(rt: RuntimeDep, _: CallerDep) -> OutgoingPublic:
+async def get_outgoing(rt: RuntimeDep, _: ReaderDep) -> OutgoingPublic:
     """The configured connection."""
     config = await rt.reload_config()
     if config.outgoing is None:

@@ -6,18 +6,20 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
 from services.config.api.schemas import PropertyIn, VersionOut
 from services.config.properties import delete_property, list_properties, set_fields, set_property
 from shared.models.records import Property
 
 router = APIRouter(tags=["settings"])
 
-FieldModule = Literal["settings", "addresses", "processor"]
+FieldModule = Literal[
+    "settings", "addresses", "processor", "conversation", "templates", "system", "sender"
+]
 
 
 @router.get("/settings/{module}")
-async def get_fields(module: FieldModule, rt: RuntimeDep, _: CallerDep) -> dict[str, Any]:
+async def get_fields(module: FieldModule, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
     """A typed view (``settings``, ``addresses`` or ``processor``) with defaults filled in."""
     config = await rt.reload_config()
     view = getattr(config, module)
@@ -34,7 +36,7 @@ async def patch_fields(
 
 
 @router.get("/properties")
-async def get_properties(rt: RuntimeDep, _: CallerDep) -> list[Property]:
+async def get_properties(rt: RuntimeDep, _: ReaderDep) -> list[Property]:
     """Every raw property, secrets as ``***``."""
     return await list_properties(rt)
 

@@ -1,0 +1,97 @@
+"""The failed-mail desk's search, show, delete and audit through the API on real servers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from services.config import desk
+from services.config.service import build as config_service
+from shared.models.messages import MailReceived, utcnow
+from shared.models.records import RawEmail
+from shared.service import Stack
+from tests.support import make_mail, server_settings
+
+TOKEN = "desk-test-token-0123456789"
+
+
+@pytest.fixture
+async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
+    s = Stack(
+        [config_service],
+        server_settings(
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
+            database=mongo_db_name,
+            instance="desk-test",
+            api_token=TOKEN,
+        ),
+    )
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    assert stack.asgi is not None
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.asgi),
+        base_url="http://config",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        yield client
+
+
+async def failed_mail(stack: Stack, sender: str, account: str, error: str) -> str:
+    data, _ = make_mail(subject=f"from {sender}", sender=sender)
+    record = RawEmail(
+        account=account,
+        source_key=f"1:{sender}",
+        folder="INBOX",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    stored, _ = await stack.rt.store.raw_emails.insert(record=record, data=data)
+    await stack.rt.store.raw_emails.record_failure(raw_id=stored.id, error=error)
+    body = MailReceived(raw_id=stored.id, account=account, source_key=record.source_key)
+    entry = await desk.record_dead_letter(
+        stack.rt, routing_key="mail.received", body=body.model_dump(mode="json"), headers={}
+    )
+    return entry.id
+
+
+async def test_search_show_delete_and_audit(stack: Stack, api: httpx.AsyncClient) -> None:
+    one = await failed_mail(stack, "ann@example.org", "support", "rejected by script 'x'")
+    two = await failed_mail(stack, "bob@example.net", "sales", "unparseable mail: empty")
+
+    async def ids(**params: str) -> list[str]:
+        response = await api.get("/failed", params=params)
+        assert response.status_code == 200, response.text
+        return [e["id"] for e in response.json()]
+
+    assert set(await ids()) == {one, two}
+    assert await ids(account="sales") == [two]
+    assert await ids(sender="ANN@") == [one]
+    assert await ids(error="UNPARSEABLE") == [two]
+    assert await ids(since=(utcnow() + timedelta(hours=1)).isoformat()) == []
+    assert set(await ids(until=(utcnow() + timedelta(hours=1)).isoformat())) == {one, two}
+
+    shown = (await api.get(f"/failed/{one}")).json()
+    assert shown["sender"] == "ann@example.org" and shown["account"] == "support"
+    assert b"ann@example.org" in (await api.get(f"/failed/{one}/raw")).content
+    assert (await api.get(f"/failed/{one}/parsed")).json()["subject"] == "from ann@example.org"
+
+    assert (await api.delete(f"/failed/{two}")).json()["note"] == "deleted"
+    assert (await api.delete(f"/failed/{two}")).json()["note"] == "already deleted"
+    assert await ids() == [one]
+    audit = (await api.get(f"/failed/{two}/audit")).json()
+    assert [(a["action"], a["outcome"]) for a in audit] == [
+        ("delete", "deleted"),
+        ("delete", "skipped"),
+    ]
+    assert (await api.get("/failed/nope")).status_code == 404
