@@ -9,6 +9,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, TypeVar
 
+import httpx
+
+from shared.service import Stack
 from shared.settings import SharedSettings
 
 T = TypeVar("T")
@@ -68,3 +71,13 @@ def server_settings(
         **overrides,
     }
     return SharedSettings(**values)
+
+
+def api_client(stack: Stack, token: str) -> httpx.AsyncClient:
+    """An HTTP client of the stack's config API (in process), sending ``token``."""
+    assert stack.asgi is not None, "the stack has no HTTP API (add the config service)"
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.asgi),
+        base_url="http://config",
+        headers={"Authorization": f"Bearer {token}"},
+    )

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from shared.conversation import ConversationSettings
+from shared.models._validators import optional_regex
 from shared.models.messages import HeaderText, MailAddress
 from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
 
@@ -190,10 +191,6 @@ class OutgoingConnection(_View):
     """E.g. ``https://outlook.office365.com/.default``."""
     oauth_ca_file: str | None = None
     """CA that signed a private token issuer's certificate; None: the system store."""
-    start_position: Literal["all", "new", "since"] = "all"
-    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
-    on, or mail received on or after ``start_date``; older mail is left untouched."""
-    start_date: date | None = None
     credentials_from: str | None = None
     """Use the username, password or OAuth 2.0 client of this incoming account (CSM's
     "same credentials as incoming"); the fields here are then left empty."""
@@ -330,15 +327,7 @@ class ProcessorSettings(_View):
     processing_timeout_seconds: float = Field(default=60.0, ge=1, le=3600)
     """A mail whose processing takes longer goes to the desk instead of blocking the queue."""
 
-    @field_validator("reject_subject_pattern")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regex: {exc}") from exc
-        return value
+    _regex = field_validator("reject_subject_pattern")(optional_regex)
 
     @field_validator("incoming_scripts")
     @classmethod

@@ -9,13 +9,14 @@ module stays one concept. Field modules ``templates``, ``system`` and ``sender``
 from __future__ import annotations
 
 import functools
-import re
 from importlib.metadata import entry_points
 from typing import Literal
 
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.models._validators import optional_regex
 
 # StrictUndefined: a misspelt variable fails the write, instead of vanishing from every mail.
 _TECHNICAL = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
@@ -137,15 +138,7 @@ class SenderSettings(_View):
     signature: str = ""
     """Appended to the text of every mail by ``signature`` (nothing when empty)."""
 
-    @field_validator("suppressed_recipients_pattern")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regex: {exc}") from None
-        return value
+    _regex = field_validator("suppressed_recipients_pattern")(optional_regex)
 
     @field_validator("outgoing_scripts")
     @classmethod

@@ -12,7 +12,7 @@ import pytest
 from services.config.service import build as config_service
 from shared.service import Stack
 from shared.settings import SharedSettings
-from tests.support import server_settings
+from tests.support import api_client, server_settings
 
 TOKEN = "e2e-api-token-0123456789"
 SECRET_KEY = "e2e-secret-key-for-tests"
@@ -42,11 +42,7 @@ async def config_stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> A
 @pytest.fixture
 async def api(config_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """An authorised HTTP client of the config service's API."""
-    assert config_stack.asgi is not None
-    transport = httpx.ASGITransport(app=config_stack.asgi)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://config", headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as client:
+    async with api_client(config_stack, TOKEN) as client:
         yield client
 
 

@@ -12,7 +12,7 @@ from deploy.local.servers import Dovecot
 from services.config.service import build as config_service
 from shared.service import Stack
 from tests.integration.fetcher.helpers import append, tricky_mail
-from tests.support import server_settings
+from tests.support import api_client, server_settings
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.integration
@@ -33,12 +33,7 @@ async def api(
     )
     stack = Stack([config_service], settings)
     await stack.start()
-    assert stack.asgi is not None
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=stack.asgi),
-        base_url="http://config",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with api_client(stack, TOKEN) as client:
         yield client
     await stack.stop()
 

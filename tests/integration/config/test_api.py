@@ -14,7 +14,7 @@ from shared.models.messages import ConfigChanged
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
-from tests.support import server_settings
+from tests.support import api_client, server_settings
 
 TOKEN = "api-test-token-0123456789"
 PASSWORD = "s3cret-imap-password"
@@ -40,12 +40,7 @@ async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIte
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    assert stack.asgi is not None
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=stack.asgi),
-        base_url="http://config",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as c:
+    async with api_client(stack, TOKEN) as c:
         yield c
 
 

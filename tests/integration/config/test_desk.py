@@ -14,7 +14,7 @@ from services.config.service import build as config_service
 from shared.models.messages import MailReceived, utcnow
 from shared.models.records import RawEmail
 from shared.service import Stack
-from tests.support import make_mail, server_settings
+from tests.support import api_client, make_mail, server_settings
 
 TOKEN = "desk-test-token-0123456789"
 
@@ -38,12 +38,7 @@ async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIte
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    assert stack.asgi is not None
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=stack.asgi),
-        base_url="http://config",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with api_client(stack, TOKEN) as client:
         yield client
 
 

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from services.config.service import build as config_service
 from shared.service import Stack
-from tests.support import server_settings
+from tests.support import api_client, server_settings
 
 TOKEN = "transfer-test-token-012345"
 PASSWORD = "imap-password-to-move"
@@ -32,12 +32,7 @@ async def make_stack(
         ),
     )
     await stack.start()
-    assert stack.asgi is not None
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=stack.asgi),
-        base_url="http://c",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with api_client(stack, TOKEN) as client:
         yield stack, client
     await stack.stop()
 

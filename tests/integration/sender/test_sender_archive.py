@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -18,6 +17,7 @@ from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.runtime import Runtime
 from shared.service import Stack
 from tests.integration.sender.helpers import connection, outgoing_mail, received
+from tests.support import api_client
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.integration
@@ -85,12 +85,7 @@ async def test_interception_needs_no_smtp_connection_and_shows_in_api_and_cli(
     )
     await stack.start()
     try:
-        assert stack.asgi is not None
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=stack.asgi),
-            base_url="http://config",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as client:
+        async with api_client(stack, TOKEN) as client:
             listed = (await client.get("/archive", params={"to": "carol@example.org"})).json()
             shown = (await client.get(f"/archive/{mail.mail_id}")).json()
             missing = await client.get("/archive/nope")
