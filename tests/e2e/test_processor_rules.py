@@ -154,9 +154,16 @@ async def test_bounce_auto_reply_and_poison_mail(
             return len([m for m in msgs if m.direction == "in"]) == 2
 
         await eventually(bounce_attached, what="the bounce on the case")
+
+        async def marked() -> Any:
+            # Marked on our mail a moment after the bounce is attached.
+            return await store.db["messages"].find_one(
+                {"direction": "out", "case_number": case.number, "bounce": {"$exists": True}}
+            )
+
+        out = await eventually(marked, what="the bounce marked on the acknowledgement")
+        assert out["bounce"]["status"] == "5.1.1"
         assert len(await store.cases.recent()) == 1  # the bounce opened no case
-        out = await store.db["messages"].find_one({"direction": "out", "case_number": case.number})
-        assert out is not None and out["bounce"]["status"] == "5.1.1"
         assert sink_mails_to(smtp_sink, "MAILER-DAEMON") == []
 
         # -- an auto-reply is attached but not answered ------------------------------------
