@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 MAIL_RECEIVED: Final = "mail.received"
 MAIL_OUTGOING: Final = "mail.outgoing"
@@ -20,6 +20,9 @@ CASE_UPDATED: Final = "case.updated"
 ACCOUNT_FAILING: Final = "account.failing"
 
 DELIVERY_LIMIT: Final = 10
+CONSUMER_CHANNEL: Final = Channel(prefetch_count=16)
+"""Every consumer holds at most 16 unacknowledged messages: a burst waits in RabbitMQ, not in
+memory, and a handler's timeout measures its own work rather than its wait for MongoDB."""
 RETRY_TIERS: Final[tuple[int, ...]] = (5, 30, 300)
 """Delays in seconds; attempt n waits RETRY_TIERS[min(n, len - 1)]."""
 

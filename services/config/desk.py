@@ -26,6 +26,7 @@ from shared.models.messages import MailReceived, OutgoingMail
 from shared.models.records import FailedMail, ReplayRecord
 from shared.runtime import Runtime
 from shared.topology import (
+    CONSUMER_CHANNEL,
     DLX_EXCHANGE,
     MAIL_OUTGOING,
     MAIL_RECEIVED,
@@ -209,13 +210,21 @@ def build_router(rt: Runtime) -> RabbitRouter:
             raise
 
     @router.subscriber(
-        PROCESSOR_FAILED, DLX_EXCHANGE, title="processor.failed", ack_policy=AckPolicy.NACK_ON_ERROR
+        PROCESSOR_FAILED,
+        DLX_EXCHANGE,
+        title="processor.failed",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=CONSUMER_CHANNEL,
     )
     async def processor_failed(body: dict[str, Any], message: RabbitMessage) -> None:
         await consume(MAIL_RECEIVED, body, message)
 
     @router.subscriber(
-        SENDER_FAILED, DLX_EXCHANGE, title="sender.failed", ack_policy=AckPolicy.NACK_ON_ERROR
+        SENDER_FAILED,
+        DLX_EXCHANGE,
+        title="sender.failed",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=CONSUMER_CHANNEL,
     )
     async def sender_failed(body: dict[str, Any], message: RabbitMessage) -> None:
         await consume(MAIL_OUTGOING, body, message)

@@ -3,7 +3,6 @@ Transient → delayed retry; Permanent (and any bug) → reason recorded, reject
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from faststream.exceptions import RejectMessage
@@ -14,7 +13,7 @@ from shared.errors import Permanent, Transient
 from shared.models.messages import MailReceived
 from shared.retry import attempt_of, retry_later
 from shared.runtime import Runtime
-from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED, PROCESSOR_INBOUND
+from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_RECEIVED, PROCESSOR_INBOUND
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +22,13 @@ def build_router(rt: Runtime) -> RabbitRouter:
     """The processor's subscriber."""
     router = RabbitRouter()
 
-    @router.subscriber(PROCESSOR_INBOUND, MAIL_EXCHANGE, title="processor.inbound")
+    @router.subscriber(
+        PROCESSOR_INBOUND, MAIL_EXCHANGE, title="processor.inbound", channel=CONSUMER_CHANNEL
+    )
     async def mail_received(msg: MailReceived, message: RabbitMessage) -> None:
         attempt = attempt_of(message.headers) + 1
-        limit = rt.config.processor.processing_timeout_seconds
         try:
-            async with asyncio.timeout(limit):
-                await process_mail(rt, msg)
-        except TimeoutError:
-            # A mail that hangs the parser or a script would block the queue on every
-            # redelivery: it goes to the desk at once.
-            await _fail(rt, msg, f"processing took longer than {limit:g} s; stopped")
+            await process_mail(rt, msg)
         except Transient as exc:
             if attempt > rt.config.settings.fetch_retries:
                 await _fail(rt, msg, f"gave up after {attempt} attempts: {exc}")

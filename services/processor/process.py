@@ -9,6 +9,7 @@ events on ``case.#`` may be published twice; they carry the raw id for de-duplic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext
 from shared.broker import publish
+from shared.errors import Permanent
 from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
 from shared.models.records import CaseMessage
 from shared.runtime import Runtime
@@ -68,9 +70,18 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
     if record.status == "processed":
         decision = Decision(action="attach", case_number=record.case_number, reason="done before")
         return Outcome(decision, record.case_number, duplicate_delivery=True)
-    mail = parse(await rt.store.raw_emails.data(raw_id=msg.raw_id))
-    ctx = ScriptContext(config=rt.config, cases=StoreCaseLookup(rt.store.cases))
-    decision = await run_scripts(mail, ctx)
+    data = await rt.store.raw_emails.data(raw_id=msg.raw_id)
+    limit = rt.config.processor.processing_timeout_seconds
+    try:
+        # Only parsing and the scripts are bounded: a poison mail hangs there, while time
+        # spent waiting for a slow MongoDB under load must never send a mail to the desk.
+        # The parser runs in a thread so that even a pathological mail cannot stall the loop.
+        async with asyncio.timeout(limit):
+            mail = await asyncio.to_thread(parse, data)
+            ctx = ScriptContext(config=rt.config, cases=StoreCaseLookup(rt.store.cases))
+            decision = await run_scripts(mail, ctx)
+    except TimeoutError:
+        raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
     case_number = await _apply(rt, msg, mail, decision, ctx)
     await rt.store.raw_emails.set_status(
         raw_id=msg.raw_id, status="processed", case_number=case_number, error=None

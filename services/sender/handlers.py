@@ -21,7 +21,7 @@ from shared.errors import Permanent, Transient
 from shared.models.messages import OutgoingMail
 from shared.retry import attempt_of, retry_later
 from shared.runtime import Runtime
-from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_OUTBOUND
+from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_OUTBOUND
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def build_router(rt: Runtime, transport: SmtpTransport) -> RabbitRouter:
         SENDER_OUTBOUND,
         MAIL_EXCHANGE,
         title="sender.outbound",
+        channel=CONSUMER_CHANNEL,
         description="Builds each outgoing mail and sends it over SMTP, once per mail_id.",
     )
     async def mail_outgoing(mail: OutgoingMail, message: RabbitMessage) -> None:

@@ -13,7 +13,7 @@ from shared.broker import publish
 from shared.models.config import SystemConfig
 from shared.models.messages import AccountFailing, OutgoingMail
 from shared.runtime import Runtime
-from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_ACCOUNT_FAILING
+from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_ACCOUNT_FAILING
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def build_notification_router(rt: Runtime) -> RabbitRouter:
         SENDER_ACCOUNT_FAILING,
         MAIL_EXCHANGE,
         title="sender.account_failing",
+        channel=CONSUMER_CHANNEL,
         description="Mails the fetch-error notification to the administrators.",
     )
     async def account_failing(event: AccountFailing) -> None:
