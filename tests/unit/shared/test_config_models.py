@@ -75,8 +75,10 @@ def test_header_injection_in_host_is_refused() -> None:
 
 
 def test_properties_build_views_and_secrets_round_trip() -> None:
-    sealed = seal_secrets({"host": "imap.example.org", "username": "u", "password": "pw"}, BOX)
-    assert is_sealed(sealed["password"]) and "pw" not in str(sealed)
+    # Long enough that random ciphertext cannot contain it by chance.
+    password = "plain-imap-password-0123"
+    sealed = seal_secrets({"host": "imap.example.org", "username": "u", "password": password}, BOX)
+    assert is_sealed(sealed["password"]) and password not in str(sealed)
     props = [
         Property(module="incoming.accounts", key="support", value=sealed),
         Property(module="settings", key="poll_interval_seconds", value=2),
@@ -84,8 +86,8 @@ def test_properties_build_views_and_secrets_round_trip() -> None:
     config = build_config(props, box=BOX, version=7)
     assert config.version == 7
     assert config.settings.poll_interval_seconds == 2
-    password = config.accounts["support"].password
-    assert password is not None and password.get_secret_value() == "pw"
+    opened = config.accounts["support"].password
+    assert opened is not None and opened.get_secret_value() == password
 
 
 def test_unknown_key_is_refused_with_the_known_ones() -> None:
