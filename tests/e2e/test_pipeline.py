@@ -251,8 +251,12 @@ async def test_mail_to_case_and_reply_round_trip(
         late, _ = make_mail(subject="After the restart", sender="dave@example.org")
         dovecot.deliver("alice", late)
         await eventually(lambda: _count_is(store, 6), what="the mail after the restart")
+
+        async def three_cases() -> bool:
+            return len(await store.cases.recent()) == 3
+
+        await eventually(three_cases, what="the case of the mail after the restart")
         assert await store.raw_emails.count() == 6
-        assert len(await store.cases.recent()) == 3
     finally:
         await restarted.stop()
 
