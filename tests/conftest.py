@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aio_pika
 import aio_pika.exceptions
+import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -29,7 +30,10 @@ from deploy.local.servers import (
     start_oauth_issuer,
     start_smtp_sink,
 )
+from services.config.service import build as config_service
+from shared.service import Stack
 from shared.topology import DEAD_LETTER_QUEUES, RETRY_TIERS, WORK_QUEUES, retry_queue
+from tests.support import API_TOKEN, api_client, server_settings
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 
@@ -128,3 +132,28 @@ def smtp_sink(state_dir: Path) -> Iterator[SmtpSink]:
     sink = start_smtp_sink(state_dir, USERS, cert_file, key_file)
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+async def config_stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
+    """The config service alone on this test's database: its changes reach other stacks
+    only by broadcast, as across containers."""
+    stack = Stack(
+        [config_service],
+        server_settings(
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
+            database=mongo_db_name,
+            instance="test-config",
+        ),
+    )
+    await stack.start()
+    yield stack
+    await stack.stop()
+
+
+@pytest.fixture
+async def api(config_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin HTTP client of the config service's API."""
+    async with api_client(config_stack, API_TOKEN) as client:
+        yield client

@@ -57,6 +57,12 @@ def make_mail(
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), mid
 
 
+SECRET_KEY = "test-secret-key-0123456789"
+"""MAILROOM_SECRET_KEY of every test process (``server_settings`` sets it)."""
+API_TOKEN = "test-api-token-0123456789"
+"""The admin token of the config API in tests (``server_settings`` sets it)."""
+
+
 def server_settings(
     *, rabbit_url: str, mongo_url: str, database: str, instance: str, **overrides: Any
 ) -> SharedSettings:
@@ -66,7 +72,8 @@ def server_settings(
         "mongodb_url": mongo_url,
         "database": database,
         "instance_id": instance,
-        "secret_key": "test-secret-key-0123456789",
+        "secret_key": SECRET_KEY,
+        "api_token": API_TOKEN,
         "log_json": False,
         **overrides,
     }

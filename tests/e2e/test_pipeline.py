@@ -24,8 +24,8 @@ from services.processor.service import build as processor_service
 from services.sender.service import build as sender_service
 from shared.models.config import find_case_reference
 from shared.service import Stack
-from tests.e2e.conftest import SECRET_KEY, ok, settings, sink_mails_to
-from tests.support import eventually, make_mail
+from tests.e2e.conftest import ok, settings, sink_mails_to
+from tests.support import SECRET_KEY, eventually, make_mail
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.e2e

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.models.config import IncomingAccount, OutgoingConnection
 from shared.models.records import FailedMail
-
-Name = str
 
 
 class _In(BaseModel):
@@ -66,40 +64,45 @@ class AccountUpdate(_In):
     start_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
 
 
-class AccountPublic(BaseModel):
-    """An account as the API shows it: the password only as set / not set."""
+class _PublicWithSecrets(BaseModel):
+    """A settings view as the API shows it: secrets only as set / not set."""
 
-    name: str
-    protocol: str
-    security: str
-    host: str
     port: int
-    folder: str
-    username: str
     password_set: bool
-    delete_read_messages: str
-    enabled: bool
-    verify_tls: bool
-    ca_file: str | None
     auth: str = "basic"
     client_id: str | None = None
     client_secret_set: bool = False
     authority: str | None = None
     scope: str | None = None
     oauth_ca_file: str | None = None
-    start_position: str = "all"
-    start_date: date | None = None
 
     @classmethod
-    def of(cls, account: IncomingAccount) -> AccountPublic:
-        """The public view of an account."""
-        data = account.model_dump(exclude={"password", "client_secret"})
-        data["port"] = account.effective_port
+    def of(cls, view: IncomingAccount | OutgoingConnection) -> Self:
+        """The public view: secrets replaced by flags, the port resolved."""
+        data = view.model_dump(exclude={"password", "client_secret"})
+        data["port"] = view.effective_port
         return cls(
             **data,
-            password_set=account.password is not None,
-            client_secret_set=account.client_secret is not None,
+            password_set=view.password is not None,
+            client_secret_set=view.client_secret is not None,
         )
+
+
+class AccountPublic(_PublicWithSecrets):
+    """An incoming account as the API shows it."""
+
+    name: str
+    protocol: str
+    security: str
+    host: str
+    folder: str
+    username: str
+    delete_read_messages: str
+    enabled: bool
+    verify_tls: bool
+    ca_file: str | None
+    start_position: str = "all"
+    start_date: date | None = None
 
 
 class OutgoingIn(_In):
@@ -123,36 +126,17 @@ class OutgoingIn(_In):
     credentials_from: str | None = Field(default=None, max_length=64)
 
 
-class OutgoingPublic(BaseModel):
+class OutgoingPublic(_PublicWithSecrets):
     """The outgoing connection as the API shows it."""
 
     host: str
-    port: int
     security: str
     username: str | None
-    password_set: bool
     connect_timeout_ms: int
     send_timeout_ms: int
     verify_tls: bool
     ca_file: str | None
-    auth: str = "basic"
-    client_id: str | None = None
-    client_secret_set: bool = False
-    authority: str | None = None
-    scope: str | None = None
-    oauth_ca_file: str | None = None
     credentials_from: str | None = None
-
-    @classmethod
-    def of(cls, conn: OutgoingConnection) -> OutgoingPublic:
-        """The public view of the connection."""
-        data = conn.model_dump(exclude={"password", "client_secret"})
-        data["port"] = conn.effective_port
-        return cls(
-            **data,
-            password_set=conn.password is not None,
-            client_secret_set=conn.client_secret is not None,
-        )
 
 
 class PropertyIn(_In):

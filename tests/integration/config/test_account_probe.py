@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from deploy.local.servers import Dovecot
-from services.config.service import build as config_service
-from shared.service import Stack
 from tests.integration.fetcher.helpers import append, tricky_mail
-from tests.support import api_client, server_settings
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "probe-test-token-0123456789"
-
-
-@pytest.fixture
-async def api(
-    rabbit_url: str, mongo_url: str, mongo_db_name: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = server_settings(
-        rabbit_url=rabbit_url,
-        mongo_url=mongo_url,
-        database=mongo_db_name,
-        instance="probe-test",
-        api_token=TOKEN,
-    )
-    stack = Stack([config_service], settings)
-    await stack.start()
-    async with api_client(stack, TOKEN) as client:
-        yield client
-    await stack.stop()
 
 
 async def test_api_reports_the_message_count_or_the_error(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,9 +13,8 @@ from shared.models.messages import ConfigChanged
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
-from tests.support import api_client, server_settings
+from tests.support import server_settings
 
-TOKEN = "api-test-token-0123456789"
 PASSWORD = "s3cret-imap-password"
 
 
@@ -26,22 +24,7 @@ def make_settings(rabbit_url: str, mongo_url: str, db: str, instance: str) -> Sh
         mongo_url=mongo_url,
         database=db,
         instance=instance,
-        api_token=TOKEN,
     )
-
-
-@pytest.fixture
-async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
-    s = Stack([config_service], make_settings(rabbit_url, mongo_url, mongo_db_name, "api-test"))
-    await s.start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(stack, TOKEN) as c:
-        yield c
 
 
 ACCOUNT = {
@@ -53,71 +36,71 @@ ACCOUNT = {
 }
 
 
-async def test_requests_without_the_token_are_refused(client: httpx.AsyncClient) -> None:
+async def test_requests_without_the_token_are_refused(api: httpx.AsyncClient) -> None:
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
-        response = await client.get("/accounts", headers=headers)
+        response = await api.get("/accounts", headers=headers)
         assert response.status_code == 401
-    assert (await client.get("/healthz", headers={"Authorization": ""})).status_code == 200
+    assert (await api.get("/healthz", headers={"Authorization": ""})).status_code == 200
 
 
 async def test_account_password_is_never_returned_nor_stored_in_clear(
-    client: httpx.AsyncClient, stack: Stack
+    api: httpx.AsyncClient, config_stack: Stack
 ) -> None:
-    created = await client.post("/accounts", json=ACCOUNT)
+    created = await api.post("/accounts", json=ACCOUNT)
     assert created.status_code == 201, created.text
     assert created.json()["password_set"] is True and created.json()["port"] == 993
     for path in ("/accounts", "/accounts/support", "/properties"):
-        response = await client.get(path)
+        response = await api.get(path)
         assert response.status_code == 200
         assert PASSWORD not in response.text
-    raw = await stack.rt.store.db["properties"].find_one({"module": "incoming.accounts"})
+    raw = await config_stack.rt.store.db["properties"].find_one({"module": "incoming.accounts"})
     assert raw is not None and PASSWORD not in str(raw)
-    log = await stack.rt.store.properties.log()
+    log = await config_stack.rt.store.properties.log()
     assert PASSWORD not in str([e.model_dump() for e in log])
 
 
 async def test_change_keeps_the_password_and_activation_works(
-    client: httpx.AsyncClient, stack: Stack
+    api: httpx.AsyncClient, config_stack: Stack
 ) -> None:
-    await client.post("/accounts", json=ACCOUNT)
-    changed = await client.patch("/accounts/support", json={"enabled": False, "port": 1993})
+    await api.post("/accounts", json=ACCOUNT)
+    changed = await api.patch("/accounts/support", json={"enabled": False, "port": 1993})
     assert changed.status_code == 200, changed.text
     assert changed.json()["enabled"] is False and changed.json()["password_set"] is True
-    account = stack.rt.config.accounts["support"]
+    account = config_stack.rt.config.accounts["support"]
     assert account.password is not None and account.password.get_secret_value() == PASSWORD
 
 
-async def test_duplicate_and_missing_accounts(client: httpx.AsyncClient) -> None:
-    assert (await client.post("/accounts", json=ACCOUNT)).status_code == 201
-    again = await client.post("/accounts", json=ACCOUNT)
+async def test_duplicate_and_missing_accounts(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/accounts", json=ACCOUNT)).status_code == 201
+    again = await api.post("/accounts", json=ACCOUNT)
     assert again.status_code == 422 and "exists" in again.json()["detail"]
-    missing = await client.patch("/accounts/nope", json={"enabled": True})
+    missing = await api.patch("/accounts/nope", json={"enabled": True})
     assert missing.status_code == 404
 
 
 async def test_subject_template_the_pattern_cannot_match_is_refused(
-    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
 ) -> None:
-    response = await client.patch(
+    response = await api.patch(
         "/settings/settings", json={"outgoing_subject_template": "{{ subject }} #{{ case }}"}
     )
     assert response.status_code == 422
     body = response.json()
     assert body["error"] == "config_rejected"
     assert "replies would open new cases" in body["detail"]
-    settings = (await client.get("/settings/settings")).json()
+    settings = (await api.get("/settings/settings")).json()
     assert settings["outgoing_subject_template"] == "{{ subject }} [Case#{{ case }}]"
 
 
-async def test_invalid_values_are_refused_with_what_to_fix(client: httpx.AsyncClient) -> None:
-    bad_port = await client.post("/accounts", json={**ACCOUNT, "port": 70000})
+async def test_invalid_values_are_refused_with_what_to_fix(api: httpx.AsyncClient) -> None:
+    bad_port = await api.post("/accounts", json={**ACCOUNT, "port": 70000})
     assert bad_port.status_code == 422
-    unknown = await client.patch("/settings/settings", json={"poll": 3})
+    unknown = await api.patch("/settings/settings", json={"poll": 3})
     assert unknown.status_code == 422 and "known keys" in unknown.json()["detail"]
 
 
 async def test_every_change_is_broadcast_and_another_service_reloads(
-    stack: Stack, client: httpx.AsyncClient, rabbit_url: str, mongo_url: str, mongo_db_name: str
+    config_stack: Stack, api: httpx.AsyncClient, rabbit_url: str, mongo_url: str, mongo_db_name: str
 ) -> None:
     other = Runtime(make_settings(rabbit_url, mongo_url, mongo_db_name, "listener"))
     seen: list[ConfigChanged] = []
@@ -132,7 +115,7 @@ async def test_every_change_is_broadcast_and_another_service_reloads(
     await other.broker.start()
     try:
         before = other.config.settings.poll_interval_seconds
-        response = await client.patch("/settings/settings", json={"poll_interval_seconds": 7})
+        response = await api.patch("/settings/settings", json={"poll_interval_seconds": 7})
         assert response.status_code == 200
         for _ in range(100):
             if other.config.settings.poll_interval_seconds == 7:

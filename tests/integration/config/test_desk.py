@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from services.config import desk
-from services.config.service import build as config_service
 from shared.models.messages import MailReceived, utcnow
 from shared.models.records import RawEmail
 from shared.service import Stack
-from tests.support import api_client, make_mail, server_settings
-
-TOKEN = "desk-test-token-0123456789"
+from tests.support import make_mail
 
 
-@pytest.fixture
-async def stack(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Stack]:
-    s = Stack(
-        [config_service],
-        server_settings(
-            rabbit_url=rabbit_url,
-            mongo_url=mongo_url,
-            database=mongo_db_name,
-            instance="desk-test",
-            api_token=TOKEN,
-        ),
-    )
-    await s.start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(stack, TOKEN) as client:
-        yield client
-
-
-async def failed_mail(stack: Stack, sender: str, account: str, error: str) -> str:
+async def failed_mail(config_stack: Stack, sender: str, account: str, error: str) -> str:
     data, _ = make_mail(subject=f"from {sender}", sender=sender)
     record = RawEmail(
         account=account,
@@ -51,18 +23,18 @@ async def failed_mail(stack: Stack, sender: str, account: str, error: str) -> st
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    stored, _ = await stack.rt.store.raw_emails.insert(record=record, data=data)
-    await stack.rt.store.raw_emails.record_failure(raw_id=stored.id, error=error)
+    stored, _ = await config_stack.rt.store.raw_emails.insert(record=record, data=data)
+    await config_stack.rt.store.raw_emails.record_failure(raw_id=stored.id, error=error)
     body = MailReceived(raw_id=stored.id, account=account, source_key=record.source_key)
     entry = await desk.record_dead_letter(
-        stack.rt, routing_key="mail.received", body=body.model_dump(mode="json"), headers={}
+        config_stack.rt, routing_key="mail.received", body=body.model_dump(mode="json"), headers={}
     )
     return entry.id
 
 
-async def test_search_show_delete_and_audit(stack: Stack, api: httpx.AsyncClient) -> None:
-    one = await failed_mail(stack, "ann@example.org", "support", "rejected by script 'x'")
-    two = await failed_mail(stack, "bob@example.net", "sales", "unparseable mail: empty")
+async def test_search_show_delete_and_audit(config_stack: Stack, api: httpx.AsyncClient) -> None:
+    one = await failed_mail(config_stack, "ann@example.org", "support", "rejected by script 'x'")
+    two = await failed_mail(config_stack, "bob@example.net", "sales", "unparseable mail: empty")
 
     async def ids(**params: str) -> list[str]:
         response = await api.get("/failed", params=params)
