@@ -50,9 +50,14 @@ class ConversationSettings(BaseModel):
         return value
 
 
-def format_conversation_id(settings: ConversationSettings, number: int) -> str:
-    """The token for conversation ``number``, e.g. ``{CMI: 00000042}``."""
-    return f"{{{settings.system_identifier}: {settings.number_format.format(number=number)}}}"
+def conversation_reference(settings: ConversationSettings, number: int) -> str:
+    """The reference of conversation ``number`` in the configured format, e.g. ``00000042``."""
+    return settings.number_format.format(number=number)
+
+
+def conversation_token(settings: ConversationSettings, reference: str) -> str:
+    """The token that carries ``reference`` in a mail, e.g. ``{CMI: 00000042}``."""
+    return f"{{{settings.system_identifier}: {reference}}}"
 
 
 def find_conversation_id(settings: ConversationSettings, text: str) -> str | None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.config import desk
+from services.config.account_probe import check_account
 from services.config.api.schemas import AccountPublic, FailedMailPublic, OutgoingPublic
 from services.config.properties import (
     delete_property,
@@ -32,8 +33,8 @@ from services.config.properties import (
     set_property,
 )
 from shared.config_views import ACCOUNTS_MODULE, FIELD_MODULES
-from shared.errors import MailroomError, NotFound
-from shared.mailbox.probe import ConnectionReport, check_connection
+from shared.errors import MailroomError
+from shared.models.config import SystemConfig
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
 
@@ -87,6 +88,11 @@ def _run(work: Callable[[Runtime], Awaitable[T]], *, broker: bool = False) -> T:
     except MailroomError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
+
+
+async def _loaded_config(rt: Runtime) -> SystemConfig:
+    # The runtime read the whole configuration when it opened the store.
+    return rt.config
 
 
 def _print(rows: Sequence[BaseModel], columns: Sequence[str], as_json: bool, title: str) -> None:
@@ -171,7 +177,7 @@ ACCOUNT_COLUMNS = (
 @accounts_app.command("list")
 def accounts_list(as_json: JsonOpt = False) -> None:
     """List incoming accounts."""
-    config = _run(lambda rt: rt.reload_config())
+    config = _run(_loaded_config)
     rows = [AccountPublic.of(a) for a in config.accounts.values()]
     _print(rows, ACCOUNT_COLUMNS, as_json, "Incoming accounts")
 
@@ -259,15 +265,7 @@ def accounts_delete(name: str) -> None:
 @accounts_app.command("test")
 def accounts_test(name: str, as_json: JsonOpt = False) -> None:
     """Test connection: connect, authenticate, select; message count or the error."""
-
-    async def probe(rt: Runtime) -> ConnectionReport:
-        config = await rt.reload_config()
-        if name not in config.accounts:
-            raise NotFound(f"no account {name!r}")
-        timeout = config.settings.connect_timeout_seconds
-        return await check_connection(config.accounts[name], timeout=timeout)
-
-    report = _run(probe)
+    report = _run(lambda rt: check_account(rt, name=name))
     columns = ("account", "server", "protocol", "ok", "message_count", "error")
     _print([report], columns, as_json, "Connection test")
     if not report.ok:
@@ -318,7 +316,7 @@ def outgoing_set(
 @outgoing_app.command("show")
 def outgoing_show(as_json: JsonOpt = False) -> None:
     """Show the outgoing SMTP connection."""
-    config = _run(lambda rt: rt.reload_config())
+    config = _run(_loaded_config)
     if config.outgoing is None:
         console.print("no outgoing connection is configured")
         raise typer.Exit(1)
@@ -336,7 +334,7 @@ def settings_show(
     module: Annotated[str, typer.Argument(help=MODULE_HELP)] = "settings",
 ) -> None:
     """Show a typed view with its defaults filled in (always JSON)."""
-    config = _run(lambda rt: rt.reload_config())
+    config = _run(_loaded_config)
     if module not in FIELD_MODULES:
         raise typer.BadParameter(f"use one of {', '.join(FIELD_MODULES)}")
     typer.echo(json.dumps(getattr(config, module).model_dump(mode="json"), indent=2))

@@ -96,8 +96,7 @@ async def put_account(
     merged = {**(existing.value if existing else {}), **_updates(fields)}
     merged.pop("name", None)
     await set_property(rt, module=ACCOUNTS_MODULE, key=name, value=merged, who=who)
-    config = await rt.reload_config()
-    return config.accounts[name]
+    return rt.config.accounts[name]
 
 
 async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> OutgoingConnection:
@@ -120,9 +119,8 @@ async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> O
         dropped = ()
     merged = {**{k: v for k, v in kept.items() if k not in dropped}, **_updates(fields)}
     await set_property(rt, module=OUTGOING_MODULE, key=OUTGOING_KEY, value=merged, who=who)
-    config = await rt.reload_config()
-    assert config.outgoing is not None
-    return config.outgoing
+    assert rt.config.outgoing is not None
+    return rt.config.outgoing
 
 
 def _updates(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,7 +142,12 @@ def _plain(value: Any) -> Any:
 
 
 async def broadcast(rt: Runtime, version: int, module: str, key: str, action: str) -> None:
-    """Tell every running service that the configuration changed (at ``version``)."""
+    """Load the new configuration here, then tell every running service about it.
+
+    Every write ends here, so the writing process's ``rt.config`` is current as soon as the
+    write returns (its own broadcast then finds the version loaded and does nothing).
+    """
+    await rt.reload_config()
     change = ConfigChanged.model_validate(
         {"version": version, "module": module, "key": key, "action": action}
     )

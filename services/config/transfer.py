@@ -139,5 +139,4 @@ async def import_config(
             deleted = await rt.store.properties.delete(module=module, key=key, who=who)
             version = deleted or version
     await broadcast(rt, version, "*", "import", "set")
-    await rt.reload_config()
     return version

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.conversation import ConversationSettings
+from shared.conversation import conversation_token
 from shared.models.config import SystemConfig, render_subject
 from shared.models.messages import MailAddress, OutgoingMail
 from shared.models.outgoing_config import TEMPLATE_VARIABLES, TemplateName
@@ -53,11 +53,6 @@ def _variables(mail: OutgoingMail, template: TemplateName) -> dict[str, str]:
     if missing:
         raise ValueError(f"template {template} needs variables {', '.join(missing)}")
     return {v: values[v] for v in TEMPLATE_VARIABLES[template]}
-
-
-def conversation_token(settings: ConversationSettings, reference: str) -> str:
-    """``{CMI: 00000042}``, as ``shared.conversation.format_conversation_id`` writes it."""
-    return f"{{{settings.system_identifier}: {reference}}}"
 
 
 def render_template(mail: OutgoingMail, config: SystemConfig) -> OutgoingMail:

@@ -27,6 +27,7 @@ from services.sender.compose import compose, derive_message_id
 from services.sender.content import Content, finish, render_template
 from services.sender.scripts import Stopped, run_scripts
 from services.sender.smtp import SmtpTransport, effective_connection
+from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
 from shared.models.config import SystemConfig
 from shared.models.messages import OutgoingMail, utcnow
@@ -68,14 +69,13 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
             return entry
         recipients = await _send(rt, mail, entry, recipients, config, transport)
         summary = outcome.summarise(recipients)
-        await rt.store.outbox.record(
+        done = await rt.store.outbox.record(
             mail_id=mail.mail_id,
             status=summary.status,
             recipients=recipients,
             error=summary.error,
             smtp_reply=next((r.reply for r in recipients if r.state == "sent"), None),
         )
-        done = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert done is not None  # claimed above, and entries are never deleted
     if summary.retry:
         raise Transient(summary.error or "recipients deferred")
@@ -196,10 +196,9 @@ async def _build(
 
 async def _conversation_of(rt: Runtime, case_number: int, config: SystemConfig) -> str | None:
     """The case's conversation reference, given on its first outgoing mail."""
-    number_format = config.conversation.number_format
     try:
         return await rt.store.cases.ensure_conversation(
-            number=case_number, render=lambda n: number_format.format(number=n)
+            number=case_number, render=lambda n: conversation_reference(config.conversation, n)
         )
     except NotFound:
         # A case of the surrounding system that Mailroom never saw: no id to keep it by.

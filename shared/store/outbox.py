@@ -45,14 +45,15 @@ class OutboxRepo:
         status: OutboxStatus,
         recipients: list[RecipientDelivery],
         **fields: Any,
-    ) -> None:
-        """Store the mail's status with the state of every recipient, in one write.
+    ) -> OutboxEntry | None:
+        """Store the mail's status with the state of every recipient, in one write; the
+        entry as stored (None if there is no entry for ``mail_id``).
 
         The whole list is written (no positional updates): one consumer handles a mail at a
         time, and a whole-list write works on every MongoDB-compatible server.
         """
         extra: Doc = {"sent_at": utcnow()} if status in ("sent", "intercepted") else {}
-        await self._coll.update_one(
+        doc = await self._coll.find_one_and_update(
             {"_id": mail_id},
             {
                 "$set": {
@@ -62,7 +63,9 @@ class OutboxRepo:
                     **fields,
                 }
             },
+            return_document=ReturnDocument.AFTER,
         )
+        return OutboxEntry.model_validate(doc) if doc else None
 
     async def give_up(self, *, mail_id: str, error: str) -> None:
         """Mark the mail failed; recipients still waiting fail with ``error``."""

@@ -4,6 +4,7 @@ servers from ``helpers`` on free ports."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,14 @@ from shared.topology import (
     SENDER_OUTBOUND,
     retry_queue,
 )
-from tests.integration.sender.helpers import Relay, TcpServer, hang_up, never_greet, settings
+from tests.integration.sender.helpers import (
+    Handler,
+    Relay,
+    TcpServer,
+    hang_up,
+    never_greet,
+    settings,
+)
 
 
 async def _purge_sender_queues(rt: Runtime) -> None:
@@ -53,22 +61,28 @@ async def relay(smtp_sink: SmtpSink) -> AsyncIterator[Relay]:
     await server.stop()
 
 
+@asynccontextmanager
+async def _serving(handler: Handler) -> AsyncIterator[TcpServer]:
+    server = TcpServer(handler)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 async def hanging_up_server() -> AsyncIterator[TcpServer]:
     """A server that closes every connection before the SMTP greeting."""
-    server = TcpServer(hang_up)
-    await server.start()
-    yield server
-    await server.stop()
+    async with _serving(hang_up) as server:
+        yield server
 
 
 @pytest.fixture
 async def silent_server() -> AsyncIterator[TcpServer]:
     """A server that accepts connections and never says a word."""
-    server = TcpServer(never_greet)
-    await server.start()
-    yield server
-    await server.stop()
+    async with _serving(never_greet) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

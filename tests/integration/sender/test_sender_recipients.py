@@ -161,9 +161,15 @@ async def running_sender(rt: Runtime) -> AsyncIterator[Stack]:
         await stack.stop()
 
 
-async def entry_with(rt: Runtime, mail_id: str, status: str) -> OutboxEntry | None:
-    entry = await rt.store.outbox.get(mail_id=mail_id)
-    return entry if entry is not None and entry.status == status else None
+async def publish_until(rt: Runtime, mail: OutgoingMail, status: str, what: str) -> OutboxEntry:
+    """Publish ``mail`` to the running sender; its outbox entry once it has ``status``."""
+
+    async def entry_with_status() -> OutboxEntry | None:
+        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+        return entry if entry is not None and entry.status == status else None
+
+    await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
+    return await eventually(entry_with_status, what=what)
 
 
 async def test_the_service_retries_a_451_through_the_delay_queue(rt: Runtime) -> None:
@@ -171,10 +177,7 @@ async def test_the_service_retries_a_451_through_the_delay_queue(rt: Runtime) ->
         await configure(rt, server)
         mail = outgoing_mail(to=[CAROL])
         async with running_sender(rt):
-            await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
-            entry = await eventually(
-                lambda: entry_with(rt, mail.mail_id, "sent"), what="the mail sent on retry"
-            )
+            entry = await publish_until(rt, mail, "sent", what="the mail sent on retry")
     assert entry.attempts == 2 and states(entry) == {"carol@example.org": "sent"}
     assert len(server.handler.received) == 1
 
@@ -184,10 +187,7 @@ async def test_a_mail_failing_permanently_goes_to_the_desk_queue(rt: Runtime) ->
         await configure(rt, server)
         mail = outgoing_mail(to=[CAROL])
         async with running_sender(rt):
-            await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
-            entry = await eventually(
-                lambda: entry_with(rt, mail.mail_id, "failed"), what="the mail failed"
-            )
+            entry = await publish_until(rt, mail, "failed", what="the mail failed")
             dead = await rt.broker.declare_queue(SENDER_FAILED)
 
             async def dead_letter() -> Any:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from services.config.account_probe import check_account
 from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
 from services.config.api.schemas import AccountCreate, AccountPublic, AccountUpdate, VersionOut
 from services.config.properties import delete_property, put_account
 from shared.config_views import ACCOUNTS_MODULE
 from shared.errors import NotFound
-from shared.mailbox.probe import ConnectionReport, check_connection
+from shared.mailbox.probe import ConnectionReport
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
@@ -17,14 +18,14 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 @router.get("")
 async def list_accounts(rt: RuntimeDep, _: ReaderDep) -> list[AccountPublic]:
     """Every incoming account."""
-    config = await rt.reload_config()
+    config = rt.config
     return [AccountPublic.of(a) for a in config.accounts.values()]
 
 
 @router.get("/{name}")
 async def get_account(name: str, rt: RuntimeDep, _: ReaderDep) -> AccountPublic:
     """One account."""
-    config = await rt.reload_config()
+    config = rt.config
     if name not in config.accounts:
         raise NotFound(f"no account {name!r}")
     return AccountPublic.of(config.accounts[name])
@@ -59,8 +60,4 @@ async def remove_account(name: str, rt: RuntimeDep, who: CallerDep) -> VersionOu
 async def test_account(name: str, rt: RuntimeDep, _: CallerDep) -> ConnectionReport:
     """Test connection: connect, authenticate, select the folder; report the message count
     or the technical error (``ok`` false; the request itself succeeds)."""
-    config = await rt.reload_config()
-    if name not in config.accounts:
-        raise NotFound(f"no account {name!r}")
-    timeout = config.settings.connect_timeout_seconds
-    return await check_connection(config.accounts[name], timeout=timeout)
+    return await check_account(rt, name=name)

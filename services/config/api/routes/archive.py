@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,8 +28,8 @@ class ArchivedMailSummary(BaseModel):
     intercepted_at: datetime
 
     @classmethod
-    def of(cls, mail: ArchivedMail) -> ArchivedMailSummary:
-        """The listing's view of an archived mail."""
+    def of(cls, mail: ArchivedMail) -> Self:
+        """This view of an archived mail: the fields the class declares."""
         return cls.model_validate(mail.model_dump(include=set(cls.model_fields)))
 
 
@@ -41,11 +41,6 @@ class ArchivedMailPublic(ArchivedMailSummary):
     from_: MailAddress = Field(alias="from")
     text: str
     raw: str
-
-    @classmethod
-    def of(cls, mail: ArchivedMail) -> ArchivedMailPublic:
-        """The full view of an archived mail."""
-        return cls.model_validate(mail.model_dump(include=set(cls.model_fields)))
 
 
 @router.get("")

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/outgoing", tags=["outgoing"])
 @router.get("")
 async def get_outgoing(rt: RuntimeDep, _: ReaderDep) -> OutgoingPublic:
     """The configured connection."""
-    config = await rt.reload_config()
+    config = rt.config
     if config.outgoing is None:
         raise NotFound("no outgoing connection is configured")
     return OutgoingPublic.of(config.outgoing)

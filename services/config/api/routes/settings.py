@@ -21,7 +21,7 @@ FieldModule = Literal[
 @router.get("/settings/{module}")
 async def get_fields(module: FieldModule, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
     """A typed view (``settings``, ``addresses`` or ``processor``) with defaults filled in."""
-    config = await rt.reload_config()
+    config = rt.config
     view = getattr(config, module)
     data: dict[str, Any] = view.model_dump(mode="json")
     return data
