@@ -70,7 +70,7 @@ def outgoing_test(
     from shared.errors import NotFound
 
     async def work(rt: Runtime) -> ProbeReport:
-        config = await rt.reload_config()
+        config = rt.config
         connection = effective_connection(config)
         if connection is None:
             raise NotFound("no outgoing connection is configured; use `mailroom outgoing set`")

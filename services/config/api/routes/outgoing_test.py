@@ -40,7 +40,7 @@ class OutgoingTestOut(BaseModel):
 async def test_outgoing(body: OutgoingTestIn, rt: RuntimeDep, _: CallerDep) -> OutgoingTestOut:
     """Connect, secure, authenticate and optionally send a test mail; 200 even when the
     server refuses (``ok`` false, ``error`` says why)."""
-    config = await rt.reload_config()
+    config = rt.config
     connection = effective_connection(config)
     if connection is None:
         raise NotFound("no outgoing connection is configured")
