@@ -96,9 +96,10 @@ async def record_dead_letter(
 
 async def replay(rt: Runtime, *, failed_id: str, who: str) -> ReplayResult:
     """Re-publish one failed mail to its work queue (once, however often it is called)."""
-    entry = await rt.store.desk.get(failed_id=failed_id)
     taken = await rt.store.desk.take_for_replay(failed_id=failed_id)
     if taken is None:
+        # Only now read the entry: to say why, or to raise NotFound for an unknown id.
+        entry = await rt.store.desk.get(failed_id=failed_id)
         note = f"not replayed: status is {entry.status}"
         await rt.store.desk.audit(
             record=ReplayRecord(failed_id=failed_id, who=who, outcome="skipped", note=note)
