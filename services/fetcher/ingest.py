@@ -223,33 +223,35 @@ async def _insert_new(
     keys = [(r.message_id, r.sha256) for r, _ in records if r.message_id is not None]
     twins = await rt.store.raw_emails.find_twins(account=account, keys=keys) if look_up else {}
     own: list[tuple[RawEmail, bytes]] = []
+    twin_of: list[RawEmail | None] = []  # per record: the twin it is, or None to insert it
     for record, data in records:
         key = (record.message_id or "", record.sha256)
         twin = twins.get(key) if record.message_id is not None else None
         if twin is None or twin.source_key == record.source_key:
             own.append((record, data))
+            twin_of.append(None)
             if record.message_id is not None:
                 twins.setdefault(key, record)
+        else:
+            twin_of.append(twin)
     inserted = await rt.store.raw_emails.insert_many(records=own)
     # A twin from this chunk may have been stored before under its own key: use that record.
     actual = {mine.id: stored for (mine, _), (stored, _) in zip(own, inserted, strict=True)}
     pending = iter(inserted)
     result: list[tuple[RawEmail, bool]] = []
-    for record, _ in records:
-        key = (record.message_id or "", record.sha256)
-        twin = twins.get(key) if record.message_id is not None else None
-        if twin is not None and twin.id != record.id and twin.source_key != record.source_key:
-            twin = actual.get(twin.id, twin)
-            log.info(
-                "%s: mail %s is %s again (same Message-ID and sha256); not stored twice",
-                account,
-                record.source_key,
-                twin.source_key,
-                extra={"account": account, "source_key": record.source_key, "twin": twin.id},
-            )
-            result.append((twin, False))
-        else:
+    for (record, _), twin in zip(records, twin_of, strict=True):
+        if twin is None:
             result.append(next(pending))
+            continue
+        twin = actual.get(twin.id, twin)
+        log.info(
+            "%s: mail %s is %s again (same Message-ID and sha256); not stored twice",
+            account,
+            record.source_key,
+            twin.source_key,
+            extra={"account": account, "source_key": record.source_key, "twin": twin.id},
+        )
+        result.append((twin, False))
     return result
 
 

@@ -17,7 +17,7 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.errors import NotFound
 from shared.models.messages import utcnow
@@ -57,19 +57,8 @@ class RawEmailRepo:
 
         The second item is True when this call created the document.
         """
-        doc = await self._doc(record, data)
-        try:
-            await self._coll.insert_one(doc)
-            return record, True
-        except DuplicateKeyError:
-            if doc.get("gridfs"):
-                await self._drop_files([record])
-            existing = await self._coll.find_one(
-                {"account": record.account, "source_key": record.source_key}, {"data": 0}
-            )
-            if existing is None:
-                raise
-            return RawEmail.model_validate(existing), False
+        [stored] = await self.insert_many(records=[(record, data)])
+        return stored
 
     async def insert_many(
         self, *, records: Sequence[tuple[RawEmail, bytes]]

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from shared.mailbox import ImapMailbox, Mailbox
+from deploy.local.servers import Dovecot
+from shared.mailbox import Mailbox
 from shared.mailbox import open_mailbox as make_mailbox
 from shared.models.config import IncomingAccount
 from shared.runtime import Runtime
 from tests.integration.fetcher.helpers import announced
 from tests.support import server_settings
 
-MailboxMaker = Callable[..., ImapMailbox]
-AnyMailboxMaker = Callable[..., Mailbox]
+MailboxMaker = Callable[..., Mailbox]
 
 
 @pytest.fixture
@@ -39,22 +39,14 @@ async def rt(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterat
 
 
 @pytest.fixture
-async def open_mailbox() -> AsyncIterator[MailboxMaker]:
-    """Make ImapMailboxes (timeout 10 s unless given) that are closed after the test."""
-    made: list[ImapMailbox] = []
-
-    def make(account: IncomingAccount, timeout: float = 10.0) -> ImapMailbox:
-        mailbox = ImapMailbox(account, timeout=timeout)
-        made.append(mailbox)
-        return mailbox
-
-    yield make
-    for mailbox in made:
-        await mailbox.close()
+def bob(dovecot: Dovecot) -> Dovecot:
+    """Dovecot with bob's INBOX emptied."""
+    dovecot.reset_mailbox("bob")
+    return dovecot
 
 
 @pytest.fixture
-async def any_mailbox() -> AsyncIterator[AnyMailboxMaker]:
+async def open_mailbox() -> AsyncIterator[MailboxMaker]:
     """Make the account's mailbox, IMAP or POP3 (timeout 10 s unless given), closed after."""
     made: list[Mailbox] = []
 

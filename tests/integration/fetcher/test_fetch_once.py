@@ -34,13 +34,6 @@ from tests.support import make_mail
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def bob(dovecot: Dovecot) -> Dovecot:
-    """Dovecot with bob's INBOX emptied."""
-    dovecot.reset_mailbox("bob")
-    return dovecot
-
-
 async def test_keep_mode_stores_announces_and_flags_each_mail_once(
     rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:

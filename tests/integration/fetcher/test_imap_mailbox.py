@@ -13,6 +13,7 @@ import pytest
 
 from deploy.local.servers import Dovecot
 from shared.errors import Permanent, Transient
+from shared.mailbox import ImapMailbox
 from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import account, append, server_flags, tricky_mail
 from tests.support import make_mail
@@ -228,6 +229,7 @@ async def test_without_uidplus_nothing_is_deleted_and_without_idle_it_polls(
 ) -> None:
     append(alice, "alice", tricky_mail(1), tricky_mail(2))
     mailbox = open_mailbox(account(alice))
+    assert isinstance(mailbox, ImapMailbox)
     await mailbox.connect()
     # Dovecot offers both; take them away from what the session believes it was offered.
     session = mailbox._session

@@ -9,7 +9,7 @@ from deploy.local.servers import Dovecot
 from services.fetcher.ingest import fetch_once
 from shared.models.config import GlobalSettings
 from shared.runtime import Runtime
-from tests.integration.fetcher.conftest import AnyMailboxMaker
+from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import account, announced, append, server_flags
 from tests.support import make_mail
 
@@ -22,20 +22,13 @@ def big_mail(n: int, size: int) -> tuple[bytes, str]:
     return raw + line * (size // len(line)), mid
 
 
-@pytest.fixture
-def bob(dovecot: Dovecot) -> Dovecot:
-    """Dovecot with bob's INBOX emptied."""
-    dovecot.reset_mailbox("bob")
-    return dovecot
-
-
 async def test_a_mail_above_8_mib_is_kept_in_gridfs_byte_for_byte(
-    rt: Runtime, bob: Dovecot, any_mailbox: AnyMailboxMaker
+    rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
     raw, mid = big_mail(1, 12 * 1024 * 1024)
     append(bob, "bob", raw)
     acc = account(bob, "bob", delete_read_messages="yes")
-    assert await fetch_once(rt, acc, any_mailbox(acc)) == 1
+    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
     (record,) = await rt.store.raw_emails.recent(account=acc.name)
     assert record.message_id == mid and record.size == len(raw) and record.truncated is None
     assert await rt.store.raw_emails.data(raw_id=record.id) == raw
@@ -44,7 +37,7 @@ async def test_a_mail_above_8_mib_is_kept_in_gridfs_byte_for_byte(
 
 @pytest.mark.parametrize("protocol", ["IMAP", "POP3"])
 async def test_a_mail_above_the_maximum_is_stored_as_a_stub_and_left_on_the_server(
-    rt: Runtime, bob: Dovecot, any_mailbox: AnyMailboxMaker, protocol: str
+    rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker, protocol: str
 ) -> None:
     rt.config = rt.config.model_copy(
         update={"settings": GlobalSettings(max_mail_size_mb=0.5, delete_read_messages=True)}
@@ -53,7 +46,7 @@ async def test_a_mail_above_the_maximum_is_stored_as_a_stub_and_left_on_the_serv
     small, small_mid = make_mail(subject="small")
     append(bob, "bob", raw, small)
     acc = account(bob, "bob", protocol=protocol)
-    mailbox = any_mailbox(acc)
+    mailbox = open_mailbox(acc)
     assert await fetch_once(rt, acc, mailbox) == 2
     await mailbox.close()
 

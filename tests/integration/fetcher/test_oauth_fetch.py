@@ -12,7 +12,7 @@ from services.fetcher.ingest import fetch_once
 from shared.errors import Permanent
 from shared.models.config import IncomingAccount
 from shared.runtime import Runtime
-from tests.integration.fetcher.conftest import AnyMailboxMaker
+from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import account, announced, append, tricky_mail
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ async def test_xoauth2_fetches_over_every_tls_variant(
     rt: Runtime,
     dovecot: Dovecot,
     oauth_issuer: OAuthIssuer,
-    any_mailbox: AnyMailboxMaker,
+    open_mailbox: MailboxMaker,
     protocol: str,
     security: str,
 ) -> None:
@@ -53,30 +53,30 @@ async def test_xoauth2_fetches_over_every_tls_variant(
     acc = oauth_account(
         dovecot, oauth_issuer, "fetch-app", "fetch-secret-123", protocol=protocol, security=security
     )
-    mailbox = any_mailbox(acc)
+    mailbox = open_mailbox(acc)
     assert await fetch_once(rt, acc, mailbox) == 1
     assert len(await announced(rt)) == 1
 
 
 @pytest.mark.parametrize("protocol", ["IMAPS", "POP3S"])
 async def test_a_wrong_client_secret_is_permanent_and_secret_free(
-    dovecot: Dovecot, oauth_issuer: OAuthIssuer, any_mailbox: AnyMailboxMaker, protocol: str
+    dovecot: Dovecot, oauth_issuer: OAuthIssuer, open_mailbox: MailboxMaker, protocol: str
 ) -> None:
     oauth_issuer.add_client("wrong-app", "the-right-one", "bob")
     acc = oauth_account(dovecot, oauth_issuer, "wrong-app", "not-it-secret", protocol=protocol)
     with pytest.raises(Permanent, match="invalid_client") as info:
-        await any_mailbox(acc).connect()
+        await open_mailbox(acc).connect()
     assert "not-it-secret" not in str(info.value)
 
 
 @pytest.mark.parametrize("protocol", ["IMAPS", "POP3S"])
 async def test_a_token_for_another_user_is_refused_as_a_login(
-    dovecot: Dovecot, oauth_issuer: OAuthIssuer, any_mailbox: AnyMailboxMaker, protocol: str
+    dovecot: Dovecot, oauth_issuer: OAuthIssuer, open_mailbox: MailboxMaker, protocol: str
 ) -> None:
     oauth_issuer.add_client("alice-app", "alice-secret-1", "alice")  # tokens log in alice
     acc = oauth_account(dovecot, oauth_issuer, "alice-app", "alice-secret-1", protocol=protocol)
     with pytest.raises(Permanent, match="login refused for bob@") as info:
-        await any_mailbox(acc, timeout=10).connect()
+        await open_mailbox(acc, timeout=10).connect()
     assert "alice-secret-1" not in str(info.value)
 
 

@@ -14,7 +14,7 @@ from deploy.local.servers import Dovecot
 from services.fetcher.ingest import fetch_once
 from shared.errors import Permanent
 from shared.runtime import Runtime
-from tests.integration.fetcher.conftest import AnyMailboxMaker
+from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import (
     PASSWORDS,
     account,
@@ -65,12 +65,12 @@ def carol(dovecot: Dovecot) -> Dovecot:
 
 @pytest.mark.parametrize(("protocol", "security"), VARIANTS)
 async def test_each_variant_stores_and_announces_every_mail_once(
-    rt: Runtime, carol: Dovecot, any_mailbox: AnyMailboxMaker, protocol: str, security: str
+    rt: Runtime, carol: Dovecot, open_mailbox: MailboxMaker, protocol: str, security: str
 ) -> None:
     mails = [tricky_mail(n) for n in range(3)] + [DOT_MAIL]
     append(carol, "alice", *mails)
     acc = account(carol, protocol=protocol, security=security, delete_read_messages="no")
-    mailbox = any_mailbox(acc)
+    mailbox = open_mailbox(acc)
 
     assert await fetch_once(rt, acc, mailbox) == 4
     await mailbox.close()  # POP3 commits its deletions with QUIT
@@ -95,11 +95,11 @@ async def test_each_variant_stores_and_announces_every_mail_once(
 @pytest.mark.parametrize("protocol", ["IMAP", "POP3"])
 async def test_security_none_is_logged_as_a_password_in_clear(
     carol: Dovecot,
-    any_mailbox: AnyMailboxMaker,
+    open_mailbox: MailboxMaker,
     protocol: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    mailbox = any_mailbox(account(carol, protocol=protocol, security="none"))
+    mailbox = open_mailbox(account(carol, protocol=protocol, security="none"))
     with caplog.at_level(logging.WARNING):
         await mailbox.connect()
     assert "password travels in clear" in caplog.text
@@ -108,19 +108,19 @@ async def test_security_none_is_logged_as_a_password_in_clear(
 
 @pytest.mark.parametrize("protocol", ["IMAP", "POP3"])
 async def test_starttls_with_an_untrusted_certificate_is_permanent(
-    carol: Dovecot, any_mailbox: AnyMailboxMaker, protocol: str
+    carol: Dovecot, open_mailbox: MailboxMaker, protocol: str
 ) -> None:
     acc = account(carol, protocol=protocol, security="STARTTLS", ca_file=None)
     with pytest.raises(Permanent, match="not trusted") as info:
-        await any_mailbox(acc).connect()
+        await open_mailbox(acc).connect()
     assert PASSWORDS["alice"] not in str(info.value)
 
 
 @pytest.mark.parametrize("protocol", ["POP3", "POP3S"])
 async def test_pop3_wrong_password_is_permanent_without_the_password(
-    carol: Dovecot, any_mailbox: AnyMailboxMaker, protocol: str
+    carol: Dovecot, open_mailbox: MailboxMaker, protocol: str
 ) -> None:
     acc = account(carol, protocol=protocol, password="wrong-secret-pw")
     with pytest.raises(Permanent, match=r"login refused for alice@127\.0\.0\.1") as info:
-        await any_mailbox(acc).connect()
+        await open_mailbox(acc).connect()
     assert "wrong-secret-pw" not in str(info.value)

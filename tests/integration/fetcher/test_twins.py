@@ -16,13 +16,6 @@ from tests.integration.fetcher.helpers import account, announced, append, server
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def bob(dovecot: Dovecot) -> Dovecot:
-    """Dovecot with bob's INBOX emptied."""
-    dovecot.reset_mailbox("bob")
-    return dovecot
-
-
 async def test_mails_seen_again_after_a_uidvalidity_change_are_not_stored_twice(
     rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
