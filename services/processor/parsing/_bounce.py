@@ -19,6 +19,7 @@ from services.processor.parsing._headers import MESSAGE_ID, RAW_POLICY
 from services.processor.parsing._model import BounceInfo
 from services.processor.parsing._parts import Body
 
+_BLANK_LINE = re.compile(r"\r?\n\s*\r?\n")
 _DAEMON = re.compile(
     r"mailer-daemon|postmaster|mail delivery (subsystem|system)|microsoftexchange"
     r"|mail administrator|mdaemon|mailerdaemon",
@@ -86,7 +87,7 @@ def _blocks(report: Message) -> list[Message]:
     data = report.get_payload(decode=True)
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(payload)
     parser = HeaderParser(policy=RAW_POLICY)
-    return [parser.parsestr(block.strip() + "\n") for block in re.split(r"\r?\n\s*\r?\n", text)]
+    return [parser.parsestr(block.strip() + "\n") for block in _BLANK_LINE.split(text)]
 
 
 def _field(block: Message, name: str) -> str:

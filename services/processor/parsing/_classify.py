@@ -12,6 +12,8 @@ from email.message import Message
 
 from services.processor.parsing._decode import header_text
 
+_AUTO_MAILER = re.compile(r"vacation|autorespond|autoreply", re.IGNORECASE)
+
 AUTO_SUBMITTED_HEADERS = (
     "X-Autoreply",
     "X-Autorespond",
@@ -53,4 +55,4 @@ def _weak_sign(msg: Message) -> bool:
         return True
     if any(msg.get(name) is not None for name in _WEAK_HEADERS):
         return True
-    return bool(re.search(r"vacation|autorespond|autoreply", str(msg.get("X-Mailer", "")), re.I))
+    return bool(_AUTO_MAILER.search(str(msg.get("X-Mailer", ""))))
