@@ -14,13 +14,7 @@ import logging
 from typing import Final, Literal
 
 from faststream.rabbit import Channel, RabbitBroker
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    disable_created_metrics,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import generate_latest
 
 from shared.topology import DEAD_LETTER_QUEUES, SENDER_ACCOUNT_FAILING, WORK_QUEUES
@@ -36,8 +30,6 @@ DeskService = Literal["processor", "sender"]
 LeaseChange = Literal["acquired", "lost", "released"]
 """How a fetcher instance's ownership of an account changed."""
 
-# ``*_created`` timestamps double every series and no dashboard reads them.
-disable_created_metrics()
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
