@@ -1,0 +1,136 @@
+"""``mailroom accounts …``: incoming mail accounts, always referred to by name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.config.account_probe import check_account
+from services.config.api.schemas import AccountPublic
+from services.config.cli.common import (
+    WHO,
+    JsonOpt,
+    console,
+    loaded_config,
+    print_rows,
+    read_secret,
+    run_with,
+)
+from services.config.properties import delete_property, put_account
+from shared.config_views import ACCOUNTS_MODULE
+
+app = typer.Typer(help="Incoming mail accounts.", no_args_is_help=True)
+
+ACCOUNT_COLUMNS = (
+    "name",
+    "protocol",
+    "security",
+    "host",
+    "port",
+    "folder",
+    "username",
+    "password_set",
+    "delete_read_messages",
+    "enabled",
+)
+
+
+@app.command("list")
+def accounts_list(as_json: JsonOpt = False) -> None:
+    """List incoming accounts."""
+    config = run_with(loaded_config)
+    rows = [AccountPublic.of(a) for a in config.accounts.values()]
+    print_rows(rows, ACCOUNT_COLUMNS, as_json, "Incoming accounts")
+
+
+@app.command("add")
+def accounts_add(
+    name: str,
+    host: Annotated[str, typer.Option()],
+    username: Annotated[str, typer.Option()],
+    protocol: Annotated[str, typer.Option(help="IMAP, IMAPS, POP3 or POP3S")] = "IMAPS",
+    security: Annotated[
+        str, typer.Option(help="IMAP/POP3 only: auto, STARTTLS or none (password in clear)")
+    ] = "auto",
+    port: Annotated[int | None, typer.Option()] = None,
+    folder: Annotated[str, typer.Option()] = "INBOX",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    delete: Annotated[str, typer.Option(help="inherit, yes or no")] = "inherit",
+    ca_file: Annotated[str | None, typer.Option()] = None,
+    no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
+    disabled: Annotated[bool, typer.Option(help="Add it deactivated.")] = False,
+    auth: Annotated[str, typer.Option(help="basic or oauth2")] = "basic",
+    client_id: Annotated[str | None, typer.Option(help="OAuth 2.0 client id")] = None,
+    authority: Annotated[str | None, typer.Option(help="OAuth 2.0 authority URL")] = None,
+    scope: Annotated[str | None, typer.Option(help="OAuth 2.0 scope")] = None,
+    oauth_ca_file: Annotated[str | None, typer.Option(help="CA of a private issuer")] = None,
+    start_position: Annotated[str, typer.Option(help="IMAP: all, new or since")] = "all",
+    start_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD for since")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an incoming account (password, or with --auth oauth2 the client secret, from
+    stdin with --password-stdin, never from the command line)."""
+    fields = {
+        "protocol": protocol.upper(),
+        "security": "STARTTLS" if security.lower() == "starttls" else security.lower(),
+        "host": host,
+        "port": port,
+        "folder": folder,
+        "username": username,
+        "delete_read_messages": delete,
+        "ca_file": ca_file,
+        "verify_tls": not no_verify_tls,
+        "enabled": not disabled,
+        "auth": auth.lower(),
+        "client_id": client_id,
+        "authority": authority,
+        "scope": scope,
+        "oauth_ca_file": oauth_ca_file,
+        "start_position": start_position.lower(),
+        "start_date": start_date,
+    }
+    fields["client_secret" if auth.lower() == "oauth2" else "password"] = read_secret(
+        password_stdin
+    )
+    account = run_with(
+        lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=True), broker=True
+    )
+    print_rows([AccountPublic.of(account)], ACCOUNT_COLUMNS, as_json, "Account added")
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    run_with(
+        lambda rt: put_account(rt, name=name, fields={"enabled": enabled}, who=WHO, create=False),
+        broker=True,
+    )
+    console.print(f"account {name} {'activated' if enabled else 'deactivated'}")
+
+
+@app.command("activate")
+def accounts_activate(name: str) -> None:
+    """Activate an account."""
+    _set_enabled(name, True)
+
+
+@app.command("deactivate")
+def accounts_deactivate(name: str) -> None:
+    """Deactivate an account (it keeps its settings)."""
+    _set_enabled(name, False)
+
+
+@app.command("delete")
+def accounts_delete(name: str) -> None:
+    """Delete an account."""
+    run_with(lambda rt: delete_property(rt, module=ACCOUNTS_MODULE, key=name, who=WHO), broker=True)
+    console.print(f"account {name} deleted")
+
+
+@app.command("test")
+def accounts_test(name: str, as_json: JsonOpt = False) -> None:
+    """Test connection: connect, authenticate, select; message count or the error."""
+    report = run_with(lambda rt: check_account(rt, name=name))
+    columns = ("account", "server", "protocol", "ok", "message_count", "error")
+    print_rows([report], columns, as_json, "Connection test")
+    if not report.ok:
+        raise typer.Exit(1)

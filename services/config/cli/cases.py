@@ -1,0 +1,25 @@
+"""``mailroom cases …``: the cases, read-only."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from services.config.cli.common import JsonOpt, print_rows, run_with
+
+app = typer.Typer(help="Cases (read-only).", no_args_is_help=True)
+
+
+@app.command("list")
+def cases_list(as_json: JsonOpt = False) -> None:
+    """The newest cases."""
+    cases = run_with(lambda rt: rt.store.cases.recent())
+    print_rows(cases, ("number", "subject", "status", "created_at"), as_json, "Cases")
+
+
+@app.command("show")
+def cases_show(number: int) -> None:
+    """A case's mails (JSON)."""
+    messages = run_with(lambda rt: rt.store.cases.messages(case_number=number))
+    typer.echo(json.dumps([m.model_dump(mode="json", by_alias=True) for m in messages], indent=2))

@@ -1,0 +1,97 @@
+"""``mailroom failed …``: the failed-mail desk."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from services.config import desk
+from services.config.api.schemas import FailedMailPublic
+from services.config.cli.common import WHO, JsonOpt, console, print_rows, run_with
+
+app = typer.Typer(help="The failed-mail desk.", no_args_is_help=True)
+
+FAILED_COLUMNS = ("id", "account", "sender", "error", "attempts", "last_failed_at", "status")
+SenderOpt = Annotated[str | None, typer.Option(help="Text the sender address contains.")]
+ErrorOpt = Annotated[str | None, typer.Option(help="Text the error contains.")]
+AccountOpt = Annotated[str | None, typer.Option(help="The incoming account.")]
+
+
+@app.command("list")
+def failed_list(
+    account: AccountOpt = None,
+    error: ErrorOpt = None,
+    sender: SenderOpt = None,
+    since: Annotated[datetime | None, typer.Option(help="Failed at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Failed at or before (ISO 8601).")] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="Include replayed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List and search failed mails, most recent first."""
+    entries = run_with(
+        lambda rt: rt.store.desk.search(
+            status=None if all_states else "failed",
+            account=account,
+            error_contains=error,
+            sender_contains=sender,
+            since=since,
+            until=until,
+        )
+    )
+    print_rows([FailedMailPublic.of(e) for e in entries], FAILED_COLUMNS, as_json, "Failed mails")
+
+
+@app.command("show")
+def failed_show(
+    failed_id: str,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the mail as fetched.")] = False,
+    parsed: Annotated[bool, typer.Option("--parsed", help="Print the parsed mail.")] = False,
+) -> None:
+    """Show one failed mail (JSON), its raw form or its parsed form."""
+    if raw:
+        data = run_with(lambda rt: desk.raw_of(rt, failed_id=failed_id))
+        sys.stdout.buffer.write(data)
+        return
+    if parsed:
+        result = run_with(lambda rt: desk.parsed_of(rt, failed_id=failed_id))
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    entry = run_with(lambda rt: rt.store.desk.get(failed_id=failed_id))
+    typer.echo(FailedMailPublic.of(entry).model_dump_json(indent=2))
+
+
+@app.command("replay")
+def failed_replay(
+    failed_id: Annotated[str | None, typer.Argument()] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every failed mail.")] = False,
+    account: AccountOpt = None,
+    error: ErrorOpt = None,
+    sender: SenderOpt = None,
+) -> None:
+    """Replay one failed mail, or all (optionally filtered) with --all."""
+    if (failed_id is None) == (not all_):
+        raise typer.BadParameter("give one ID or --all")
+    if failed_id is not None:
+        one = failed_id
+        results = [run_with(lambda rt: desk.replay(rt, failed_id=one, who=WHO), broker=True)]
+    else:
+        results = run_with(
+            lambda rt: desk.replay_all(
+                rt, who=WHO, account=account, error_contains=error, sender_contains=sender
+            ),
+            broker=True,
+        )
+    for r in results:
+        console.print(f"{r.failed_id}: {r.note}", highlight=False)
+    console.print(f"{sum(r.replayed for r in results)} replayed")
+
+
+@app.command("delete")
+def failed_delete(failed_id: str) -> None:
+    """Take a failed mail off the desk (the raw mail stays stored; audited)."""
+    deleted = run_with(lambda rt: desk.delete(rt, failed_id=failed_id, who=WHO))
+    console.print(f"{failed_id}: {'deleted' if deleted else 'already deleted'}")
