@@ -17,6 +17,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import generate_latest
 
+from shared.models.records import OutboxStatus
 from shared.topology import DEAD_LETTER_QUEUES, SENDER_ACCOUNT_FAILING, WORK_QUEUES
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,19 @@ def mail_processed(outcome: ProcessedOutcome) -> None:
     MAILS_PROCESSED.labels(outcome=outcome).inc()
 
 
+_OUTCOME_OF_ACTION: Final[dict[str, ProcessedOutcome]] = {
+    "new_case": "new_case",
+    "attach": "follow_up",
+    "drop": "dropped",
+    "reject": "failed",
+}
+
+
+def mail_decided(action: str) -> None:
+    """The processor applied a script decision (``new_case``, ``attach``, ``drop``, ``reject``)."""
+    mail_processed(_OUTCOME_OF_ACTION[action])
+
+
 def mail_failed(service: DeskService) -> None:
     """``service`` put a mail on the failed-mail desk."""
     MAILS_FAILED.labels(service=service).inc()
@@ -128,6 +142,15 @@ def mail_failed(service: DeskService) -> None:
 def mail_sent(outcome: SentOutcome) -> None:
     """The sender finished a delivery attempt of one mail with ``outcome``."""
     MAILS_SENT.labels(outcome=outcome).inc()
+
+
+def mail_delivered(status: OutboxStatus, *, retry: bool) -> None:
+    """The sender recorded a delivery attempt with the mail's outbox ``status``; ``retry``:
+    some recipients were deferred (the mail stays ``queued`` for them)."""
+    if retry or status == "queued":
+        mail_sent("deferred")
+    else:
+        mail_sent(status)
 
 
 def owned_accounts(count: int) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faststream import FastStream
 from faststream.asgi import AsgiFastStream
 from faststream.rabbit import RabbitRouter
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.broker import declare_topology
-from shared.logs import configure_logging
+from shared.logs import CorrelationMiddleware, configure_logging
+from shared.probes import probes_app
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
 
@@ -31,7 +34,27 @@ class Service:
     stop: Hook | None = None
     """Runs before the broker disconnects."""
     asgi: ASGIApp | None = None
-    """An HTTP app served beside the broker (the config service's API)."""
+    """An HTTP app served beside the broker (the config service's API); a service without
+    one serves the probes (``/healthz``, ``/readyz``, ``/metrics``)."""
+    http_port: int = 8025
+    """Its HTTP port when nothing else is set; each service has its own, so several run on
+    one host without colliding."""
+
+
+class HttpSettings(BaseSettings):
+    """Where a service process listens for HTTP: ``MAILROOM_HTTP_HOST``/``_PORT``.
+
+    Unset, the host is ``MAILROOM_API_HOST`` and the port the service's own default
+    (config 8025, fetcher 8026, processor 8027, sender 8028; ``run all`` uses the config
+    service's). ``--host``/``--port`` on the command line win over both.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILROOM_HTTP_", env_ignore_empty=True, extra="ignore"
+    )
+
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
 
 
 ServiceBuilder = Callable[[Runtime], Service]
@@ -45,16 +68,18 @@ class Stack:
     ) -> None:
         self.rt = Runtime(settings or SharedSettings())
         self.services = [build(self.rt) for build in builders]
+        served = next((s for s in self.services if s.asgi is not None), self.services[0])
+        # The API of the service that has one serves the probes too; otherwise the probes alone.
+        self.asgi: ASGIApp = served.asgi or probes_app(self.rt)
+        http = HttpSettings()
+        self.http_host = http.host or self.rt.settings.api_host
+        self.http_port = http.port or served.http_port
         names = "+".join(s.name for s in self.services)
+        self.rt.broker.add_middleware(CorrelationMiddleware)
         self.rt.broker.include_router(self.rt.config_router(names))
         for service in self.services:
             for router in service.routers:
                 self.rt.broker.include_router(router)
-
-    @property
-    def asgi(self) -> ASGIApp | None:
-        """The HTTP app of the stack, if a service has one."""
-        return next((s.asgi for s in self.services if s.asgi is not None), None)
 
     async def before_broker(self) -> None:
         """Logging and MongoDB, before any subscriber may receive a message."""
@@ -86,18 +111,20 @@ class Stack:
         await self.rt.broker.stop()
         await self.rt.close()
 
-    def app(self) -> FastStream | AsgiFastStream:
-        """A FastStream app (ASGI when a service serves HTTP) running this stack."""
+    def app(self) -> AsgiFastStream:
+        """A FastStream ASGI app running this stack and serving its HTTP app."""
         hooks: dict[str, list[Hook]] = {
             "on_startup": [self.before_broker],
             "after_startup": [self.after_broker],
             "on_shutdown": [self.before_broker_stop],
             "after_shutdown": [self.rt.close],
         }
-        asgi = self.asgi
-        if asgi is not None:
-            return _HttpFastStream(self.rt.broker, http=asgi, **hooks)
-        return FastStream(self.rt.broker, **hooks)  # type: ignore[arg-type]
+        return _HttpFastStream(
+            self.rt.broker,
+            http=self.asgi,
+            listen={"host": self.http_host, "port": self.http_port},
+            **hooks,
+        )
 
 
 class _HttpFastStream(AsgiFastStream):
@@ -107,9 +134,18 @@ class _HttpFastStream(AsgiFastStream):
     HTTP traffic while FastStream keeps the lifespan (broker start and stop).
     """
 
-    def __init__(self, *args: Any, http: ASGIApp, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, http: ASGIApp, listen: dict[str, str | int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._http = http
+        self._listen = listen
+
+    async def run(
+        self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
+    ) -> None:
+        """Serve on the configured address unless the command line names another."""
+        await super().run(log_level, {**self._listen, **(run_extra_options or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch HTTP to the inner app, the rest (lifespan) to FastStream."""
@@ -119,6 +155,6 @@ class _HttpFastStream(AsgiFastStream):
         await super().__call__(scope, receive, send)
 
 
-def lazy_app(*builders: ServiceBuilder) -> Callable[[], FastStream | AsgiFastStream]:
+def lazy_app(*builders: ServiceBuilder) -> Callable[[], AsgiFastStream]:
     """A cached factory, so ``app.py`` can expose ``app`` without reading settings at import."""
     return functools.cache(lambda: Stack(builders).app())

@@ -20,6 +20,7 @@ from faststream.rabbit import RabbitMessage, RabbitRouter
 from pydantic import ValidationError
 
 from services.processor.parsing import parse
+from shared import metrics
 from shared.broker import publish
 from shared.errors import NotFound, Permanent
 from shared.models.messages import MailReceived, OutgoingMail
@@ -219,6 +220,7 @@ def build_router(rt: Runtime) -> RabbitRouter:
     )
     async def processor_failed(body: dict[str, Any], message: RabbitMessage) -> None:
         await consume(MAIL_RECEIVED, body, message)
+        metrics.mail_failed("processor")
 
     @router.subscriber(
         SENDER_FAILED,
@@ -229,5 +231,6 @@ def build_router(rt: Runtime) -> RabbitRouter:
     )
     async def sender_failed(body: dict[str, Any], message: RabbitMessage) -> None:
         await consume(MAIL_OUTGOING, body, message)
+        metrics.mail_failed("sender")
 
     return router

@@ -10,4 +10,9 @@ from shared.service import Service
 
 def build(rt: Runtime) -> Service:
     """The config service."""
-    return Service(name="config", routers=[desk.build_router(rt)], asgi=create_api(rt))
+    return Service(
+        name="config",
+        routers=[desk.build_router(rt)],
+        asgi=create_api(rt),
+        http_port=rt.settings.api_port,
+    )

@@ -11,4 +11,4 @@ def build(rt: Runtime) -> Service:
     """The fetcher: starts its account tasks once the broker is up, follows config reloads."""
     supervisor = Supervisor(rt)
     rt.on_config(supervisor.reconcile)
-    return Service(name="fetcher", start=supervisor.start, stop=supervisor.stop)
+    return Service(name="fetcher", start=supervisor.start, stop=supervisor.stop, http_port=8026)

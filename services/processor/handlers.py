@@ -9,6 +9,7 @@ from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.processor.process import process_mail
+from shared import metrics
 from shared.errors import Permanent, Transient
 from shared.models.messages import MailReceived
 from shared.retry import attempt_of, retry_later
@@ -47,6 +48,7 @@ def build_router(rt: Runtime) -> RabbitRouter:
 
 
 async def _fail(rt: Runtime, msg: MailReceived, reason: str) -> None:
+    metrics.mail_processed("failed")
     log.error(
         "mail failed",
         extra={"raw_id": msg.raw_id, "correlation_id": msg.correlation_id, "error": reason},

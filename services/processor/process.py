@@ -17,6 +17,7 @@ from datetime import datetime
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext
+from shared import metrics
 from shared.broker import publish
 from shared.errors import Permanent
 from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
@@ -96,6 +97,7 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
             "case": case_number,
         },
     )
+    metrics.mail_decided(decision.action)
     return Outcome(decision, case_number)
 
 

@@ -9,4 +9,4 @@ from shared.service import Service
 
 def build(rt: Runtime) -> Service:
     """The processor: one subscriber on ``processor.inbound``."""
-    return Service(name="processor", routers=[build_router(rt)])
+    return Service(name="processor", routers=[build_router(rt)], http_port=8027)

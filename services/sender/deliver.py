@@ -27,6 +27,7 @@ from services.sender.compose import compose, derive_message_id
 from services.sender.content import Content, finish, render_template
 from services.sender.scripts import Stopped, run_scripts
 from services.sender.smtp import SmtpTransport, effective_connection
+from shared import metrics
 from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
 from shared.models.config import SystemConfig
@@ -77,6 +78,7 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
             smtp_reply=next((r.reply for r in recipients if r.state == "sent"), None),
         )
     assert done is not None  # claimed above, and entries are never deleted
+    metrics.mail_delivered(summary.status, retry=summary.retry)
     if summary.retry:
         raise Transient(summary.error or "recipients deferred")
     if summary.status == "failed":

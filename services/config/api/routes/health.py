@@ -1,11 +1,14 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics of the config service (the same answers as every
+service's probes, see ``shared.probes``); none of them needs a token."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import PlainTextResponse
 
 from services.config.api.deps import RuntimeDep
-from shared.errors import Transient
+from shared import metrics
+from shared.probes import Readiness, metrics_text, runtime_readiness
 
 router = APIRouter(tags=["health"])
 
@@ -16,16 +19,19 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(rt: RuntimeDep, response: Response) -> dict[str, str]:
-    """MongoDB and the broker are reachable."""
-    checks = {"mongodb": "ok", "broker": "ok"}
-    try:
-        await rt.store.ping()
-    except (Transient, RuntimeError):
-        checks["mongodb"] = "unavailable"
-    if not await rt.broker.ping(timeout=2.0):
-        checks["broker"] = "unavailable"
-    if any(v != "ok" for v in checks.values()):
+@router.get(
+    "/readyz",
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+)
+async def readyz(rt: RuntimeDep, response: Response) -> Readiness:
+    """MongoDB answers a ping and the broker connection is up; 503 with the reason otherwise."""
+    readiness = await runtime_readiness(rt)
+    if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return checks
+    return readiness
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def prometheus(rt: RuntimeDep) -> Response:
+    """Prometheus metrics of this process (all services' in ``mailroom run all``)."""
+    return Response(await metrics_text(rt), media_type=metrics.CONTENT_TYPE)
