@@ -1,5 +1,6 @@
-"""Credentials for mail servers: OAuth 2.0 token providers."""
+"""Credentials for mail servers: OAuth 2.0 token providers, and the error for refused ones."""
 
+from shared.auth.errors import AuthFailed
 from shared.auth.oauth import (
     CredentialHealth,
     MsalTokenProvider,
@@ -8,4 +9,11 @@ from shared.auth.oauth import (
     xoauth2,
 )
 
-__all__ = ["CredentialHealth", "MsalTokenProvider", "OAuthCredentials", "TokenProvider", "xoauth2"]
+__all__ = [
+    "AuthFailed",
+    "CredentialHealth",
+    "MsalTokenProvider",
+    "OAuthCredentials",
+    "TokenProvider",
+    "xoauth2",
+]

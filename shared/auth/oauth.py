@@ -11,7 +11,8 @@ and the last error, so that an expired secret shows up before anyone misses mail
 
 failure                                          → Mailroom error
 ├── issuer refuses the client (invalid_client, unauthorized_client, invalid_scope,
-│   invalid_request, invalid_grant), authority not usable → Permanent
+│   invalid_request, invalid_grant)              → AuthFailed (a Permanent)
+├── authority not usable                         → Permanent
 └── issuer unreachable, timeout, 5xx, temporarily_unavailable → Transient
 
 Texts never hold the client secret or a token.
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import msal
 import requests
 
+from shared.auth.errors import AuthFailed
 from shared.errors import MailroomError, Permanent, Transient
 
 REFRESH_MARGIN_SECONDS = 300.0
@@ -184,7 +186,7 @@ class MsalTokenProvider:
         lines = str(result.get("error_description") or "").splitlines()
         description = self._scrub(lines[0] if lines else "")
         text = f"{where} refused a token for client {creds.client_id}: {code} {description}"
-        raise (Permanent if code in PERMANENT_ERRORS else Transient)(text.strip())
+        raise (AuthFailed if code in PERMANENT_ERRORS else Transient)(text.strip())
 
     def _build(self) -> Any:
         creds = self._credentials

@@ -2,7 +2,7 @@
 loss, and its failures translated into Mailroom's errors.
 
 failure                                              → Mailroom error
-├── LOGIN answered NO/BAD                            → Permanent "login refused for user@host"
+├── LOGIN/AUTHENTICATE answered NO/BAD               → AuthFailed "login refused for user@host"
 │   └── with an RFC 5530 "later" code ([UNAVAILABLE]) → Transient
 ├── SELECT answered NO/BAD (no such folder, no rights) → Permanent
 ├── server certificate not trusted                   → Permanent
@@ -36,6 +36,7 @@ from shared.mailbox._imap_parse import (
     response_code,
     status_text,
 )
+from shared.mailbox.trace import ProtocolTrace, attach_imap
 
 T = TypeVar("T")
 
@@ -115,6 +116,13 @@ class Session:
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     capabilities: frozenset[str] = frozenset()
     uidvalidity: int = 0
+    trace: ProtocolTrace | None = None
+    """Set: the conversation is traced (hooked here, before the greeting arrives)."""
+
+    def __post_init__(self) -> None:
+        if self.trace is not None:
+            self.trace.scrub = self.scrub
+            attach_imap(self.client.protocol, self.trace)
 
     async def call(self, aw: Awaitable[T], what: str, *, bounded: bool = True) -> T:
         """Run one command; ``bounded=False`` leaves the timing to the command itself."""
@@ -122,14 +130,21 @@ class Session:
             return await race(aw, self.lost, self.timeout if bounded else None)
 
     def check(
-        self, response: Any, what: str, *, refused: str | None = None, permanent: bool = False
+        self,
+        response: Any,
+        what: str,
+        *,
+        refused: str | None = None,
+        permanent: bool | type[Permanent] = False,
     ) -> None:
-        """Raise unless the server answered OK; ``permanent`` for refusals that will last."""
+        """Raise unless the server answered OK; ``permanent`` for refusals that will last
+        (a Permanent subclass, e.g. AuthFailed, names what kind)."""
         if response.result == "OK":
             return
         text = self.scrub(status_text(response.lines))
         temporary = response_code(text) in TEMPORARY_CODES
-        error = Permanent if permanent and not temporary else Transient
+        lasting = permanent if isinstance(permanent, type) else Permanent
+        error = lasting if permanent and not temporary else Transient
         raise error(
             f"{refused or f'IMAP server {self.where} refused {what}'}: {response.result} {text}"
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 import aioimaplib
 
-from shared.auth import TokenProvider
+from shared.auth import AuthFailed, CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox._imap_parse import (
     announces_new_mail,
@@ -36,6 +36,7 @@ from shared.mailbox._imap_parse import (
 from shared.mailbox._imap_session import Session, race
 from shared.mailbox._tls import tls_context, wants_starttls
 from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
+from shared.mailbox.trace import protocol_trace
 from shared.models.config import IncomingAccount
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ class ImapMailbox:
         self._where = f"{account.host}:{account.effective_port}"
         self._who = f"{account.username}@{account.host}"
         self._session: Session | None = None
+
+    @property
+    def credential_health(self) -> CredentialHealth | None:
+        """The OAuth 2.0 credential's health; None for Basic auth."""
+        return self._tokens.health if self._tokens is not None else None
 
     async def connect(self) -> MailboxStatus:
         """Open (or reuse) the session and select the folder."""
@@ -238,7 +244,12 @@ class ImapMailbox:
         )
         password = account.password.get_secret_value() if account.password else ""
         session = Session(
-            client=client, where=self._where, timeout=self._timeout, secret=password, lost=lost
+            client=client,
+            where=self._where,
+            timeout=self._timeout,
+            secret=password,
+            lost=lost,
+            trace=protocol_trace(account),
         )
         try:
             await session.call(client.wait_hello_from_server(), "connect")
@@ -287,11 +298,11 @@ class ImapMailbox:
             response = await session.call(protocol.xoauth2(self._account.username, token), what)
             if response.result != "OK":
                 self._tokens.invalidate()  # revoked or expired early: ask for a new one
-            session.check(response, what, refused=refused, permanent=True)
+            session.check(response, what, refused=refused, permanent=AuthFailed)
         else:
             user = quote(self._account.username)
             response = await session.call(protocol.login(user, password), "LOGIN")
-            session.check(response, "LOGIN", refused=refused, permanent=True)
+            session.check(response, "LOGIN", refused=refused, permanent=AuthFailed)
         # Servers announce more after login (Dovecot: UIDPLUS), and aioimaplib's parsing of
         # the capabilities inside the LOGIN answer is unreliable: ask again.
         await session.call(protocol.capability(), "CAPABILITY")
@@ -359,7 +370,7 @@ def _answer_sasl_challenges(protocol: Any) -> None:
     def continuation(line: bytes) -> None:
         command = protocol.pending_sync_command
         if command is not None and command.name == "AUTHENTICATE":
-            protocol.transport.write(b"\r\n")
+            protocol.send("")
             return
         original(line)
 

@@ -13,7 +13,7 @@ leaves them on the server; the next round finds them stored and announced under 
 and marks them again, so nothing is lost and nothing is announced twice.
 
 failure                                          → Mailroom error
-├── USER/PASS answered -ERR                      → Permanent "login refused for user@host"
+├── USER/PASS or AUTH answered -ERR              → AuthFailed "login refused for user@host"
 │   └── with [SYS/TEMP] or [IN-USE] (RFC 3206)   → Transient
 ├── server without UIDL                          → Permanent
 ├── server certificate not trusted               → Permanent
@@ -34,11 +34,12 @@ from datetime import date
 from functools import partial
 from typing import TypeVar
 
-from shared.auth import TokenProvider, xoauth2
+from shared.auth import AuthFailed, CredentialHealth, TokenProvider, xoauth2
 from shared.errors import MailroomError, Permanent, Transient
 from shared.mailbox._imap_session import cert_error
 from shared.mailbox._tls import tls_context, wants_starttls
 from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
+from shared.mailbox.trace import attach_pop3, protocol_trace
 from shared.models.config import IncomingAccount
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,14 @@ class Pop3Mailbox:
         self._pop: poplib.POP3 | None = None
         self._current: poplib.POP3 | None = None  # the session being opened, if any
         self._token = ""
+        self._trace = protocol_trace(account)
+        if self._trace is not None:
+            self._trace.scrub = self._scrub
+
+    @property
+    def credential_health(self) -> CredentialHealth | None:
+        """The OAuth 2.0 credential's health; None for Basic auth."""
+        return self._tokens.health if self._tokens is not None else None
 
     async def connect(self) -> MailboxStatus:
         """Open a new session (committing the previous one's deletions) and log in."""
@@ -156,6 +165,8 @@ class Pop3Mailbox:
             pop = poplib.POP3(account.host, account.effective_port, timeout=self._timeout)
         try:
             self._current = pop  # lets a cancellation shut the socket down
+            if self._trace is not None:
+                attach_pop3(pop, self._trace)
             caps = _capabilities(pop)
             if wants_starttls(account, offered="STLS" in caps, where=self._where):
                 pop.stls(tls_context(account, where=self._where))
@@ -184,7 +195,7 @@ class Pop3Mailbox:
             if self._tokens is not None:
                 self._tokens.invalidate()  # revoked or expired early: ask for a new one
             text = self._scrub(_text(exc))
-            error = Transient if any(c in text for c in TEMPORARY_CODES) else Permanent
+            error = Transient if any(c in text for c in TEMPORARY_CODES) else AuthFailed
             raise error(f"login refused for {self._who}: {text}") from None
 
     async def _call(self, fn: Callable[[], T], what: str) -> T:

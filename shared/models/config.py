@@ -76,6 +76,9 @@ class IncomingAccount(_View):
     username: HeaderText
     password: SecretStr | None = None
     delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
+    debug: Literal["inherit", "yes", "no"] = "inherit"
+    """Protocol trace of this account's IMAP/POP3 conversation in the logs (secrets
+    redacted); ``inherit`` follows the global ``debug_protocol`` setting."""
     enabled: bool = True
     verify_tls: bool = True
     ca_file: str | None = None
@@ -168,6 +171,10 @@ class IncomingAccount(_View):
             return default
         return self.delete_read_messages == "yes"
 
+    def debugs(self, default: bool) -> bool:
+        """Whether the protocol is traced, resolving ``inherit`` against the global default."""
+        return default if self.debug == "inherit" else self.debug == "yes"
+
 
 class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
@@ -236,6 +243,9 @@ class GlobalSettings(_View):
     outgoing_subject_template: str = "{{ subject }} [Case#{{ case }}]"
     poll_interval_seconds: float = Field(default=30.0, ge=0.2, le=86_400)
     delete_read_messages: bool = False
+    debug_protocol: bool = False
+    """Trace every account's IMAP/POP3 conversation in the logs (accounts override it with
+    their own ``debug``); passwords, tokens and AUTH payloads are redacted."""
     fetch_retries: int = Field(default=5, ge=0, le=100)
     connect_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
     max_mail_size_mb: float = Field(default=100.0, ge=0.01, le=2048)
