@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from shared.logs import JsonFormatter, SecretRedactor
+from shared.logs import JsonFormatter, SecretRedactor, correlation
 
 
 def make_logger(redactor: SecretRedactor) -> tuple[logging.Logger, io.StringIO]:
@@ -41,3 +41,13 @@ def test_short_values_are_not_registered() -> None:
     redactor = SecretRedactor()
     redactor.register("ab")
     assert redactor.redact("abc ab") == "abc ab"
+
+
+def test_records_inside_a_correlation_carry_its_id() -> None:
+    logger, out = make_logger(SecretRedactor())
+    with correlation("mail-42"):
+        logger.info("inside")
+        logger.info("explicit", extra={"correlation_id": "other"})
+    logger.info("outside")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line.get("correlation_id") for line in lines] == ["mail-42", "other", None]
