@@ -5,6 +5,7 @@ MailroomError
 ├── Permanent            no retry: record the reason, dead-letter (unparseable, SMTP 5xx)
 │   └── MailRejected     an incoming-mail script refused the mail
 ├── ConfigRejected       a settings write that would break a typed view
+├── LeaseLost            a fetcher no longer holds an account's lease: it must not touch it
 └── SecretsUnavailable   secrets are needed but no key is configured
 """
 
@@ -37,6 +38,11 @@ class MailRejected(Permanent):
 
 class ConfigRejected(MailroomError):
     """A configuration change was refused; the message says what to fix."""
+
+
+class LeaseLost(MailroomError):
+    """This fetcher instance lost the account's lease (another holds a newer fencing token):
+    the mailbox must not be changed and the fetch state not written."""
 
 
 class SecretsUnavailable(MailroomError):

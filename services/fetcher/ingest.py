@@ -46,6 +46,7 @@ from collections.abc import AsyncIterator, Sequence
 from email import policy
 from email.parser import BytesHeaderParser
 
+from services.fetcher.fence import NO_FENCE, Fence
 from shared.broker import publish
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
 from shared.models.config import IncomingAccount
@@ -109,14 +110,23 @@ def contiguous_mark(batch: Sequence[MessageRef], taken: set[int]) -> int | None:
     return mark
 
 
-async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
-    """Take the account's new mail; return how many mails were stored for the first time."""
+async def fetch_once(
+    rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence = NO_FENCE
+) -> int:
+    """Take the account's new mail; return how many mails were stored for the first time.
+
+    ``fence`` (the account's lease, see ``services.fetcher.fence``) is checked before mail is
+    deleted or flagged and named in every fetch-state write: a round that lost its lease
+    raises LeaseLost there instead of touching the mailbox or the mark.
+    """
     status = await mailbox.connect()
     state = await rt.store.fetch_state.get(account=account.name, folder=account.folder)
     same_numbering = state.uidvalidity is not None and state.uidvalidity == status.uidvalidity
     if not same_numbering and status.uidvalidity is not None:
         if state.uidvalidity is not None:
-            await rt.store.fetch_state.mark_renumbered(account=account.name, folder=account.folder)
+            await rt.store.fetch_state.mark_renumbered(
+                account=account.name, folder=account.folder, fence=fence.token
+            )
             log.warning(
                 "UIDVALIDITY of %s changed: the server renumbered the folder, fetching it anew",
                 account.name,
@@ -144,6 +154,7 @@ async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) ->
             folder=account.folder,
             uidvalidity=status.uidvalidity,
             last_uid=start,
+            fence=fence.token,
         )
         state = state.model_copy(update={"last_uid": start})
     refs = await mailbox.list_new(
@@ -167,6 +178,8 @@ async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) ->
             taken.extend(mail.ref for mail in chunk if mail.complete)
             kept.extend(mail.ref for mail in chunk if not mail.complete)
         seen = kept if deletes else taken + kept
+        if taken or seen:
+            await fence.check()
         if deletes and taken:
             await mailbox.delete(taken)
         if seen:
@@ -181,6 +194,7 @@ async def fetch_once(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) ->
                 folder=account.folder,
                 uidvalidity=status.uidvalidity,
                 last_uid=mark,
+                fence=fence.token,
             )
         if len(taken) < len(batch):
             log.warning(

@@ -121,10 +121,10 @@ class Supervisor:
         """The spec of every live task, by account name."""
         return {name: spec for name, (spec, task) in self._tasks.items() if not task.done()}
 
-    async def start(self) -> None:
-        """Start a task for every enabled account of the current configuration."""
+    async def start(self, config: SystemConfig | None = None) -> None:
+        """Start a task for every enabled account of ``config`` (default: the current one)."""
         self._active = True
-        await self.reconcile(self._rt.config)
+        await self.reconcile(config or self._rt.config)
 
     async def stop(self) -> None:
         """Cancel every task and wait until each has closed its connection."""

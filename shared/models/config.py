@@ -251,6 +251,10 @@ class GlobalSettings(_View):
     max_mail_size_mb: float = Field(default=100.0, ge=0.01, le=2048)
     """Mail above this size is stored as a stub (its headers and the reason) and left on
     the server, never dropped."""
+    fetcher_lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
+    """How long a fetcher instance holds an account without renewing (it renews every third
+    of it, at most every 2 s), and how old a heartbeat may be for the instance to count as
+    alive: a killed instance's accounts move after at most this long."""
 
     @field_validator("incoming_subject_pattern")
     @classmethod

@@ -73,6 +73,8 @@ class FetchState(_Record):
     last_uid: int = 0
     renumbered: bool = False
     """True once the folder's UIDVALIDITY changed: mail may come again under new keys."""
+    fence_token: int | None = None
+    """The lease token of the fetcher whose writes this position accepts (see fetch_state)."""
     updated_at: datetime = Field(default_factory=utcnow)
 
 

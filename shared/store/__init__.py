@@ -4,6 +4,8 @@ from shared.store._base import Store, open_store
 from shared.store.cases import CaseRepo
 from shared.store.desk import DeskRepo
 from shared.store.fetch_state import FetchStateRepo
+from shared.store.fetchers import FetcherRepo
+from shared.store.leases import LeaseRepo
 from shared.store.outbox import OutboxRepo
 from shared.store.properties import PropertyRepo
 from shared.store.raw_emails import RawEmailRepo
@@ -13,6 +15,8 @@ __all__ = [
     "CaseRepo",
     "DeskRepo",
     "FetchStateRepo",
+    "FetcherRepo",
+    "LeaseRepo",
     "OutboxRepo",
     "PropertyRepo",
     "RawEmailRepo",

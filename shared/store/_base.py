@@ -21,6 +21,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("message_id", ASCENDING)]),
     ],
     "fetch_state": [IndexModel([("account", ASCENDING), ("folder", ASCENDING)], unique=True)],
+    "leases": [IndexModel([("owner", ASCENDING)])],
+    "fetchers": [IndexModel([("heartbeat_at", ASCENDING)])],
     "cases": [
         IndexModel([("number", ASCENDING)], unique=True),
         IndexModel(
@@ -69,6 +71,8 @@ class Store:
         from shared.store.cases import CaseRepo
         from shared.store.desk import DeskRepo
         from shared.store.fetch_state import FetchStateRepo
+        from shared.store.fetchers import FetcherRepo
+        from shared.store.leases import LeaseRepo
         from shared.store.outbox import OutboxRepo
         from shared.store.properties import PropertyRepo
         from shared.store.raw_emails import RawEmailRepo
@@ -79,6 +83,8 @@ class Store:
         self.properties = PropertyRepo(self.db)
         self.raw_emails = RawEmailRepo(self.db)
         self.fetch_state = FetchStateRepo(self.db)
+        self.fetchers = FetcherRepo(self.db)
+        self.leases = LeaseRepo(self.db)
         self.cases = CaseRepo(self.db)
         self.outbox = OutboxRepo(self.db)
         self.test_archive = TestArchiveRepo(self.db)

@@ -1,0 +1,298 @@
+"""This instance's part in the fetcher fleet: heartbeat, leases, and which accounts it fetches.
+
+Every tick (a third of the lease time, at most 2 s; at once after a config broadcast) the
+instance:
+
+1. reads the live instances (heartbeat younger than the lease time) and decides by
+   rendezvous hashing (``services.fetcher.rendezvous``) which enabled accounts are its own;
+2. renews the leases it holds in one write; one that is gone was taken over: its task stops;
+3. takes the leases of its accounts that are free or expired (a new holder increments the
+   fencing token); one still held by another instance is tried again within half a second;
+4. runs a fetch task exactly for the accounts it holds (``Supervisor``), stops the others
+   and only then releases their leases, so their new owner never overlaps with it;
+5. writes its heartbeat: time, held accounts, last fetch per account and its counts.
+
+A killed instance stops renewing: its leases expire and its heartbeat ages past the lease
+time together, and the others take its accounts over at their next tick (each wakes when a
+peer's heartbeat would expire, so this is within about the lease time). A clean shutdown
+stops the tasks, releases the leases and removes the heartbeat at once. If MongoDB cannot
+be reached, the instance stops its tasks when its leases have expired by its own clock.
+
+Each fetch round runs behind a ``LeaseFence`` holding the token the lease had when the round
+began: the round claims the account's fetch state with it and re-checks the lease before
+every destructive step, so a paused instance that wakes up after losing its lease changes
+nothing. Clocks of the instances must agree to well under the lease time (NTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from services.fetcher.fence import Fence, Holder, LeaseFence
+from services.fetcher.ingest import fetch_once
+from services.fetcher.rendezvous import assign
+from services.fetcher.supervisor import Backoff, MailboxFactory, Supervisor, imap_mailbox
+from shared import metrics
+from shared.errors import LeaseLost
+from shared.mailbox import Mailbox
+from shared.models.config import IncomingAccount, SystemConfig
+from shared.models.fetchers import FetcherCounts, FetcherInstance
+from shared.models.messages import utcnow
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_TICK = 2.0
+"""Seconds between heartbeats at most, whatever the lease time."""
+BLOCKED_RETRY = 0.5
+"""Seconds until an account that is ours but still held by another is tried again."""
+PRUNE_AFTER = timedelta(hours=1)
+"""Heartbeats of instances that vanished without a clean shutdown are kept this long."""
+PRUNE_EVERY = 100
+"""Ticks between two prunings of old heartbeats."""
+
+
+class FencedRound(Protocol):
+    """A fetch round that honours a fence (``fetch_once``)."""
+
+    async def __call__(
+        self, rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence
+    ) -> int:
+        """Fetch the account's new mail; return how many were stored."""
+
+
+def tick_seconds(lease: float) -> float:
+    """Heartbeat and renewal period for a lease time: a third of it, at most MAX_TICK."""
+    return min(MAX_TICK, lease / 3)
+
+
+def fence_margin(lease: float) -> float:
+    """How long a fence check may take, and half the validity it demands (a sixth of the
+    lease: renewals every third leave two thirds or more)."""
+    return lease / 6
+
+
+def only(config: SystemConfig, accounts: Collection[str]) -> SystemConfig:
+    """``config`` with just the named accounts (what the supervisor should run)."""
+    kept = {name: a for name, a in config.accounts.items() if name in accounts}
+    return config.model_copy(update={"accounts": kept})
+
+
+class Fleet:
+    """Heartbeats and leases of one fetcher instance, driving its ``Supervisor``."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        holder: Holder,
+        *,
+        mailbox_factory: MailboxFactory = imap_mailbox,
+        fetch: FencedRound = fetch_once,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._rt = rt
+        self.holder = holder
+        self.counts = FetcherCounts()
+        self._fetch = fetch
+        self.supervisor = Supervisor(
+            rt, mailbox_factory=mailbox_factory, fetch=self._round, backoff=backoff
+        )
+        self._held: dict[str, int] = {}
+        self._claimed: dict[tuple[str, str], int] = {}
+        self._last_fetch: dict[str, datetime] = {}
+        self._valid_until: datetime | None = None
+        self._started_at = utcnow()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._ticks = 0
+
+    @property
+    def held(self) -> dict[str, int]:
+        """The accounts whose lease this instance holds, with their tokens."""
+        return dict(self._held)
+
+    async def start(self) -> None:
+        """Take this instance's share of the accounts and keep ticking."""
+        await self.supervisor.start(only(self._rt.config, ()))
+        with contextlib.suppress(Exception):
+            # A failure here is logged and retried by the loop.
+            await self.tick()
+        self._loop = asyncio.create_task(self._run(), name="fetcher-fleet")
+
+    async def stop(self) -> None:
+        """Stop every task, then hand the accounts back at once and drop the heartbeat."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        await self.supervisor.stop()
+        released, self._held = sorted(self._held), {}
+        metrics.owned_accounts(0)
+        try:
+            await self._rt.store.leases.release(
+                accounts=released,
+                owner=self.holder.id,
+                session=self.holder.session,
+                now=utcnow(),
+            )
+            await self._rt.store.fetchers.remove(instance_id=self.holder.id)
+        except Exception as exc:
+            log.warning(
+                "could not release %d leases at shutdown (%s); they expire by themselves",
+                len(released),
+                type(exc).__name__,
+            )
+            return
+        self._changed("released", released)
+
+    async def config_changed(self, config: SystemConfig) -> None:
+        """A new configuration: rebalance at once (accounts added, removed, disabled)."""
+        self._wake.set()
+
+    async def tick(self) -> float:
+        """One heartbeat (see the module docstring); returns the seconds until the next."""
+        config = self._rt.config
+        store = self._rt.store
+        lease = config.settings.fetcher_lease_seconds
+        now = utcnow()
+        peers = {
+            i.id: i.heartbeat_at
+            for i in await store.fetchers.live(since=now - timedelta(seconds=lease))
+            if i.id != self.holder.id
+        }
+        enabled = sorted(name for name, a in config.accounts.items() if a.enabled)
+        owners = assign(enabled, [*peers, self.holder.id])
+        wanted = {name for name, owner in owners.items() if owner == self.holder.id}
+        until = now + timedelta(seconds=lease)
+        renewed = await store.leases.renew(
+            accounts=self._held, owner=self.holder.id, session=self.holder.session, until=until
+        )
+        lost = sorted(self._held.keys() - renewed.keys())
+        gained: dict[str, int] = {}
+        blocked = False
+        for name in sorted(wanted - renewed.keys()):
+            taken = await store.leases.acquire(
+                account=name,
+                owner=self.holder.id,
+                session=self.holder.session,
+                until=until,
+                now=now,
+            )
+            if taken is None:
+                blocked = True
+            else:
+                gained[name] = taken.token
+        dropped = sorted(renewed.keys() - wanted)
+        self._held = {n: t for n, t in renewed.items() if n in wanted} | gained
+        self._valid_until = until
+        # Stop the tasks before releasing: the next owner must not meet this one's session.
+        await self.supervisor.reconcile(only(config, self._held))
+        await store.leases.release(
+            accounts=dropped, owner=self.holder.id, session=self.holder.session, now=utcnow()
+        )
+        self._changed("lost", lost)
+        self._changed("acquired", sorted(gained))
+        self._changed("released", dropped)
+        metrics.owned_accounts(len(self._held))
+        self._last_fetch = {n: t for n, t in self._last_fetch.items() if n in self._held}
+        await store.fetchers.beat(instance=self._instance())
+        self._ticks += 1
+        if self._ticks % PRUNE_EVERY == 0:
+            await store.fetchers.prune(before=now - PRUNE_AFTER)
+        return self._next_tick(lease, peers, now, blocked=blocked)
+
+    def _next_tick(
+        self, lease: float, peers: dict[str, datetime], now: datetime, *, blocked: bool
+    ) -> float:
+        delay = tick_seconds(lease)
+        if blocked:
+            delay = min(delay, BLOCKED_RETRY)
+        for beat in peers.values():
+            # Wake right after a silent peer counts as dead, to take its accounts over.
+            dead_in = (beat + timedelta(seconds=lease) - now).total_seconds() + 0.05
+            if dead_in > 0:
+                delay = min(delay, dead_in)
+        return delay
+
+    def _instance(self) -> FetcherInstance:
+        return FetcherInstance(
+            id=self.holder.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self._started_at,
+            heartbeat_at=utcnow(),
+            accounts=sorted(self._held),
+            last_fetch=self._last_fetch,
+            counts=self.counts,
+        )
+
+    def _changed(self, change: metrics.LeaseChange, accounts: list[str]) -> None:
+        if not accounts:
+            return
+        self.counts.lease_changes += len(accounts)
+        metrics.lease_changed(change, len(accounts))
+        log.info(
+            "leases %s: %s",
+            change,
+            ", ".join(accounts),
+            extra={"change": change, "accounts": accounts, "instance": self.holder.id},
+        )
+
+    async def _run(self) -> None:
+        delay = tick_seconds(self._rt.config.settings.fetcher_lease_seconds)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+            started = time.monotonic()
+            try:
+                delay = await self.tick()
+            except Exception as exc:
+                log.warning("fetcher heartbeat failed: %s", str(exc) or type(exc).__name__)
+                delay = tick_seconds(self._rt.config.settings.fetcher_lease_seconds)
+                await self._stop_if_expired()
+            delay = max(0.0, delay - (time.monotonic() - started))
+
+    async def _stop_if_expired(self) -> None:
+        """Without MongoDB no lease can be renewed: stop fetching once they ran out."""
+        if self._held and self._valid_until is not None and utcnow() >= self._valid_until:
+            log.error("leases of %d accounts expired unrenewed; stopping them", len(self._held))
+            lost, self._held = sorted(self._held), {}
+            await self.supervisor.reconcile(only(self._rt.config, ()))
+            self._changed("lost", lost)
+            metrics.owned_accounts(0)
+
+    async def _round(self, rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
+        """One fetch round of a held account behind its lease's fence, counted."""
+        token = self._held.get(account.name)
+        try:
+            if token is None:
+                raise LeaseLost(f"{account.name}: lease no longer held")
+            key = (account.name, account.folder)
+            if self._claimed.get(key) != token:
+                await rt.store.fetch_state.claim(
+                    account=account.name, folder=account.folder, token=token
+                )
+                self._claimed[key] = token
+            margin = fence_margin(rt.config.settings.fetcher_lease_seconds)
+            fence = LeaseFence(rt.store.leases, account.name, self.holder, token, margin)
+            created = await self._fetch(rt, account, mailbox, fence=fence)
+        except LeaseLost:
+            self.counts.fenced += 1
+            self._wake.set()  # find out at once whether the lease is gone
+            raise
+        except Exception:
+            self.counts.fetch_errors += 1
+            raise
+        self.counts.mails_fetched += created
+        self._last_fetch[account.name] = utcnow()
+        return created
