@@ -22,6 +22,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from services.fetcher.health import record_round
 from services.fetcher.ingest import fetch_once
 from shared.broker import publish
 from shared.errors import MailroomError, Permanent
@@ -48,6 +49,8 @@ class AccountSpec:
 
     account: IncomingAccount
     timeout: float
+    debug: bool = False
+    """The account's debug switch with ``inherit`` resolved: trace its protocol."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,9 @@ class Plan:
 def wanted_specs(config: SystemConfig) -> dict[str, AccountSpec]:
     """The tasks a configuration asks for: one per enabled account."""
     timeout = config.settings.connect_timeout_seconds
+    debug = config.settings.debug_protocol
     return {
-        name: AccountSpec(account, timeout)
+        name: AccountSpec(account, timeout, account.debugs(debug))
         for name, account in config.accounts.items()
         if account.enabled
     }
@@ -168,13 +172,15 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self, spec: AccountSpec) -> None:
-        account = spec.account
+        # The mailbox knows no global settings: it gets the debug switch resolved.
+        account = spec.account.model_copy(update={"debug": "yes" if spec.debug else "no"})
         mailbox = self._mailbox_factory(account, spec.timeout)
         failures = 0
         try:
             while True:
                 try:
                     await self._fetch(self._rt, account, mailbox)
+                    await record_round(self._rt, account.name, mailbox, None, 0)
                     if failures:
                         log.info(
                             "account %s recovered", account.name, extra={"account": account.name}
@@ -184,6 +190,7 @@ class Supervisor:
                 except Exception as exc:
                     failures += 1
                     await mailbox.close()
+                    await record_round(self._rt, account.name, mailbox, exc, failures)
                     delay = self._failed(account, exc, failures)
                     if failures == self._rt.config.settings.fetch_retries + 1:
                         await self._notify_failing(account, exc, failures)

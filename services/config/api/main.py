@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.config.api.routes import (
+    account_health,
     accounts,
     archive,
     failed,
@@ -27,7 +28,17 @@ def create_api(rt: Runtime) -> FastAPI:
     """The config service's HTTP API bound to ``rt``."""
     api = FastAPI(title="Mailroom config service", version="0.1.0")
     api.state.runtime = rt
-    for module in (health, accounts, outgoing, outgoing_test, settings, failed, archive, transfer):
+    for module in (
+        health,
+        accounts,
+        account_health,
+        outgoing,
+        outgoing_test,
+        settings,
+        failed,
+        archive,
+        transfer,
+    ):
         api.include_router(module.router)
 
     @api.exception_handler(ConfigRejected)

@@ -27,6 +27,7 @@ class AccountCreate(_In):
     username: str = Field(max_length=320)
     password: SecretStr | None = Field(default=None, max_length=1024)
     delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
+    debug: Literal["inherit", "yes", "no"] = "inherit"
     enabled: bool = True
     verify_tls: bool = True
     ca_file: str | None = Field(default=None, max_length=4096)
@@ -51,6 +52,7 @@ class AccountUpdate(_In):
     username: str | None = Field(default=None, max_length=320)
     password: SecretStr | None = Field(default=None, max_length=1024)
     delete_read_messages: Literal["inherit", "yes", "no"] | None = None
+    debug: Literal["inherit", "yes", "no"] | None = None
     enabled: bool | None = None
     verify_tls: bool | None = None
     ca_file: str | None = Field(default=None, max_length=4096)
@@ -98,6 +100,7 @@ class AccountPublic(_PublicWithSecrets):
     folder: str
     username: str
     delete_read_messages: str
+    debug: str = "inherit"
     enabled: bool
     verify_tls: bool
     ca_file: str | None

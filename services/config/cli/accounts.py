@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from services.config.account_health import read_health
 from services.config.account_probe import check_account
 from services.config.api.schemas import AccountPublic
 from services.config.cli.common import (
@@ -57,6 +58,9 @@ def accounts_add(
     folder: Annotated[str, typer.Option()] = "INBOX",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
     delete: Annotated[str, typer.Option(help="inherit, yes or no")] = "inherit",
+    debug: Annotated[
+        str, typer.Option(help="protocol trace in the logs: inherit, yes or no")
+    ] = "inherit",
     ca_file: Annotated[str | None, typer.Option()] = None,
     no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
     disabled: Annotated[bool, typer.Option(help="Add it deactivated.")] = False,
@@ -79,6 +83,7 @@ def accounts_add(
         "folder": folder,
         "username": username,
         "delete_read_messages": delete,
+        "debug": debug.lower(),
         "ca_file": ca_file,
         "verify_tls": not no_verify_tls,
         "enabled": not disabled,
@@ -134,3 +139,38 @@ def accounts_test(name: str, as_json: JsonOpt = False) -> None:
     print_rows([report], columns, as_json, "Connection test")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("debug")
+def accounts_debug(
+    name: str, switch: Annotated[str, typer.Argument(help="yes, no or inherit")]
+) -> None:
+    """Turn the account's protocol trace (secrets redacted) in the fetcher's logs on or off;
+    inherit follows the settings' debug_protocol."""
+    fields = {"debug": switch.lower()}
+    run_with(
+        lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=False), broker=True
+    )
+    console.print(f"account {name}: debug {switch.lower()}")
+
+
+HEALTH_COLUMNS = (
+    "account",
+    "last_fetch_at",
+    "last_token_at",
+    "token_expires_at",
+    "last_auth_error",
+    "last_error",
+    "failures",
+)
+
+
+@app.command("health")
+def accounts_health(
+    name: Annotated[str | None, typer.Argument(help="one account; all when left out")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Credential and fetch health as the fetcher recorded it: last good fetch, OAuth 2.0
+    token time and expiry, last auth error, last error, failures in a row."""
+    rows = run_with(lambda rt: read_health(rt, name=name))
+    print_rows(rows, HEALTH_COLUMNS, as_json, "Account health")
