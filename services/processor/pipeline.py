@@ -14,7 +14,9 @@ async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
     """
     for setting in ctx.config.processor.incoming_scripts:
         if setting.enabled:
+            ctx.script = setting.name
             await load_script(setting.name)(mail, ctx)
+    ctx.script = ""
     if ctx.decision is None:
         ctx.decision = Decision(
             action="new_case", rule="new", reason="no script decided; the mail opens a new case"

@@ -2,8 +2,10 @@
 
 Crash safety: every step is keyed by the raw mail's id, so a redelivery after a crash at any
 point repeats nothing visible — the case is unique per originating raw mail
-(``cases.origin_raw_id``), a mail is attached once (``messages.raw_id``), and the
-acknowledgement's ``mail_id`` is derived from the raw id so the sender sends it once. Only
+(``cases.origin_raw_id``), a mail is attached once (``messages.raw_id``), the acknowledgement
+and the scripts' mails have a ``mail_id`` derived from the raw id so the sender sends each
+once, and attachment bytes are stored under their SHA-256 before the message that names them
+(a second run finds the same files; no message names a file that is not complete). Only
 events on ``case.#`` may be published twice; they carry the raw id for de-duplication.
 """
 
@@ -16,12 +18,13 @@ from datetime import datetime
 
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
-from services.processor.scripts import Decision, ScriptContext
+from services.processor.scripts import Decision, ScriptContext, ScriptMail
+from services.processor.scripts.size_limit import over_limit
 from shared import metrics
 from shared.broker import publish
 from shared.errors import Permanent
 from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
-from shared.models.records import CaseMessage
+from shared.models.records import Attachment, CaseMessage
 from shared.runtime import Runtime
 from shared.store import CaseRepo
 from shared.topology import CASE_CREATED, CASE_UPDATED, MAIL_OUTGOING
@@ -55,6 +58,10 @@ class StoreCaseLookup:
         """Automatic answers to ``address`` since ``since``."""
         return await self.cases.automatic_answers_since(address=address, since=since)
 
+    async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
+        """The case and Message-ID of our outgoing mail with any of these outbox ids."""
+        return await self.cases.outgoing_of(outbox_ids=outbox_ids)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -71,19 +78,23 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
     if record.status == "processed":
         decision = Decision(action="attach", case_number=record.case_number, reason="done before")
         return Outcome(decision, record.case_number, duplicate_delivery=True)
+    config = rt.config  # one snapshot: the size limit must mean the same to parser and scripts
     data = await rt.store.raw_emails.data(raw_id=msg.raw_id)
-    limit = rt.config.processor.processing_timeout_seconds
+    # Attachments of a mail the size limit strips are never stored: no copy of them is kept.
+    contents: list[bytes] | None = None if over_limit(config, len(data)) else []
+    limit = config.processor.processing_timeout_seconds
     try:
         # Only parsing and the scripts are bounded: a poison mail hangs there, while time
         # spent waiting for a slow MongoDB under load must never send a mail to the desk.
         # The parser runs in a thread so that even a pathological mail cannot stall the loop.
         async with asyncio.timeout(limit):
-            mail = await asyncio.to_thread(parse, data)
-            ctx = ScriptContext(config=rt.config, cases=StoreCaseLookup(rt.store.cases))
+            mail = await asyncio.to_thread(parse, data, contents=contents)
+            del data  # from here on the parsed mail and the attachments are all that is needed
+            ctx = ScriptContext(config=config, cases=StoreCaseLookup(rt.store.cases))
             decision = await run_scripts(mail, ctx)
     except TimeoutError:
         raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
-    case_number = await _apply(rt, msg, mail, decision, ctx)
+    case_number = await _apply(rt, msg, mail, decision, ctx, contents)
     await rt.store.raw_emails.set_status(
         raw_id=msg.raw_id, status="processed", case_number=case_number, error=None
     )
@@ -102,9 +113,15 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
 
 
 async def _apply(
-    rt: Runtime, msg: MailReceived, mail: ParsedMail, decision: Decision, ctx: ScriptContext
+    rt: Runtime,
+    msg: MailReceived,
+    mail: ParsedMail,
+    decision: Decision,
+    ctx: ScriptContext,
+    contents: list[bytes] | None,
 ) -> int | None:
     if decision.action == "drop":
+        await _send_script_mails(rt, msg, mail, ctx.outgoing, None)
         return None
     if decision.action == "new_case":
         case, _ = await rt.store.cases.create_for_raw(
@@ -114,7 +131,10 @@ async def _apply(
     else:
         assert decision.case_number is not None
         number = decision.case_number
-    await rt.store.cases.add_message(message=_case_message(number, msg, mail, decision, ctx))
+    attachments = await _store_attachments(rt, mail.attachments, contents, ctx.omit_attachments)
+    await rt.store.cases.add_message(
+        message=_case_message(number, msg, mail, decision, ctx, attachments)
+    )
     if ctx.bounced_message_id and mail.bounce is not None:
         await rt.store.cases.mark_bounced(
             message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
@@ -136,7 +156,55 @@ async def _apply(
             answer_id=ack.mail_id, address=str(ack.to[0].address)
         )
         await publish(rt.broker, ack, routing_key=MAIL_OUTGOING)
+    await _send_script_mails(rt, msg, mail, ctx.outgoing, number)
     return number
+
+
+async def _store_attachments(
+    rt: Runtime, listed: list[Attachment], contents: list[bytes] | None, omit: bool
+) -> list[Attachment]:
+    """The attachment records with the GridFS id of their bytes, or marked omitted.
+
+    Each content is released once stored, so a mail's attachments are not held twice.
+    """
+    if omit or contents is None or len(contents) != len(listed):
+        return [a.model_copy(update={"omitted": True}) for a in listed]
+    stored = []
+    for index, attachment in enumerate(listed):
+        file_id = await rt.store.cases.attachments.put(data=contents[index])
+        contents[index] = b""
+        stored.append(attachment.model_copy(update={"file_id": file_id}))
+    return stored
+
+
+async def _send_script_mails(
+    rt: Runtime, msg: MailReceived, mail: ParsedMail, wanted: list[ScriptMail], number: int | None
+) -> None:
+    """Publish the mails the scripts asked for, each under an id derived from the raw mail."""
+    for asked in wanted:
+        outgoing = OutgoingMail(
+            mail_id=f"script-{msg.raw_id}-{asked.script}-{asked.key}",
+            kind=asked.kind,
+            automatic=asked.automatic,
+            case_number=number,
+            to=asked.to,
+            subject=asked.subject,
+            text=asked.text,
+            in_reply_to=mail.message_id,
+            references=_thread(mail),
+            correlation_id=msg.correlation_id,
+        )
+        if outgoing.automatic:
+            for to in outgoing.to:
+                await rt.store.cases.record_automatic_answer(
+                    answer_id=f"{outgoing.mail_id}:{to.address}", address=str(to.address)
+                )
+        await publish(rt.broker, outgoing, routing_key=MAIL_OUTGOING)
+
+
+def _thread(mail: ParsedMail) -> list[str]:
+    """The References of an answer to ``mail``: its own, then its Message-ID (RFC 5322)."""
+    return [*mail.references, *([mail.message_id] if mail.message_id else [])][-20:]
 
 
 def _should_acknowledge(rt: Runtime, mail: ParsedMail, ctx: ScriptContext) -> bool:
@@ -151,7 +219,6 @@ def _should_acknowledge(rt: Runtime, mail: ParsedMail, ctx: ScriptContext) -> bo
 
 def _acknowledgement(number: int, msg: MailReceived, mail: ParsedMail) -> OutgoingMail:
     assert mail.answer_to is not None
-    references = [*mail.references, *([mail.message_id] if mail.message_id else [])]
     return OutgoingMail(
         mail_id=f"ack-{msg.raw_id}",
         kind="acknowledgement",
@@ -163,18 +230,19 @@ def _acknowledgement(number: int, msg: MailReceived, mail: ParsedMail) -> Outgoi
         text="",
         template="acknowledgement",
         in_reply_to=mail.message_id,
-        references=references[-20:],
+        references=_thread(mail),
         correlation_id=msg.correlation_id,
     )
 
 
 def _case_message(
-    number: int, msg: MailReceived, mail: ParsedMail, decision: Decision, ctx: ScriptContext
+    number: int,
+    msg: MailReceived,
+    mail: ParsedMail,
+    decision: Decision,
+    ctx: ScriptContext,
+    attachments: list[Attachment],
 ) -> CaseMessage:
-    attachments = [
-        a.model_copy(update={"omitted": True}) if ctx.omit_attachments else a
-        for a in mail.attachments
-    ]
     return CaseMessage.model_validate(
         {
             "case_number": number,

@@ -34,6 +34,11 @@ async def simulate(data: bytes, *, config: SystemConfig, cases: CaseLookup) -> d
         "decision": result,
         "acknowledge": ctx.acknowledge and result["action"] == "new_case",
         "notes": ctx.notes,
+        # What the scripts would send (never sent by a dry run).
+        "send": [
+            m.model_dump(mode="json", include={"script", "key", "kind", "to", "subject"})
+            for m in ctx.outgoing
+        ],
     }
 
 

@@ -79,7 +79,7 @@ class FetchState(_Record):
 
 
 class Attachment(_Record):
-    """An attachment's description (bytes stay with the raw mail for now)."""
+    """An attachment's description; its bytes are in GridFS under ``file_id``."""
 
     filename: str | None
     content_type: str
@@ -87,6 +87,8 @@ class Attachment(_Record):
     content_id: str | None = None
     omitted: bool = False
     """True when the mail was over the size limit and this part was not kept."""
+    file_id: str | None = None
+    """The bytes' file in the ``attachments`` GridFS bucket (their SHA-256); None when omitted."""
 
 
 class Case(_Record):

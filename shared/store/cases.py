@@ -11,8 +11,9 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
-from shared.models.records import Case, CaseMessage
+from shared.models.records import Attachment, Case, CaseMessage
 from shared.store._base import Doc, next_sequence
+from shared.store.attachments import AttachmentRepo
 
 CASE_COUNTER = "case_number"
 CONVERSATION_COUNTER = "conversation"
@@ -20,12 +21,13 @@ FIRST_CASE_NUMBER = 10001
 
 
 class CaseRepo:
-    """``cases`` and ``messages``."""
+    """``cases`` and ``messages``, and the bytes of their attachments (``attachments``)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._db = db
         self._cases = db["cases"]
         self._messages = db["messages"]
+        self.attachments = AttachmentRepo(db)
 
     async def get(self, *, number: int) -> Case | None:
         """A case by number."""
@@ -77,6 +79,16 @@ class CaseRepo:
         async for doc in cursor:
             return int(doc["case_number"])
         return None
+
+    async def outgoing_of(self, *, outbox_ids: list[str]) -> tuple[int, str | None] | None:
+        """The case and Message-ID of our outgoing mail with any of these outbox ids."""
+        if not outbox_ids:
+            return None
+        doc = await self._messages.find_one(
+            {"outbox_id": {"$in": outbox_ids}, "direction": "out"},
+            {"case_number": 1, "message_id": 1},
+        )
+        return (int(doc["case_number"]), doc.get("message_id")) if doc else None
 
     async def case_of_conversation(self, *, conversation_id: str) -> int | None:
         """The case a rendered conversation reference belongs to."""
@@ -136,6 +148,18 @@ class CaseRepo:
         """The mails of a case, oldest first."""
         cursor = self._messages.find({"case_number": case_number}, {"_id": 0}).sort("created_at", 1)
         return [CaseMessage.model_validate(d) async for d in cursor]
+
+    async def attachment(self, *, case_number: int, raw_id: str, index: int) -> Attachment:
+        """Attachment ``index`` (from 0) of the incoming mail ``raw_id`` of a case."""
+        doc = await self._messages.find_one(
+            {"case_number": case_number, "raw_id": raw_id}, {"attachments": 1}
+        )
+        if doc is None:
+            raise NotFound(f"case {case_number} has no mail {raw_id}")
+        attachments = doc.get("attachments") or []
+        if not 0 <= index < len(attachments):
+            raise NotFound(f"mail {raw_id} of case {case_number} has no attachment {index}")
+        return Attachment.model_validate(attachments[index])
 
     async def recent(self, *, limit: int = 100) -> list[Case]:
         """The newest cases first."""

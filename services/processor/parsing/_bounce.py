@@ -42,6 +42,14 @@ _FAILED_ADDRESS = re.compile(
     r"|did not reach the following recipient\(s\)):\s+<?([^<>\s]+@[^<>\s]+?)>?\s",
     re.IGNORECASE | re.MULTILINE,
 )
+# VERP (variable envelope return path): a sender that sends each mail with the envelope
+# sender local+<mail id>@domain gets its bounces at that address, whatever the bounce says.
+# The look-behind starts a match only at the start of an address: linear time on any header.
+_VERP = re.compile(
+    r"(?<![^\s<>\",;:])[^\s<>@\"+,;:]+\+([A-Za-z0-9][A-Za-z0-9._=-]{0,127})@[A-Za-z0-9.-]+"
+)
+_ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+_MAX_VERP_TOKENS = 10
 _TEXT_SAMPLE = 256 * 1024
 _MAX_DIAGNOSTIC = 500
 
@@ -51,13 +59,25 @@ def bounce_info(msg: Message, body: Body, sender: str, subject: str) -> BounceIn
     text = "\n".join(body.text)[:_TEXT_SAMPLE]
     report_type = str(msg.get_param("report-type") or "").lower()
     if msg.get_content_type() == "multipart/report" and report_type == "delivery-status":
-        return _dsn(body) or _heuristic(msg, body, text, certain=True)
-    if body.reports:
-        return _dsn(body)
-    daemon, bouncy = bool(_DAEMON.search(sender)), bool(_BOUNCE_SUBJECT.search(subject))
-    if not (daemon or bouncy):
-        return None
-    return _heuristic(msg, body, text, certain=daemon and bouncy, daemon=daemon)
+        found = _dsn(body) or _heuristic(msg, body, text, certain=True)
+    elif body.reports:
+        found = _dsn(body)
+    else:
+        daemon, bouncy = bool(_DAEMON.search(sender)), bool(_BOUNCE_SUBJECT.search(subject))
+        if not (daemon or bouncy):
+            return None
+        found = _heuristic(msg, body, text, certain=daemon and bouncy, daemon=daemon)
+    if found is not None:
+        found.verp_tokens = _verp_tokens(msg, body)
+    return found
+
+
+def _verp_tokens(msg: Message, body: Body) -> list[str]:
+    """Tokens of the VERP addresses the bounce went to, most specific header first."""
+    values = [str(v) for name in _ENVELOPE_HEADERS for v in msg.get_all(name, [])]
+    values += [str(original.get("Return-Path", "")) for original in body.originals]
+    tokens = (m.group(1) for v in values for m in _VERP.finditer(unescape_8bit(v, "", [])))
+    return list(dict.fromkeys(tokens))[:_MAX_VERP_TOKENS]
 
 
 def _dsn(body: Body) -> BounceInfo | None:

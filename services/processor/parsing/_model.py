@@ -19,6 +19,9 @@ class BounceInfo(BaseModel):
     action: str | None = None
     original_message_id: str | None = None
     diagnostic: str | None = None
+    verp_tokens: list[str] = Field(default_factory=list)
+    """The ``token`` of each ``local+token@domain`` address the bounce was sent to (its To and
+    delivery headers, the returned mail's Return-Path): with VERP, the outbox id of our mail."""
 
 
 class ParsedMail(BaseModel):

@@ -31,19 +31,23 @@ MAX_HTML_FOR_TEXT = 2 * 1024 * 1024
 MAX_DEFECTS = 100
 
 
-def parse(data: bytes) -> ParsedMail:
-    """Parse a raw mail; Permanent when it is not a mail at all."""
+def parse(data: bytes, *, contents: list[bytes] | None = None) -> ParsedMail:
+    """Parse a raw mail; Permanent when it is not a mail at all.
+
+    When ``contents`` is given, the bytes of each attachment are appended to it in the order
+    of ``ParsedMail.attachments`` (only then are they kept: a dry run needs no copy of them).
+    """
     if not data.strip():
         raise Permanent("unparseable mail: it is empty")
     try:
-        return _parse(data)
+        return _parse(data, contents)
     except Permanent:
         raise
     except Exception as exc:  # a bug no guard caught must not crash the consumer
         raise Permanent(f"unparseable mail: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
-def _parse(data: bytes) -> ParsedMail:
+def _parse(data: bytes, contents: list[bytes] | None) -> ParsedMail:
     defects: list[str] = []
     # Exports from some tools start with blank lines or a UTF-8 byte-order mark: the header
     # block would read as empty and the whole mail as body.
@@ -54,7 +58,7 @@ def _parse(data: bytes) -> ParsedMail:
     if not any(msg.get(name) is not None for name in _MAIL_HEADERS):
         raise Permanent("unparseable mail: no header block")
     defects[:0] = [type(d).__name__ for d in msg.defects]
-    body = collect(msg, defects)
+    body = collect(msg, defects, contents=contents)
     subject = headers.text(msg, "Subject", defects)
     sender = headers.raw(msg, "From", defects)
     bounce = bounce_info(msg, body, sender, subject)

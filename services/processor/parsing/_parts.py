@@ -38,6 +38,8 @@ class Body:
     text: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    contents: list[bytes] | None = None
+    """Each attachment's bytes, in the order of ``attachments``, when the caller wants them."""
     reports: list[Message] = field(default_factory=list)
     """message/delivery-status parts, for the bounce parser."""
     originals: list[Message] = field(default_factory=list)
@@ -47,9 +49,9 @@ class Body:
     """Attachments beyond MAX_PARTS (uuencode and TNEF can hold any number)."""
 
 
-def collect(msg: Message, defects: list[str]) -> Body:
-    """Walk the whole mail."""
-    body = Body(defects)
+def collect(msg: Message, defects: list[str], *, contents: list[bytes] | None = None) -> Body:
+    """Walk the whole mail; the attachments' bytes go to ``contents`` when it is given."""
+    body = Body(defects, contents=contents)
     _walk(msg, 0, body, alternative=False)
     if body.unlisted:
         defects.append(f"{body.unlisted} more attachments not listed (limit {MAX_PARTS})")
@@ -78,8 +80,8 @@ def _walk(part: Message, depth: int, body: Body, *, alternative: bool) -> None:
         if ctype == "message/delivery-status":
             body.reports.append(part)
         blocks = part.get_payload()
-        size = sum(_size(b, body) for b in blocks) if isinstance(blocks, list) else 0
-        _attach(body, None, ctype, size, None)
+        data = b"".join(_bytes(b, body) for b in blocks) if isinstance(blocks, list) else b""
+        _attach(body, None, ctype, data, None)
     elif part.is_multipart():
         _walk_children(part, ctype, depth, body, alternative=alternative)
     else:
@@ -110,7 +112,7 @@ def _leaf(part: Message, ctype: str, depth: int, body: Body, *, alternative: boo
     else:
         if ctype == "text/rfc822-headers":
             body.originals.append(BytesParser(policy=RAW_POLICY).parsebytes(data, headersonly=True))
-        _attach(body, filename, ctype, len(data), part.get("Content-ID"))
+        _attach(body, filename, ctype, data, part.get("Content-ID"))
 
 
 def _body_text(part: Message, kind: str, data: bytes, body: Body, *, alternative: bool) -> None:
@@ -135,28 +137,28 @@ def _unify_lines(text: str) -> str:
 def _attach_message(part: Message, children: object, body: Body) -> None:
     inner = children[0] if isinstance(children, list) and children else None
     if not isinstance(inner, Message):
-        _attach(body, _filename(part, body.defects) or "message.eml", "message/rfc822", 0, None)
+        _attach(body, _filename(part, body.defects) or "message.eml", "message/rfc822", b"", None)
         return
     body.originals.append(inner)
-    size = _size(inner, body)
+    data = _bytes(inner, body)
     subject = header_text(str(inner.get("Subject", "")), "attached message", body.defects)
     name = _filename(part, body.defects) or f"{_safe_name(subject) or 'message'}.eml"
-    _attach(body, name, part.get_content_type(), size, part.get("Content-ID"))
+    _attach(body, name, part.get_content_type(), data, part.get("Content-ID"))
 
 
-def _size(msg: object, body: Body) -> int:
-    # The parser keeps no bytes of a message part: its size is that of the part written out.
+def _bytes(msg: object, body: Body) -> bytes:
+    # The parser keeps no bytes of a message part: its content is the part written out.
     try:
-        return len(msg.as_bytes(policy=RAW_POLICY)) if isinstance(msg, Message) else 0
-    except Exception as exc:  # the generator chokes on some broken parts; the size is a hint
-        body.defects.append(f"attached message: size unknown ({type(exc).__name__})")
-        return 0
+        return msg.as_bytes(policy=RAW_POLICY) if isinstance(msg, Message) else b""
+    except Exception as exc:  # the generator chokes on some broken parts
+        body.defects.append(f"attached message: not writable ({type(exc).__name__})")
+        return b""
 
 
 def _tnef(data: bytes, filename: str | None, ctype: str, body: Body) -> None:
     tnef = untnef(data, body.defects)
     if tnef is None:
-        _attach(body, filename or "winmail.dat", ctype, len(data), None)
+        _attach(body, filename or "winmail.dat", ctype, data, None)
         return
     _attach_files(body, tnef.files)
     # The TNEF body is Outlook's copy of the mail's body: only used when the mail has none.
@@ -176,23 +178,25 @@ def _pkcs7(part: Message, data: bytes, filename: str | None, depth: int, body: B
         body.defects.append("S/MIME encrypted content; not readable without the key")
     else:
         body.defects.append("S/MIME part without readable signed content")
-    _attach(body, filename or "smime.p7m", part.get_content_type(), len(data), None)
+    _attach(body, filename or "smime.p7m", part.get_content_type(), data, None)
 
 
 def _attach_files(body: Body, files: list[Extracted]) -> None:
     for file in files:
-        _attach(body, file.filename, file.content_type, len(file.data), None)
+        _attach(body, file.filename, file.content_type, file.data, None)
 
 
-def _attach(body: Body, name: str | None, ctype: str, size: int, cid: object) -> None:
+def _attach(body: Body, name: str | None, ctype: str, data: bytes, cid: object) -> None:
     if len(body.attachments) >= MAX_PARTS:
         body.unlisted += 1
         return
     raw_cid = unescape_8bit(str(cid), "Content-ID", body.defects) if cid else ""
     content_id = " ".join(raw_cid.split())[:998]
     body.attachments.append(
-        Attachment(filename=name, content_type=ctype, size=size, content_id=content_id or None)
+        Attachment(filename=name, content_type=ctype, size=len(data), content_id=content_id or None)
     )
+    if body.contents is not None:
+        body.contents.append(data)
 
 
 def _filename(part: Message, defects: list[str]) -> str | None:

@@ -2,29 +2,34 @@
 
 A script is ``async def run(mail: ParsedMail, ctx: ScriptContext) -> None`` registered under
 the entry-point group ``mailroom.incoming_scripts``. Scripts annotate ``ctx`` (a decision, a
-note) and never call each other, so their order, given by the ``processor/incoming_scripts``
-property, can change safely. A script refuses a mail by raising ``MailRejected``.
+note, a mail to send) and never call each other, so their order, given by the
+``processor/incoming_scripts`` property, can change safely. A script refuses a mail by raising
+``MailRejected``. Nothing a script asks for happens until the processor applies the decision,
+so a dry run (``mailroom simulate``) changes nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.processor.parsing import ParsedMail
 from shared.errors import Permanent
 from shared.models.config import SystemConfig
+from shared.models.messages import MailAddress
 
 ENTRY_POINT_GROUP = "mailroom.incoming_scripts"
 
 Action = Literal["new_case", "attach", "drop", "reject"]
 Rule = Literal["conversation_id", "subject_pattern", "references", "new"]
+_MAIL_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Decision(BaseModel):
@@ -59,6 +64,23 @@ class CaseLookup(Protocol):
         """How many automatic answers went to ``address`` since ``since``."""
         ...
 
+    async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
+        """The case and Message-ID of our outgoing mail with any of these outbox ids."""
+        ...
+
+
+class ScriptMail(BaseModel):
+    """A mail a script asked to send; sent once the mail is processed."""
+
+    script: str
+    key: str
+    """Tells apart the mails of one script for one incoming mail (part of the mail's id)."""
+    to: list[MailAddress] = Field(min_length=1)
+    subject: str
+    text: str
+    kind: Literal["reply", "notification"] = "reply"
+    automatic: bool = True
+
 
 @dataclass
 class ScriptContext:
@@ -74,6 +96,44 @@ class ScriptContext:
     """True when the mail is over the size limit: attach it without its attachments."""
     bounced_message_id: str | None = None
     """The Message-ID of our own mail this bounce reports on."""
+    outgoing: list[ScriptMail] = field(default_factory=list)
+    """Mails the scripts asked to send (see :meth:`send_mail`)."""
+    script: str = ""
+    """The script running now (set by the pipeline); the mails it sends carry its name."""
+
+    def send_mail(
+        self,
+        key: str,
+        *,
+        to: list[MailAddress],
+        subject: str,
+        text: str,
+        kind: Literal["reply", "notification"] = "reply",
+        automatic: bool = True,
+    ) -> None:
+        """Send a mail, threaded as an answer to this one, once the mail is processed.
+
+        The mail's id derives from the raw mail, the script and ``key`` (letters, digits,
+        ``._-``), so a redelivered or replayed mail sends it once; a second mail of the same
+        script needs another key. An automatic mail counts against the recipients' automatic
+        answers per hour; whether this mail may be answered automatically at all is
+        ``self.acknowledge``. Raises ValueError for a bad or repeated key.
+        """
+        if not _MAIL_KEY.fullmatch(key):
+            raise ValueError(f"mail key {key!r}: use 1 to 64 letters, digits, '.', '_' or '-'")
+        if any(m.script == self.script and m.key == key for m in self.outgoing):
+            raise ValueError(f"script {self.script!r} already sends a mail with key {key!r}")
+        self.outgoing.append(
+            ScriptMail(
+                script=self.script,
+                key=key,
+                to=to,
+                subject=subject,
+                text=text,
+                kind=kind,
+                automatic=automatic,
+            )
+        )
 
 
 Script = Callable[[ParsedMail, ScriptContext], Awaitable[None]]

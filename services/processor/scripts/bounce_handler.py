@@ -1,13 +1,17 @@
 """Bounces never open a case: they join the case of the mail they report on, or are dropped.
 
-A delivery status notification that names one of our outgoing Message-IDs is attached to
-that mail's case and marked on it; one we cannot place is dropped with the reason (the raw
-mail stays stored). Bounces are never answered.
+The mail a bounce reports on is found by VERP first: a bounce delivered to
+``local+<outbox id>@domain`` (its To or delivery headers, or the returned mail's Return-Path)
+names our outgoing mail exactly, whatever the reporting MTA quotes of it. Otherwise by the
+original Message-ID the bounce quotes. A bounce placed either way is attached to that mail's
+case and marked on the mail; one we cannot place is dropped with the reason (the raw mail
+stays stored). Bounces are never answered. A ``+token`` that is no outbox id of ours (a
+customer's plus-address) is ignored.
 """
 
 from __future__ import annotations
 
-from services.processor.parsing import ParsedMail
+from services.processor.parsing import BounceInfo, ParsedMail
 from services.processor.scripts import Decision, ScriptContext
 
 
@@ -16,11 +20,18 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     if mail.classification != "bounce" or ctx.decision is not None:
         return
     ctx.acknowledge = False
-    bounce = mail.bounce
-    original = bounce.original_message_id if bounce else None
-    status = f" (status {bounce.status})" if bounce and bounce.status else ""
-    recipient = f" to {bounce.recipient}" if bounce and bounce.recipient else ""
-    number = await ctx.cases.case_of_message_ids([original]) if original else None
+    bounce = mail.bounce or BounceInfo()
+    status = f" (status {bounce.status})" if bounce.status else ""
+    recipient = f" to {bounce.recipient}" if bounce.recipient else ""
+    verp = await ctx.cases.outgoing_of(bounce.verp_tokens) if bounce.verp_tokens else None
+    number: int | None
+    if verp is not None:
+        number, original = verp
+        how = "found by its VERP return address"
+    else:
+        original = bounce.original_message_id
+        number = await ctx.cases.case_of_message_ids([original]) if original else None
+        how = "found by its Message-ID"
     if number is None:
         ctx.decision = Decision(
             action="drop",
@@ -33,5 +44,5 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
         action="attach",
         rule="references",
         case_number=number,
-        reason=f"bounce{recipient}{status} for our mail {original} of case {number}",
+        reason=f"bounce{recipient}{status} for our mail {original} of case {number} ({how})",
     )

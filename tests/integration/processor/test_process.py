@@ -7,62 +7,20 @@ again after each possible interruption point and check nothing is doubled.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from faststream.rabbit import RabbitQueue
 
 from services.config.service import build as config_service
 from services.processor.process import process_mail
 from services.processor.service import build as processor_service
 from shared.broker import publish
-from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
-from shared.models.records import RawEmail
+from shared.models.messages import CaseEvent
 from shared.runtime import Runtime
 from shared.service import Stack
-from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED, SENDER_OUTBOUND
+from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED
+from tests.integration.processor.helpers import outgoing, store_raw
 from tests.support import eventually, make_mail, server_settings
-
-
-@pytest.fixture
-async def rt(rabbit_url: str, mongo_url: str, mongo_db_name: str) -> AsyncIterator[Runtime]:
-    runtime = Runtime(
-        server_settings(
-            rabbit_url=rabbit_url,
-            mongo_url=mongo_url,
-            database=mongo_db_name,
-            instance="proc-test",
-        )
-    )
-    await runtime.start_store()
-    await runtime.start_broker()
-    queue = await runtime.broker.declare_queue(SENDER_OUTBOUND)
-    await queue.purge()  # the vhost is shared by the session's tests
-    yield runtime
-    await runtime.broker.stop()
-    await runtime.close()
-
-
-async def store_raw(rt: Runtime, data: bytes, key: str) -> MailReceived:
-    record = RawEmail(
-        account="support",
-        source_key=key,
-        folder="INBOX",
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
-    stored, _ = await rt.store.raw_emails.insert(record=record, data=data)
-    return MailReceived(raw_id=stored.id, account="support", source_key=key)
-
-
-async def outgoing(rt: Runtime) -> list[OutgoingMail]:
-    queue = await rt.broker.declare_queue(SENDER_OUTBOUND)
-    found = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        found.append(OutgoingMail.model_validate_json(message.body))
-    return found
 
 
 async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgement(

@@ -28,6 +28,7 @@ class FakeCases:
     by_conversation: dict[str, int] = field(default_factory=dict)
     members: dict[int, set[str]] = field(default_factory=dict)
     answers: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
         return next((self.by_message_id[i] for i in message_ids if i in self.by_message_id), None)
@@ -40,6 +41,9 @@ class FakeCases:
 
     async def automatic_answers_since(self, address: str, since: datetime) -> int:
         return self.answers.get(address, 0)
+
+    async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
+        return next((self.outbox[i] for i in outbox_ids if i in self.outbox), None)
 
 
 def mail(subject: str, extra: str = "") -> bytes:
@@ -193,6 +197,37 @@ async def test_bounce_for_an_unknown_mail_is_dropped_never_a_new_case() -> None:
     ctx = ScriptContext(config=SystemConfig(), cases=FakeCases())
     decision = await run_scripts(parsed, ctx)
     assert decision.action == "drop" and "never open a case" in decision.reason
+
+
+VERP_DSN = (
+    b"From: MAILER-DAEMON@mx.example.org\r\n"
+    b"To: bounces+ack-42@example.com\r\n"
+    b"Delivered-To: support+billing@example.com\r\n"
+    b"Subject: Undelivered Mail Returned to Sender\r\n"
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n"
+    b"--B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n"
+    b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+    b"Reporting-MTA: dns; mx.example.org\r\n\r\n"
+    b"Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"\r\n--B--\r\n"
+)
+
+
+async def test_bounce_is_placed_by_its_verp_address_without_a_message_id() -> None:
+    parsed = parse(VERP_DSN)
+    assert parsed.bounce is not None and parsed.bounce.original_message_id is None
+    assert parsed.bounce.verp_tokens == ["billing", "ack-42"]
+    cases = FakeCases({10007}, outbox={"ack-42": (10007, "<ack-42@example.com>")})
+    ctx = ScriptContext(config=SystemConfig(), cases=cases)
+    decision = await run_scripts(parsed, ctx)
+    assert (decision.action, decision.case_number) == ("attach", 10007)
+    assert "VERP" in decision.reason and ctx.bounced_message_id == "<ack-42@example.com>"
+
+
+async def test_a_plus_address_that_is_no_outbox_id_is_not_taken_for_verp() -> None:
+    ctx = ScriptContext(config=SystemConfig(), cases=FakeCases())
+    decision = await run_scripts(parse(VERP_DSN), ctx)
+    assert decision.action == "drop" and ctx.bounced_message_id is None
 
 
 async def test_auto_reply_is_attached_but_not_answered() -> None:
