@@ -54,7 +54,8 @@ class HttpSettings(BaseSettings):
     )
 
     host: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=0, le=65535)
+    """0: any free port (tests running many processes side by side)."""
 
 
 ServiceBuilder = Callable[[Runtime], Service]
@@ -73,7 +74,7 @@ class Stack:
         self.asgi: ASGIApp = served.asgi or probes_app(self.rt)
         http = HttpSettings()
         self.http_host = http.host or self.rt.settings.api_host
-        self.http_port = http.port or served.http_port
+        self.http_port = served.http_port if http.port is None else http.port
         names = "+".join(s.name for s in self.services)
         self.rt.broker.add_middleware(CorrelationMiddleware)
         self.rt.broker.include_router(self.rt.config_router(names))

@@ -62,6 +62,7 @@ def start_fetcher(rt: Runtime, logs: Path, name: str) -> subprocess.Popen[bytes]
         "MAILROOM_SECRET_KEY": "test-secret-key-0123456789",
         "MAILROOM_INSTANCE_ID": name,
         "MAILROOM_LOG_JSON": "false",
+        "MAILROOM_HTTP_PORT": "0",  # any free port: other test processes may hold 8026
     }
     with (logs / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
