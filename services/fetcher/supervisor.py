@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from services.fetcher.health import record_round
 from services.fetcher.ingest import fetch_once
+from shared import metrics
 from shared.broker import publish
 from shared.errors import MailroomError, Permanent
 from shared.mailbox import Mailbox, open_mailbox
@@ -186,9 +187,11 @@ class Supervisor:
                             "account %s recovered", account.name, extra={"account": account.name}
                         )
                     failures = 0
+                    metrics.fetch_recovered(account.name)
                     await mailbox.wait_for_news(self._rt.config.settings.poll_interval_seconds)
                 except Exception as exc:
                     failures += 1
+                    metrics.fetch_failed(account.name, failures)
                     await mailbox.close()
                     await record_round(self._rt, account.name, mailbox, exc, failures)
                     delay = self._failed(account, exc, failures)
