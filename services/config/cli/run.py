@@ -15,8 +15,8 @@ def run(
     service: Annotated[
         str, typer.Argument(help="all, config, fetcher, processor or sender")
     ] = "all",
-    host: Annotated[str | None, typer.Option(help="HTTP API address (config)")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP API port (config)")] = None,
+    host: Annotated[str | None, typer.Option(help="HTTP address (API, probes, metrics)")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (API, probes, metrics)")] = None,
 ) -> None:
     """Run one service, or all four in this process."""
     from services.config.service import build as config
@@ -32,11 +32,9 @@ def run(
     settings = SharedSettings()
     stack = Stack(chosen, settings)
     runner = stack.app()
-    options: dict[str, Any] = {"host": host or settings.api_host, "port": port or settings.api_port}
-    if stack.asgi is not None:
-        asyncio.run(runner.run(run_extra_options=options))
-    else:
-        asyncio.run(runner.run())
+    # Unset, the stack picks the address: MAILROOM_HTTP_*, else the service's own port.
+    options: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
+    asyncio.run(runner.run(run_extra_options=options))
 
 
 def secret_key() -> None:
