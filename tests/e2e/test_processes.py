@@ -1,12 +1,15 @@
 """Each service as its own process (``faststream run services.<name>.app:app``) and all in
 one (``mailroom run all``), configured over real HTTP, with one mail flowing through.
 
-The processes' logs are kept and scanned: no configured password may appear in them.
+Every process answers /healthz, /readyz and /metrics over HTTP, and its metrics count the
+mail. The processes' logs are kept and scanned: no configured password may appear in them,
+and the JSON lines of fetching, processing and sending the mail share one correlation id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -37,15 +40,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def processes(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> Iterator[None]:
-    """Start each command with its log file; stop them with SIGTERM and check they stop cleanly."""
+def processes(
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    logs: Path,
+    own_env: dict[str, dict[str, str]] | None = None,
+) -> Iterator[None]:
+    """Start each command with its log file (and ``own_env[name]``); stop them with SIGTERM
+    and check they stop cleanly."""
     running: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, command in commands.items():
             log = (logs / f"{name}.log").open("wb")
             running[name] = subprocess.Popen(
                 command,
-                env={**os.environ, **env, "MAILROOM_INSTANCE_ID": f"proc-{name}"},
+                env={
+                    **os.environ,
+                    **env,
+                    "MAILROOM_INSTANCE_ID": f"proc-{name}",
+                    **(own_env or {}).get(name, {}),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -134,6 +148,56 @@ def process_env(rabbit_url: str, mongo_url: str, db: str) -> dict[str, str]:
     }
 
 
+def series(text: str, name: str, labels: str) -> float | None:
+    """The value of one series in Prometheus text, or None when it is absent."""
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+async def assert_probes(port: int, counted: dict[str, str]) -> None:
+    """The process on ``port`` is live and ready, and its metrics count one mail
+    (``counted``: metric name → labels of the series that must be 1)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ready"
+
+        async def counted_once() -> str | None:
+            # The sink may hold the mail a moment before the sender records its outcome.
+            response = await http.get("/metrics")
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/plain")
+            text = response.text
+            done = all(series(text, name, labels) == 1 for name, labels in counted.items())
+            return text if done else None
+
+        text = await eventually(counted_once, what=f"one mail counted in /metrics on {port}")
+    assert series(text, "mailroom_queue_messages", 'queue="processor.inbound"') is not None
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """The JSON log records of a process (uvicorn's own lines are plain text)."""
+    records = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    return records
+
+
+def assert_one_correlation_id(logs: Path) -> None:
+    """Fetching, processing and sending the one mail are logged under one correlation id."""
+    fetched = [r for r in json_lines(logs / "fetcher.log") if r["message"] == "mail announced"]
+    assert len(fetched) == 1, fetched
+    correlation_id = fetched[0]["correlation_id"]
+    processed = [r for r in json_lines(logs / "processor.log") if r["message"] == "mail processed"]
+    sent = [r for r in json_lines(logs / "sender.log") if r["message"] == "mail sent"]
+    assert [r.get("correlation_id") for r in processed] == [correlation_id]
+    assert [r.get("correlation_id") for r in sent] == [correlation_id]
+
+
 def assert_no_secret_in_logs(logs: Path) -> None:
     for log in logs.glob("*.log"):
         text = log.read_text(errors="replace")
@@ -151,9 +215,9 @@ async def test_each_service_in_its_own_process(
 ) -> None:
     dovecot.reset_mailbox("bob")
     port = free_port()
+    workers = {name: free_port() for name in ("fetcher", "processor", "sender")}
     commands = {
-        name: [str(BIN / "faststream"), "run", f"services.{name}.app:app"]
-        for name in ("fetcher", "processor", "sender")
+        name: [str(BIN / "faststream"), "run", f"services.{name}.app:app"] for name in workers
     }
     commands["config"] = [
         str(BIN / "faststream"),
@@ -164,10 +228,19 @@ async def test_each_service_in_its_own_process(
         "--port",
         str(port),
     ]
-    with processes(commands, process_env(rabbit_url, mongo_url, mongo_db_name), tmp_path):
+    own_env = {name: {"MAILROOM_HTTP_PORT": str(p)} for name, p in workers.items()}
+    env = process_env(rabbit_url, mongo_url, mongo_db_name)
+    with processes(commands, env, tmp_path, own_env):
         await configure_and_send_one(port, dovecot, smtp_sink, "solo@example.org")
         await asyncio.sleep(0.5)
+        await assert_probes(workers["fetcher"], {"mailroom_mails_fetched_total": 'account="proc"'})
+        await assert_probes(
+            workers["processor"], {"mailroom_mails_processed_total": 'outcome="new_case"'}
+        )
+        await assert_probes(workers["sender"], {"mailroom_mails_sent_total": 'outcome="sent"'})
+        await assert_probes(port, {})
     assert_no_secret_in_logs(tmp_path)
+    assert_one_correlation_id(tmp_path)
 
 
 async def test_all_services_in_one_process(
@@ -183,4 +256,13 @@ async def test_all_services_in_one_process(
     commands = {"all": [str(BIN / "mailroom"), "run", "all", "--port", str(port)]}
     with processes(commands, process_env(rabbit_url, mongo_url, mongo_db_name), tmp_path):
         await configure_and_send_one(port, dovecot, smtp_sink, "together@example.org")
+        # One HTTP server for the whole process: its metrics count every service's work.
+        await assert_probes(
+            port,
+            {
+                "mailroom_mails_fetched_total": 'account="proc"',
+                "mailroom_mails_processed_total": 'outcome="new_case"',
+                "mailroom_mails_sent_total": 'outcome="sent"',
+            },
+        )
     assert_no_secret_in_logs(tmp_path)
