@@ -18,12 +18,16 @@ IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,15}$")
 class ConversationSettings(BaseModel):
     """Field module ``conversation``: whether and how conversation ids are used."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = False
+    """Give every case a conversation id that replies carry back."""
     system_identifier: str = "CMI"
+    """Names this system in the conversation token (2-16 letters or digits)."""
     placement: Literal["subject", "body"] = "subject"
+    """Where the conversation token goes in outgoing mail."""
     number_format: str = Field(default="{number:08d}", max_length=40)
+    """Python format of the conversation number, using ``{number}``."""
 
     @field_validator("system_identifier")
     @classmethod

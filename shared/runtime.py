@@ -37,6 +37,7 @@ class Runtime:
         REDACTOR.register(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.api_token.get_secret_value() if settings.api_token else None,
+            settings.operator_token.get_secret_value() if settings.operator_token else None,
             settings.broker_url.get_secret_value()
             .partition("://")[2]
             .partition("@")[0]
@@ -86,17 +87,28 @@ class Runtime:
         return config
 
     async def on_config_changed(self, change: ConfigChanged) -> None:
-        """React to a broadcast: reload unless this version is already loaded.
+        """React to a broadcast: reload everything unless this version is already loaded.
 
-        Every change triggers a full reload, so a missed broadcast (a gap in versions) is
-        healed by the next one; the services also reload at start.
+        Every broadcast carries the global version after its change. One more than the loaded
+        version is the next change; more than one more means changes were not seen here (a
+        broadcast missed while this instance's queue did not exist, or one change of several
+        properties, which bumps the version once per property). Either way the whole
+        configuration is read again, so a gap heals with the next broadcast; the services also
+        read it all at start.
         """
-        if change.version <= self.config.version:
+        loaded = self.config.version
+        if change.version <= loaded:
             return
-        log.info(
-            "configuration changed",
-            extra={"version": change.version, "property": f"{change.module}/{change.key}"},
-        )
+        if change.version > loaded + 1:
+            log.info(
+                "configuration version jumped: reloading everything",
+                extra={"loaded_version": loaded, "version": change.version},
+            )
+        else:
+            log.info(
+                "configuration changed",
+                extra={"version": change.version, "property": f"{change.module}/{change.key}"},
+            )
         await self.reload_config()
 
     def config_router(self, service: str) -> RabbitRouter:
@@ -118,6 +130,8 @@ class Runtime:
         for account in config.accounts.values():
             if account.password:
                 REDACTOR.register(account.password.get_secret_value())
+            if account.client_secret:
+                REDACTOR.register(account.client_secret.get_secret_value())
         if config.outgoing and config.outgoing.password:
             REDACTOR.register(config.outgoing.password.get_secret_value())
         if config.outgoing and config.outgoing.client_secret:

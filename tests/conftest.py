@@ -6,6 +6,7 @@ A fixture whose server cannot start fails the tests that need it; nothing is ski
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import uuid
@@ -33,9 +34,20 @@ from deploy.local.servers import (
 from services.config.service import build as config_service
 from shared.service import Stack
 from shared.topology import DEAD_LETTER_QUEUES, RETRY_TIERS, WORK_QUEUES, retry_queue
+from tests.secret_scan import SCAN, LogRecorder
 from tests.support import API_TOKEN, api_client, server_settings
 
-USERS = {"alice": "alicepw", "bob": "bobpw"}
+USERS = {
+    "alice": SCAN.secret("password of the test user alice", "alicepw"),
+    "bob": SCAN.secret("password of the test user bob", "bobpw"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Install the session's secret scan: logs, API responses, CLI output (see
+    ``tests.secret_scan``)."""
+    config.pluginmanager.register(SCAN, "secret-scan")
+    logging.getLogger().addHandler(LogRecorder(SCAN))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import httpx
 
 from shared.service import Stack
 from shared.settings import SharedSettings
+from tests.secret_scan import SCAN
 
 T = TypeVar("T")
 
@@ -57,10 +58,12 @@ def make_mail(
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), mid
 
 
-SECRET_KEY = "test-secret-key-0123456789"
+SECRET_KEY = SCAN.secret("MAILROOM_SECRET_KEY", "test-secret-key-0123456789")
 """MAILROOM_SECRET_KEY of every test process (``server_settings`` sets it)."""
-API_TOKEN = "test-api-token-0123456789"
+API_TOKEN = SCAN.secret("admin API token", "test-api-token-0123456789")
 """The admin token of the config API in tests (``server_settings`` sets it)."""
+OPERATOR_TOKEN = SCAN.secret("operator API token", "test-operator-token-0123456789")
+"""An operator token for tests that need the role (``server_settings(operator_token=…)``)."""
 
 
 def server_settings(
@@ -80,11 +83,25 @@ def server_settings(
     return SharedSettings(**values)
 
 
+async def _scan_request(request: httpx.Request) -> None:
+    if isinstance(request.stream, httpx.ByteStream):  # streamed bodies are never JSON here
+        SCAN.secrets_in_request(request.content)
+
+
+async def _scan_response(response: httpx.Response) -> None:
+    await response.aread()
+    SCAN.record(
+        f"the API response to {response.request.method} {response.request.url.path}", response.text
+    )
+
+
 def api_client(stack: Stack, token: str) -> httpx.AsyncClient:
-    """An HTTP client of the stack's config API (in process), sending ``token``."""
+    """An HTTP client of the stack's config API (in process), sending ``token``; the secret
+    scan learns the secrets it sends and checks every response (``tests.secret_scan``)."""
     assert stack.asgi is not None, "the stack has no HTTP API (add the config service)"
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=stack.asgi),
         base_url="http://config",
         headers={"Authorization": f"Bearer {token}"},
+        event_hooks={"request": [_scan_request], "response": [_scan_response]},
     )

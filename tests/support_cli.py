@@ -7,13 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.secret_scan import SCAN
+
 
 def mailroom(
     *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run ``mailroom ARGS`` from this venv with the given MAILROOM_* environment."""
     exe = Path(sys.executable).with_name("mailroom")
-    return subprocess.run(
+    for line in (stdin or "").splitlines():
+        # Secrets reach the CLI on stdin only: whatever comes that way must not come out.
+        SCAN.secret("secret given to the CLI on stdin", line)
+    result = subprocess.run(
         [str(exe), *args],
         input=stdin,
         capture_output=True,
@@ -22,6 +27,8 @@ def mailroom(
         env={**os.environ, "COLUMNS": "200", **env},
         check=False,
     )
+    SCAN.record(f"the output of `mailroom {' '.join(args[:2])}`", result.stdout + result.stderr)
+    return result
 
 
 def cli_env(*, rabbit_url: str, mongo_url: str, database: str, secret_key: str) -> dict[str, str]:

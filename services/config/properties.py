@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from services.config.errors import Conflict
 from shared.config_views import (
     ACCOUNTS_MODULE,
     OUTGOING_KEY,
@@ -90,7 +91,7 @@ async def put_account(
         raise ConfigRejected(f"invalid account name {name!r}: use letters, digits, '.', '_', '-'")
     existing = await rt.store.properties.get(module=ACCOUNTS_MODULE, key=name)
     if create and existing is not None:
-        raise ConfigRejected(f"account {name!r} exists; change it instead")
+        raise Conflict(f"account {name!r} exists; change it instead")
     if not create and existing is None:
         raise NotFound(f"no account {name!r}")
     merged = {**(existing.value if existing else {}), **_updates(fields)}

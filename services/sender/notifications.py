@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def fetch_error_mail(event: AccountFailing, config: SystemConfig) -> OutgoingMail | None:
     """The notification for ``event``, or None when no administrator is configured."""
-    recipients = list(config.addresses.notification_recipients)
+    recipients = list(config.addresses.technical_recipients)
     if not recipients:
         return None
     return OutgoingMail(

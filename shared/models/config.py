@@ -58,45 +58,60 @@ def find_case_reference(pattern: str, subject: str) -> str | None:
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class IncomingAccount(_View):
     """One mailbox Mailroom fetches from."""
 
     name: str
+    """The account's name, unique; everything refers to the account by it."""
     protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = "IMAPS"
+    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), or IMAPS or POP3S (TLS from the
+    first byte)."""
     security: Literal["none", "STARTTLS", "auto"] = "auto"
     """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
     upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
     password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
     host: HeaderText
+    """The mail server's host name."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
     folder: HeaderText = "INBOX"
+    """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
     username: HeaderText
+    """The login name."""
     password: SecretStr | None = None
+    """The login password (secret, stored encrypted)."""
     delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
+    """Delete mail from the server once stored; ``inherit`` follows the global setting."""
     debug: Literal["inherit", "yes", "no"] = "inherit"
     """Protocol trace of this account's IMAP/POP3 conversation in the logs (secrets
     redacted); ``inherit`` follows the global ``debug_protocol`` setting."""
     enabled: bool = True
+    """Whether mail is fetched from this account (a deactivated one keeps its settings)."""
     verify_tls: bool = True
+    """Verify the server's TLS certificate (switch off only for test servers)."""
     ca_file: str | None = None
+    """CA file that signed the server's certificate; empty: the system store."""
     auth: Literal["basic", "oauth2"] = "basic"
     """``oauth2``: XOAUTH2 with a token from msal's client-credentials flow (then the client
     fields below are needed, and the connection must be TLS)."""
     client_id: HeaderText | None = None
+    """OAuth 2.0 client (application) id."""
     client_secret: SecretStr | None = None
+    """OAuth 2.0 client secret (secret, stored encrypted)."""
     authority: HeaderText | None = None
-    """E.g. ``https://login.microsoftonline.com/<tenant>``."""
+    """OAuth 2.0 authority, e.g. ``https://login.microsoftonline.com/<tenant>``."""
     scope: HeaderText | None = None
-    """E.g. ``https://outlook.office365.com/.default``."""
+    """OAuth 2.0 scope, e.g. ``https://outlook.office365.com/.default``."""
     oauth_ca_file: str | None = None
     """CA that signed a private token issuer's certificate; None: the system store."""
     start_position: Literal["all", "new", "since"] = "all"
     """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
     start_date: date | None = None
+    """The first day taken with ``start_position`` ``since`` (YYYY-MM-DD)."""
 
     @field_validator("name")
     @classmethod
@@ -180,20 +195,32 @@ class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
 
     host: HeaderText
+    """The SMTP server's host name."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    """The server port; empty: the standard one for the security mode (25, 587, 465)."""
     security: Literal["none", "starttls", "tls"] = "starttls"
+    """``starttls`` upgrades the connection, ``tls`` is TLS from the first byte."""
     username: HeaderText | None = None
+    """The login name; empty: no AUTH."""
     password: SecretStr | None = None
+    """The login password (secret, stored encrypted)."""
     connect_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    """How long connecting and the greeting may take."""
     send_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
+    """How long sending one mail may take."""
     verify_tls: bool = True
+    """Verify the server's TLS certificate (switch off only for test servers)."""
     ca_file: str | None = None
+    """CA file that signed the server's certificate; empty: the system store."""
     auth: Literal["basic", "oauth2"] = "basic"
     """``basic``: AUTH with username and password (none without a username); ``oauth2``:
     XOAUTH2 for ``username`` with a token from msal's client-credentials flow."""
     client_id: HeaderText | None = None
+    """OAuth 2.0 client (application) id."""
     client_secret: SecretStr | None = None
+    """OAuth 2.0 client secret (secret, stored encrypted)."""
     authority: HeaderText | None = None
+    """OAuth 2.0 authority, e.g. ``https://login.microsoftonline.com/<tenant>``."""
     scope: HeaderText | None = None
     """E.g. ``https://outlook.office365.com/.default``."""
     oauth_ca_file: str | None = None
@@ -240,14 +267,20 @@ class GlobalSettings(_View):
     """Settings every service shares."""
 
     incoming_subject_pattern: str = r"\[Case#(?P<case>\d+)\]"
+    """Regex finding the case reference in an incoming subject, as the group ``(?P<case>…)``."""
     outgoing_subject_template: str = "{{ subject }} [Case#{{ case }}]"
+    """Jinja2 template of outgoing subjects; the incoming pattern must find ``{{ case }}`` in it."""
     poll_interval_seconds: float = Field(default=30.0, ge=0.2, le=86_400)
+    """Seconds between two fetches of an account (without IMAP IDLE)."""
     delete_read_messages: bool = False
+    """Delete mail from the server once stored (accounts may override it)."""
     debug_protocol: bool = False
     """Trace every account's IMAP/POP3 conversation in the logs (accounts override it with
     their own ``debug``); passwords, tokens and AUTH payloads are redacted."""
     fetch_retries: int = Field(default=5, ge=0, le=100)
+    """Failed fetches in a row before the administrators are notified."""
     connect_timeout_seconds: float = Field(default=30.0, ge=1, le=600)
+    """How long connecting to a mail server may take."""
     max_mail_size_mb: float = Field(default=100.0, ge=0.01, le=2048)
     """Mail above this size is stored as a stub (its headers and the reason) and left on
     the server, never dropped."""
@@ -289,14 +322,31 @@ class GlobalSettings(_View):
 
 
 class Addresses(_View):
-    """Sender identities of outgoing mail."""
+    """The Addresses tab: sender identities of outgoing mail and who hears about problems."""
 
     from_address: MailAddress = MailAddress(name="Helpdesk", address="helpdesk@example.com")
+    """The From of outgoing mail; must be in ``allowed_from`` when that list is not empty."""
     reply_to: MailAddress | None = None
-    allowed_from: tuple[EmailStr, ...] = ()
+    """The Reply-To of outgoing mail; empty: replies go to the From address."""
+    allowed_from: tuple[EmailStr, ...] = Field(default=(), max_length=100)
     """The only From addresses outgoing mail may use; empty allows any."""
-    notification_recipients: tuple[MailAddress, ...] = ()
-    """Administrators who get technical notifications (an incoming account failing)."""
+    administrators: tuple[MailAddress, ...] = Field(default=(), max_length=50)
+    """Who runs this Mailroom: technical notifications (an incoming account failing) go to
+    them."""
+    notification_recipients: tuple[MailAddress, ...] = Field(default=(), max_length=50)
+    """Further recipients of the technical notifications (a team list, a monitoring
+    mailbox), in addition to the administrators."""
+
+    @property
+    def technical_recipients(self) -> tuple[MailAddress, ...]:
+        """Administrators, then notification recipients, each address once."""
+        seen: set[str] = set()
+        out: list[MailAddress] = []
+        for person in (*self.administrators, *self.notification_recipients):
+            if str(person.address).lower() not in seen:
+                seen.add(str(person.address).lower())
+                out.append(person)
+        return tuple(out)
 
     def from_allowed(self, address: str) -> bool:
         """Whether outgoing mail may be sent From ``address``."""
@@ -316,7 +366,9 @@ class ScriptSetting(_View):
     """One incoming-mail script and whether it runs."""
 
     name: str
+    """The script's entry-point name."""
     enabled: bool = True
+    """Whether it runs."""
 
 
 class ProcessorSettings(_View):
@@ -330,8 +382,11 @@ class ProcessorSettings(_View):
         ScriptSetting(name="reject_subject", enabled=False),
         ScriptSetting(name="case_matcher"),
     )
+    """The incoming-mail scripts in the order they run, each enabled or not."""
     reject_subject_pattern: str | None = None
+    """Regex of subjects the ``reject_subject`` script refuses."""
     acknowledge_new_cases: bool = True
+    """Mail the sender an acknowledgement when their mail opens a new case."""
     non_participant_opens_new_case: bool = False
     """A subject match from a sender who never took part in the case opens a new case."""
     max_automatic_answers_per_hour: int = Field(default=5, ge=0, le=10_000)

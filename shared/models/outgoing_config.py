@@ -45,7 +45,7 @@ def render_technical(template: str, variables: dict[str, str]) -> str:
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 ACK_BODY = (
@@ -69,11 +69,17 @@ class TemplateSettings(_View):
     """Technical templates of automatic mails (Jinja2, sandboxed), one subject and body each."""
 
     acknowledgement_subject: str = "{{ subject }}"
+    """Subject of the acknowledgement of a new case (Jinja2: case, subject, name, address)."""
     acknowledgement_body: str = ACK_BODY
+    """Text of the acknowledgement of a new case."""
     assignee_changed_subject: str = "{{ subject }}"
+    """Subject of the notice that a case has a new assignee (Jinja2: also assignee)."""
     assignee_changed_body: str = ASSIGNEE_BODY
+    """Text of the notice that a case has a new assignee."""
     fetch_error_subject: str = "Mailroom: fetching mail from account {{ account }} fails"
+    """Subject of the fetch-error notification (Jinja2: account, error, failures)."""
     fetch_error_body: str = FETCH_ERROR_BODY
+    """Text of the fetch-error notification to the administrators."""
 
     @model_validator(mode="after")
     def _render(self) -> TemplateSettings:
@@ -104,7 +110,9 @@ class SystemSettings(_View):
     """
 
     flavour: str = Field(default="production", min_length=1, max_length=64)
+    """Which kind of installation this is, e.g. production, test, development."""
     test_archive_flavours: tuple[str, ...] = ("test", "development")
+    """Flavours whose outgoing mail goes to the test archive instead of being sent."""
 
     @property
     def intercepts(self) -> bool:
@@ -130,6 +138,7 @@ class SenderSettings(_View):
         OutgoingScriptSetting(name="suppress_recipients", enabled=True),
         OutgoingScriptSetting(name="signature", enabled=True),
     )
+    """The outgoing-mail scripts in the order they run, each enabled or not."""
     suppressed_recipients_pattern: str | None = (
         r"(?i)^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated, Literal
 
@@ -25,6 +26,14 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Role = Literal["admin", "operator"]
 
 
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison of SHA-256 digests: neither the content nor the length of
+    the token shows in the time a wrong guess takes."""
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(token.encode()).digest()
+    )
+
+
 def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Role:
     """The role the bearer token grants, or a 401/503 that says what is wrong.
 
@@ -37,11 +46,11 @@ def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> R
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the API is disabled: set MAILROOM_API_TOKEN for the config service",
         )
-    given = (credentials.credentials if credentials else "").encode()
-    if hmac.compare_digest(given, admin.get_secret_value().encode()):
+    given = credentials.credentials if credentials else ""
+    if _same(given, admin.get_secret_value()):
         return "admin"
     operator = rt.settings.operator_token
-    if operator is not None and hmac.compare_digest(given, operator.get_secret_value().encode()):
+    if operator is not None and _same(given, operator.get_secret_value()):
         return "operator"
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,

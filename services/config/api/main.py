@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+from fastapi import FastAPI
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
+from services.config.api.errors import install_error_handlers
+from services.config.api.limits import BodySizeLimit
 from services.config.api.routes import (
     account_health,
     accounts,
     archive,
+    catalogue,
     failed,
     health,
     outgoing,
@@ -18,10 +18,7 @@ from services.config.api.routes import (
     settings,
     transfer,
 )
-from shared.errors import ConfigRejected, NotFound, SecretsUnavailable
 from shared.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def create_api(rt: Runtime) -> FastAPI:
@@ -35,27 +32,13 @@ def create_api(rt: Runtime) -> FastAPI:
         outgoing,
         outgoing_test,
         settings,
+        catalogue,
         failed,
         archive,
         transfer,
     ):
         api.include_router(module.router)
 
-    @api.exception_handler(ConfigRejected)
-    async def rejected(_: Request, exc: ConfigRejected) -> JSONResponse:
-        return JSONResponse({"error": "config_rejected", "detail": str(exc)}, status_code=422)
-
-    @api.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
-
-    @api.exception_handler(SecretsUnavailable)
-    async def no_key(_: Request, exc: SecretsUnavailable) -> JSONResponse:
-        return JSONResponse({"error": "secrets_unavailable", "detail": str(exc)}, status_code=409)
-
-    @api.exception_handler(Exception)
-    async def internal(_: Request, exc: Exception) -> JSONResponse:
-        log.error("API request failed: %s", type(exc).__name__)
-        return JSONResponse({"error": "internal", "detail": "internal error"}, status_code=500)
-
+    install_error_handlers(api)
+    api.add_middleware(BodySizeLimit)
     return api

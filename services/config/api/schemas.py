@@ -22,7 +22,7 @@ class AccountCreate(_In):
     protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = "IMAPS"
     security: Literal["none", "STARTTLS", "auto"] = "auto"
     host: str = Field(max_length=255)
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
     folder: str = Field(default="INBOX", max_length=255)
     username: str = Field(max_length=320)
     password: SecretStr | None = Field(default=None, max_length=1024)
@@ -47,7 +47,7 @@ class AccountUpdate(_In):
     protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] | None = None
     security: Literal["none", "STARTTLS", "auto"] | None = None
     host: str | None = Field(default=None, max_length=255)
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
     folder: str | None = Field(default=None, max_length=255)
     username: str | None = Field(default=None, max_length=320)
     password: SecretStr | None = Field(default=None, max_length=1024)
@@ -64,6 +64,19 @@ class AccountUpdate(_In):
     oauth_ca_file: str | None = Field(default=None, max_length=4096)
     start_position: Literal["all", "new", "since"] | None = None
     start_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
+
+
+class AccountCopy(_In):
+    """The name of the copy, and whether it starts active (by default it does not)."""
+
+    name: str = Field(max_length=64)
+    enabled: bool = False
+
+
+class AccountRename(_In):
+    """The account's new name."""
+
+    name: str = Field(max_length=64)
 
 
 class _PublicWithSecrets(BaseModel):
@@ -112,12 +125,12 @@ class OutgoingIn(_In):
     """The outgoing SMTP connection; an omitted password is kept."""
 
     host: str | None = Field(default=None, max_length=255)
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] | None = None
     username: str | None = Field(default=None, max_length=320)
     password: SecretStr | None = Field(default=None, max_length=1024)
-    connect_timeout_ms: int | None = None
-    send_timeout_ms: int | None = None
+    connect_timeout_ms: int | None = Field(default=None, ge=100, le=600_000)
+    send_timeout_ms: int | None = Field(default=None, ge=100, le=3_600_000)
     verify_tls: bool | None = None
     ca_file: str | None = Field(default=None, max_length=4096)
     auth: Literal["basic", "oauth2"] | None = None
@@ -143,7 +156,7 @@ class OutgoingPublic(_PublicWithSecrets):
 
 
 class PropertyIn(_In):
-    """A raw property value."""
+    """A property value (JSON; the request body's size is capped, see ``limits``)."""
 
     value: Any
 

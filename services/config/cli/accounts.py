@@ -8,6 +8,7 @@ import typer
 
 from services.config.account_health import read_health
 from services.config.account_probe import check_account
+from services.config.accounts import copy_account, delete_account, rename_account, set_enabled
 from services.config.api.schemas import AccountPublic
 from services.config.cli.common import (
     WHO,
@@ -18,8 +19,7 @@ from services.config.cli.common import (
     read_secret,
     run_with,
 )
-from services.config.properties import delete_property, put_account
-from shared.config_views import ACCOUNTS_MODULE
+from services.config.properties import put_account
 
 app = typer.Typer(help="Incoming mail accounts.", no_args_is_help=True)
 
@@ -105,10 +105,7 @@ def accounts_add(
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
-    run_with(
-        lambda rt: put_account(rt, name=name, fields={"enabled": enabled}, who=WHO, create=False),
-        broker=True,
-    )
+    run_with(lambda rt: set_enabled(rt, name=name, enabled=enabled, who=WHO), broker=True)
     console.print(f"account {name} {'activated' if enabled else 'deactivated'}")
 
 
@@ -124,10 +121,32 @@ def accounts_deactivate(name: str) -> None:
     _set_enabled(name, False)
 
 
+@app.command("copy")
+def accounts_copy(
+    source: str,
+    name: str,
+    enabled: Annotated[bool, typer.Option("--enabled", help="Start it active.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy an account's settings and secrets (encrypted) to a new, deactivated account."""
+    account = run_with(
+        lambda rt: copy_account(rt, source=source, name=name, who=WHO, enabled=enabled),
+        broker=True,
+    )
+    print_rows([AccountPublic.of(account)], ACCOUNT_COLUMNS, as_json, "Account copied")
+
+
+@app.command("rename")
+def accounts_rename(name: str, new_name: str) -> None:
+    """Rename an account; its stored mail, fetch position, desk entries and health follow."""
+    run_with(lambda rt: rename_account(rt, name=name, new_name=new_name, who=WHO), broker=True)
+    console.print(f"account {name} renamed to {new_name}")
+
+
 @app.command("delete")
 def accounts_delete(name: str) -> None:
-    """Delete an account."""
-    run_with(lambda rt: delete_property(rt, module=ACCOUNTS_MODULE, key=name, who=WHO), broker=True)
+    """Delete an account (mail already fetched stays)."""
+    run_with(lambda rt: delete_account(rt, name=name, who=WHO), broker=True)
     console.print(f"account {name} deleted")
 
 

@@ -7,6 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from services.config.catalogue import (
+    PropertyState,
+    get_catalogued,
+    list_catalogue,
+    reset_catalogued,
+    set_catalogued,
+)
 from services.config.cli.common import (
     WHO,
     JsonOpt,
@@ -14,9 +21,10 @@ from services.config.cli.common import (
     loaded_config,
     parse_value,
     print_rows,
+    read_secret,
     run_with,
 )
-from services.config.properties import list_properties, set_fields, set_property
+from services.config.properties import list_properties, set_fields
 from shared.config_views import FIELD_MODULES
 
 settings_app = typer.Typer(help="Settings, addresses, processor scripts.", no_args_is_help=True)
@@ -54,18 +62,65 @@ def settings_set(
     console.print(f"saved, configuration version {version}")
 
 
+PROPERTY_COLUMNS = ("module", "key", "type", "value", "default", "is_set", "description")
+
+
+def _shown(state: PropertyState) -> PropertyState:
+    # A table cell for a secret says whether it is set; its value is never known here.
+    if state.secret:
+        return state.model_copy(update={"value": "(set)" if state.secret_set else "(not set)"})
+    return state
+
+
 @properties_app.command("list")
-def properties_list(as_json: JsonOpt = False) -> None:
-    """List every raw property (secrets as ***)."""
-    props = run_with(list_properties)
-    print_rows(props, ("module", "key", "value", "version", "updated_by"), as_json, "Properties")
+def properties_list(
+    module: Annotated[str | None, typer.Option(help="Only this module.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every property with its type, default, description and value (secrets: set or not)."""
+    rows = run_with(lambda rt: list_catalogue(rt, module=module))
+    shown = rows if as_json else [_shown(r) for r in rows]
+    print_rows(shown, PROPERTY_COLUMNS, as_json, "Properties")
+
+
+@properties_app.command("get")
+def properties_get(module: str, key: str) -> None:
+    """One property (JSON)."""
+    state = run_with(lambda rt: get_catalogued(rt, module=module, key=key))
+    typer.echo(state.model_dump_json(indent=2))
 
 
 @properties_app.command("set")
-def properties_set(module: str, key: str, value: str) -> None:
-    """Set one raw property (VALUE as JSON or text)."""
+def properties_set(
+    module: str,
+    key: str,
+    value: Annotated[str | None, typer.Argument(help="JSON or text")] = None,
+    value_stdin: Annotated[
+        bool, typer.Option(help="Read the value from stdin (for secrets).")
+    ] = False,
+) -> None:
+    """Set one property (VALUE as JSON or text; a secret with --value-stdin)."""
+    if (value is None) == (not value_stdin):
+        raise typer.BadParameter("give VALUE or --value-stdin")
+    parsed = parse_value(value) if value is not None else read_secret(True)
     version = run_with(
-        lambda rt: set_property(rt, module=module, key=key, value=parse_value(value), who=WHO),
+        lambda rt: set_catalogued(rt, module=module, key=key, value=parsed, who=WHO),
         broker=True,
     )
     console.print(f"saved, configuration version {version}")
+
+
+@properties_app.command("reset")
+def properties_reset(module: str, key: str) -> None:
+    """Put one property back to its default."""
+    version = run_with(
+        lambda rt: reset_catalogued(rt, module=module, key=key, who=WHO), broker=True
+    )
+    console.print(f"{module}/{key} is at its default, configuration version {version}")
+
+
+@properties_app.command("raw")
+def properties_raw(as_json: JsonOpt = False) -> None:
+    """Every stored property as stored (secrets as ***)."""
+    props = run_with(list_properties)
+    print_rows(props, ("module", "key", "value", "version", "updated_by"), as_json, "Properties")

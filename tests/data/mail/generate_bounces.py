@@ -212,6 +212,36 @@ def cases() -> list[Case]:
             },
         )
     )
+    # VERP: the bounce went to the envelope sender local+<outbox id>@domain; the MTA returned
+    # nothing of the mail, so that address is all that tells which mail bounced.
+    name = "bounce-dsn-verp"
+    raw, atts = dsn(
+        name,
+        subject=b"Undelivered Mail Returned to Sender",
+        sender=DAEMON,
+        human=b"Your message could not be delivered.",
+        blocks=[(rcpt, "failed", "5.1.1", "550 5.1.1 User unknown")],
+        returned=None,
+        extra=(b"Delivered-To: bounces+ack-1f3a9c@example.com",),
+    )
+    cases.append(
+        (
+            name,
+            raw,
+            {
+                "subject": "Undelivered Mail Returned to Sender",
+                "from": ["MAILER-DAEMON@mx.example.net"],
+                "classification": "bounce",
+                "attachments": atts,
+                "bounce": {
+                    "recipient": rcpt,
+                    "status": "5.1.1",
+                    "original_message_id": None,
+                    "verp_tokens": ["ack-1f3a9c"],
+                },
+            },
+        )
+    )
     name = "bounce-dsn-multiple"
     raw, atts = dsn(
         name,

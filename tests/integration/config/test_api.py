@@ -73,7 +73,7 @@ async def test_change_keeps_the_password_and_activation_works(
 async def test_duplicate_and_missing_accounts(api: httpx.AsyncClient) -> None:
     assert (await api.post("/accounts", json=ACCOUNT)).status_code == 201
     again = await api.post("/accounts", json=ACCOUNT)
-    assert again.status_code == 422 and "exists" in again.json()["detail"]
+    assert again.status_code == 409 and "exists" in again.json()["detail"]
     missing = await api.patch("/accounts/nope", json={"enabled": True})
     assert missing.status_code == 404
 

@@ -8,6 +8,7 @@ again after each possible interruption point and check nothing is doubled.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from faststream.rabbit import RabbitQueue
 
@@ -16,11 +17,14 @@ from services.processor.process import process_mail
 from services.processor.service import build as processor_service
 from shared.broker import publish
 from shared.models.messages import CaseEvent
+from shared.models.records import CaseMessage
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED
 from tests.integration.processor.helpers import outgoing, store_raw
 from tests.support import eventually, make_mail, server_settings
+
+CORPUS = Path(__file__).parents[2] / "data" / "mail"
 
 
 async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgement(
@@ -101,3 +105,27 @@ async def test_processor_queue_declarations_agree_with_the_topology(rt: Runtime)
         RabbitQueue("processor.inbound", durable=True, declare=False)
     )
     assert declared.name == "processor.inbound"
+
+
+async def test_a_bounce_to_our_verp_address_marks_the_mail_it_reports_on(rt: Runtime) -> None:
+    data, _ = make_mail(subject="Printer", sender="ivy@example.org")
+    first = await process_mail(rt, await store_raw(rt, data, "1:5"))
+    assert first.case_number is not None
+    ours = CaseMessage.model_validate(
+        {
+            "case_number": first.case_number,
+            "direction": "out",
+            "message_id": "<ack-42@example.com>",
+            "outbox_id": "ack-42",
+            "subject": "Printer",
+        }
+    )
+    await rt.store.cases.add_message(message=ours)
+    # The MTA returned nothing of our mail: only the address it bounced to names it.
+    dsn = (CORPUS / "bounce-dsn-verp.eml").read_bytes().replace(b"ack-1f3a9c", b"ack-42")
+    outcome = await process_mail(rt, await store_raw(rt, dsn, "1:6"))
+    assert (outcome.decision.action, outcome.case_number) == ("attach", first.case_number)
+    assert "VERP" in outcome.decision.reason
+    marked = await rt.store.db["messages"].find_one({"outbox_id": "ack-42"})
+    assert marked is not None and marked["bounce"]["status"] == "5.1.1"
+    assert len(await rt.store.cases.recent()) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.config.api.deps import CallerDep, RuntimeDep
@@ -13,6 +13,8 @@ from shared.models.messages import MailAddress
 from shared.models.records import ArchivedMail
 
 router = APIRouter(prefix="/archive", tags=["test archive"])
+
+MailId = Annotated[str, Path(max_length=100)]
 
 
 class ArchivedMailSummary(BaseModel):
@@ -57,6 +59,6 @@ async def list_archive(
 
 
 @router.get("/{mail_id}")
-async def show_archived(mail_id: str, rt: RuntimeDep, _: CallerDep) -> ArchivedMailPublic:
+async def show_archived(mail_id: MailId, rt: RuntimeDep, _: CallerDep) -> ArchivedMailPublic:
     """One intercepted mail with its text and raw message."""
     return ArchivedMailPublic.of(await rt.store.test_archive.get(mail_id=mail_id))

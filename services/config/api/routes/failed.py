@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from services.config import desk
 from services.config.api.deps import ReaderDep, RuntimeDep
 from services.config.api.schemas import DeskAuditOut, FailedMailPublic, ReplayOut
 
 router = APIRouter(prefix="/failed", tags=["failed-mail desk"])
+
+FailedId = Annotated[str, Path(max_length=100)]
 
 AccountQ = Annotated[str | None, Query(max_length=64)]
 TextQ = Annotated[str | None, Query(max_length=200)]
@@ -58,40 +60,40 @@ async def replay_many(
 
 
 @router.get("/{failed_id}")
-async def show_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> FailedMailPublic:
+async def show_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> FailedMailPublic:
     """One desk entry."""
     return FailedMailPublic.of(await rt.store.desk.get(failed_id=failed_id))
 
 
 @router.get("/{failed_id}/raw", response_class=Response)
-async def raw_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> Response:
+async def raw_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> Response:
     """The mail exactly as fetched (message/rfc822)."""
     data = await desk.raw_of(rt, failed_id=failed_id)
     return Response(content=data, media_type="message/rfc822")
 
 
 @router.get("/{failed_id}/parsed")
-async def parsed_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
+async def parsed_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
     """The mail as the processor parses it (or why it does not parse)."""
     return await desk.parsed_of(rt, failed_id=failed_id)
 
 
 @router.get("/{failed_id}/audit")
-async def audit_failed(failed_id: str, rt: RuntimeDep, _: ReaderDep) -> list[DeskAuditOut]:
+async def audit_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> list[DeskAuditOut]:
     """Who replayed or deleted this entry, when, and with what outcome."""
     records = await rt.store.desk.replays(failed_id=failed_id)
     return [DeskAuditOut(**r.model_dump()) for r in records]
 
 
 @router.post("/{failed_id}/replay")
-async def replay_one(failed_id: str, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+async def replay_one(failed_id: FailedId, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
     """Replay one entry (idempotent: a second replay does nothing)."""
     result = await desk.replay(rt, failed_id=failed_id, who=who)
     return ReplayOut(failed_id=result.failed_id, replayed=result.replayed, note=result.note)
 
 
 @router.delete("/{failed_id}")
-async def delete_failed(failed_id: str, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+async def delete_failed(failed_id: FailedId, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
     """Take an entry off the desk (the raw mail stays stored); audited."""
     deleted = await desk.delete(rt, failed_id=failed_id, who=who)
     return ReplayOut(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Path
 
 from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
 from services.config.api.schemas import PropertyIn, VersionOut
@@ -12,6 +12,9 @@ from services.config.properties import delete_property, list_properties, set_fie
 from shared.models.records import Property
 
 router = APIRouter(tags=["settings"])
+
+Module = Annotated[str, Path(max_length=64)]
+Key = Annotated[str, Path(max_length=200)]
 
 FieldModule = Literal[
     "settings", "addresses", "processor", "conversation", "templates", "system", "sender"
@@ -29,7 +32,10 @@ async def get_fields(module: FieldModule, rt: RuntimeDep, _: ReaderDep) -> dict[
 
 @router.patch("/settings/{module}")
 async def patch_fields(
-    module: FieldModule, body: dict[str, Any], rt: RuntimeDep, who: CallerDep
+    module: FieldModule,
+    body: Annotated[dict[str, Any], Body(max_length=64)],
+    rt: RuntimeDep,
+    who: CallerDep,
 ) -> VersionOut:
     """Change several keys at once; all are validated together."""
     return VersionOut(version=await set_fields(rt, module=module, values=body, who=who))
@@ -43,7 +49,7 @@ async def get_properties(rt: RuntimeDep, _: ReaderDep) -> list[Property]:
 
 @router.put("/properties/{module}/{key}")
 async def put_property(
-    module: str, key: str, body: PropertyIn, rt: RuntimeDep, who: CallerDep
+    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: CallerDep
 ) -> VersionOut:
     """Set one raw property (validated like every other write)."""
     version = await set_property(rt, module=module, key=key, value=body.value, who=who)
@@ -51,6 +57,6 @@ async def put_property(
 
 
 @router.delete("/properties/{module}/{key}")
-async def remove_property(module: str, key: str, rt: RuntimeDep, who: CallerDep) -> VersionOut:
+async def remove_property(module: Module, key: Key, rt: RuntimeDep, who: CallerDep) -> VersionOut:
     """Remove one raw property."""
     return VersionOut(version=await delete_property(rt, module=module, key=key, who=who))

@@ -1,0 +1,81 @@
+"""Every error of the API as one JSON shape, ``{"error": <code>, "detail": <text>}``, with the
+status saying what kind it is. No stack trace, no echo of what was sent: a refused password
+must not come back in the error that refuses it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from services.config.errors import Conflict
+from shared.errors import ConfigRejected, NotFound, SecretsUnavailable
+
+log = logging.getLogger(__name__)
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    503: "unavailable",
+}
+
+
+class ErrorOut(JSONResponse):
+    """``{"error": code, "detail": text}`` with the status."""
+
+    def __init__(
+        self, status: int, detail: str, *, code: str | None = None, headers: Any = None
+    ) -> None:
+        error = code or ERROR_CODES.get(status, "error")
+        super().__init__({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    # ("body", "password") → "body.password"; pydantic's "function-after[...]" parts are noise.
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    """Translate every exception into the JSON error shape."""
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The messages only, never the "input": it may be the secret that was refused.
+        problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return ErrorOut(422, "; ".join(problems) or "invalid request", code="invalid_request")
+
+    @api.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return ErrorOut(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @api.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return ErrorOut(409, str(exc))
+
+    @api.exception_handler(ConfigRejected)
+    async def rejected(_: Request, exc: ConfigRejected) -> JSONResponse:
+        return ErrorOut(422, str(exc), code="config_rejected")
+
+    @api.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return ErrorOut(404, str(exc))
+
+    @api.exception_handler(SecretsUnavailable)
+    async def no_key(_: Request, exc: SecretsUnavailable) -> JSONResponse:
+        return ErrorOut(409, str(exc), code="secrets_unavailable")
+
+    @api.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.error("API request failed: %s", type(exc).__name__)
+        return ErrorOut(500, "internal error", code="internal")
