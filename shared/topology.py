@@ -23,6 +23,9 @@ DELIVERY_LIMIT: Final = 10
 CONSUMER_CHANNEL: Final = Channel(prefetch_count=16)
 """Every consumer holds at most 16 unacknowledged messages: a burst waits in RabbitMQ, not in
 memory, and a handler's timeout measures its own work rather than its wait for MongoDB."""
+SENDER_CHANNEL: Final = Channel(prefetch_count=32)
+"""The sender holds as many messages as it may send at once (``OutgoingConnection.concurrency``
+is at most 32): each delivery runs in its own task, so the prefetch caps the parallel sends."""
 RETRY_TIERS: Final[tuple[int, ...]] = (5, 30, 300)
 """Delays in seconds; attempt n waits RETRY_TIERS[min(n, len - 1)]."""
 

@@ -5,11 +5,20 @@ reason recorded on the outbox entry, message rejected to ``sender.failed`` (the 
 Should even the retry publish or the failure record fail (broker or MongoDB gone), the
 exception reaches FastStream, whose default policy rejects the message to the dead letters
 as well: a mail is never dropped, and the consumer keeps running.
+
+Each delivery runs in its own task (up to the channel's prefetch), so up to
+``concurrency`` mails are on the wire at once (see ``pool``). Two messages with the same
+``mail_id`` (a publisher that published twice) are handled one after the other, so the second
+finds the recipients the first reached and does not send to them again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitMessage, RabbitRouter
@@ -21,7 +30,7 @@ from shared.errors import Permanent, Transient
 from shared.models.messages import OutgoingMail
 from shared.retry import attempt_of, retry_later
 from shared.runtime import Runtime
-from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_OUTBOUND
+from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_CHANNEL, SENDER_OUTBOUND
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +43,19 @@ def build_router(rt: Runtime, transport: SmtpTransport) -> RabbitRouter:
     failure is treated as permanent.
     """
     router = RabbitRouter()
+    one_at_a_time = _PerMail()
 
     @router.subscriber(
         SENDER_OUTBOUND,
         MAIL_EXCHANGE,
         title="sender.outbound",
-        channel=CONSUMER_CHANNEL,
+        channel=SENDER_CHANNEL,
         description="Builds each outgoing mail and sends it over SMTP, once per mail_id.",
     )
     async def mail_outgoing(mail: OutgoingMail, message: RabbitMessage) -> None:
         try:
-            await deliver(rt, mail, transport)
+            async with one_at_a_time(mail.mail_id):
+                await deliver(rt, mail, transport)
         except Transient as exc:
             attempts = await _attempts(rt, mail, message)
             if attempts > rt.config.settings.fetch_retries:
@@ -63,6 +74,31 @@ def build_router(rt: Runtime, transport: SmtpTransport) -> RabbitRouter:
             await _reject(rt, mail, f"unexpected {type(exc).__name__}: {exc}")
 
     return router
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class _PerMail:
+    """Serialises deliveries of the same ``mail_id`` within this process."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, _Turn] = {}
+
+    @asynccontextmanager
+    async def __call__(self, mail_id: str) -> AsyncIterator[None]:
+        turn = self._turns.setdefault(mail_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:  # the last one out forgets the lock
+                del self._turns[mail_id]
 
 
 async def _attempts(rt: Runtime, mail: OutgoingMail, message: RabbitMessage) -> int:

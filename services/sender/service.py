@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from services.sender.handlers import build_router
 from services.sender.notifications import build_notification_router
-from services.sender.smtp import AiosmtplibTransport
+from services.sender.pool import AiosmtplibTransport
 from shared.runtime import Runtime
 from shared.service import Service
 
 
 def build(rt: Runtime) -> Service:
     """The sender: subscribers on ``sender.outbound`` and ``sender.account_failing``, and
-    one reused SMTP connection."""
+    a pool of reused SMTP connections (``outgoing/smtp`` ``concurrency``)."""
     transport = AiosmtplibTransport()
     routers = [build_router(rt, transport), build_notification_router(rt)]
     return Service(name="sender", routers=routers, stop=transport.close)

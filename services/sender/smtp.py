@@ -1,4 +1,5 @@
-"""The SMTP adapter: one reused aiosmtplib connection, its errors translated at the edge.
+"""The SMTP adapter: opening an aiosmtplib session, and its errors translated at the edge
+(the sessions are pooled and reused in ``pool``).
 
 aiosmtplib error                           → Mailroom error
 ├── 4xx reply (any command, AUTH included) → Transient
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,9 +30,6 @@ from shared.errors import MailroomError, Permanent, Transient
 from shared.models.config import OutgoingConnection, SystemConfig
 
 log = logging.getLogger(__name__)
-
-IDLE_PROBE_S = 5.0
-"""A connection idle for longer is probed with NOOP first: servers drop idle clients."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,8 @@ class SmtpTransport(Protocol):
         ...
 
 
-def _where(conn: OutgoingConnection) -> str:
+def server_name(conn: OutgoingConnection) -> str:
+    """``host:port`` of the connection, for messages."""
     return f"{conn.host}:{conn.effective_port}"
 
 
@@ -104,7 +102,7 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 
 def translate(exc: Exception, connection: OutgoingConnection) -> MailroomError | None:
     """The Mailroom error for an exception of a send, or None when it is not an SMTP failure."""
-    where = _where(connection)
+    where = server_name(connection)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return _by_code(
             exc.code,
@@ -145,7 +143,8 @@ def translate(exc: Exception, connection: OutgoingConnection) -> MailroomError |
 
 
 @contextmanager
-def _translated(connection: OutgoingConnection) -> Iterator[None]:
+def translated(connection: OutgoingConnection) -> Iterator[None]:
+    """Raise the Mailroom error for an SMTP failure inside the block (see ``translate``)."""
     try:
         yield
     except Exception as exc:
@@ -161,7 +160,7 @@ def _tls_context(conn: OutgoingConnection) -> ssl.SSLContext:
     if not conn.verify_tls:
         log.warning(
             "TLS certificate verification is OFF for the SMTP server (verify_tls=false)",
-            extra={"smtp_server": _where(conn)},
+            extra={"smtp_server": server_name(conn)},
         )
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -211,7 +210,7 @@ async def open_connection(
     elif conn.username:
         log.warning(
             "SMTP credentials are sent without TLS (security=none)",
-            extra={"smtp_server": _where(conn)},
+            extra={"smtp_server": server_name(conn)},
         )
     oauth = conn.auth == "oauth2"
     if oauth and token is None:
@@ -230,116 +229,3 @@ async def open_connection(
     )
     await smtp.connect()
     return smtp
-
-
-class AiosmtplibTransport:
-    """SMTP over aiosmtplib with one connection reused across messages.
-
-    The connection is reopened when the server dropped it, when it fails a NOOP after being
-    idle, or when the connection settings changed. Sends are serialised on it.
-    """
-
-    def __init__(self) -> None:
-        self._smtp: aiosmtplib.SMTP | None = None
-        self._settings: OutgoingConnection | None = None
-        self._last_used = 0.0
-        self._lock = asyncio.Lock()
-        # One provider per OAuth client, so tokens are reused until near expiry.
-        self._providers: dict[tuple[str | None, ...], MsalTokenProvider] = {}
-
-    async def send(
-        self,
-        message: EmailMessage,
-        connection: OutgoingConnection,
-        recipients: Sequence[str] | None = None,
-    ) -> SmtpReply:
-        """Send ``message``; the reply is the server's answer to DATA and the refusals."""
-        async with self._lock:
-            try:
-                with _translated(connection):
-                    smtp = await self._connection(connection)
-                    try:
-                        refused, reply = await smtp.send_message(
-                            message,
-                            recipients=list(recipients) if recipients is not None else None,
-                            timeout=connection.send_timeout_ms / 1000,
-                        )
-                    except aiosmtplib.SMTPRecipientsRefused as exc:
-                        # Not a failure of the transaction: each recipient has its own fate
-                        # (aiosmtplib sent RSET, the session stays usable).
-                        self._last_used = time.monotonic()
-                        return SmtpReply(
-                            reply=None,
-                            refused={
-                                r.recipient: Refusal(r.code, r.message) for r in exc.recipients
-                            },
-                        )
-            except Permanent:
-                raise  # a refusal leaves the session usable (aiosmtplib sent RSET)
-            except BaseException:
-                # After a timeout, a drop or a cancellation mid-command the session state is
-                # unknown: start clean next time.
-                self._drop()
-                raise
-            self._last_used = time.monotonic()
-        # aiosmtplib raises unless DATA was answered 250, and returns only the text.
-        return SmtpReply(
-            reply=f"250 {reply}",
-            refused={rcpt: Refusal(r.code, r.message) for rcpt, r in refused.items()},
-        )
-
-    async def close(self) -> None:
-        """Say QUIT and close; safe to call when nothing is open."""
-        async with self._lock:
-            smtp, self._smtp = self._smtp, None
-            if smtp is not None and smtp.is_connected:
-                try:
-                    await smtp.quit(timeout=1.0)
-                except (aiosmtplib.SMTPException, OSError):
-                    smtp.close()
-
-    async def _connection(self, conn: OutgoingConnection) -> aiosmtplib.SMTP:
-        smtp = self._smtp
-        if smtp is not None and (conn != self._settings or not await self._alive(smtp, conn)):
-            self._drop()
-            smtp = None
-        if smtp is None:
-            provider = self._provider(conn)
-            try:
-                smtp = await open_connection(conn, provider.token if provider else None)
-            except aiosmtplib.SMTPAuthenticationError as exc:
-                if provider is None:
-                    raise
-                # The token may have been revoked or expired early: ask anew next time.
-                provider.invalidate()
-                raise Transient(
-                    f"SMTP server {_where(conn)} refused the OAuth 2.0 token for user "
-                    f"{conn.username!r}: {exc.code} {exc.message}"
-                ) from exc
-            self._smtp, self._settings = smtp, conn
-        return smtp
-
-    def _provider(self, conn: OutgoingConnection) -> MsalTokenProvider | None:
-        if conn.auth != "oauth2":
-            return None
-        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
-        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
-        if key not in self._providers:
-            self._providers[key] = token_provider(conn)
-        return self._providers[key]
-
-    async def _alive(self, smtp: aiosmtplib.SMTP, conn: OutgoingConnection) -> bool:
-        if not smtp.is_connected:
-            return False
-        if time.monotonic() - self._last_used < IDLE_PROBE_S:
-            return True
-        try:
-            await smtp.noop(timeout=conn.connect_timeout_ms / 1000)
-        except (aiosmtplib.SMTPException, OSError):
-            return False
-        return True
-
-    def _drop(self) -> None:
-        if self._smtp is not None:
-            self._smtp.close()
-        self._smtp = None

@@ -191,6 +191,10 @@ class IncomingAccount(_View):
         return default if self.debug == "inherit" else self.debug == "yes"
 
 
+MAX_SMTP_CONCURRENCY = 32
+"""Upper bound of ``OutgoingConnection.concurrency``; the sender's prefetch matches it."""
+
+
 class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
 
@@ -208,6 +212,10 @@ class OutgoingConnection(_View):
     """How long connecting and the greeting may take."""
     send_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     """How long sending one mail may take."""
+    concurrency: int = Field(
+        default=1, json_schema_extra={"minimum": 1, "maximum": MAX_SMTP_CONCURRENCY}
+    )
+    """SMTP connections the sender uses in parallel, each reused across mails."""
     verify_tls: bool = True
     """Verify the server's TLS certificate (switch off only for test servers)."""
     ca_file: str | None = None
@@ -239,6 +247,16 @@ class OutgoingConnection(_View):
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
         update = {f: getattr(account, f) for f in (*fields, "scope", "oauth_ca_file")}
         return self.model_copy(update={**update, "credentials_from": None})
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, value: int) -> int:
+        if not 1 <= value <= MAX_SMTP_CONCURRENCY:
+            raise ValueError(
+                f"concurrency is the number of SMTP connections used in parallel: "
+                f"from 1 to {MAX_SMTP_CONCURRENCY}, not {value}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:

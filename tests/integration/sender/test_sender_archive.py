@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from deploy.local.servers import SmtpSink
 from services.config.service import build as config_service
 from services.sender.deliver import deliver
-from services.sender.smtp import AiosmtplibTransport
+from services.sender.pool import AiosmtplibTransport
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.runtime import Runtime
 from shared.service import Stack

@@ -11,8 +11,8 @@ import pytest
 
 from deploy.local.servers import SmtpSink
 from services.sender.deliver import deliver
+from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
-from services.sender.smtp import AiosmtplibTransport
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.conversation import find_conversation_id
 from shared.errors import Permanent

@@ -15,8 +15,9 @@ import pytest
 from deploy.local.servers import SmtpSink
 from services.sender.deliver import deliver
 from services.sender.handlers import build_router
+from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
-from services.sender.smtp import AiosmtplibTransport, SmtpReply
+from services.sender.smtp import SmtpReply
 from shared.broker import publish
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.errors import Permanent, Transient

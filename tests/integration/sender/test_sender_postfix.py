@@ -15,7 +15,7 @@ from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import SmtpSink
 from services.sender.deliver import deliver
-from services.sender.smtp import AiosmtplibTransport
+from services.sender.pool import AiosmtplibTransport
 from shared.config_views import ACCOUNTS_MODULE, OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.errors import Transient
 from shared.runtime import Runtime

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from services.sender.deliver import deliver
+from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
-from services.sender.smtp import AiosmtplibTransport
 from shared.broker import publish
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE
 from shared.errors import Permanent, Transient

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from deploy.local.servers import SmtpSink
-from services.sender import smtp
+from services.sender import pool
 from services.sender.compose import compose
-from services.sender.smtp import AiosmtplibTransport
+from services.sender.pool import AiosmtplibTransport
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection, SystemConfig
 from tests.integration.sender.helpers import (
@@ -126,7 +126,7 @@ async def test_an_idle_connection_is_probed_before_reuse(
     relay: Relay,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(smtp, "IDLE_PROBE_S", 0.0)  # every reuse counts as idle
+    monkeypatch.setattr(pool, "IDLE_PROBE_S", 0.0)  # every reuse counts as idle
     conn = connection(smtp_sink, port=relay.port)
     await transport.send(compose(outgoing_mail(), SystemConfig()), conn)
     await transport.send(compose(outgoing_mail(), SystemConfig()), conn)

@@ -11,9 +11,15 @@ from pydantic import ValidationError
 from services.sender.smtp import effective_connection
 from shared.config_views import build_config
 from shared.errors import ConfigRejected
-from shared.models.config import IncomingAccount, OutgoingConnection, SystemConfig
+from shared.models.config import (
+    MAX_SMTP_CONCURRENCY,
+    IncomingAccount,
+    OutgoingConnection,
+    SystemConfig,
+)
 from shared.models.records import Property
 from shared.secrets import SecretBox
+from shared.topology import SENDER_CHANNEL
 
 OAUTH: dict[str, Any] = {
     "auth": "oauth2",
@@ -59,3 +65,15 @@ def test_credentials_from_an_unknown_account_is_rejected_with_the_reason() -> No
     prop = Property(module="outgoing", key="smtp", value={"host": "smtp", "credentials_from": "x"})
     with pytest.raises(ConfigRejected, match="incoming account 'x', which does not exist"):
         build_config([prop], box=SecretBox(None), version=1)
+
+
+@pytest.mark.parametrize("concurrency", [0, MAX_SMTP_CONCURRENCY + 1])
+def test_concurrency_outside_its_bounds_is_refused_naming_them(concurrency: int) -> None:
+    with pytest.raises(ValidationError, match="concurrency") as refused:
+        OutgoingConnection(host="smtp", concurrency=concurrency)
+    assert f"{1 if concurrency == 0 else MAX_SMTP_CONCURRENCY}" in str(refused.value)
+
+
+def test_the_sender_prefetches_enough_mails_to_use_every_connection() -> None:
+    assert OutgoingConnection(host="smtp").concurrency == 1
+    assert (SENDER_CHANNEL.prefetch_count or 0) >= MAX_SMTP_CONCURRENCY

@@ -1,0 +1,217 @@
+"""The sender's SMTP connections: ``concurrency`` sessions used in parallel, each reused
+across mails.
+
+A mail takes an idle session (or opens one while fewer than ``concurrency`` exist), sends,
+and gives it back; when all are busy it waits. A session is reopened when the server dropped
+it, when it fails a NOOP after being idle, or after a timeout or dropped connection left its
+state unknown. New connection settings (the config broadcast changed ``outgoing/smtp``)
+rebuild the pool: idle sessions are closed at once, busy ones when their mail is done, and
+the new ``concurrency`` applies to the next mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
+from services.sender.smtp import (
+    Refusal,
+    SmtpReply,
+    open_connection,
+    server_name,
+    token_provider,
+    translated,
+)
+from shared.auth.oauth import MsalTokenProvider
+from shared.errors import Permanent, Transient
+from shared.models.config import OutgoingConnection
+
+IDLE_PROBE_S = 5.0
+"""A connection idle for longer is probed with NOOP first: servers drop idle clients."""
+
+_ProviderKey = tuple[str | None, ...]
+
+
+class _Session:
+    """One SMTP connection, opened on first use and reused until it fails."""
+
+    def __init__(self, providers: dict[_ProviderKey, MsalTokenProvider]) -> None:
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._settings: OutgoingConnection | None = None
+        self._last_used = 0.0
+        self._providers = providers
+
+    async def send(
+        self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
+    ) -> SmtpReply:
+        try:
+            with translated(conn):
+                smtp = await self._connection(conn)
+                try:
+                    refused, reply = await _transmit(smtp, message, conn, recipients)
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    # Not a failure of the transaction: each recipient has its own fate
+                    # (aiosmtplib sent RSET, the session stays usable).
+                    self._last_used = time.monotonic()
+                    return SmtpReply(
+                        reply=None,
+                        refused={r.recipient: Refusal(r.code, r.message) for r in exc.recipients},
+                    )
+        except Permanent:
+            raise  # a refusal leaves the session usable (aiosmtplib sent RSET)
+        except BaseException:
+            # After a timeout, a drop or a cancellation mid-command the session state is
+            # unknown: start clean next time.
+            self.close()
+            raise
+        self._last_used = time.monotonic()
+        # aiosmtplib raises unless DATA was answered 250, and returns only the text.
+        return SmtpReply(
+            reply=f"250 {reply}",
+            refused={rcpt: Refusal(r.code, r.message) for rcpt, r in refused.items()},
+        )
+
+    async def quit(self) -> None:
+        """Say QUIT and close; safe when nothing is open."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await smtp.quit(timeout=1.0)
+            except (aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+    def close(self) -> None:
+        """Close without QUIT (the server may be gone or the session out of step)."""
+        if self._smtp is not None:
+            self._smtp.close()
+        self._smtp = None
+
+    async def _connection(self, conn: OutgoingConnection) -> aiosmtplib.SMTP:
+        smtp = self._smtp
+        if smtp is not None and (conn != self._settings or not await self._alive(smtp, conn)):
+            self.close()
+            smtp = None
+        if smtp is None:
+            provider = self._provider(conn)
+            try:
+                smtp = await open_connection(conn, provider.token if provider else None)
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                if provider is None:
+                    raise
+                # The token may have been revoked or expired early: ask anew next time.
+                provider.invalidate()
+                raise Transient(
+                    f"SMTP server {server_name(conn)} refused the OAuth 2.0 token for user "
+                    f"{conn.username!r}: {exc.code} {exc.message}"
+                ) from exc
+            self._smtp, self._settings = smtp, conn
+        return smtp
+
+    def _provider(self, conn: OutgoingConnection) -> MsalTokenProvider | None:
+        if conn.auth != "oauth2":
+            return None
+        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
+        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
+        if key not in self._providers:
+            self._providers[key] = token_provider(conn)
+        return self._providers[key]
+
+    async def _alive(self, smtp: aiosmtplib.SMTP, conn: OutgoingConnection) -> bool:
+        if not smtp.is_connected:
+            return False
+        if time.monotonic() - self._last_used < IDLE_PROBE_S:
+            return True
+        try:
+            await smtp.noop(timeout=conn.connect_timeout_ms / 1000)
+        except (aiosmtplib.SMTPException, OSError):
+            return False
+        return True
+
+
+async def _transmit(
+    smtp: aiosmtplib.SMTP,
+    message: EmailMessage,
+    conn: OutgoingConnection,
+    recipients: Sequence[str] | None,
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """MAIL, RCPT, DATA: the message flattened once, the envelope from what we know already
+    (``send_message`` would copy the message and parse its address headers again)."""
+    timeout = conn.send_timeout_ms / 1000
+    sender = envelope_sender(message)
+    rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
+    utf8 = not (sender + "".join(rcpts)).isascii()
+    if utf8:
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo(timeout=timeout)
+        if not smtp.supports_extension("smtputf8"):
+            raise Permanent(
+                f"SMTP server {server_name(conn)} does not support SMTPUTF8, which the "
+                "non-ASCII addresses of this mail need"
+            )
+    return await smtp.sendmail(
+        sender,
+        rcpts,
+        wire_bytes(message, utf8=utf8),
+        mail_options=["SMTPUTF8"] if utf8 else [],
+        timeout=timeout,
+    )
+
+
+class AiosmtplibTransport:
+    """SMTP over aiosmtplib with ``concurrency`` connections, each reused across messages."""
+
+    def __init__(self) -> None:
+        self._settings: OutgoingConnection | None = None
+        self._slots = asyncio.Semaphore(1)
+        self._idle: list[_Session] = []
+        # One provider per OAuth client, shared by the sessions, so tokens are reused.
+        self._providers: dict[_ProviderKey, MsalTokenProvider] = {}
+
+    async def send(
+        self,
+        message: EmailMessage,
+        connection: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+    ) -> SmtpReply:
+        """Send ``message`` on a free session; the server's answer to DATA and the refusals."""
+        slots, session = await self._checkout(connection)
+        try:
+            return await session.send(message, connection, recipients)
+        finally:
+            self._checkin(slots, session)
+
+    async def close(self) -> None:
+        """Say QUIT on every idle session; busy ones close when their mail is done."""
+        await asyncio.gather(*(s.quit() for s in self._rebuild(None)))
+
+    async def _checkout(self, conn: OutgoingConnection) -> tuple[asyncio.Semaphore, _Session]:
+        if conn != self._settings:
+            for session in self._rebuild(conn):
+                session.close()
+        while True:
+            slots = self._slots
+            await slots.acquire()
+            if slots is self._slots:
+                break
+            # The pool was rebuilt while this mail waited: queue up under the new limit.
+            slots.release()
+        return slots, self._idle.pop() if self._idle else _Session(self._providers)
+
+    def _checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
+        slots.release()
+        if slots is self._slots:
+            self._idle.append(session)
+        else:
+            session.close()  # opened under settings that no longer hold
+
+    def _rebuild(self, conn: OutgoingConnection | None) -> list[_Session]:
+        """Start over with ``conn``'s concurrency; the idle sessions, to be closed."""
+        idle, self._idle = self._idle, []
+        self._settings = conn
+        self._slots = asyncio.Semaphore(conn.concurrency if conn is not None else 1)
+        return idle
