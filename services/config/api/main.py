@@ -10,6 +10,7 @@ from services.config.api.routes import (
     account_health,
     accounts,
     archive,
+    attachments,
     catalogue,
     failed,
     health,
@@ -35,6 +36,7 @@ def create_api(rt: Runtime) -> FastAPI:
         catalogue,
         failed,
         archive,
+        attachments,
         transfer,
     ):
         api.include_router(module.router)
