@@ -10,17 +10,19 @@ from shared.runtime import Runtime
 from shared.topology import SENDER_OUTBOUND
 
 
-async def store_raw(rt: Runtime, data: bytes, key: str) -> MailReceived:
-    """Store ``data`` as fetched from account ``support`` and the announcement of it."""
+async def store_raw(
+    rt: Runtime, data: bytes, key: str, *, account: str = "support"
+) -> MailReceived:
+    """Store ``data`` as fetched from ``account`` and the announcement of it."""
     record = RawEmail(
-        account="support",
+        account=account,
         source_key=key,
         folder="INBOX",
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
     stored, _ = await rt.store.raw_emails.insert(record=record, data=data)
-    return MailReceived(raw_id=stored.id, account="support", source_key=key)
+    return MailReceived(raw_id=stored.id, account=account, source_key=key)
 
 
 async def outgoing(rt: Runtime) -> list[OutgoingMail]:
