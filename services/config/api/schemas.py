@@ -131,6 +131,8 @@ class OutgoingIn(_In):
     password: SecretStr | None = Field(default=None, max_length=1024)
     connect_timeout_ms: int | None = Field(default=None, ge=100, le=600_000)
     send_timeout_ms: int | None = Field(default=None, ge=100, le=3_600_000)
+    # Bounds checked by OutgoingConnection, whose refusal names them.
+    concurrency: int | None = None
     verify_tls: bool | None = None
     ca_file: str | None = Field(default=None, max_length=4096)
     auth: Literal["basic", "oauth2"] | None = None
@@ -150,6 +152,7 @@ class OutgoingPublic(_PublicWithSecrets):
     username: str | None
     connect_timeout_ms: int
     send_timeout_ms: int
+    concurrency: int = 1
     verify_tls: bool
     ca_file: str | None
     credentials_from: str | None = None

@@ -29,6 +29,7 @@ OUTGOING_COLUMNS = (
     "password_set",
     "connect_timeout_ms",
     "send_timeout_ms",
+    "concurrency",
 )
 
 
@@ -41,6 +42,7 @@ def outgoing_set(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
     connect_timeout_ms: Annotated[int, typer.Option()] = 10_000,
     send_timeout_ms: Annotated[int, typer.Option()] = 60_000,
+    concurrency: Annotated[int, typer.Option(help="SMTP connections used in parallel.")] = 1,
     ca_file: Annotated[str | None, typer.Option()] = None,
     no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
 ) -> None:
@@ -53,6 +55,7 @@ def outgoing_set(
         "password": read_secret(password_stdin),
         "connect_timeout_ms": connect_timeout_ms,
         "send_timeout_ms": send_timeout_ms,
+        "concurrency": concurrency,
         "ca_file": ca_file,
         "verify_tls": not no_verify_tls,
     }

@@ -1,17 +1,20 @@
 """The ``concurrency`` setting through the whole sender service, against a real aiosmtpd
 server that counts its sessions and holds each DATA until the expected number of
 transactions run at once: N connections deliver N mails at a time, one never more than one,
-and a change of the setting by the config broadcast rebuilds the pool."""
+and a change of the setting by the config broadcast rebuilds the pool; the API and the CLI
+set and show it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -25,6 +28,7 @@ from shared.service import Stack
 from shared.topology import MAIL_OUTGOING
 from tests.integration.sender.helpers import outgoing_mail
 from tests.support import eventually
+from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +198,27 @@ async def test_a_changed_setting_reaches_the_running_sender_by_broadcast(
             await send_all(rt, handler, 9)
 
     assert handler.max_busy == 3
+
+
+async def test_the_api_and_the_cli_set_and_show_the_concurrency(
+    rt: Runtime, api: httpx.AsyncClient
+) -> None:
+    refused = await api.put("/outgoing", json={"host": "127.0.0.1", "concurrency": 33})
+    assert refused.status_code == 422
+    assert "SMTP connections used in parallel: from 1 to 32, not 33" in refused.text
+
+    accepted = await api.put("/outgoing", json={"host": "127.0.0.1", "concurrency": 4})
+    assert accepted.status_code == 200, accepted.text
+    assert (await api.get("/outgoing")).json()["concurrency"] == 4
+
+    assert rt.settings.secret_key is not None
+    env = cli_env(
+        rabbit_url=rt.settings.broker_url.get_secret_value(),
+        mongo_url=rt.settings.mongodb_url.get_secret_value(),
+        database=rt.settings.database,
+        secret_key=rt.settings.secret_key.get_secret_value(),
+    )
+    set_by_cli = mailroom("outgoing", "set", "--host", "127.0.0.1", "--concurrency", "8", env=env)
+    assert set_by_cli.returncode == 0, set_by_cli.stderr
+    shown = mailroom("outgoing", "show", "--json", env=env)
+    assert json.loads(shown.stdout)[0]["concurrency"] == 8
