@@ -188,3 +188,5 @@ class Session:
         for task in [connecting, *self.client.tasks, *self.client.protocol.tasks]:
             if task is not None and not task.done():
                 task.cancel()
+        if self.trace is not None:
+            self.trace.note("connection closed")

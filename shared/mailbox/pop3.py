@@ -151,6 +151,9 @@ class Pop3Mailbox:
         except asyncio.CancelledError:
             pop.close()
             raise
+        finally:
+            if self._trace is not None:
+                self._trace.note("connection closed")
 
     def _open(self, token: str | None) -> poplib.POP3:
         """Connect, STLS if the security policy asks for it, log in (in the worker thread)."""
