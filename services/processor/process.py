@@ -165,16 +165,13 @@ async def _store_attachments(
 ) -> list[Attachment]:
     """The attachment records with the GridFS id of their bytes, or marked omitted.
 
-    Each content is released once stored, so a mail's attachments are not held twice.
+    The contents are released once stored: the rest of the processing does not hold them.
     """
     if omit or contents is None or len(contents) != len(listed):
         return [a.model_copy(update={"omitted": True}) for a in listed]
-    stored = []
-    for index, attachment in enumerate(listed):
-        file_id = await rt.store.cases.attachments.put(data=contents[index])
-        contents[index] = b""
-        stored.append(attachment.model_copy(update={"file_id": file_id}))
-    return stored
+    file_ids = await rt.store.cases.attachments.put_many(contents=contents) if contents else []
+    contents.clear()
+    return [a.model_copy(update={"file_id": f}) for a, f in zip(listed, file_ids, strict=True)]
 
 
 async def _send_script_mails(

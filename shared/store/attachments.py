@@ -16,16 +16,15 @@ repository makes sure of the unique (files_id, n) index before its first write.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from bson import Binary
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.errors import NotFound
 from shared.models.messages import utcnow
@@ -35,7 +34,7 @@ BUCKET = "attachments"
 CHUNK_SIZE = 255 * 1024
 """GridFS's default chunk size; every writer of an id must use the same one."""
 CHUNKS_PER_WRITE = 16
-"""About 4 MiB per round trip: few round trips, and at most this much copied at a time."""
+"""At most about 4 MiB per round trip: few round trips, and at most this much copied at once."""
 HASH_IN_THREAD = 1024 * 1024
 """Hashing a larger attachment on the event loop would stall every other mail."""
 
@@ -45,6 +44,13 @@ async def content_id(data: bytes) -> str:
     if len(data) > HASH_IN_THREAD:
         return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
     return hashlib.sha256(data).hexdigest()
+
+
+def _only_duplicates(exc: BulkWriteError) -> None:
+    """Re-raise ``exc`` unless every error in it is a duplicate key."""
+    errors = exc.details.get("writeErrors", [])
+    if not errors or any(error.get("code") != 11000 for error in errors):
+        raise exc
 
 
 class AttachmentRepo:
@@ -66,45 +72,53 @@ class AttachmentRepo:
 
     async def put(self, *, data: bytes) -> str:
         """Store ``data`` unless a file with the same content exists; its file id."""
-        file_id = await content_id(data)
-        if await self._files.find_one({"_id": file_id}, {"_id": 1}) is not None:
-            return file_id
+        [file_id] = await self.put_many(contents=[data])
+        return file_id
+
+    async def put_many(self, *, contents: Sequence[bytes]) -> list[str]:
+        """:meth:`put` for each content, in order, in few round trips: one to find the files
+        stored before, then the chunks of the new ones in batches, then their file documents."""
+        ids = [await content_id(data) for data in contents]
+        stored = self._files.find({"_id": {"$in": sorted(set(ids))}}, {"_id": 1})
+        found = {doc["_id"] async for doc in stored}
+        new = {file_id: data for file_id, data in zip(ids, contents, strict=True)}
+        new = {file_id: data for file_id, data in new.items() if file_id not in found}
+        if not new:
+            return ids
         await self._ensure_index()
-        view = memoryview(data)
-        step = CHUNK_SIZE * CHUNKS_PER_WRITE
-        for first in range(0, len(data), step):
-            starts = range(first, min(len(data), first + step), CHUNK_SIZE)
-            await self._write_chunks(
-                [
+        batch: list[UpdateOne] = []
+        for file_id, data in new.items():
+            view = memoryview(data)
+            for start in range(0, len(data), CHUNK_SIZE):
+                chunk = Binary(bytes(view[start : start + CHUNK_SIZE]))
+                batch.append(
                     UpdateOne(
                         {"files_id": file_id, "n": start // CHUNK_SIZE},
-                        {"$setOnInsert": {"data": Binary(bytes(view[start : start + CHUNK_SIZE]))}},
+                        {"$setOnInsert": {"data": chunk}},
                         upsert=True,
                     )
-                    for start in starts
-                ]
-            )
-        # DuplicateKeyError: a concurrent writer of the same content finished first.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._files.insert_one(
-                {
-                    "_id": file_id,
-                    "length": len(data),
-                    "chunkSize": CHUNK_SIZE,
-                    "uploadDate": utcnow(),
-                    "filename": file_id,
-                }
-            )
-        return file_id
+                )
+                if len(batch) == CHUNKS_PER_WRITE:
+                    await self._write_chunks(batch)
+                    batch = []
+        if batch:
+            await self._write_chunks(batch)
+        now = utcnow()
+        files = [
+            {"_id": i, "length": len(d), "chunkSize": CHUNK_SIZE, "uploadDate": now, "filename": i}
+            for i, d in new.items()
+        ]
+        try:
+            await self._files.insert_many(files, ordered=False)
+        except BulkWriteError as exc:
+            _only_duplicates(exc)  # a concurrent writer of the same content finished first
+        return ids
 
     async def _write_chunks(self, writes: list[UpdateOne]) -> None:
         try:
             await self._chunks.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:
-            # Two upserts of the same chunk at once: the loser's bytes are the winner's.
-            errors = exc.details.get("writeErrors", [])
-            if not errors or any(error.get("code") != 11000 for error in errors):
-                raise
+            _only_duplicates(exc)  # two upserts of one chunk at once: the same bytes
 
     async def read(self, *, file_id: str) -> bytes:
         """The whole content of a file."""

@@ -7,6 +7,7 @@ mail runs ``process_mail`` again from the start. The interrupted states are buil
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -131,3 +132,13 @@ async def test_operators_download_attachments_through_the_api(
         assert omitted.status_code == 404 and "size" in omitted.json()["detail"]
     async with api_client(config_api, "wrong-token-0123456789") as stranger:
         assert (await stranger.get(f"{base}/0")).status_code == 401
+
+
+async def test_concurrent_writers_of_one_content_make_one_readable_file(rt: Runtime) -> None:
+    # Two processors storing the same attachment at once must not destroy each other's chunks.
+    ids = await asyncio.gather(
+        *(rt.store.cases.attachments.put_many(contents=[BIG, SMALL]) for _ in range(4))
+    )
+    assert len({tuple(i) for i in ids}) == 1
+    assert await counts(rt) == (2, 3 + 1)
+    assert await rt.store.cases.attachments.read(file_id=ids[0][0]) == BIG
