@@ -5,6 +5,8 @@ only the push can deliver in time; no wall time is asserted."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from deploy.local.servers import Dovecot
@@ -46,22 +48,19 @@ async def test_mail_delivered_during_idle_is_announced_without_waiting_for_the_p
         received.extend(await announced(rt))
         return len(received) >= count
 
+    async def idled(count: int) -> bool:
+        return idles(caplog, "idle-box") >= count
+
     await supervisor.start()
     try:
         for n in (1, 2):
             # Deliver only once the server confirmed the IDLE: then nothing but its push
             # can wake the task before the poll interval.
-            await eventually(
-                lambda n=n: _at_least(idles(caplog, "idle-box"), n), what=f"IDLE number {n}"
-            )
+            await eventually(partial(idled, n), what=f"IDLE number {n}")
             mail, _ = make_mail(subject=f"pushed {n}")
             bob.deliver("bob", mail)
-            await eventually(lambda n=n: announced_count(n), timeout=20, what=f"mail {n}")
+            await eventually(partial(announced_count, n), timeout=20, what=f"mail {n}")
     finally:
         await supervisor.stop()
     assert [m.account for m in received] == ["idle-box", "idle-box"]
     assert len({m.raw_id for m in received}) == 2
-
-
-async def _at_least(value: int, wanted: int) -> bool:
-    return value >= wanted

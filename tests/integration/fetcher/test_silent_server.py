@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 
@@ -65,9 +66,9 @@ async def test_a_silent_server_never_holds_up_the_other_accounts(
         for n in (1, 2, 3):
             for user in ("alice", "bob"):
                 dovecot.deliver(user, make_mail(subject=f"{user} {n}")[0])
-            await eventually(lambda n=n: stored(n), what=f"round {n} of mail on both accounts")
+            await eventually(partial(stored, n), what=f"round {n} of mail on both accounts")
             # Between rounds of mail, the silent account keeps timing out and retrying.
-            await eventually(lambda n=n: silent_failures(n), what=f"silent timeout {n}")
+            await eventually(partial(silent_failures, n), what=f"silent timeout {n}")
     finally:
         await supervisor.stop()
 
