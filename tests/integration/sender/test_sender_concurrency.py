@@ -171,6 +171,27 @@ async def test_one_connection_never_sends_two_mails_at_once(rt: Runtime) -> None
     assert (handler.max_busy, handler.max_open) == (1, 1)
 
 
+async def test_one_mail_published_twice_is_sent_once_though_connections_are_free(
+    rt: Runtime,
+) -> None:
+    # DATA waits a moment for a second copy that must never come.
+    handler = CountingHandler(hold_until=2, grace=0.5, expected=2)
+    async with counting_server(handler) as port:
+        await configure(rt, port, 4)
+        async with running_sender(rt):
+            mail = outgoing_mail()
+            for _ in range(2):
+                await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
+
+            async def both_handled() -> bool:
+                entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+                return entry is not None and entry.status == "sent" and entry.attempts == 2
+
+            await eventually(both_handled, what="both deliveries of the mail handled")
+
+    assert (handler.delivered, handler.max_busy) == (1, 1)
+
+
 async def test_a_changed_setting_reaches_the_running_sender_by_broadcast(
     rt: Runtime, config_stack: Stack
 ) -> None:
