@@ -14,4 +14,4 @@ def build(rt: Runtime) -> Service:
     a pool of reused SMTP connections (``outgoing/smtp`` ``concurrency``)."""
     transport = AiosmtplibTransport()
     routers = [build_router(rt, transport), build_notification_router(rt)]
-    return Service(name="sender", routers=routers, stop=transport.close)
+    return Service(name="sender", routers=routers, stop=transport.close, http_port=8028)
