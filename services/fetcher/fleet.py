@@ -12,6 +12,10 @@ instance:
    and only then releases their leases, so their new owner never overlaps with it;
 5. writes its heartbeat: time, held accounts, last fetch per account and its counts.
 
+Starting and stopping tasks happens beside the ticks, never inside one: a task that takes
+long to close its connection must not hold up the renewal of every other lease. A lease
+being handed over is renewed until its task has stopped.
+
 A killed instance stops renewing: its leases expire and its heartbeat ages past the lease
 time together, and the others take its accounts over at their next tick (each wakes when a
 peer's heartbeat would expire, so this is within about the lease time). A clean shutdown
@@ -106,6 +110,10 @@ class Fleet:
             rt, mailbox_factory=mailbox_factory, fetch=self._round, backoff=backoff
         )
         self._held: dict[str, int] = {}
+        self._releasing: set[str] = set()
+        self._applier: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._ticked = asyncio.Event()
         self._claimed: dict[tuple[str, str], int] = {}
         self._last_fetch: dict[str, datetime] = {}
         self._valid_until: datetime | None = None
@@ -129,11 +137,12 @@ class Fleet:
 
     async def stop(self) -> None:
         """Stop every task, then hand the accounts back at once and drop the heartbeat."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        for task in (self._loop, self._applier):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop = self._applier = None
         await self.supervisor.stop()
         released, self._held = sorted(self._held), {}
         metrics.owned_accounts(0)
@@ -191,21 +200,19 @@ class Fleet:
                 blocked = True
             else:
                 gained[name] = taken.token
-        dropped = sorted(renewed.keys() - wanted)
-        self._held = {n: t for n, t in renewed.items() if n in wanted} | gained
+        # Kept (and renewed) until their tasks have stopped, then released by _apply.
+        self._releasing = (self._releasing & renewed.keys()) | (renewed.keys() - wanted)
+        self._held = renewed | gained
         self._valid_until = until
-        # Stop the tasks before releasing: the next owner must not meet this one's session.
-        await self.supervisor.reconcile(only(config, self._held))
-        await store.leases.release(
-            accounts=dropped, owner=self.holder.id, session=self.holder.session, now=utcnow()
-        )
         self._changed("lost", lost)
         self._changed("acquired", sorted(gained))
-        self._changed("released", dropped)
-        metrics.owned_accounts(len(self._held))
+        self._schedule_apply()
+        metrics.owned_accounts(len(self._held) - len(self._releasing))
         self._last_fetch = {n: t for n, t in self._last_fetch.items() if n in self._held}
         await store.fetchers.beat(instance=self._instance())
         self._ticks += 1
+        self._ticked.set()
+        self._ticked = asyncio.Event()
         if self._ticks % PRUNE_EVERY == 0:
             await store.fetchers.prune(before=now - PRUNE_AFTER)
         return self._next_tick(lease, peers, now, blocked=blocked)
@@ -230,10 +237,41 @@ class Fleet:
             pid=os.getpid(),
             started_at=self._started_at,
             heartbeat_at=utcnow(),
-            accounts=sorted(self._held),
+            accounts=sorted(self._held.keys() - self._releasing),
             last_fetch=self._last_fetch,
             counts=self.counts,
         )
+
+    def _schedule_apply(self) -> None:
+        """Bring the tasks in line with the held leases, in the background."""
+        self._dirty = True
+        if self._applier is None or self._applier.done():
+            self._applier = asyncio.create_task(self._apply(), name="fetcher-fleet-apply")
+
+    async def _apply(self) -> None:
+        """Start and stop tasks; release the leases whose tasks have stopped."""
+        while self._dirty:
+            self._dirty = False
+            active = self._held.keys() - self._releasing
+            await self.supervisor.reconcile(only(self._rt.config, active))
+            stopped = sorted(self._releasing - self.supervisor.running.keys())
+            if not stopped:
+                continue
+            try:
+                await self._rt.store.leases.release(
+                    accounts=stopped,
+                    owner=self.holder.id,
+                    session=self.holder.session,
+                    now=utcnow(),
+                )
+            except Exception as exc:
+                # Still renewed by the ticks; the next change tries again, or they expire.
+                log.warning("could not release leases: %s", type(exc).__name__)
+                continue
+            self._releasing.difference_update(stopped)
+            for name in stopped:
+                self._held.pop(name, None)
+            self._changed("released", stopped)
 
     def _changed(self, change: metrics.LeaseChange, accounts: list[str]) -> None:
         if not accounts:
@@ -266,8 +304,8 @@ class Fleet:
         """Without MongoDB no lease can be renewed: stop fetching once they ran out."""
         if self._held and self._valid_until is not None and utcnow() >= self._valid_until:
             log.error("leases of %d accounts expired unrenewed; stopping them", len(self._held))
-            lost, self._held = sorted(self._held), {}
-            await self.supervisor.reconcile(only(self._rt.config, ()))
+            lost, self._held, self._releasing = sorted(self._held), {}, set()
+            self._schedule_apply()
             self._changed("lost", lost)
             metrics.owned_accounts(0)
 
@@ -275,7 +313,7 @@ class Fleet:
         """One fetch round of a held account behind its lease's fence, counted."""
         token = self._held.get(account.name)
         try:
-            if token is None:
+            if token is None or account.name in self._releasing:
                 raise LeaseLost(f"{account.name}: lease no longer held")
             key = (account.name, account.folder)
             if self._claimed.get(key) != token:
@@ -288,7 +326,14 @@ class Fleet:
             created = await self._fetch(rt, account, mailbox, fence=fence)
         except LeaseLost:
             self.counts.fenced += 1
-            self._wake.set()  # find out at once whether the lease is gone
+            # Find out at once whether the lease is gone; if it is still ours (the check was
+            # merely slow), the round ends without error and the next one tries again.
+            ticked = self._ticked
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ticked.wait(), timeout=3 * MAX_TICK)
+            if token is not None and self._held.get(account.name) == token:
+                return 0
             raise
         except Exception:
             self.counts.fetch_errors += 1

@@ -14,6 +14,7 @@ from services.config.cli import (
     archive,
     cases,
     failed,
+    fetchers,
     outgoing,
     run,
     settings,
@@ -25,6 +26,7 @@ app = typer.Typer(help="Mailroom: email gateway for case-management systems.", n
 app.command("run")(run.run)
 app.command("secret-key")(run.secret_key)
 app.command("simulate")(simulate.simulate)
+app.command("fetchers")(fetchers.fetchers)
 for group, name in (
     (accounts.app, "accounts"),
     (outgoing.app, "outgoing"),

@@ -14,11 +14,11 @@ from services.config.cli.common import (
     WHO,
     JsonOpt,
     console,
-    loaded_config,
     print_rows,
     read_secret,
     run_with,
 )
+from services.config.fetchers import accounts_listed
 from services.config.properties import put_account
 
 app = typer.Typer(help="Incoming mail accounts.", no_args_is_help=True)
@@ -39,10 +39,9 @@ ACCOUNT_COLUMNS = (
 
 @app.command("list")
 def accounts_list(as_json: JsonOpt = False) -> None:
-    """List incoming accounts."""
-    config = run_with(loaded_config)
-    rows = [AccountPublic.of(a) for a in config.accounts.values()]
-    print_rows(rows, ACCOUNT_COLUMNS, as_json, "Incoming accounts")
+    """List incoming accounts with the fetcher instance that owns each and its last fetch."""
+    rows = run_with(accounts_listed)
+    print_rows(rows, (*ACCOUNT_COLUMNS, "owner", "last_fetch_at"), as_json, "Incoming accounts")
 
 
 @app.command("add")

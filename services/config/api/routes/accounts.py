@@ -18,6 +18,7 @@ from services.config.api.schemas import (
     AccountUpdate,
     VersionOut,
 )
+from services.config.fetchers import AccountListed, accounts_listed
 from services.config.properties import put_account
 from shared.errors import NotFound
 from shared.mailbox.probe import ConnectionReport
@@ -28,9 +29,9 @@ Name = Annotated[str, Path(max_length=64, description="The account's name.")]
 
 
 @router.get("")
-async def list_accounts(rt: RuntimeDep, _: ReaderDep) -> list[AccountPublic]:
-    """Every incoming account."""
-    return [AccountPublic.of(a) for a in rt.config.accounts.values()]
+async def list_accounts(rt: RuntimeDep, _: ReaderDep) -> list[AccountListed]:
+    """Every incoming account, with the fetcher instance that owns it and its last fetch."""
+    return await accounts_listed(rt)
 
 
 @router.get("/{name}")

@@ -1,0 +1,33 @@
+"""``mailroom fetchers``: the fetcher instances, their heartbeat age and their accounts."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from services.config.cli.common import JsonOpt, console, run_with
+from services.config.fetchers import fetcher_status
+
+
+def fetchers(as_json: JsonOpt = False) -> None:
+    """List the fetcher instances with heartbeat age, the accounts each owns and its counts."""
+    rows = run_with(fetcher_status)
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    table = Table(title="Fetcher instances")
+    for column in ("id", "alive", "heartbeat age", "accounts", "fetched", "errors", "leases"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.id,
+            "yes" if row.alive else "no",
+            f"{row.heartbeat_age_seconds:.1f} s",
+            f"{len(row.accounts)}: {', '.join(row.accounts)}" if row.accounts else "0",
+            str(row.counts.mails_fetched),
+            str(row.counts.fetch_errors),
+            str(row.counts.lease_changes),
+        )
+    console.print(table)
