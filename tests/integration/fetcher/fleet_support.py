@@ -144,4 +144,4 @@ async def purge_announcements(rt: Runtime) -> int:
         channel = await connection.channel()
         queue = await channel.declare_queue(PROCESSOR_INBOUND.name, passive=True)
         purged = await queue.purge()
-        return int(purged.message_count)
+        return int(purged.message_count or 0)
