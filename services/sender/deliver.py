@@ -71,13 +71,12 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
         recipients = await _send(rt, mail, entry, recipients, config, transport)
         summary = outcome.summarise(recipients)
         done = await rt.store.outbox.record(
-            mail_id=mail.mail_id,
+            entry=entry,
             status=summary.status,
             recipients=recipients,
             error=summary.error,
             smtp_reply=next((r.reply for r in recipients if r.state == "sent"), None),
         )
-    assert done is not None  # claimed above, and entries are never deleted
     metrics.mail_delivered(summary.status, retry=summary.retry)
     if summary.retry:
         raise Transient(summary.error or "recipients deferred")
@@ -130,7 +129,7 @@ async def _send(
         after = outcome.apply_error(recipients, state, error, now=utcnow())
         summary = outcome.summarise(after)
         await rt.store.outbox.record(
-            mail_id=mail.mail_id, status=summary.status, recipients=after, error=error
+            entry=entry, status=summary.status, recipients=after, error=error
         )
 
     intercept = config.system.intercepts

@@ -31,41 +31,28 @@ class OutboxRepo:
         assert result is not None
         return OutboxEntry.model_validate(result)
 
-    async def mark(self, *, mail_id: str, status: str, **fields: Any) -> None:
-        """Record the delivery outcome."""
-        extra: Doc = {"sent_at": utcnow()} if status == "sent" else {}
-        await self._coll.update_one(
-            {"_id": mail_id}, {"$set": {"status": status, **extra, **fields}}
-        )
-
     async def record(
         self,
         *,
-        mail_id: str,
+        entry: OutboxEntry,
         status: OutboxStatus,
         recipients: list[RecipientDelivery],
         **fields: Any,
-    ) -> OutboxEntry | None:
-        """Store the mail's status with the state of every recipient, in one write; the
-        entry as stored (None if there is no entry for ``mail_id``).
+    ) -> OutboxEntry:
+        """Store the mail's status with the state of every recipient, in one write; the entry
+        with those changes.
 
-        The whole list is written (no positional updates): one consumer handles a mail at a
-        time, and a whole-list write works on every MongoDB-compatible server.
+        An ``update_one``, not a find-and-modify returning the document: the caller holds the
+        entry already, and on the MongoDB stand-in a find-and-modify costs several times the
+        server CPU. The whole list is written (no positional updates): one consumer handles a
+        mail at a time, and a whole-list write works on every MongoDB-compatible server.
         """
-        extra: Doc = {"sent_at": utcnow()} if status in ("sent", "intercepted") else {}
-        doc = await self._coll.find_one_and_update(
-            {"_id": mail_id},
-            {
-                "$set": {
-                    "status": status,
-                    "recipients": [r.model_dump(mode="python") for r in recipients],
-                    **extra,
-                    **fields,
-                }
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        return OutboxEntry.model_validate(doc) if doc else None
+        changes: Doc = {"status": status, **fields}
+        if status in ("sent", "intercepted"):
+            changes["sent_at"] = utcnow()
+        dumped = [r.model_dump(mode="python") for r in recipients]
+        await self._coll.update_one({"_id": entry.id}, {"$set": {**changes, "recipients": dumped}})
+        return entry.model_copy(update={**changes, "recipients": recipients})
 
     async def give_up(self, *, mail_id: str, error: str) -> None:
         """Mark the mail failed; recipients still waiting fail with ``error``."""
@@ -79,7 +66,7 @@ class OutboxRepo:
             else r
             for r in entry.recipients
         ]
-        await self.record(mail_id=mail_id, status="failed", recipients=recipients, error=error)
+        await self.record(entry=entry, status="failed", recipients=recipients, error=error)
 
     async def get(self, *, mail_id: str) -> OutboxEntry | None:
         """One entry."""
