@@ -40,7 +40,7 @@ def test_accounts_settings_and_desk_from_the_cli(
     assert [(a["name"], a["port"], a["password_set"]) for a in accounts] == [("support", 993, True)]
     assert PASSWORD not in listed.stdout
 
-    props = mailroom("properties", "list", "--json", env=env)
+    props = mailroom("properties", "raw", "--json", env=env)
     assert props.returncode == 0 and PASSWORD not in props.stdout and "***" in props.stdout
 
     refused = mailroom(
