@@ -4,7 +4,8 @@ folder names. Kept apart from the I/O so that every server quirk has a unit test
 How aioimaplib 2.0.3 hands a response over (``Response.lines``): untagged lines without
 their ``* ``, then the text of the tagged status line last. A literal (``... {size}`` at the
 end of a line) arrives as a ``bytearray`` right after the line that announced it, followed
-by the rest of that line (for a FETCH usually ``b')'``).
+by the rest of that line (for a FETCH usually ``b')'``). The adapter's own FETCH
+(``_imap_fetch``) hands its literals over as :class:`Literal` instead, without a copy.
 """
 
 from __future__ import annotations
@@ -12,8 +13,19 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A literal exactly as received, already as ``bytes`` (aioimaplib's own are
+    ``bytearray``, which would need one more copy of every mail)."""
+
+    data: bytes
+
 
 Line = bytes | bytearray
+BodyLine = Line | Literal
 
 TEMPORARY_CODES = frozenset({"UNAVAILABLE", "INUSE", "SERVERBUG", "LIMIT", "OVERQUOTA"})
 """RFC 5530 response codes that say "try again later" rather than "this will never work"."""
@@ -103,7 +115,7 @@ def parse_sizes(lines: Sequence[Line]) -> dict[int, int]:
     return sizes
 
 
-def parse_bodies(lines: Sequence[Line]) -> dict[int, bytes]:
+def parse_bodies(lines: Sequence[BodyLine]) -> dict[int, bytes]:
     """UID → raw message from the answer to ``UID FETCH set (UID BODY.PEEK[])`` (or the
     header block from ``BODY.PEEK[HEADER]``).
 
@@ -113,22 +125,25 @@ def parse_bodies(lines: Sequence[Line]) -> dict[int, bytes]:
     """
     bodies: dict[int, bytes] = {}
     for index, line in enumerate(lines):
-        announced = _BODY_LITERAL.search(line) if isinstance(line, bytes) else None
-        if announced is None:
+        if not isinstance(line, bytes) or (announced := _BODY_LITERAL.search(line)) is None:
             continue
         literal = lines[index + 1] if index + 1 < len(lines) else None
-        if not isinstance(literal, bytearray):
+        if isinstance(literal, Literal):
+            data = literal.data
+        elif isinstance(literal, bytearray):
+            data = bytes(literal)
+        else:
             raise ImapProtocolError("FETCH announced a message body but sent none")
         announced_size = int(announced.group(1))
-        if len(literal) != announced_size:
+        if len(data) != announced_size:
             raise ImapProtocolError(
-                f"FETCH sent {len(literal)} bytes of a message announced as {announced_size}"
+                f"FETCH sent {len(data)} bytes of a message announced as {announced_size}"
             )
         rest = lines[index + 2] if index + 2 < len(lines) else b""
         uid = _UID.search(line) or (_UID.search(rest) if isinstance(rest, bytes) else None)
         if uid is None:
             raise ImapProtocolError("FETCH sent a message body without its UID")
-        bodies[int(uid.group(1))] = bytes(literal)
+        bodies[int(uid.group(1))] = data
     return bodies
 
 

@@ -6,7 +6,8 @@ transport; capabilities are then asked again (RFC 3501 says to forget the earlie
 
 What the fetcher asks of a mailbox, in IMAP commands. Timeouts, loss of the connection and
 the translation of failures into Transient/Permanent (the error tree is drawn there) live
-in ``_imap_session``; reading the server's answers in ``_imap_parse``.
+in ``_imap_session``; reading the server's answers in ``_imap_parse``; the FETCH
+command in ``_imap_fetch``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import aioimaplib
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
+from shared.mailbox._imap_fetch import UidFetch
 from shared.mailbox._imap_parse import (
     announces_new_mail,
     encode_folder,
@@ -119,11 +121,15 @@ class ImapMailbox:
         by_uid = {ref.uid: ref for ref in refs if ref.uid is not None}
         if not by_uid:
             return
-        fetch = session.client.protocol.fetch
-        response = await session.call(
-            fetch(uid_set(by_uid), "(UID RFC822.SIZE)", by_uid=True, timeout=self._timeout),
-            "UID FETCH",
+        protocol = session.client.protocol
+        command = UidFetch(
+            protocol.new_tag(),
+            uid_set(by_uid),
+            "(UID RFC822.SIZE)",
+            loop=protocol.loop,
+            timeout=self._timeout,
         )
+        response = await session.call(protocol.execute(command), "UID FETCH")
         session.check(response, "UID FETCH")
         sizes = parse_sizes(response.lines)
         ordered = [(uid, sizes[uid]) for uid in sorted(by_uid) if uid in sizes]
@@ -142,9 +148,16 @@ class ImapMailbox:
         """UID → bytes of BODY.PEEK``section`` for ``uids`` (one FETCH)."""
         if not uids:
             return {}
-        fetch = session.client.protocol.fetch
+        protocol = session.client.protocol
+        command = UidFetch(
+            protocol.new_tag(),
+            uid_set(uids),
+            f"(UID BODY.PEEK{section})",
+            loop=protocol.loop,
+            timeout=self._timeout,
+        )
         response = await session.call(
-            fetch(uid_set(uids), f"(UID BODY.PEEK{section})", by_uid=True, timeout=self._timeout),
+            protocol.execute(command),
             "UID FETCH",
             bounded=False,  # its own timeout restarts with every chunk received
         )
