@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
+from collections.abc import Sequence
 
+import aiormq
+from aio_pika import DeliveryMode, Message
 from faststream.rabbit import Channel, RabbitBroker
 from pydantic import BaseModel
 
@@ -70,3 +75,47 @@ async def publish(
         mandatory=mandatory,
         correlation_id=getattr(message, "correlation_id", None),
     )
+
+
+async def publish_many(
+    broker: RabbitBroker, messages: Sequence[BaseModel], *, routing_key: str
+) -> None:
+    """:func:`publish` for many messages: all are written at once, then their confirms are
+    awaited together; raises the first failure (nack, unroutable, lost channel).
+
+    FastStream's publish waits until each message has left the socket before the next one
+    may go, an event-loop round and a write per message; for the fetcher's batches that was
+    most of its CPU. The messages are the ones :func:`publish` sends (JSON body, persistent,
+    mandatory, a message id and the correlation id), on the broker's own confirming channel.
+    """
+    if not messages:
+        return
+    exchange = await broker.declare_exchange(MAIL_EXCHANGE)
+    channel = await exchange.channel.get_underlay_channel()
+    if not isinstance(channel, aiormq.Channel):  # only it can write without waiting
+        raise TypeError(f"unexpected AMQP channel {type(channel).__name__}")
+    confirms = []
+    for message in messages:
+        amqp = Message(
+            message.model_dump_json().encode(),
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            correlation_id=getattr(message, "correlation_id", None) or uuid.uuid4().hex,
+            message_id=uuid.uuid4().hex,
+        )
+        confirms.append(
+            asyncio.ensure_future(
+                channel.basic_publish(
+                    amqp.body,
+                    exchange=exchange.name,
+                    routing_key=routing_key,
+                    properties=amqp.properties,
+                    mandatory=True,
+                    wait=False,
+                )
+            )
+        )
+    outcomes = await asyncio.gather(*confirms, return_exceptions=True)
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failed is not None:
+        raise failed
