@@ -1,24 +1,32 @@
 """Throughput and memory of the fetcher, on a private Dovecot, MongoDB and RabbitMQ vhost.
 
     .venv/bin/python bench/fetch.py [--mails 10000] [--size 3072] [--big-mb 50]
+                                    [--mongo-url mongodb://host:27017/]
 
 1. Fills a Dovecot INBOX with N mails of about SIZE bytes (IMAP APPEND), then drains it
    through the fetcher's real round (``fetch_once``: UID FETCH in batches, one insert per
-   chunk into MongoDB, ``mail.received`` published with confirms, UID EXPUNGE) and prints
-   mail/s and the peak RSS of the draining process.
-2. Puts one mail of BIG-MB megabytes there and drains it in a fresh process (so the peak
+   chunk into MongoDB, ``mail.received`` published with confirms, the status update, UID
+   EXPUNGE) and prints mail/s, the CPU seconds the draining process spent per 1,000 mails
+   (less noisy than wall time on a shared machine) and its peak RSS.
+2. Runs the same MongoDB writes without the fetcher (insert_many per chunk, then the status
+   update, through the real repository) and prints what MongoDB alone sustains: when that
+   is not far above the drain's mail/s, the database caps the figure, not the fetcher.
+3. Puts one mail of BIG-MB megabytes there and drains it in a fresh process (so the peak
    belongs to that mail alone): prints its peak RSS above the process's baseline.
 
-Each drain runs in a child process of its own (``--phase``) so that ``ru_maxrss`` measures
-exactly that drain. Starts its own servers and removes them afterwards.
+Each phase runs in a child process of its own (``--phase``) so that its peak RSS and its
+CPU time measure exactly that phase. Starts its own servers and removes them afterwards;
+MongoDB is the local stand-in unless ``--mongo-url`` (or ``MONGODB_URL``) names a real one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import imaplib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -38,9 +46,10 @@ from deploy.local.servers import (  # noqa: E402
     start_dovecot,
     start_mongodb,
 )
-from services.fetcher.ingest import fetch_once  # noqa: E402
+from services.fetcher.ingest import BATCH_SIZE, fetch_once  # noqa: E402
 from shared.mailbox import open_mailbox  # noqa: E402
 from shared.models.config import IncomingAccount  # noqa: E402
+from shared.models.records import RawEmail  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from shared.settings import SharedSettings  # noqa: E402
 
@@ -76,21 +85,37 @@ def fill(port: int, mails: int, size: int) -> float:
 
 
 def rss_mb() -> float:
-    """Peak RSS of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this process so far, in MiB.
+
+    Read from ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over from the parent
+    through fork and exec, so a child started while this bench held a 50 MiB mail and
+    imaplib's copies of it reported the parent's 390 MiB as its own peak.
+    """
+    return _status_mb("VmHWM")
+
+
+def cpu_seconds() -> float:
+    """User plus system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def current_rss_mb() -> float:
     """RSS of this process now, in MiB."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (in KiB there), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return rss_mb()
+    raise RuntimeError(f"no {field} in /proc/self/status (this bench needs Linux)")
 
 
-async def drain(env: dict[str, str]) -> dict[str, float]:
-    """The child: drain the mailbox through fetch_once; return figures."""
-    settings = SharedSettings(
+def bench_settings(env: dict[str, str]) -> SharedSettings:
+    """The settings of a child phase."""
+    return SharedSettings(
         broker_url=env["broker"],
         mongodb_url=env["mongo"],
         database=env["db"],
@@ -98,7 +123,11 @@ async def drain(env: dict[str, str]) -> dict[str, float]:
         instance_id="bench",
         log_json=False,
     )
-    rt = Runtime(settings)
+
+
+async def drain(env: dict[str, str]) -> dict[str, float]:
+    """The child: drain the mailbox through fetch_once; return figures."""
+    rt = Runtime(bench_settings(env))
     await rt.start_store()
     await rt.start_broker()
     account = IncomingAccount(
@@ -113,14 +142,14 @@ async def drain(env: dict[str, str]) -> dict[str, float]:
     )
     mailbox = open_mailbox(account, timeout=120)
     baseline = current_rss_mb()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     stored = 0
     try:
         while (new := await fetch_once(rt, account, mailbox)) > 0:
             stored += new
     finally:
         await mailbox.close()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     total = await rt.store.raw_emails.count()
     await rt.broker.stop()
     await rt.close()
@@ -128,19 +157,53 @@ async def drain(env: dict[str, str]) -> dict[str, float]:
         "stored": stored,
         "in_db": total,
         "seconds": seconds,
+        "cpu": cpu,
         "baseline_mb": baseline,
         "peak_mb": rss_mb(),
     }
+
+
+async def store_only(env: dict[str, str]) -> dict[str, float]:
+    """The child: the drain's MongoDB writes for the same mails, without the fetcher."""
+    rt = Runtime(bench_settings(env))
+    await rt.start_store()
+    repo = rt.store.raw_emails
+    mails, size = int(env["mails"]), int(env["size"])
+    started = time.perf_counter()
+    for first in range(0, mails, BATCH_SIZE):
+        chunk = []
+        for n in range(first, min(mails, first + BATCH_SIZE)):
+            data = mail(n, size)
+            record = RawEmail(
+                account="bench",
+                source_key=f"1:{n + 1}",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=n + 1,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                message_id=f"<bench-{n}@example.org>",
+            )
+            chunk.append((record, data))
+        stored = await repo.insert_many(records=chunk)
+        await repo.set_status_many(
+            raw_ids=[record.id for record, _ in stored], status="announced", only_from=("stored",)
+        )
+    seconds = time.perf_counter() - started
+    await rt.close()
+    return {"stored": mails, "seconds": seconds}
 
 
 def child(phase_env: dict[str, str]) -> dict[str, float]:
     """Run one drain in a fresh process and read its figures."""
     out = subprocess.run(
         [sys.executable, __file__, "--phase", json.dumps(phase_env)],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench phase failed:\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -150,11 +213,16 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=3 * 1024)
     parser.add_argument("--big-mb", type=float, default=50.0)
+    parser.add_argument("--mongo-url", help="a real MongoDB instead of the local stand-in")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(asyncio.run(drain(json.loads(args.phase)))))
+        env = json.loads(args.phase)
+        phase = store_only if env.get("phase") == "store" else drain
+        print(json.dumps(asyncio.run(phase(env))))
         return
+    if args.mongo_url:
+        os.environ["MONGODB_URL"] = args.mongo_url  # start_mongodb then uses it
 
     state = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
     state.chmod(0o755)
@@ -168,20 +236,36 @@ def main() -> None:
         print(f"filled {args.mails} mails of ~{args.size} B in {seconds:.1f} s")
         small = child(base | {"db": f"bench_{uuid.uuid4().hex[:8]}"})
         rate = small["stored"] / small["seconds"]
+        cpu_per_1000 = small["cpu"] / max(small["stored"], 1) * 1000
         print(
             f"drained {small['stored']:.0f} mails ({small['in_db']:.0f} in MongoDB) in "
-            f"{small['seconds']:.2f} s: {rate:,.0f} mail/s; peak RSS {small['peak_mb']:.0f} MiB "
-            f"(baseline {small['baseline_mb']:.0f} MiB)"
+            f"{small['seconds']:.2f} s: {rate:,.0f} mail/s; CPU {cpu_per_1000:.2f} s per 1,000 "
+            f"mails (its own CPU would allow {1000 / cpu_per_1000:,.0f} mail/s on one core); "
+            f"peak RSS {small['peak_mb']:.0f} MiB (baseline {small['baseline_mb']:.0f} MiB)"
+        )
+        store = child(
+            base
+            | {
+                "db": f"bench_{uuid.uuid4().hex[:8]}",
+                "phase": "store",
+                "mails": str(args.mails),
+                "size": str(args.size),
+            }
+        )
+        print(
+            f"MongoDB alone, the same writes (insert_many per {BATCH_SIZE}, status update): "
+            f"{store['stored'] / store['seconds']:,.0f} mail/s"
         )
 
         big_size = int(args.big_mb * 1024 * 1024)
         fill_big = mail(0, big_size)
+        mail_mb = len(fill_big) / 1024 / 1024
         with imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=120) as imap:
             imap.login(USER, PASSWORD)
             imap.append("INBOX", None, None, fill_big)
+        del fill_big
         big = child(base | {"db": f"bench_{uuid.uuid4().hex[:8]}"})
         growth = big["peak_mb"] - big["baseline_mb"]
-        mail_mb = len(fill_big) / 1024 / 1024
         print(
             f"one {mail_mb:.0f} MiB mail: peak RSS {big['peak_mb']:.0f} MiB, "
             f"{growth:.0f} MiB above the baseline of {big['baseline_mb']:.0f} MiB "
