@@ -130,9 +130,11 @@ class Fleet:
     async def start(self) -> None:
         """Take this instance's share of the accounts and keep ticking."""
         await self.supervisor.start(only(self._rt.config, ()))
-        with contextlib.suppress(Exception):
-            # A failure here is logged and retried by the loop.
+        try:
             await self.tick()
+        except Exception as exc:
+            # MongoDB may come up later: the loop keeps trying.
+            log.warning("first fetcher heartbeat failed: %s", str(exc) or type(exc).__name__)
         self._loop = asyncio.create_task(self._run(), name="fetcher-fleet")
 
     async def stop(self) -> None:
@@ -144,7 +146,7 @@ class Fleet:
                     await task
         self._loop = self._applier = None
         await self.supervisor.stop()
-        released, self._held = sorted(self._held), {}
+        released, self._held, self._releasing = sorted(self._held), {}, set()
         metrics.owned_accounts(0)
         try:
             await self._rt.store.leases.release(
