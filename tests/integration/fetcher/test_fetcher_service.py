@@ -3,7 +3,6 @@ every reload, and a broken account never holds up a working one."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -37,6 +36,11 @@ async def stored(rt: Runtime, count: int) -> bool:
     return len(records) == count and all(r.status == "announced" for r in records)
 
 
+async def released(rt: Runtime, account_name: str) -> bool:
+    lease = await rt.store.leases.get(account=account_name)
+    return lease is not None and lease.owner is None
+
+
 async def test_service_fetches_follows_reloads_and_isolates_failures(
     rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -57,9 +61,10 @@ async def test_service_fetches_follows_reloads_and_isolates_failures(
             assert server_flags(dovecot, "bob") == {1: "\\Seen"}
 
             await put_account(rt, good.model_copy(update={"enabled": False}))
+            # The lease is given up only once the account's task has stopped.
+            await eventually(lambda: released(rt, "sales"), what="the disabled account let go")
             second, _ = make_mail(subject="second")
             dovecot.deliver("bob", second)
-            await asyncio.sleep(1.5)
             assert await rt.store.raw_emails.count() == 1  # disabled: not fetched
 
             await put_account(rt, good)
