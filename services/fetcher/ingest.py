@@ -2,8 +2,10 @@
 
 Each step runs for a chunk of fetched mails at once (one insert, the publishes' confirms
 awaited together, one status update), because per-mail round trips would cap the
-fetcher far below what the IMAP side delivers. For every single mail the order holds,
-and a crash (or an error) after any step loses no mail and makes no duplicate case:
+fetcher far below what the IMAP side delivers; and while one chunk is stored and announced
+the next one is already being fetched (one mailbox command at a time, and only next to a
+small chunk, so memory holds at most one large mail). For every single mail the order
+holds, and a crash (or an error) after any step loses no mail and makes no duplicate case:
 
 1. **store** the raw bytes under the unique key (account, ``uidvalidity:uid``).
    Crash before: the mail is still on the server, above the fetch mark; the next round
@@ -42,12 +44,13 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from email import policy
 from email.parser import BytesHeaderParser
 
 from services.fetcher.fence import NO_FENCE, Fence
-from shared.broker import publish
+from shared import metrics
+from shared.broker import publish_many
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
 from shared.models.config import IncomingAccount
 from shared.models.messages import MailReceived
@@ -167,42 +170,44 @@ async def fetch_once(
     twins_possible = renumbered or status.uidvalidity is None
     max_size = int(rt.config.settings.max_mail_size_mb * 1024 * 1024)
     created = 0
-    for start in range(0, len(refs), BATCH_SIZE):
-        batch = refs[start : start + BATCH_SIZE]
-        taken: list[MessageRef] = []
-        kept: list[MessageRef] = []  # stubs: the original stays on the server
-        async for chunk in _chunks(mailbox.fetch(batch, max_size=max_size)):
-            created += await _store_and_announce(
-                rt, account, status.uidvalidity, chunk, max_size, twins_possible
-            )
-            taken.extend(mail.ref for mail in chunk if mail.complete)
-            kept.extend(mail.ref for mail in chunk if not mail.complete)
-        seen = kept if deletes else taken + kept
-        if taken or seen:
-            await fence.check()
-        if deletes and taken:
-            await mailbox.delete(taken)
-        if seen:
-            await mailbox.mark_seen(seen)
-        taken += kept
-        if not taken:
-            continue
-        mark = contiguous_mark(batch, {ref.uid for ref in taken if ref.uid is not None})
-        if mark is not None and status.uidvalidity is not None:
-            await rt.store.fetch_state.advance(
-                account=account.name,
-                folder=account.folder,
-                uidvalidity=status.uidvalidity,
-                last_uid=mark,
-                fence=fence.token,
-            )
-        if len(taken) < len(batch):
-            log.warning(
-                "%s: the server listed %d mails it then did not hand over; they are tried again",
-                account.name,
-                len(batch) - len(taken),
-                extra={"account": account.name},
-            )
+    batches = [refs[i : i + BATCH_SIZE] for i in range(0, len(refs), BATCH_SIZE)]
+    # One mailbox command at a time: the next chunk is fetched while this one is stored.
+    lock = asyncio.Lock()
+    fetched = _fetched(mailbox, batches, max_size)
+    taken: list[MessageRef] = []
+    kept: list[MessageRef] = []  # stubs: the original stays on the server
+    upcoming: asyncio.Future[list[FetchedMail] | int | None] | None = None
+    try:
+        upcoming = asyncio.ensure_future(_next(fetched, lock))
+        while (item := await upcoming) is not None:
+            # Fetch ahead only next to a small chunk, so memory holds one large mail at most.
+            light = isinstance(item, int) or sum(len(m.data) for m in item) < STORE_MAX_BYTES
+            upcoming = asyncio.ensure_future(_next(fetched, lock)) if light else None
+            if isinstance(item, list):
+                created += await _store_and_announce(
+                    rt, account, status.uidvalidity, item, max_size, twins_possible
+                )
+                taken.extend(mail.ref for mail in item if mail.complete)
+                kept.extend(mail.ref for mail in item if not mail.complete)
+            else:
+                await _let_go(
+                    rt,
+                    account,
+                    mailbox,
+                    status.uidvalidity,
+                    batches[item],
+                    taken,
+                    kept,
+                    deletes=deletes,
+                    lock=lock,
+                    fence=fence,
+                )
+                taken, kept = [], []
+            if upcoming is None:
+                upcoming = asyncio.ensure_future(_next(fetched, lock))
+    finally:
+        await _settle(upcoming)
+        await fetched.aclose()
     if refs:
         log.info(
             "%s: %d mails listed, %d new",
@@ -212,6 +217,82 @@ async def fetch_once(
             extra={"account": account.name, "listed": len(refs), "new": created},
         )
     return created
+
+
+async def _let_go(
+    rt: Runtime,
+    account: IncomingAccount,
+    mailbox: Mailbox,
+    uidvalidity: int | None,
+    batch: Sequence[MessageRef],
+    taken: list[MessageRef],
+    kept: list[MessageRef],
+    *,
+    deletes: bool,
+    lock: asyncio.Lock,
+    fence: Fence,
+) -> None:
+    """Steps 4-5 for a batch whose fetched mails (``taken`` whole, ``kept`` as stubs) all got
+    through steps 1-3: flag or delete them on the server, then advance the fetch mark."""
+    seen = kept if deletes else taken + kept
+    if taken or seen:
+        async with lock:  # checked right before the command, not before waiting for it
+            await fence.check()
+            if deletes and taken:
+                await mailbox.delete(taken)
+            if seen:
+                await mailbox.mark_seen(seen)
+    done = taken + kept
+    if not done:
+        return
+    mark = contiguous_mark(batch, {ref.uid for ref in done if ref.uid is not None})
+    if mark is not None and uidvalidity is not None:
+        await rt.store.fetch_state.advance(
+            account=account.name,
+            folder=account.folder,
+            uidvalidity=uidvalidity,
+            last_uid=mark,
+            fence=fence.token,
+        )
+    if len(done) < len(batch):
+        log.warning(
+            "%s: the server listed %d mails it then did not hand over; they are tried again",
+            account.name,
+            len(batch) - len(done),
+            extra={"account": account.name},
+        )
+
+
+async def _fetched(
+    mailbox: Mailbox, batches: Sequence[Sequence[MessageRef]], max_size: int
+) -> AsyncGenerator[list[FetchedMail] | int, None]:
+    """The chunks of each batch in turn, each batch followed by its index (its end)."""
+    for index, batch in enumerate(batches):
+        async for chunk in _chunks(mailbox.fetch(batch, max_size=max_size)):
+            yield chunk
+        yield index
+
+
+async def _next(
+    items: AsyncIterator[list[FetchedMail] | int], lock: asyncio.Lock
+) -> list[FetchedMail] | int | None:
+    """The next item of ``items`` (None at the end), fetched holding the mailbox lock."""
+    async with lock:
+        return await anext(items, None)
+
+
+async def _settle(upcoming: asyncio.Future[list[FetchedMail] | int | None] | None) -> None:
+    """Let a fetch ahead finish (a command cut off halfway would leave the session unusable);
+    cancel it only when the round itself is cancelled. Its result or error no longer matters."""
+    if upcoming is None:
+        return
+    try:
+        await asyncio.shield(upcoming)
+    except asyncio.CancelledError:
+        upcoming.cancel()
+        raise
+    except Exception:  # the round already failed or ended; this fetch is not used
+        return
 
 
 async def _chunks(mails: AsyncIterator[FetchedMail]) -> AsyncIterator[list[FetchedMail]]:
@@ -304,25 +385,23 @@ async def _store_and_announce(
     # A twin still "stored" (its round crashed before the confirm) is announced here, once.
     fresh = list({record.id: record for record, _ in stored if record.status == "stored"}.values())
     # Sent in order on one channel; the confirms are awaited together, not one by one.
-    outcomes = await asyncio.gather(
-        *(
-            publish(
-                rt.broker,
-                MailReceived(
-                    raw_id=record.id,
-                    account=account.name,
-                    source_key=record.source_key,
-                    correlation_id=record.correlation_id,
-                ),
-                routing_key=MAIL_RECEIVED,
+    await publish_many(
+        rt.broker,
+        [
+            MailReceived(
+                raw_id=record.id,
+                account=account.name,
+                source_key=record.source_key,
+                correlation_id=record.correlation_id,
             )
             for record in fresh
-        ),
-        return_exceptions=True,
+        ],
+        routing_key=MAIL_RECEIVED,
     )
-    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failed is not None:
-        raise failed
+    metrics.mail_fetched(account.name, len(fresh))
+    for record in fresh:
+        extra = {"raw_id": record.id, "account": account.name, "source_key": record.source_key}
+        log.info("mail announced", extra={**extra, "correlation_id": record.correlation_id})
     await rt.store.raw_emails.set_status_many(
         raw_ids=[record.id for record in fresh], status="announced", only_from=("stored",)
     )

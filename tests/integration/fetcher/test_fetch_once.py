@@ -17,7 +17,7 @@ import pytest
 from deploy.local.servers import Dovecot
 from services.fetcher import ingest
 from services.fetcher.ingest import fetch_once
-from shared.broker import publish as real_publish
+from shared.broker import publish_many as real_publish
 from shared.errors import Transient
 from shared.mailbox import ImapMailbox, MessageRef
 from shared.runtime import Runtime
@@ -112,7 +112,7 @@ async def test_crash_between_store_and_publish_announces_exactly_once(
             raise Transient("broker gone")
         await real_publish(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest, "publish", publish_failing_once)
+    monkeypatch.setattr(ingest, "publish_many", publish_failing_once)
     with pytest.raises(Transient, match="broker gone"):
         await fetch_once(rt, acc, mailbox)
     [record] = await rt.store.raw_emails.recent()

@@ -41,6 +41,10 @@ async def released(rt: Runtime, account_name: str) -> bool:
     return lease is not None and lease.owner is None
 
 
+async def refused(caplog: pytest.LogCaptureFixture) -> bool:
+    return "login refused for alice@127.0.0.1" in caplog.text
+
+
 async def test_service_fetches_follows_reloads_and_isolates_failures(
     rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -69,6 +73,8 @@ async def test_service_fetches_follows_reloads_and_isolates_failures(
 
             await put_account(rt, good)
             await eventually(lambda: stored(rt, 2), what="the second mail after re-enabling")
+            # Dovecot answers a wrong password only after its auth failure delay.
+            await eventually(lambda: refused(caplog), what="the broken account's login refused")
         finally:
             await service.stop()
 
