@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.sender.compose import compose, derive_message_id
+from services.sender.compose import MAIL_POLICY, compose, derive_message_id
 from shared.models.config import Addresses, GlobalSettings, SystemConfig, find_case_reference
 from shared.models.messages import MailAddress, OutgoingMail
 
@@ -140,3 +140,46 @@ def test_in_reply_to_alone_also_starts_the_references() -> None:
 def test_header_injection_is_refused_by_the_model(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="header injection"):
         mail(**fields)
+
+
+_UNPARSED_VALUES = [
+    "Plain subject",
+    "x" * 69,  # "Subject: " + 69 = 78: the last length that skips the parse
+    "x" * 70,
+    "word " * 20,
+    "two  spaces",
+    " leading",
+    "trailing ",
+    "tab\there",
+    "=?utf-8?q?encoded?=",
+    "Grüße",
+    "<a.b@example.org>",
+    "<not-closed@example.org",
+    "<" + "a" * 70 + "@example.org>",
+    "Mon, 23 Nov 2026 23:57:22 +0000",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", ["Subject", "Message-ID", "Date"])
+@pytest.mark.parametrize("value", _UNPARSED_VALUES)
+@pytest.mark.parametrize("utf8", [False, True])
+def test_headers_built_without_a_parse_fold_as_the_stdlib_does(
+    name: str, value: str, utf8: bool
+) -> None:
+    # Plain values skip the header parser: the output must stay byte for byte the stdlib's.
+    ours = MAIL_POLICY.clone(utf8=utf8)
+    stdlib = policy.SMTP.clone(utf8=utf8)
+    built, reference = ours.header_factory(name, value), stdlib.header_factory(name, value)
+    assert built.fold(policy=ours) == reference.fold(policy=stdlib)
+    assert (str(built), len(built.defects)) == (str(reference), len(reference.defects))
+
+
+def test_a_date_built_without_a_parse_keeps_its_datetime() -> None:
+    sent = datetime(2026, 11, 23, 23, 57, 22, tzinfo=UTC)
+    built, reference = (
+        MAIL_POLICY.header_factory("Date", sent),
+        policy.SMTP.header_factory("Date", sent),
+    )
+    assert built.fold(policy=MAIL_POLICY) == reference.fold(policy=policy.SMTP)
+    assert built.datetime == reference.datetime == sent
