@@ -74,12 +74,11 @@ class Outcome:
 
 async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
     """Parse, decide and apply; raises Permanent/MailRejected/Transient for the handler."""
-    record = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id)
-    if record.status == "processed":
+    record, data = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id)
+    if data is None:  # processed before
         decision = Decision(action="attach", case_number=record.case_number, reason="done before")
         return Outcome(decision, record.case_number, duplicate_delivery=True)
     config = rt.config  # one snapshot: the size limit must mean the same to parser and scripts
-    data = await rt.store.raw_emails.data(raw_id=msg.raw_id)
     # Attachments of a mail the size limit strips are never stored: no copy of them is kept.
     contents: list[bytes] | None = None if over_limit(config, len(data)) else []
     limit = config.processor.processing_timeout_seconds
@@ -94,7 +93,9 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
             decision = await run_scripts(mail, ctx)
     except TimeoutError:
         raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
-    case_number = await _apply(rt, msg, mail, decision, ctx, contents)
+    # The first attempt cannot find anything of an earlier one: _apply skips looking for it.
+    first = record.attempts == 1
+    case_number = await _apply(rt, msg, mail, decision, ctx, contents, first_attempt=first)
     await rt.store.raw_emails.set_status(
         raw_id=msg.raw_id, status="processed", case_number=case_number, error=None
     )
@@ -119,13 +120,19 @@ async def _apply(
     decision: Decision,
     ctx: ScriptContext,
     contents: list[bytes] | None,
+    *,
+    first_attempt: bool,
 ) -> int | None:
     if decision.action == "drop":
         await _send_script_mails(rt, msg, mail, ctx.outgoing, None)
         return None
+    created = False
     if decision.action == "new_case":
-        case, _ = await rt.store.cases.create_for_raw(
-            raw_id=msg.raw_id, subject=mail.subject, contact=mail.answer_to
+        case, created = await rt.store.cases.create_for_raw(
+            raw_id=msg.raw_id,
+            subject=mail.subject,
+            contact=mail.answer_to,
+            first_attempt=first_attempt,
         )
         number = case.number
     else:
@@ -133,7 +140,9 @@ async def _apply(
         number = decision.case_number
     attachments = await _store_attachments(rt, mail.attachments, contents, ctx.omit_attachments)
     await rt.store.cases.add_message(
-        message=_case_message(number, msg, mail, decision, ctx, attachments)
+        message=_case_message(number, msg, mail, decision, ctx, attachments),
+        # A case created just now says it was updated now; a redelivery may find it older.
+        touch_case=not created,
     )
     if ctx.bounced_message_id and mail.bounce is not None:
         await rt.store.cases.mark_bounced(

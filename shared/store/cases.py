@@ -35,16 +35,25 @@ class CaseRepo:
         return Case.model_validate(doc) if doc else None
 
     async def create_for_raw(
-        self, *, raw_id: str, subject: str, contact: MailAddress | None
+        self,
+        *,
+        raw_id: str,
+        subject: str,
+        contact: MailAddress | None,
+        first_attempt: bool = False,
     ) -> tuple[Case, bool]:
         """The case opened by raw mail ``raw_id``, creating it once.
 
         A crash after creating the case and before finishing the mail leads to a redelivery;
         the unique ``origin_raw_id`` then returns the same case instead of a second one.
+        ``first_attempt`` says no earlier attempt at the mail can have created its case: the
+        lookup before the insert is skipped (the unique index still finds a case that exists
+        after all, at the price of an unused case number).
         """
-        existing = await self._cases.find_one({"origin_raw_id": raw_id}, {"_id": 0})
-        if existing:
-            return Case.model_validate(existing), False
+        if not first_attempt:
+            existing = await self._cases.find_one({"origin_raw_id": raw_id}, {"_id": 0})
+            if existing:
+                return Case.model_validate(existing), False
         number = await next_sequence(self._db, CASE_COUNTER, start=FIRST_CASE_NUMBER)
         case = Case(number=number, subject=subject, contact=contact, origin_raw_id=raw_id)
         try:
@@ -56,15 +65,20 @@ class CaseRepo:
             return Case.model_validate(existing), False
         return case, True
 
-    async def add_message(self, *, message: CaseMessage) -> bool:
-        """Attach a mail to its case; False when it was attached before (a redelivery)."""
+    async def add_message(self, *, message: CaseMessage, touch_case: bool = True) -> bool:
+        """Attach a mail to its case; False when it was attached before (a redelivery).
+
+        ``touch_case=False`` leaves the case's ``updated_at`` alone: for a case created for
+        this very mail a moment ago it already says now.
+        """
         try:
             await self._messages.insert_one(message.model_dump(by_alias=True))
         except DuplicateKeyError:
             return False
-        await self._cases.update_one(
-            {"number": message.case_number}, {"$set": {"updated_at": utcnow()}}
-        )
+        if touch_case:
+            await self._cases.update_one(
+                {"number": message.case_number}, {"$set": {"updated_at": utcnow()}}
+            )
         return True
 
     async def case_of_message_ids(self, *, message_ids: list[str]) -> int | None:

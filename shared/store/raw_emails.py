@@ -20,7 +20,7 @@ from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -173,8 +173,12 @@ class RawEmailRepo:
         doc = await self._coll.find_one({"_id": raw_id}, {"data": 1, "gridfs": 1})
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
+        return await self._bytes(doc)
+
+    async def _bytes(self, doc: Doc) -> bytes:
+        """The bytes of a stored document: inline, or read from its GridFS file."""
         if doc.get("gridfs"):
-            stream = await self._files.open_download_stream(raw_id)
+            stream = await self._files.open_download_stream(doc["_id"])
             return bytes(await stream.read())
         return bytes(doc["data"])
 
@@ -209,17 +213,19 @@ class RawEmailRepo:
         result = await self._coll.update_many(query, {"$set": {"status": status}})
         return result.modified_count
 
-    async def start_attempt(self, *, raw_id: str) -> RawEmail:
-        """Count a processing attempt and return the record."""
-        doc = await self._coll.find_one_and_update(
-            {"_id": raw_id},
-            {"$inc": {"attempts": 1}},
-            projection={"data": 0},
-            return_document=ReturnDocument.AFTER,
-        )
+    async def start_attempt(self, *, raw_id: str) -> tuple[RawEmail, bytes | None]:
+        """Count a processing attempt; the record, and its bytes unless it was processed before.
+
+        The attempt is counted before anything is read, so an attempt that crashes counts too.
+        """
+        # An update and a read of the whole document rather than a findAndModify and a second
+        # read for the bytes: findAndModify costs the MongoDB stand-in several times an update.
+        counted = await self._coll.update_one({"_id": raw_id}, {"$inc": {"attempts": 1}})
+        doc = await self._coll.find_one({"_id": raw_id}) if counted.matched_count else None
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
-        return RawEmail.model_validate(doc)
+        record = RawEmail.model_validate(doc)
+        return record, None if record.status == "processed" else await self._bytes(doc)
 
     async def record_failure(self, *, raw_id: str, error: str) -> None:
         """Mark the mail failed with its reason, keeping the first failure time."""

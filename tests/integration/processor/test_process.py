@@ -61,6 +61,25 @@ async def test_redelivery_after_each_step_creates_one_case_and_one_acknowledgeme
     assert all(e.case_number == early.number and e.raw_id == msg.raw_id for _, e in published)
 
 
+async def test_redelivery_after_the_first_attempt_created_the_case_reuses_it(rt: Runtime) -> None:
+    # The first attempt skips looking for its case; the second must look and find it.
+    msg = await store_raw(rt, make_mail(subject="Crashed", sender="kim@example.org")[0], "1:5")
+    record, data = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id)
+    assert record.attempts == 1 and data is not None
+    early, created = await rt.store.cases.create_for_raw(
+        raw_id=msg.raw_id, subject="Crashed", contact=None, first_attempt=True
+    )
+    assert created
+    redelivered = await process_mail(rt, msg)
+    assert redelivered.case_number == early.number
+    [message] = await rt.store.cases.messages(case_number=early.number)
+    assert message.raw_id == msg.raw_id
+    case = await rt.store.cases.get(number=early.number)
+    assert case is not None and case.updated_at > early.updated_at  # touched by the mail
+    following = await store_raw(rt, make_mail(subject="Next", sender="kim@example.org")[0], "1:6")
+    assert (await process_mail(rt, following)).case_number == early.number + 1  # none wasted
+
+
 async def test_auto_replies_open_a_case_but_are_never_acknowledged(rt: Runtime) -> None:
     data, _ = make_mail(subject="Out of office", sender="bot@example.org")
     data = b"Auto-Submitted: auto-replied\r\n" + data
