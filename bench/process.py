@@ -148,6 +148,9 @@ async def run(count: int) -> None:
             f"p50 {pct(0.5):,.0f}  p95 {pct(0.95):,.0f}  p99 {pct(0.99):,.0f}"
         )
         print(f"peak RSS:     {rss_mb:,.0f} MiB")
+        # A failed mail would flatter the throughput: show why each one failed.
+        async for doc in store.db["raw_emails"].find({"status": "failed"}, {"error": 1}):
+            print(f"failed:       {doc['_id']}: {doc.get('error')}")
     finally:
         await stack.stop()
         await feeder.broker.stop()
