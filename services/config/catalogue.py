@@ -13,6 +13,7 @@ Secrets are write-only: the catalogue shows whether one is set, never its value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,7 +94,10 @@ def _args(annotation: Any) -> tuple[Any, ...]:
     return tuple(getattr(annotation, "__args__", ()))
 
 
-def _infos(model: type[BaseModel], module: str, prefix: str) -> dict[str, PropertyInfo]:
+@functools.cache
+def _model_infos(model: type[BaseModel], module: str) -> dict[str, PropertyInfo]:
+    """The entries of ``model``'s fields, keyed by field name; built once per model (its JSON
+    schema is not cheap, and a listing needs it for every account)."""
     schema = model.model_json_schema()
     defs = schema.get("$defs", {})
     infos: dict[str, PropertyInfo] = {}
@@ -104,7 +108,7 @@ def _infos(model: type[BaseModel], module: str, prefix: str) -> dict[str, Proper
         default = None if required else field.get_default(call_default_factory=True)
         infos[name] = PropertyInfo(
             module=module,
-            key=f"{prefix}{name}",
+            key=name,
             type=_type_name(schema["properties"][name], defs),
             default=to_jsonable_python(default),
             required=required,
@@ -112,6 +116,13 @@ def _infos(model: type[BaseModel], module: str, prefix: str) -> dict[str, Proper
             secret=_is_secret(name, field),
         )
     return infos
+
+
+def _infos(model: type[BaseModel], module: str, prefix: str) -> dict[str, PropertyInfo]:
+    return {
+        name: info.model_copy(update={"key": f"{prefix}{name}"}, deep=True)
+        for name, info in _model_infos(model, module).items()
+    }
 
 
 def _split(module: str, key: str, config: SystemConfig) -> tuple[type[BaseModel], str, str]:
