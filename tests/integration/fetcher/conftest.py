@@ -1,8 +1,9 @@
 """Fixtures for the fetcher on real servers: a connected Runtime with an empty inbound
-queue, and mailboxes that are always closed."""
+queue, mailboxes that are always closed, and a server that never answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -58,3 +59,20 @@ async def open_mailbox() -> AsyncIterator[MailboxMaker]:
     yield make
     for mailbox in made:
         await mailbox.close()
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A server that accepts connections, reads nothing and never answers (not even a
+    greeting)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -190,22 +189,6 @@ async def test_unreachable_or_wrong_servers_are_transient(
     tls_to_plain = open_mailbox(account(alice, protocol="IMAPS", port=alice.imap_port))
     with pytest.raises(Transient, match="TLS"):
         await tls_to_plain.connect()
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A server that accepts connections and never greets."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 async def test_a_server_that_never_greets_times_out_as_transient(

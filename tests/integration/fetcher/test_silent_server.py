@@ -4,8 +4,6 @@ delivering, before and after its timeouts."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -19,22 +17,6 @@ from tests.integration.fetcher.helpers import account, announced
 from tests.support import eventually, make_mail
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A server that accepts connections, reads nothing and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 @pytest.mark.parametrize("protocol", ["IMAP", "POP3"])
