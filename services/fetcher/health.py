@@ -10,7 +10,6 @@ from shared.auth import AuthFailed, CredentialHealth
 from shared.mailbox import Mailbox
 from shared.models.messages import utcnow
 from shared.runtime import Runtime
-from shared.store.account_health import AccountHealthRepo
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ async def record_round(
     text = None if error is None else str(error) or type(error).__name__
     token_failed = credential is not None and text is not None and credential.last_error == text
     try:
-        await AccountHealthRepo(rt.store.db).record(
+        await rt.store.account_health.record(
             account=account,
             at=utcnow(),
             error=text,

@@ -68,6 +68,7 @@ class Store:
     """Repositories over one database; build with :func:`open_store`."""
 
     def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        from shared.store.account_health import AccountHealthRepo
         from shared.store.cases import CaseRepo
         from shared.store.desk import DeskRepo
         from shared.store.fetch_state import FetchStateRepo
@@ -89,6 +90,7 @@ class Store:
         self.outbox = OutboxRepo(self.db)
         self.test_archive = TestArchiveRepo(self.db)
         self.desk = DeskRepo(self.db)
+        self.account_health = AccountHealthRepo(self.db)
 
     async def ensure_indexes(self) -> None:
         """Create every index Mailroom relies on (idempotent)."""
