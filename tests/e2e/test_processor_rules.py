@@ -4,7 +4,6 @@ its case and is marked on it, an auto-reply is attached but never answered, and 
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +13,13 @@ import httpx
 import pytest
 
 from services.fetcher.service import build as fetcher_service
-from services.processor.scripts import load_script
 from services.processor.service import build as processor_service
 from services.sender.service import build as sender_service
 from shared.service import Stack
-from tests.e2e.conftest import ok, settings, sink_mails_to
+from tests.e2e.conftest import DEFAULT_SCRIPTS, install_script, ok, settings, sink_mails_to
 from tests.support import eventually, make_mail
 
 pytestmark = pytest.mark.e2e
-
-DEFAULT_SCRIPTS = ["size_limit", "bounce_handler", "auto_reply", "rate_limit", "case_matcher"]
 
 
 @pytest.fixture
@@ -33,23 +29,15 @@ def poison_script(tmp_path: Path) -> Iterator[str]:
     It is registered like any third-party script: a distribution with an entry point in the
     ``mailroom.incoming_scripts`` group, found on sys.path.
     """
-    (tmp_path / "mailroom_poison.py").write_text(
-        textwrap.dedent("""
+    yield from install_script(
+        tmp_path,
+        "poison",
+        """
         async def run(mail, ctx):
             if "poison" in mail.subject.lower():
                 raise RuntimeError("script bug triggered by this mail")
-    """)
+        """,
     )
-    dist = tmp_path / "mailroom_poison-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mailroom-poison\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[mailroom.incoming_scripts]\npoison = mailroom_poison:run\n"
-    )
-    sys.path.insert(0, str(tmp_path))
-    yield "poison"
-    sys.path.remove(str(tmp_path))
-    load_script.cache_clear()
 
 
 def dsn_for(original_id: str, recipient: str) -> bytes:

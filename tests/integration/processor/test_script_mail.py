@@ -3,8 +3,6 @@ mail is processed again (a redelivery after a crash, a duplicate delivery)."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,22 +12,21 @@ import httpx
 import pytest
 
 from services.processor.process import process_mail
-from services.processor.scripts import load_script
 from services.sender.service import build as sender_service
 from shared.runtime import Runtime
 from shared.service import Stack
-from tests.e2e.conftest import ok, sink_mails_to
+from tests.e2e.conftest import DEFAULT_SCRIPTS, install_script, ok, sink_mails_to
 from tests.integration.processor.helpers import store_raw
 from tests.support import eventually, make_mail, server_settings
-
-DEFAULT_SCRIPTS = ["size_limit", "bounce_handler", "auto_reply", "rate_limit", "case_matcher"]
 
 
 @pytest.fixture
 def thanks_script(tmp_path: Path) -> Iterator[str]:
     """Install, like a third-party package, a script that thanks every sender once."""
-    (tmp_path / "mailroom_thanks.py").write_text(
-        textwrap.dedent("""
+    yield from install_script(
+        tmp_path,
+        "thanks",
+        """
         async def run(mail, ctx):
             ctx.send_mail(
                 "thanks",
@@ -37,18 +34,8 @@ def thanks_script(tmp_path: Path) -> Iterator[str]:
                 subject="Thanks: " + mail.subject,
                 text="We read every mail.",
             )
-    """)
+        """,
     )
-    dist = tmp_path / "mailroom_thanks-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mailroom-thanks\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[mailroom.incoming_scripts]\nthanks = mailroom_thanks:run\n"
-    )
-    sys.path.insert(0, str(tmp_path))
-    yield "thanks"
-    sys.path.remove(str(tmp_path))
-    load_script.cache_clear()
 
 
 async def test_a_script_mail_is_sent_once_when_processing_runs_again(
