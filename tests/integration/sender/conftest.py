@@ -11,6 +11,7 @@ import pytest
 
 from deploy.local.postfix import Postfix, start_postfix
 from deploy.local.servers import Dovecot, SmtpSink
+from services.sender.pool import AiosmtplibTransport
 from shared.runtime import Runtime
 from shared.topology import (
     MAIL_OUTGOING,
@@ -59,6 +60,14 @@ async def relay(smtp_sink: SmtpSink) -> AsyncIterator[Relay]:
     yield server
     server.cut()
     await server.stop()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[AiosmtplibTransport]:
+    """An SMTP transport for calling ``deliver`` directly, closed after the test."""
+    smtp = AiosmtplibTransport()
+    yield smtp
+    await smtp.close()
 
 
 @asynccontextmanager

@@ -4,7 +4,6 @@ at the SMTP sink, and operators find it through the API and the ``mailroom`` CLI
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
@@ -23,13 +22,6 @@ from tests.support_cli import cli_env, mailroom
 pytestmark = pytest.mark.integration
 
 TOKEN = "archive-test-token-0123456789"
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
 
 
 async def test_system_flavour(rt: Runtime) -> None:

@@ -4,7 +4,6 @@ per case, a From outside the allowed list refused, and the fetch-error notificat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,13 +23,6 @@ from tests.integration.sender.helpers import connection, outgoing_mail, received
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
 
 
 async def configure(rt: Runtime, sink: SmtpSink, **modules: dict[str, Any]) -> None:

@@ -61,13 +61,6 @@ class CaseCheckingTransport:
         await self.inner.close()
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
-
-
 async def configure(rt: Runtime, conn: OutgoingConnection, **settings_: Any) -> None:
     """Store the connection (and global settings) as properties, as the config service does."""
     value = seal_secrets(conn.model_dump(mode="json") | {"password": conn.password}, rt.box)

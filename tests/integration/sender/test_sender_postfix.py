@@ -5,7 +5,6 @@ client-credentials flow), and "the same credentials as incoming account X"."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -26,13 +25,6 @@ from tests.support_cli import cli_env, mailroom
 pytestmark = pytest.mark.integration
 
 SCOPE = "https://outlook.office365.com/.default"
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
 
 
 def base(postfix: Postfix) -> dict[str, Any]:

@@ -41,13 +41,6 @@ async def scripted(**script: Any) -> AsyncIterator[ScriptedServer]:
         await server.stop()
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
-
-
 async def configure(rt: Runtime, server: ScriptedServer, **conn: Any) -> None:
     value = {"host": "127.0.0.1", "port": server.port, "security": "none", **conn}
     await rt.store.properties.put(module=OUTGOING_MODULE, key=OUTGOING_KEY, value=value, who="t")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,13 +23,6 @@ from tests.integration.sender.helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[AiosmtplibTransport]:
-    smtp = AiosmtplibTransport()
-    yield smtp
-    await smtp.close()
 
 
 @pytest.mark.parametrize(
