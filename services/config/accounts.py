@@ -24,8 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from services.config.errors import Conflict
-from services.config.properties import broadcast, delete_property, put_account, set_property
-from shared.config_views import ACCOUNTS_MODULE, OUTGOING_KEY, OUTGOING_MODULE, build_config
+from services.config.properties import (
+    broadcast,
+    check_change,
+    delete_property,
+    put_account,
+    set_property,
+)
+from shared.config_views import ACCOUNTS_MODULE, OUTGOING_KEY, OUTGOING_MODULE
 from shared.errors import ConfigRejected, NotFound
 from shared.models.config import ACCOUNT_NAME, IncomingAccount
 from shared.models.records import Property
@@ -80,16 +86,13 @@ async def rename_account(rt: Runtime, *, name: str, new_name: str, who: str) -> 
                 f"mail fetched under the name {new_name!r} (a deleted account) is still "
                 "stored; choose another name"
             )
-    props = await rt.store.properties.all()
-    outgoing = next((p for p in props if p.module == OUTGOING_MODULE), None)
+    outgoing = await rt.store.properties.get(module=OUTGOING_MODULE, key=OUTGOING_KEY)
     follows = outgoing is not None and outgoing.value.get("credentials_from") == name
-    candidate = [p for p in props if p.module != ACCOUNTS_MODULE or p.key != name]
-    candidate.append(Property(module=ACCOUNTS_MODULE, key=new_name, value=prop.value))
+    after = [Property(module=ACCOUNTS_MODULE, key=new_name, value=prop.value)]
     if follows and outgoing is not None:
         moved = {**outgoing.value, "credentials_from": new_name}
-        candidate = [p for p in candidate if p.module != OUTGOING_MODULE]
-        candidate.append(Property(module=OUTGOING_MODULE, key=OUTGOING_KEY, value=moved))
-    build_config(candidate, box=rt.box, version=0)
+        after.append(Property(module=OUTGOING_MODULE, key=OUTGOING_KEY, value=moved))
+    await check_change(rt, drop=[(ACCOUNTS_MODULE, name)], add=after)
 
     properties = rt.store.properties
     await properties.put(module=ACCOUNTS_MODULE, key=new_name, value=prop.value, who=who)

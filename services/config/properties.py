@@ -7,7 +7,7 @@ unknown key, a bad port) is refused with ConfigRejected and nothing is stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import SecretStr
@@ -35,10 +35,7 @@ async def set_property(rt: Runtime, *, module: str, key: str, value: Any, who: s
     """Validate and store one property; returns the new configuration version."""
     check_key(module, key)
     stored = seal_secrets(_plain(value), rt.box)
-    current = await rt.store.properties.all()
-    candidate = [p for p in current if (p.module, p.key) != (module, key)]
-    candidate.append(Property(module=module, key=key, value=stored))
-    build_config(candidate, box=rt.box, version=0)
+    await check_change(rt, add=[Property(module=module, key=key, value=stored)])
     version = await rt.store.properties.put(module=module, key=key, value=stored, who=who)
     await broadcast(rt, version, module, key, "set")
     return version
@@ -46,13 +43,27 @@ async def set_property(rt: Runtime, *, module: str, key: str, value: Any, who: s
 
 async def delete_property(rt: Runtime, *, module: str, key: str, who: str) -> int:
     """Remove one property (its view falls back to the default)."""
-    current = await rt.store.properties.all()
-    build_config([p for p in current if (p.module, p.key) != (module, key)], box=rt.box, version=0)
+    await check_change(rt, drop=[(module, key)])
     version = await rt.store.properties.delete(module=module, key=key, who=who)
     if version is None:
         raise NotFound(f"no property {module}/{key}")
     await broadcast(rt, version, module, key, "delete")
     return version
+
+
+async def check_change(
+    rt: Runtime,
+    *,
+    drop: Iterable[tuple[str, str]] = (),
+    add: Sequence[Property] = (),
+) -> None:
+    """Refuse (ConfigRejected) a change that breaks any typed view: build the whole
+    configuration as it would be with the ``drop`` properties (module, key) removed and the
+    ``add`` ones stored in place of those of the same name."""
+    replaced = {*drop, *((p.module, p.key) for p in add)}
+    current = await rt.store.properties.all()
+    candidate = [p for p in current if (p.module, p.key) not in replaced]
+    build_config([*candidate, *add], box=rt.box, version=0)
 
 
 async def list_properties(rt: Runtime) -> list[Property]:
@@ -69,10 +80,9 @@ async def set_fields(rt: Runtime, *, module: str, values: Mapping[str, Any], who
     """
     for key in values:
         check_key(module, key)
-    current = await rt.store.properties.all()
-    candidate = [p for p in current if not (p.module == module and p.key in values)]
-    candidate += [Property(module=module, key=k, value=_plain(v)) for k, v in values.items()]
-    build_config(candidate, box=rt.box, version=0)
+    await check_change(
+        rt, add=[Property(module=module, key=k, value=_plain(v)) for k, v in values.items()]
+    )
     version = 0
     for key, value in values.items():
         version = await rt.store.properties.put(
