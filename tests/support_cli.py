@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared.settings import SharedSettings
 from tests.secret_scan import SCAN
 
 
@@ -42,3 +43,14 @@ def cli_env(*, rabbit_url: str, mongo_url: str, database: str, secret_key: str) 
         "MAILROOM_SECRET_KEY": secret_key,
         "MAILROOM_LOG_JSON": "false",
     }
+
+
+def settings_cli_env(settings: SharedSettings) -> dict[str, str]:
+    """The process settings a CLI call needs to reach what ``settings`` (a test's Runtime) uses."""
+    assert settings.secret_key is not None
+    return cli_env(
+        rabbit_url=settings.broker_url.get_secret_value(),
+        mongo_url=settings.mongodb_url.get_secret_value(),
+        database=settings.database,
+        secret_key=settings.secret_key.get_secret_value(),
+    )

@@ -14,7 +14,7 @@ from deploy.local.servers import SmtpSink
 from services.config.service import build as config_service
 from shared.runtime import Runtime
 from shared.service import Stack
-from tests.support_cli import cli_env, mailroom
+from tests.support_cli import mailroom, settings_cli_env
 
 pytestmark = pytest.mark.integration
 
@@ -83,13 +83,7 @@ async def test_a_refused_login_is_reported_without_the_password_also_from_the_cl
     assert "refused the login of user 'alice'" in report["error"] and "535" in report["error"]
     assert PASSWORD not in json.dumps(report)
 
-    assert rt.settings.secret_key is not None
-    env = cli_env(
-        rabbit_url=rt.settings.broker_url.get_secret_value(),
-        mongo_url=rt.settings.mongodb_url.get_secret_value(),
-        database=rt.settings.database,
-        secret_key=rt.settings.secret_key.get_secret_value(),
-    )
+    env = settings_cli_env(rt.settings)
     cli = mailroom("outgoing", "test", env=env)
     assert cli.returncode == 1
     assert "refused the login of user 'alice'" in cli.stdout

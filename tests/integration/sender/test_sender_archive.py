@@ -17,7 +17,7 @@ from shared.runtime import Runtime
 from shared.service import Stack
 from tests.integration.sender.helpers import connection, outgoing_mail, received
 from tests.support import api_client
-from tests.support_cli import cli_env, mailroom
+from tests.support_cli import mailroom, settings_cli_env
 
 pytestmark = pytest.mark.integration
 
@@ -88,13 +88,7 @@ async def test_interception_needs_no_smtp_connection_and_shows_in_api_and_cli(
     assert "Subject: Archived only" in shown["raw"]
     assert missing.status_code == 404
 
-    assert rt.settings.secret_key is not None
-    env = cli_env(
-        rabbit_url=rt.settings.broker_url.get_secret_value(),
-        mongo_url=rt.settings.mongodb_url.get_secret_value(),
-        database=rt.settings.database,
-        secret_key=rt.settings.secret_key.get_secret_value(),
-    )
+    env = settings_cli_env(rt.settings)
     cli_list = mailroom("archive", "list", "--json", env=env)
     assert cli_list.returncode == 0, cli_list.stderr
     assert [m["id"] for m in json.loads(cli_list.stdout)] == [mail.mail_id]

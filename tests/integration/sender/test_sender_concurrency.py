@@ -28,7 +28,7 @@ from shared.service import Stack
 from shared.topology import MAIL_OUTGOING
 from tests.integration.sender.helpers import outgoing_mail
 from tests.support import eventually
-from tests.support_cli import cli_env, mailroom
+from tests.support_cli import mailroom, settings_cli_env
 
 pytestmark = pytest.mark.integration
 
@@ -232,13 +232,7 @@ async def test_the_api_and_the_cli_set_and_show_the_concurrency(
     assert accepted.status_code == 200, accepted.text
     assert (await api.get("/outgoing")).json()["concurrency"] == 4
 
-    assert rt.settings.secret_key is not None
-    env = cli_env(
-        rabbit_url=rt.settings.broker_url.get_secret_value(),
-        mongo_url=rt.settings.mongodb_url.get_secret_value(),
-        database=rt.settings.database,
-        secret_key=rt.settings.secret_key.get_secret_value(),
-    )
+    env = settings_cli_env(rt.settings)
     set_by_cli = mailroom("outgoing", "set", "--host", "127.0.0.1", "--concurrency", "8", env=env)
     assert set_by_cli.returncode == 0, set_by_cli.stderr
     shown = mailroom("outgoing", "show", "--json", env=env)

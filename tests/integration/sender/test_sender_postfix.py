@@ -20,7 +20,7 @@ from shared.errors import Transient
 from shared.runtime import Runtime
 from tests.integration.sender.helpers import outgoing_mail, received
 from tests.support import eventually
-from tests.support_cli import cli_env, mailroom
+from tests.support_cli import mailroom, settings_cli_env
 
 pytestmark = pytest.mark.integration
 
@@ -139,13 +139,7 @@ def test_oauth2_set_and_tested_from_the_cli(
     rt: Runtime, postfix: Postfix, smtp_sink: SmtpSink, oauth_issuer: OAuthIssuer
 ) -> None:
     oauth_issuer.add_client("cli-app", "cli-app-secret-123", "bob")
-    assert rt.settings.secret_key is not None
-    env = cli_env(
-        rabbit_url=rt.settings.broker_url.get_secret_value(),
-        mongo_url=rt.settings.mongodb_url.get_secret_value(),
-        database=rt.settings.database,
-        secret_key=rt.settings.secret_key.get_secret_value(),
-    )
+    env = settings_cli_env(rt.settings)
     where = [
         "--host",
         "127.0.0.1",
