@@ -149,12 +149,7 @@ class Fleet:
         released, self._held, self._releasing = sorted(self._held), {}, set()
         metrics.owned_accounts(0)
         try:
-            await self._rt.store.leases.release(
-                accounts=released,
-                owner=self.holder.id,
-                session=self.holder.session,
-                now=utcnow(),
-            )
+            await self._release(released)
             await self._rt.store.fetchers.remove(instance_id=self.holder.id)
         except Exception as exc:
             log.warning(
@@ -260,12 +255,7 @@ class Fleet:
             if not stopped:
                 continue
             try:
-                await self._rt.store.leases.release(
-                    accounts=stopped,
-                    owner=self.holder.id,
-                    session=self.holder.session,
-                    now=utcnow(),
-                )
+                await self._release(stopped)
             except Exception as exc:
                 # Still renewed by the ticks; the next change tries again, or they expire.
                 log.warning("could not release leases: %s", type(exc).__name__)
@@ -274,6 +264,12 @@ class Fleet:
             for name in stopped:
                 self._held.pop(name, None)
             self._changed("released", stopped)
+
+    async def _release(self, accounts: list[str]) -> None:
+        """Hand the leases of ``accounts`` back in one write."""
+        await self._rt.store.leases.release(
+            accounts=accounts, owner=self.holder.id, session=self.holder.session, now=utcnow()
+        )
 
     def _changed(self, change: metrics.LeaseChange, accounts: list[str]) -> None:
         if not accounts:
