@@ -4,7 +4,6 @@ servers from ``helpers`` on free ports."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,11 @@ from shared.topology import (
     retry_queue,
 )
 from tests.integration.sender.helpers import (
-    Handler,
     Relay,
     TcpServer,
     hang_up,
     never_greet,
+    serving,
     settings,
 )
 
@@ -70,27 +69,17 @@ async def transport() -> AsyncIterator[AiosmtplibTransport]:
     await smtp.close()
 
 
-@asynccontextmanager
-async def _serving(handler: Handler) -> AsyncIterator[TcpServer]:
-    server = TcpServer(handler)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 @pytest.fixture
 async def hanging_up_server() -> AsyncIterator[TcpServer]:
     """A server that closes every connection before the SMTP greeting."""
-    async with _serving(hang_up) as server:
+    async with serving(TcpServer(hang_up)) as server:
         yield server
 
 
 @pytest.fixture
 async def silent_server() -> AsyncIterator[TcpServer]:
     """A server that accepts connections and never says a word."""
-    async with _serving(never_greet) as server:
+    async with serving(TcpServer(never_greet)) as server:
         yield server
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from deploy.local.servers import SmtpSink
 from shared.models.config import OutgoingConnection
@@ -17,6 +17,24 @@ from shared.settings import SharedSettings
 from tests.support import server_settings
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+@contextlib.asynccontextmanager
+async def serving(server: S) -> AsyncIterator[S]:
+    """``server`` started for the block, stopped after it however it ends."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def settings(rabbit_url: str, mongo_url: str, database: str, instance: str) -> SharedSettings:

@@ -5,7 +5,7 @@ fails), 550 for all (the mail goes to the desk), and a server that never answers
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from shared.models.records import OutboxEntry
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.topology import MAIL_OUTGOING, SENDER_FAILED
-from tests.integration.sender.helpers import outgoing_mail
+from tests.integration.sender.helpers import outgoing_mail, serving
 from tests.integration.sender.scripted import ScriptedHandler, ScriptedServer
 from tests.support import eventually
 
@@ -31,14 +31,8 @@ CAROL = {"name": "Carol", "address": "carol@example.org"}
 DAVE = {"name": "Dave", "address": "dave@example.org"}
 
 
-@asynccontextmanager
-async def scripted(**script: Any) -> AsyncIterator[ScriptedServer]:
-    server = ScriptedServer(ScriptedHandler(**script))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+def scripted(**script: Any) -> AbstractAsyncContextManager[ScriptedServer]:
+    return serving(ScriptedServer(ScriptedHandler(**script)))
 
 
 async def configure(rt: Runtime, server: ScriptedServer, **conn: Any) -> None:
