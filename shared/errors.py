@@ -11,6 +11,8 @@ MailroomError
 
 from __future__ import annotations
 
+import ssl
+
 
 class MailroomError(Exception):
     """Base of every error Mailroom raises on purpose."""
@@ -51,3 +53,16 @@ class SecretsUnavailable(MailroomError):
 
 class NotFound(MailroomError):
     """The named object does not exist."""
+
+
+def cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, if that is what it is (libraries
+    wrap it in their own connection errors, so the whole cause/context chain is searched)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:  # chains may be cyclic
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return None

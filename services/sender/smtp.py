@@ -26,7 +26,7 @@ from typing import Protocol
 import aiosmtplib
 
 from shared.auth.oauth import MsalTokenProvider, OAuthCredentials
-from shared.errors import MailroomError, Permanent, Transient
+from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.models.config import OutgoingConnection, SystemConfig
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,6 @@ def _by_code(code: int, text: str) -> MailroomError:
     return Permanent(text) if 500 <= code < 600 else Transient(text)
 
 
-def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:  # chains may be cyclic
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def translate(exc: Exception, connection: OutgoingConnection) -> MailroomError | None:
     """The Mailroom error for an exception of a send, or None when it is not an SMTP failure."""
     where = server_name(connection)
@@ -124,7 +113,7 @@ def translate(exc: Exception, connection: OutgoingConnection) -> MailroomError |
         )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _by_code(exc.code, f"SMTP server {where} answered {exc.code} {exc.message}")
-    cert = _cert_error(exc)
+    cert = cert_error(exc)
     if cert is not None:
         return Permanent(
             f"TLS certificate of SMTP server {where} is not trusted: {cert.verify_message}; "

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import aioimaplib
 
-from shared.errors import MailroomError, Permanent, Transient
+from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.mailbox._imap_parse import (
     TEMPORARY_CODES,
     ImapProtocolError,
@@ -62,18 +62,6 @@ async def race(aw: Awaitable[T], lost: asyncio.Event, timeout: float | None) -> 
     if watcher in done:
         raise ConnectionLost()
     raise TimeoutError()
-
-
-def cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification failure behind ``exc``, if that is what it is."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:  # chains may be cyclic
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def translate(exc: Exception, *, where: str, what: str, timeout: float) -> MailroomError | None:

@@ -35,8 +35,7 @@ from functools import partial
 from typing import TypeVar
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider, xoauth2
-from shared.errors import MailroomError, Permanent, Transient
-from shared.mailbox._imap_session import cert_error
+from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.mailbox._tls import tls_context, wants_starttls
 from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
 from shared.mailbox.trace import attach_pop3, protocol_trace
