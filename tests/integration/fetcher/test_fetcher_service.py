@@ -41,6 +41,10 @@ async def released(rt: Runtime, account_name: str) -> bool:
     return lease is not None and lease.owner is None
 
 
+async def seen_only(dovecot: Dovecot) -> bool:
+    return server_flags(dovecot, "bob") == {1: "\\Seen"}
+
+
 async def refused(caplog: pytest.LogCaptureFixture) -> bool:
     return "login refused for alice@127.0.0.1" in caplog.text
 
@@ -62,7 +66,8 @@ async def test_service_fetches_follows_reloads_and_isolates_failures(
             first, _ = make_mail(subject="first")
             dovecot.deliver("bob", first)
             await eventually(lambda: stored(rt, 1), what="the first mail stored and announced")
-            assert server_flags(dovecot, "bob") == {1: "\\Seen"}
+            # Flagging follows the announcement in the same round: wait for it, don't race it.
+            await eventually(lambda: seen_only(dovecot), what="the first mail flagged \\Seen")
 
             await put_account(rt, good.model_copy(update={"enabled": False}))
             # The lease is given up only once the account's task has stopped.
