@@ -3,16 +3,23 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 STATE := .local
 
-.PHONY: venv test lint docs servers stop run
+.PHONY: venv test lint docs servers stop run reset
 
 venv: $(STAMP)
 
-# Re-install only when the dependencies may have changed.
+# Re-install only when the dependencies may have changed. `make test` (and lint, docs) get the
+# test and dev tools; `make run` only what running needs plus the local servers' extra.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -e '.[local]'
 	touch $@
 
 # pytest exits 5 when it collected nothing: a broken test tree must not look green.
@@ -31,11 +38,20 @@ lint: venv
 docs: venv
 	$(PY) -m services.docs
 
-servers: venv
-	$(PY) -m deploy.local.servers up --dir $(STATE)
+# The local default (deploy/local/stack.py): servers, `mailroom run all` in the background,
+# the preconfigured account; ends with the "ready" block. Data stays in $(STATE)/.
+run: $(RUN_STAMP)
+	@$(PY) -m deploy.local.stack run --dir $(STATE)
 
+servers: $(RUN_STAMP)
+	$(PY) -m deploy.local.stack up --dir $(STATE)
+
+# Stops everything `make run` started and says what; the data stays.
 stop:
-	$(PY) -m deploy.local.servers down --dir $(STATE)
+	@if [ -x $(PY) ]; then $(PY) -m deploy.local.stack stop --dir $(STATE); \
+	else echo "nothing was running"; fi
 
-run: venv servers
-	. $(STATE)/env && exec $(VENV)/bin/mailroom run all
+# Stops everything, then removes the local data (cases, mails, settings, mailboxes, keys).
+reset:
+	@if [ -x $(PY) ]; then $(PY) -m deploy.local.stack reset --dir $(STATE); \
+	else rm -rf $(STATE) && echo "removed $(STATE)"; fi

@@ -13,6 +13,7 @@ from services.config.cli import (
     accounts,
     archive,
     cases,
+    demo,
     failed,
     fetchers,
     outgoing,
@@ -36,6 +37,7 @@ for group, name in (
     (cases.app, "cases"),
     (transfer.app, "config"),
     (archive.app, "archive"),
+    (demo.app, "demo"),
 ):
     app.add_typer(group, name=name)
 

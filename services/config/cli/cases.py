@@ -7,6 +7,8 @@ import json
 import typer
 
 from services.config.cli.common import JsonOpt, print_rows, run_with
+from shared.models.records import CaseMessage
+from shared.runtime import Runtime
 
 app = typer.Typer(help="Cases (read-only).", no_args_is_help=True)
 
@@ -20,6 +22,15 @@ def cases_list(as_json: JsonOpt = False) -> None:
 
 @app.command("show")
 def cases_show(number: int) -> None:
-    """A case's mails (JSON)."""
-    messages = run_with(lambda rt: rt.store.cases.messages(case_number=number))
+    """A case's mails (JSON); a case that does not exist is an error (exit 1)."""
+
+    async def work(rt: Runtime) -> list[CaseMessage] | None:
+        if await rt.store.cases.get(number=number) is None:
+            return None
+        return await rt.store.cases.messages(case_number=number)
+
+    messages = run_with(work)
+    if messages is None:
+        typer.echo(f"error: no case {number} — `mailroom cases list` shows the cases", err=True)
+        raise typer.Exit(1)
     typer.echo(json.dumps([m.model_dump(mode="json", by_alias=True) for m in messages], indent=2))
