@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,48 +21,10 @@ from typing import Any
 from faststream import BaseMiddleware
 from faststream.message import StreamMessage
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-
-class SecretRedactor(logging.Filter):
-    """Replaces every registered secret in a record's rendered message and extras with ***.
-
-    Passwords and tokens are registered when the configuration is loaded, so even an
-    exception text from a library that echoes a credential cannot leak it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def register(self, *secrets: str | None) -> None:
-        """Add secrets to redact (short or empty values are ignored)."""
-        with self._lock:
-            self._secrets.update(s for s in secrets if s and len(s) >= 3)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every registered secret replaced."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Render and redact the message in place (always keeps the record)."""
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args = self.redact(message), None
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        for key, value in list(vars(record).items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self.redact(value))
-        return True
-
-
-REDACTOR = SecretRedactor()
+# REDACTOR and SecretRedactor live in their own module (free of FastStream); re-exported.
+from shared.redact import REDACTOR as REDACTOR
+from shared.redact import STANDARD_RECORD_KEYS
+from shared.redact import SecretRedactor as SecretRedactor
 
 CORRELATION_ID: ContextVar[str | None] = ContextVar("mailroom_correlation_id", default=None)
 """The correlation id of the mail the current task works on, if any."""
@@ -99,7 +60,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        entry.update({k: v for k, v in vars(record).items() if k not in STANDARD_RECORD_KEYS})
         if "correlation_id" not in entry and (correlation_id := CORRELATION_ID.get()):
             entry["correlation_id"] = correlation_id
         if record.exc_text:

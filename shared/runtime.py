@@ -1,22 +1,26 @@
-"""What a running service holds: settings, store, broker and the current configuration."""
+"""What a running service holds: settings, store, broker and the current configuration.
+
+FastStream (and with it the broker and the topology) is imported when the broker is first
+used: a CLI command that only reads MongoDB does not pay its start-up time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from faststream.rabbit import RabbitBroker, RabbitRouter
-
-from shared.broker import build_broker, declare_topology
 from shared.config_views import build_config
-from shared.logs import REDACTOR
 from shared.models.config import SystemConfig
 from shared.models.messages import ConfigChanged
+from shared.redact import REDACTOR
 from shared.secrets import SecretBox
 from shared.settings import SharedSettings
 from shared.store import Store, open_store
-from shared.topology import CONFIG_EXCHANGE, config_queue
+
+if TYPE_CHECKING:
+    from faststream.rabbit import RabbitBroker, RabbitRouter
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ class Runtime:
     def __init__(self, settings: SharedSettings, broker: RabbitBroker | None = None) -> None:
         self.settings = settings
         self.box = SecretBox(settings.secret_key)
-        self.broker = broker or build_broker(settings.broker_url.get_secret_value())
+        self._broker = broker
         self.config = SystemConfig()
         self._store: Store | None = None
         self._listeners: list[ConfigListener] = []
@@ -45,22 +49,36 @@ class Runtime:
         )
 
     @property
+    def broker(self) -> RabbitBroker:
+        """The broker (built on first use; connected by :meth:`start_broker` or the app)."""
+        if self._broker is None:
+            from shared.broker import build_broker
+
+            self._broker = build_broker(self.settings.broker_url.get_secret_value())
+        return self._broker
+
+    @property
     def store(self) -> Store:
         """The MongoDB store (after :meth:`start_store`)."""
         if self._store is None:
             raise RuntimeError("store not open: call start_store() first")
         return self._store
 
-    async def start_store(self) -> None:
-        """Open MongoDB and load the configuration (idempotent)."""
+    async def start_store(self, *, timeout_ms: int = 10_000) -> None:
+        """Open MongoDB (waiting up to ``timeout_ms`` for it to answer: the CLI waits less
+        than a service) and load the configuration (idempotent)."""
         if self._store is None:
             self._store = await open_store(
-                self.settings.mongodb_url.get_secret_value(), self.settings.database
+                self.settings.mongodb_url.get_secret_value(),
+                self.settings.database,
+                timeout_ms=timeout_ms,
             )
             await self.reload_config()
 
     async def start_broker(self) -> None:
         """Connect the broker and declare the topology (for processes that only publish)."""
+        from shared.broker import declare_topology
+
         await self.broker.connect()
         await declare_topology(self.broker)
 
@@ -113,6 +131,10 @@ class Runtime:
 
     def config_router(self, service: str) -> RabbitRouter:
         """A router with this instance's subscriber to the ``config`` broadcast."""
+        from faststream.rabbit import RabbitRouter
+
+        from shared.topology import CONFIG_EXCHANGE, config_queue
+
         router = RabbitRouter()
 
         @router.subscriber(
