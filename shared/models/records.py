@@ -16,6 +16,22 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class ReceivedAddress(BaseModel):
+    """A mailbox as a received mail names it: kept even when no mail could be sent to it.
+
+    Received mail carries addresses a web form would refuse (``MAILER-DAEMON``, ``root@localhost``,
+    ``user@host.local``, quoted local parts); they are kept as written and marked
+    ``replyable=False`` so that no automatic mail goes to them. A :class:`MailAddress` validates
+    as one (``from_attributes``), so outgoing mails are recorded with the same type.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    name: str = ""
+    address: str
+    replyable: bool = True
+
+
 class Property(_Record):
     """One system property."""
 
@@ -38,6 +54,8 @@ class ConfigLogEntry(_Record):
     version: int
     who: str
     at: datetime = Field(default_factory=utcnow)
+    forced: str | None = None
+    """Set when the change was forced past a guard: the refusal it overrode."""
 
 
 class RawEmail(_Record):
@@ -114,9 +132,9 @@ class CaseMessage(_Record):
     raw_id: str | None = None
     outbox_id: str | None = None
     subject: str
-    from_: list[MailAddress] = Field(default_factory=list, alias="from")
-    to: list[MailAddress] = Field(default_factory=list)
-    cc: list[MailAddress] = Field(default_factory=list)
+    from_: list[ReceivedAddress] = Field(default_factory=list, alias="from")
+    to: list[ReceivedAddress] = Field(default_factory=list)
+    cc: list[ReceivedAddress] = Field(default_factory=list)
     date: datetime | None = None
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)

@@ -21,35 +21,49 @@ from services.processor.parsing._parts import Body
 
 _BLANK_LINE = re.compile(r"\r?\n\s*\r?\n")
 _DAEMON = re.compile(
-    r"mailer-daemon|postmaster|mail delivery (subsystem|system)|microsoftexchange"
-    r"|mail administrator|mdaemon|mailerdaemon",
+    r"mailer[-_ ]?daemon|post_?master|mail delivery (subsystem|system)|microsoftexchange"
+    r"|mail administrator|mdaemon|courier mail server|system administrator",
     re.IGNORECASE,
 )
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|delivery (status notification|failure|has failed|failed)"
     r"|mail delivery failed|failure notice|could not be delivered|non remis|unzustellbar"
-    r"|nicht zustellbar|no se puede entregar|delivery incomplete|rejected:|warning: could not",
+    r"|nicht zustellbar|no se puede entregar|delivery incomplete|rejected:|warning: could not"
+    r"|mail delivery status|delivery status notification|undelivered|returned to sender",
     re.IGNORECASE,
 )
-_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_SMTP_REPLY = re.compile(r"^.*\b[45]\d\d[ -].*$", re.MULTILINE)
+_STATUS_FIELD = re.compile(r"(?<![\w.])([245]\.\d{1,3}\.\d{1,3})(?![\w.])")
+# An enhanced status code (RFC 3463) only where one is meant: after an SMTP reply code
+# ("550 5.1.1", "550-5.1.1", Exchange's "#550 5.1.1" and "#5.1.1") or in a Status: field.
+# Anywhere else "4.6.1" is as likely a product version in a banner or a list-manager footer.
+_ENHANCED = re.compile(
+    r"(?:(?<![\w.])[245]\d\d[ -]#?|#|^[ \t]*Status:[ \t]*)([245]\.\d{1,3}\.\d{1,3})(?![\w.])"
+    r"|\(#([245]\.\d{1,3}\.\d{1,3})\)",
+    re.MULTILINE | re.IGNORECASE,
+)
+# A line quoting a server's reply: a 4xx/5xx code followed by text (not a version or a date).
+_SMTP_REPLY = re.compile(r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?[ -][^\n]*")
 _QUOTED_ID = re.compile(r"^[> \t]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 # "<user@host>: ..." (Postfix, qmail, Yahoo), Exim's "The following address(es) failed:" and
 # Exchange's "The following recipient(s) cannot be reached:", each followed by the address.
 _FAILED_ADDRESS = re.compile(
     r"^<([^<>\s]+@[^<>\s]+)>:"
     r"|(?:following address(?:\(es\))? failed|recipient\(s\) cannot be reached"
-    r"|did not reach the following recipient\(s\)):\s+<?([^<>\s]+@[^<>\s]+?)>?\s",
+    r"|did not reach the following recipient\(s\)|failed recipient\(s\)"
+    r"|had permanent fatal errors -+|was not delivered to)"
+    r":?\s+<?([^<>\s]+@[^<>\s]+?)>?\s"
+    r"|^(?:recipient|original-recipient|final-recipient):\s*(?:rfc822;\s*)?<?([^<>\s]+@[^<>\s]+?)>?\s"
+    r"|^([^<>\s:]+@[^<>\s:]+): [45]\d\d[ -]",
     re.IGNORECASE | re.MULTILINE,
 )
 # VERP (variable envelope return path): a sender that sends each mail with the envelope
 # sender local+<mail id>@domain gets its bounces at that address, whatever the bounce says.
 # The look-behind starts a match only at the start of an address: linear time on any header.
-_VERP = re.compile(
+VERP = re.compile(
     r"(?<![^\s<>\",;:])[^\s<>@\"+,;:]+\+([A-Za-z0-9][A-Za-z0-9._=-]{0,127})@[A-Za-z0-9.-]+"
 )
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
-_MAX_VERP_TOKENS = 10
+MAX_VERP_TOKENS = 10
 _TEXT_SAMPLE = 256 * 1024
 _MAX_DIAGNOSTIC = 500
 
@@ -76,30 +90,51 @@ def _verp_tokens(msg: Message, body: Body) -> list[str]:
     """Tokens of the VERP addresses the bounce went to, most specific header first."""
     values = [str(v) for name in _ENVELOPE_HEADERS for v in msg.get_all(name, [])]
     values += [str(original.get("Return-Path", "")) for original in body.originals]
-    tokens = (m.group(1) for v in values for m in _VERP.finditer(unescape_8bit(v, "", [])))
-    return list(dict.fromkeys(tokens))[:_MAX_VERP_TOKENS]
+    tokens = (m.group(1) for v in values for m in VERP.finditer(unescape_8bit(v, "", [])))
+    return list(dict.fromkeys(tokens))[:MAX_VERP_TOKENS]
 
 
 def _dsn(body: Body) -> BounceInfo | None:
     # Per-recipient blocks are the ones after the per-message block; they name a recipient.
-    blocks = [b for report in body.reports for b in _blocks(report)]
-    recipients = [b for b in blocks if _field(b, "Final-Recipient") or _field(b, "Action")]
+    blocks = [b for report in body.reports for b in field_blocks(report)]
+    recipients = [b for b in blocks if field(b, "Final-Recipient") or field(b, "Action")]
     if not recipients:
         return None
-    chosen = next((b for b in recipients if _field(b, "Action").lower() == "failed"), recipients[0])
-    found = _STATUS.search(_field(chosen, "Status"))
+    chosen = next((b for b in recipients if field(b, "Action").lower() == "failed"), recipients[0])
+    diagnostic = _typed_value(field(chosen, "Diagnostic-Code"))[:_MAX_DIAGNOSTIC]
+    found = _STATUS_FIELD.search(field(chosen, "Status"))
+    codes = [found.group(1)] if found else []
+    reply = _smtp_reply(diagnostic)
     return BounceInfo(
-        recipient=_address(
-            _field(chosen, "Final-Recipient") or _field(chosen, "Original-Recipient")
-        ),
-        status=found.group(1) if found else None,
-        action=_field(chosen, "Action").lower() or None,
-        original_message_id=_original_id(body, ""),
-        diagnostic=_typed_value(_field(chosen, "Diagnostic-Code"))[:_MAX_DIAGNOSTIC] or None,
+        recipient=_address(field(chosen, "Final-Recipient") or field(chosen, "Original-Recipient")),
+        status=_most_specific(codes + _reply_codes(diagnostic)),
+        action=field(chosen, "Action").lower() or None,
+        original_message_id=original_id(body, ""),
+        diagnostic=diagnostic or None,
+        smtp_reply=reply,
     )
 
 
-def _blocks(report: Message) -> list[Message]:
+def _reply_codes(text: str) -> list[str]:
+    """Enhanced status codes (RFC 3463) that stand in an SMTP reply or a Status: field."""
+    return [m.group(1) or m.group(2) for m in _ENHANCED.finditer(text)]
+
+
+def _most_specific(codes: list[str]) -> str | None:
+    """The code that says most: 5.1.1 over a generic 5.0.0; the first among equals."""
+    if not codes:
+        return None
+    return max(codes, key=lambda code: sum(part != "0" for part in code.split(".")[1:]))
+
+
+def _smtp_reply(text: str) -> str | None:
+    # The reply that carries an enhanced code says more than the first numeric line.
+    replies = [" ".join(m.group(0).split()) for m in _SMTP_REPLY.finditer(text)]
+    best = next((r for r in replies if _ENHANCED.search(r)), replies[0] if replies else None)
+    return best[:_MAX_DIAGNOSTIC] if best else None
+
+
+def field_blocks(report: Message) -> list[Message]:
     payload = report.get_payload()
     if isinstance(payload, list):
         return [b for b in payload if isinstance(b, Message)]
@@ -110,7 +145,7 @@ def _blocks(report: Message) -> list[Message]:
     return [parser.parsestr(block.strip() + "\n") for block in _BLANK_LINE.split(text)]
 
 
-def _field(block: Message, name: str) -> str:
+def field(block: Message, name: str) -> str:
     return " ".join(unescape_8bit(str(block.get(name, "")), name, []).split())
 
 
@@ -128,19 +163,22 @@ def _heuristic(
 ) -> BounceInfo | None:
     # A daemon's address list is evidence; a person's mail with a bounce-like subject only
     # counts when it quotes the returned mail's headers.
-    recipient = (_flufl_recipient(msg, body) or _text_recipient(text)) if daemon else None
-    original = _original_id(body, text)
+    original = original_id(body, text)
+    if daemon:
+        recipient = _flufl_recipient(msg, body) or _text_recipient(text)
+    else:
+        recipient = _text_recipient(text) if original else None
     if not (certain or recipient or original):
         return None
-    found = _STATUS.search(text)
-    reply = _SMTP_REPLY.search(text)
-    status = found.group(1) if found else None
+    status = _most_specific(_reply_codes(text))
+    reply = _smtp_reply(text)
     return BounceInfo(
         recipient=recipient,
         status=status,
         action="delayed" if status and status.startswith("4") else "failed",
         original_message_id=original,
-        diagnostic=" ".join(reply.group(0).split())[:_MAX_DIAGNOSTIC] if reply else None,
+        diagnostic=reply,
+        smtp_reply=reply,
     )
 
 
@@ -159,7 +197,7 @@ def _flufl_recipient(msg: Message, body: Body) -> str | None:
     return found[0].decode("utf-8", errors="replace") if found else None
 
 
-def _original_id(body: Body, text: str) -> str | None:
+def original_id(body: Body, text: str) -> str | None:
     for original in body.originals:
         found = MESSAGE_ID.search(unescape_8bit(str(original.get("Message-ID", "")), "", []))
         if found:

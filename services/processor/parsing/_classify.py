@@ -24,6 +24,30 @@ AUTO_SUBMITTED_HEADERS = (
     "X-Mail-Autoreply",
 )
 _AUTO_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+# Vendor headers whose value says "automatic reply": Tobit David, FirstClass, Mail.ru, the
+# X- copy of Precedence some gateways write, vacation(1) and procmail recipes.
+_VENDOR_MARKERS = (
+    ("X-POST-MessageClass", re.compile(r"autoresponder", re.IGNORECASE)),
+    ("X-FC-MachineGenerated", re.compile(r"^\s*true", re.IGNORECASE)),
+    ("X-Mailru-Msgtype", re.compile(r"autoreply", re.IGNORECASE)),
+    ("X-Precedence", re.compile(r"auto_?reply|bulk|junk", re.IGNORECASE)),
+    ("X-Vacation", re.compile(r"\S")),
+    ("X-Autoreply-Type", re.compile(r"\S")),
+    ("X-Zimbra-Autoreply", re.compile(r"\S")),
+    ("X-Yandex-Autoreply", re.compile(r"\S")),
+    ("X-Ms-Exchange-Organization-Autoreply", re.compile(r"\S")),
+)
+# The subject prefixes mail clients put on the replies they send by themselves (Outlook and
+# Exchange in their languages, Apple Mail, Lotus Notes, Zimbra, GroupWise). At the start of
+# the subject and with the colon they are the client's, not a person's wording.
+_CLIENT_PREFIX = re.compile(
+    r"\s*(?:automatic reply|auto(?:matic)?[- ]?reply|auto[- ]?response|out of office autoreply"
+    r"|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|risposta automatica"
+    r"|respuesta autom[áa]tica|automatisch antwoord|autosvar|automaattinen vastaus"
+    r"|resposta autom[áa]tica|automatyczna odpowied[źz]|automatick[áa] odpov[ěe]ď"
+    r"|автоматический ответ|自動応答|自动回复|自動回覆)\s*:",
+    re.IGNORECASE,
+)
 _WEAK_HEADERS = ("X-MS-Exchange-Inbox-Rules-Loop", "X-MS-Exchange-Generated-Message-Source")
 _OUT_OF_OFFICE = re.compile(
     r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|abwesenheit|abwesend"
@@ -42,12 +66,15 @@ def is_auto_reply(msg: Message) -> bool:
         return True
     if any(msg.get(name) is not None for name in AUTO_SUBMITTED_HEADERS):
         return True
+    if any(pattern.search(str(msg.get(name, ""))) for name, pattern in _VENDOR_MARKERS):
+        return True
     if msg.get_content_type() == "multipart/report":
         # Read receipts (RFC 8098 disposition notifications) are machine answers too.
         return str(msg.get_param("report-type") or "").lower() == "disposition-notification"
-    return _weak_sign(msg) and bool(
-        _OUT_OF_OFFICE.search(header_text(str(msg.get("Subject", "")), "Subject", []))
-    )
+    subject = header_text(str(msg.get("Subject", "")), "Subject", [])
+    if _CLIENT_PREFIX.match(subject):
+        return True
+    return _weak_sign(msg) and bool(_OUT_OF_OFFICE.search(subject))
 
 
 def _weak_sign(msg: Message) -> bool:

@@ -46,8 +46,10 @@ _PYTHON_ONLY = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "und
 # Detection reads a sample: the whole of a large part adds time, not accuracy.
 _DETECT_SAMPLE = 64 * 1024
 _HIGH_PAIR = re.compile(rb"[\x80-\xff]{2}")
-_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# The payload may hold spaces: a common non-conforming sender writes "=?utf-8?Q?a b?=".
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?]*?\?=")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SPACE_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 
 
@@ -115,10 +117,12 @@ def _guess(data: bytes) -> str | None:
 
 def header_text(raw: str, what: str, defects: list[str]) -> str:
     """Decode a raw header value: RFC 2047 words, raw 8-bit bytes, folding."""
-    value = unescape_8bit(raw, what, defects)
+    # Unfold (RFC 5322 2.2.3): a fold's line break goes, its whitespace stays.
+    value = unescape_8bit(_LINE_BREAK.sub("", raw), what, defects)
     if "=?" in value:
         value = _decode_words(value, what, defects)
-    return " ".join(value.split())
+    # Whitespace inside the value is the sender's (file names keep theirs).
+    return value.strip()
 
 
 def unescape_8bit(raw: str, what: str, defects: list[str]) -> str:
@@ -151,6 +155,11 @@ def _decode_words(value: str, what: str, defects: list[str]) -> str:
 
 def _word(word: str, what: str, defects: list[str]) -> list[tuple[bytes, str]]:
     payload = word.split("?")[3]
+    if " " in payload:
+        # Spaces are not allowed in a word (RFC 2047 5): in Q they meant spaces, in B nothing.
+        keep = "" if word.split("?")[2] in "bB" else "_"
+        word = word.replace(payload, payload.replace(" ", keep))
+        payload = payload.replace(" ", keep)
     if word.split("?")[2] in "bB" and not _BASE64.fullmatch(payload):
         defects.append(f"{what}: undecodable encoded word {word[:60]!r}")
         return [(word.encode("utf-8", errors="surrogateescape"), "utf-8")]

@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.policy import Compat32
 
-from pydantic import ValidationError
-
+from services.processor.parsing._addresses import parse_addresses
 from services.processor.parsing._decode import header_text, unescape_8bit
-from shared.models.messages import MailAddress
+from shared.models.records import ReceivedAddress
 
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
 # Generous for References of long threads, small enough to keep decoding cheap.
 MAX_HEADER_CHARS = 32 * 1024
-MAX_ADDRESSES = 1000
 MAX_REFERENCES = 500
+MAX_FIELDS = 1000
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class _RawPolicy(Compat32):
@@ -41,11 +41,16 @@ def raw(msg: Message, name: str, defects: list[str]) -> str:
     value = msg.get(name)
     if value is None:
         return ""
-    text = str(value).replace("\r", "").replace("\n", "")
+    return unescape_8bit(_bounded(str(value), name, defects), name, defects)
+
+
+def _bounded(value: str, name: str, defects: list[str]) -> str:
+    # Unfolding (RFC 5322 2.2.3) removes the line break of a fold and keeps its whitespace.
+    text = _LINE_BREAK.sub("", value)
     if len(text) > MAX_HEADER_CHARS:
         defects.append(f"{name}: header of {len(text)} characters cut to {MAX_HEADER_CHARS}")
         text = text[:MAX_HEADER_CHARS]
-    return unescape_8bit(text, name, defects)
+    return text
 
 
 def text(msg: Message, name: str, defects: list[str]) -> str:
@@ -80,28 +85,18 @@ def date(msg: Message, defects: list[str]) -> datetime | None:
     return found
 
 
-def addresses(msg: Message, name: str, defects: list[str]) -> list[MailAddress]:
-    """The mailboxes of an address header, display names decoded, invalid ones as defects."""
-    value = raw(msg, name, defects)
-    if not value:
-        return []
-    # Split before decoding: a decoded display name may contain commas or angle brackets.
-    try:
-        pairs = email.utils.getaddresses([value])
-    except RecursionError:  # the stdlib reads nested comments "((((" by recursion
-        defects.append(f"{name}: comments nested too deep to read the addresses")
-        return []
-    result: list[MailAddress] = []
-    for display, addr in pairs[:MAX_ADDRESSES]:
-        if not addr:
-            continue
-        try:
-            result.append(
-                MailAddress(name=header_text(display, name, defects), address=addr.strip())
-            )
-        except ValidationError:
-            defects.append(f"{name}: invalid address {addr[:80]!r}")
-    if not result and pairs == [("", "")] and not value.rstrip().endswith(";"):
-        # (an empty group such as "undisclosed-recipients:;" is well-formed)
-        defects.append(f"{name}: no address in {value[:80]!r}")
-    return result
+def addresses(msg: Message, name: str, defects: list[str]) -> list[ReceivedAddress]:
+    """Every mailbox of every ``name`` header, display names decoded, none dropped."""
+    values = [_bounded(str(v), name, defects) for v in msg.get_all(name, [])]
+    value = ", ".join(unescape_8bit(v, name, defects) for v in values if v.strip())
+    return parse_addresses(value, name, defects)
+
+
+def fields(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
+    """Every header field as written (unfolded, bounded), in order: nothing is dropped."""
+    found: list[tuple[str, str]] = []
+    for field_name, value in msg.items()[:MAX_FIELDS]:
+        found.append((field_name, unescape_8bit(_bounded(str(value), field_name, defects), "", [])))
+    if len(msg) > MAX_FIELDS:
+        defects.append(f"{len(msg)} header fields; only the first {MAX_FIELDS} listed")
+    return found

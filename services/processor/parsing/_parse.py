@@ -16,10 +16,21 @@ from inscriptis import get_text
 from services.processor.parsing import _headers as headers
 from services.processor.parsing._bounce import bounce_info
 from services.processor.parsing._classify import is_auto_reply
+from services.processor.parsing._complaint import complaint_info
+from services.processor.parsing._digest import content_digest
 from services.processor.parsing._headers import RAW_POLICY
-from services.processor.parsing._model import ParsedMail
+from services.processor.parsing._model import (
+    BounceInfo,
+    Classification,
+    Complaint,
+    ContactSource,
+    ParsedMail,
+)
 from services.processor.parsing._parts import collect
+from services.processor.parsing._recover import recover_head
+from services.processor.parsing._ses import ses_notification
 from shared.errors import Permanent
+from shared.models.records import ReceivedAddress
 
 # A mail has at least one of these; a header block with none of them is not a mail.
 _MAIL_HEADERS = (
@@ -54,35 +65,71 @@ def _parse(data: bytes, contents: list[bytes] | None) -> ParsedMail:
     start = data.lstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
     if len(start) != len(data):
         defects.append("blank lines or byte-order mark before the headers removed")
-    msg = _message(start, defects)
+    msg = _message(recover_head(start, defects), defects)
     if not any(msg.get(name) is not None for name in _MAIL_HEADERS):
         raise Permanent("unparseable mail: no header block")
     defects[:0] = [type(d).__name__ for d in msg.defects]
     body = collect(msg, defects, contents=contents)
     subject = headers.text(msg, "Subject", defects)
     sender = headers.raw(msg, "From", defects)
-    bounce = bounce_info(msg, body, sender, subject)
+    ses = ses_notification(body.text[0]) if len(body.text) == 1 else None
+    complaint = ses if isinstance(ses, Complaint) else complaint_info(msg, body)
+    bounce = ses if isinstance(ses, BounceInfo) else None
+    if complaint is None and bounce is None:
+        bounce = bounce_info(msg, body, sender, subject)
+    classification: Classification = (
+        "complaint" if complaint
+        else "bounce" if bounce
+        else "auto_reply" if is_auto_reply(msg)
+        else "normal"
+    )  # fmt: skip
     text, html = _join(body.text), _join(body.html)
     if text is None and html is not None:
         text = _html_text(html, defects)
+    addresses = {
+        name: headers.addresses(msg, name, defects)
+        for name in ("From", "To", "Cc", "Reply-To", "Sender", "Return-Path")
+    }
     return ParsedMail(
         message_id=headers.first_id(msg, "Message-ID", defects),
         in_reply_to=headers.first_id(msg, "In-Reply-To", defects),
         references=headers.ids(msg, "References", defects),
         subject=subject,
         date=headers.date(msg, defects),
-        from_=headers.addresses(msg, "From", defects),
-        to=headers.addresses(msg, "To", defects),
-        cc=headers.addresses(msg, "Cc", defects),
-        reply_to=headers.addresses(msg, "Reply-To", defects),
+        from_=addresses["From"],
+        to=addresses["To"],
+        cc=addresses["Cc"],
+        reply_to=addresses["Reply-To"],
+        sender=addresses["Sender"],
+        return_path=addresses["Return-Path"],
+        contact_source=_contact_source(addresses, defects),
+        headers=headers.fields(msg, defects),
         text=text,
         html=html,
         attachments=body.attachments,
-        classification="bounce" if bounce else "auto_reply" if is_auto_reply(msg) else "normal",
+        classification=classification,
         bounce=bounce,
+        complaint=complaint,
+        content_digest=content_digest(start),
         size=len(data),
         defects=_bounded(defects),
     )
+
+
+def _contact_source(
+    addresses: dict[str, list[ReceivedAddress]], defects: list[str]
+) -> ContactSource | None:
+    """Which header names the writer: From, else Reply-To, Sender, Return-Path."""
+    sources: tuple[tuple[str, ContactSource], ...] = (
+        ("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"),
+        ("Return-Path", "return_path"),
+    )  # fmt: skip
+    for name, source in sources:
+        if addresses[name]:
+            if source != "from":
+                defects.append(f"no From address: the contact is taken from {name}")
+            return source
+    return None
 
 
 def _message(data: bytes, defects: list[str]) -> Message:

@@ -42,6 +42,8 @@ class Body:
     """Each attachment's bytes, in the order of ``attachments``, when the caller wants them."""
     reports: list[Message] = field(default_factory=list)
     """message/delivery-status parts, for the bounce parser."""
+    feedback: list[Message] = field(default_factory=list)
+    """message/feedback-report parts (RFC 5965), for the complaint parser."""
     originals: list[Message] = field(default_factory=list)
     """Headers of mails a bounce returns (message/rfc822, text/rfc822-headers)."""
     parts: int = 0
@@ -79,6 +81,8 @@ def _walk(part: Message, depth: int, body: Body, *, alternative: bool) -> None:
         # Their field blocks look like parts to the parser; they are one report, not body text.
         if ctype == "message/delivery-status":
             body.reports.append(part)
+        elif ctype == "message/feedback-report":
+            body.feedback.append(part)
         blocks = part.get_payload()
         data = b"".join(_bytes(b, body) for b in blocks) if isinstance(blocks, list) else b""
         _attach(body, None, ctype, data, None)

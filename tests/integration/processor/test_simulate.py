@@ -51,7 +51,7 @@ async def test_simulate_prints_the_contract_and_changes_nothing(
     out = json.loads(result.stdout)
     assert set(out) >= CONTRACT_KEYS
     assert out["message_id"] == mid and out["subject"] == "Re: Printer [Case#10001]"
-    assert out["from"] == [{"name": "Ida", "address": "ida@example.org"}]
+    assert out["from"] == [{"name": "Ida", "address": "ida@example.org", "replyable": True}]
     assert out["classification"] == "normal" and out["bounce"] is None
     assert out["decision"]["action"] == "new_case" and out["decision"]["rule"] == "new"
     assert any("10001" in note and "does not exist" in note for note in out["notes"])
