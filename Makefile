@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 STATE := .local
 
-.PHONY: venv test lint docs servers stop run reset
+.PHONY: venv test lint docs servers stop run reset image
 
 venv: $(STAMP)
 
@@ -55,3 +55,8 @@ stop:
 reset:
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.stack reset --dir $(STATE); \
 	else rm -rf $(STATE) && echo "removed $(STATE)"; fi
+
+# The container image, built with mmdebstrap + podman and smoke-checked (deploy/build-image.sh;
+# slow, so not part of `make test`). IMAGE_ARGS e.g. --git v1.0 --tag registry/mailroom:1.0.
+image: $(RUN_STAMP)
+	deploy/build-image.sh $(IMAGE_ARGS)

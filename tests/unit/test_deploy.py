@@ -150,3 +150,20 @@ def test_docker_compose_refuses_a_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     broken.write_text("services:\n  fetcher:\n    image: mailroom\n    restart_policy: always\n")
     assert compose_config(broken).returncode != 0
+
+
+def test_the_image_build_script_is_executable_bash_named_by_make_and_readme() -> None:
+    # The build itself is slow (mmdebstrap + podman): `make image` runs it, not `make test`.
+    script = DEPLOY / "build-image.sh"
+    assert script.stat().st_mode & 0o111, "deploy/build-image.sh is not executable"
+    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    root = DEPLOY.parent
+    assert re.search(r"^image:.*\n\tdeploy/build-image\.sh", (root / "Makefile").read_text(), re.M)
+    assert "deploy/build-image.sh" in (root / "README.md").read_text()
+
+
+def test_the_image_takes_its_base_as_a_build_argument() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE=\S+", dockerfile, re.M)
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${BASE}", "${BASE}"]
