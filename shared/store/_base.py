@@ -61,6 +61,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "failed_mails": [IndexModel([("status", ASCENDING), ("last_failed_at", ASCENDING)])],
     "replays": [IndexModel([("failed_id", ASCENDING)])],
+    "user_log": [IndexModel([("user", ASCENDING), ("at", ASCENDING)])],
+    "api_tokens": [
+        IndexModel([("token_hash", ASCENDING)], unique=True),
+        IndexModel([("user", ASCENDING)]),
+    ],
 }
 
 
@@ -69,6 +74,7 @@ class Store:
 
     def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
         from shared.store.account_health import AccountHealthRepo
+        from shared.store.api_tokens import ApiTokenRepo
         from shared.store.cases import CaseRepo
         from shared.store.desk import DeskRepo
         from shared.store.fetch_state import FetchStateRepo
@@ -78,6 +84,7 @@ class Store:
         from shared.store.properties import PropertyRepo
         from shared.store.raw_emails import RawEmailRepo
         from shared.store.test_archive import TestArchiveRepo
+        from shared.store.users import UserRepo
 
         self.client = client
         self.db: AsyncDatabase[Doc] = client[database]
@@ -91,6 +98,8 @@ class Store:
         self.test_archive = TestArchiveRepo(self.db)
         self.desk = DeskRepo(self.db)
         self.account_health = AccountHealthRepo(self.db)
+        self.users = UserRepo(self.db)
+        self.api_tokens = ApiTokenRepo(self.db)
 
     async def ensure_indexes(self) -> None:
         """Create every index Mailroom relies on (idempotent)."""

@@ -1,14 +1,34 @@
-"""Dependencies of the API routes: the runtime and the bearer-token check."""
+"""Dependencies of the API routes: the runtime, who is calling, and the role a route needs.
+
+A route declares its role once, by the alias it takes (``who: Operator``): ``Viewer``
+(read only), ``Operator`` (the failed-mail desk, cases, outbox, activating, deactivating and
+testing accounts) or ``Admin`` (everything else). Each alias gives the caller's name for the
+audit. ``SignedIn`` gives the whole :class:`Caller` to routes that act on the caller's own
+things (their API tokens).
+
+Bearer tokens, checked in this order:
+
+* ``MAILROOM_API_TOKEN``: the service token, admin (audited as ``api:admin``);
+* ``MAILROOM_OPERATOR_TOKEN``: operator (``api:operator``);
+* a user's API token (``mailroom tokens create``): the user's role now, audited with the
+  user's name.
+
+Without MAILROOM_API_TOKEN the API refuses everything (503): an unprotected settings API
+would hand out the mailboxes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.config.api_tokens import owner_of
+from shared.models.users import Role, allows
 from shared.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -23,7 +43,14 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-Role = Literal["admin", "operator"]
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request: ``name`` for the audit, ``role``, and ``user`` when the token
+    is a user's (None for the service tokens)."""
+
+    name: str
+    role: Role
+    user: str | None = None
 
 
 def _same(given: str, token: str) -> bool:
@@ -34,12 +61,11 @@ def _same(given: str, token: str) -> bool:
     )
 
 
-def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Role:
-    """The role the bearer token grants, or a 401/503 that says what is wrong.
-
-    Without MAILROOM_API_TOKEN the API refuses everything: an unprotected settings API
-    would hand out the mailboxes. Tokens are compared in constant time.
-    """
+async def current_caller(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller the bearer token names, or a 401/503 that says what is wrong."""
     admin = rt.settings.api_token
     if admin is None:
         raise HTTPException(
@@ -48,10 +74,13 @@ def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> R
         )
     given = credentials.credentials if credentials else ""
     if _same(given, admin.get_secret_value()):
-        return "admin"
+        return Caller(name="api:admin", role="admin")
     operator = rt.settings.operator_token
     if operator is not None and _same(given, operator.get_secret_value()):
-        return "operator"
+        return Caller(name="api:operator", role="operator")
+    owner = await owner_of(rt, given) if given else None
+    if owner is not None:
+        return Caller(name=owner.user, role=owner.role, user=owner.user)
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "missing or wrong bearer token",
@@ -59,26 +88,43 @@ def _role_of(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> R
     )
 
 
-def require_admin(
-    rt: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """Admit only the admin role; returns who is calling (for the audit)."""
-    role = _role_of(rt, credentials)
-    if role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin role")
-    return "api:admin"
+SignedIn = Annotated[Caller, Depends(current_caller)]
+"""Any valid token, whatever its role: the caller in full."""
 
 
-def require_reader(
-    rt: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """Admit admin and operator (read-only views and the failed-mail desk)."""
-    return f"api:{_role_of(rt, credentials)}"
+def _needs(caller: Caller, role: Role) -> str:
+    if not allows(caller.role, role):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {role} role")
+    return caller.name
 
 
-CallerDep = Annotated[str, Depends(require_admin)]
-"""Admin only: every route that changes the configuration."""
-ReaderDep = Annotated[str, Depends(require_reader)]
-"""Admin or operator: read-only views and the failed-mail desk."""
+def require_viewer(caller: SignedIn) -> str:
+    """Admit every role (read-only routes); returns who is calling."""
+    return _needs(caller, "viewer")
+
+
+def require_operator(caller: SignedIn) -> str:
+    """Admit operator and admin; returns who is calling."""
+    return _needs(caller, "operator")
+
+
+def require_admin(caller: SignedIn) -> str:
+    """Admit only admin; returns who is calling."""
+    return _needs(caller, "admin")
+
+
+Viewer = Annotated[str, Depends(require_viewer)]
+"""Read only: any role. The value is the caller's name."""
+Operator = Annotated[str, Depends(require_operator)]
+"""The failed-mail desk, cases, outbox, account activate/deactivate/test: operator or admin."""
+Admin = Annotated[str, Depends(require_admin)]
+"""Everything else (configuration, users): admin only."""
+
+ROLE_DEPENDENCIES = {require_viewer: "viewer", require_operator: "operator", require_admin: "admin"}
+"""The role each dependency stands for (the route-by-route tests read routes with it)."""
+
+CallerDep = Admin
+"""Former name of :data:`Admin`, kept while routes move to the role aliases."""
+ReaderDep = Operator
+"""Former name of the admin-or-operator check (now :data:`Operator`), kept while routes move
+to the role aliases; a read-only route takes :data:`Viewer`."""

@@ -19,6 +19,7 @@ from services.config.api.routes import (
     outgoing_test,
     settings,
     transfer,
+    users,
 )
 from shared.runtime import Runtime
 
@@ -40,6 +41,7 @@ def create_api(rt: Runtime) -> FastAPI:
         archive,
         attachments,
         transfer,
+        users,
     ):
         api.include_router(module.router)
 

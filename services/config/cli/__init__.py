@@ -21,6 +21,7 @@ from services.config.cli import (
     settings,
     simulate,
     transfer,
+    users,
 )
 
 app = typer.Typer(help="Mailroom: email gateway for case-management systems.", no_args_is_help=True)
@@ -37,6 +38,8 @@ for group, name in (
     (cases.app, "cases"),
     (transfer.app, "config"),
     (archive.app, "archive"),
+    (users.app, "users"),
+    (users.tokens_app, "tokens"),
     (demo.app, "demo"),
 ):
     app.add_typer(group, name=name)

@@ -13,7 +13,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from services.config.api.deps import require_admin, require_reader
+from services.config.api.deps import (
+    current_caller,
+    require_admin,
+    require_operator,
+    require_viewer,
+)
 from services.config.api.limits import MAX_BODY_BYTES
 from services.config.api.main import create_api
 from services.config.service import build as config_service
@@ -49,7 +54,19 @@ def _routes() -> list[tuple[str, str, str]]:
     roles = {}
     for route in _api_routes(api.routes):
         calls = set(_calls(route.dependant))
-        role = "admin" if require_admin in calls else "reader" if require_reader in calls else ""
+        role = next(
+            (
+                name
+                for dep, name in (
+                    (require_admin, "admin"),
+                    (require_operator, "operator"),
+                    (require_viewer, "viewer"),
+                    (current_caller, "signed-in"),
+                )
+                if dep in calls
+            ),
+            "",
+        )
         roles.update({(m, route.path): role for m in route.methods or ()})
     out = []
     for path, operations in api.openapi()["paths"].items():

@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import RuntimeDep, Viewer
 from shared.models.messages import MailAddress
 from shared.models.records import ArchivedMail
 
@@ -48,7 +48,7 @@ class ArchivedMailPublic(ArchivedMailSummary):
 @router.get("")
 async def list_archive(
     rt: RuntimeDep,
-    _: CallerDep,
+    _: Viewer,
     case: int | None = None,
     to: Annotated[str | None, Query(max_length=320)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -59,6 +59,6 @@ async def list_archive(
 
 
 @router.get("/{mail_id}")
-async def show_archived(mail_id: MailId, rt: RuntimeDep, _: CallerDep) -> ArchivedMailPublic:
+async def show_archived(mail_id: MailId, rt: RuntimeDep, _: Viewer) -> ArchivedMailPublic:
     """One intercepted mail with its text and raw message."""
     return ArchivedMailPublic.of(await rt.store.test_archive.get(mail_id=mail_id))

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
-from services.config.api.deps import ReaderDep, RuntimeDep
+from services.config.api.deps import RuntimeDep, Viewer
 from shared.errors import NotFound
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -36,7 +36,7 @@ async def attachment_content(
     raw_id: Annotated[str, Path(max_length=64)],
     index: Annotated[int, Path(ge=0)],
     rt: RuntimeDep,
-    _: ReaderDep,
+    _: Viewer,
 ) -> StreamingResponse:
     """Attachment ``index`` (from 0, in the order the mail lists them) of the incoming mail
     ``raw_id`` (the ``raw_id`` of its ``case.*`` event) of a case, as stored when the mail

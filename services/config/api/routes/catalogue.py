@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
+from services.config.api.deps import Admin, RuntimeDep, Viewer
 from services.config.api.schemas import PropertyIn, VersionOut
 from services.config.catalogue import (
     PropertyState,
@@ -26,7 +26,7 @@ Key = Annotated[str, Path(max_length=200, description="e.g. poll_interval_second
 @router.get("")
 async def list_properties(
     rt: RuntimeDep,
-    _: ReaderDep,
+    _: Viewer,
     module: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[PropertyState]:
     """Every property (of ``module``) with its type, default, description and value."""
@@ -34,14 +34,14 @@ async def list_properties(
 
 
 @router.get("/{module}/{key}")
-async def get_property(module: Module, key: Key, rt: RuntimeDep, _: ReaderDep) -> PropertyState:
+async def get_property(module: Module, key: Key, rt: RuntimeDep, _: Viewer) -> PropertyState:
     """One property; an unknown name is refused with the module's known properties."""
     return await get_catalogued(rt, module=module, key=key)
 
 
 @router.put("/{module}/{key}")
 async def set_property(
-    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: CallerDep
+    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: Admin
 ) -> VersionOut:
     """Set one property; validated with the whole configuration, audited and broadcast."""
     return VersionOut(
@@ -50,7 +50,7 @@ async def set_property(
 
 
 @router.delete("/{module}/{key}")
-async def reset_property(module: Module, key: Key, rt: RuntimeDep, who: CallerDep) -> VersionOut:
+async def reset_property(module: Module, key: Key, rt: RuntimeDep, who: Admin) -> VersionOut:
     """Back to the default (audited and broadcast; the version is unchanged when the default
     applied already)."""
     return VersionOut(version=await reset_catalogued(rt, module=module, key=key, who=who))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from services.config import desk
-from services.config.api.deps import ReaderDep, RuntimeDep
+from services.config.api.deps import Operator, RuntimeDep, Viewer
 from services.config.api.schemas import DeskAuditOut, FailedMailPublic, ReplayOut
 
 router = APIRouter(prefix="/failed", tags=["failed-mail desk"])
@@ -22,7 +22,7 @@ TextQ = Annotated[str | None, Query(max_length=200)]
 @router.get("")
 async def list_failed(
     rt: RuntimeDep,
-    _: ReaderDep,
+    _: Viewer,
     account: AccountQ = None,
     error: TextQ = None,
     sender: TextQ = None,
@@ -47,7 +47,7 @@ async def list_failed(
 @router.post("/replay")
 async def replay_many(
     rt: RuntimeDep,
-    who: ReaderDep,
+    who: Operator,
     account: AccountQ = None,
     error: TextQ = None,
     sender: TextQ = None,
@@ -60,40 +60,40 @@ async def replay_many(
 
 
 @router.get("/{failed_id}")
-async def show_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> FailedMailPublic:
+async def show_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> FailedMailPublic:
     """One desk entry."""
     return FailedMailPublic.of(await rt.store.desk.get(failed_id=failed_id))
 
 
 @router.get("/{failed_id}/raw", response_class=Response)
-async def raw_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> Response:
+async def raw_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> Response:
     """The mail exactly as fetched (message/rfc822)."""
     data = await desk.raw_of(rt, failed_id=failed_id)
     return Response(content=data, media_type="message/rfc822")
 
 
 @router.get("/{failed_id}/parsed")
-async def parsed_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
+async def parsed_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> dict[str, Any]:
     """The mail as the processor parses it (or why it does not parse)."""
     return await desk.parsed_of(rt, failed_id=failed_id)
 
 
 @router.get("/{failed_id}/audit")
-async def audit_failed(failed_id: FailedId, rt: RuntimeDep, _: ReaderDep) -> list[DeskAuditOut]:
+async def audit_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> list[DeskAuditOut]:
     """Who replayed or deleted this entry, when, and with what outcome."""
     records = await rt.store.desk.replays(failed_id=failed_id)
     return [DeskAuditOut(**r.model_dump()) for r in records]
 
 
 @router.post("/{failed_id}/replay")
-async def replay_one(failed_id: FailedId, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+async def replay_one(failed_id: FailedId, rt: RuntimeDep, who: Operator) -> ReplayOut:
     """Replay one entry (idempotent: a second replay does nothing)."""
     result = await desk.replay(rt, failed_id=failed_id, who=who)
     return ReplayOut(failed_id=result.failed_id, replayed=result.replayed, note=result.note)
 
 
 @router.delete("/{failed_id}")
-async def delete_failed(failed_id: FailedId, rt: RuntimeDep, who: ReaderDep) -> ReplayOut:
+async def delete_failed(failed_id: FailedId, rt: RuntimeDep, who: Operator) -> ReplayOut:
     """Take an entry off the desk (the raw mail stays stored); audited."""
     deleted = await desk.delete(rt, failed_id=failed_id, who=who)
     return ReplayOut(

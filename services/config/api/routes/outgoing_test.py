@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import Admin, RuntimeDep
 from services.sender.probe import ProbeReport, probe
 from services.sender.smtp import effective_connection
 from shared.errors import NotFound
@@ -37,7 +37,7 @@ class OutgoingTestOut(BaseModel):
 
 
 @router.post("/test")
-async def test_outgoing(body: OutgoingTestIn, rt: RuntimeDep, _: CallerDep) -> OutgoingTestOut:
+async def test_outgoing(body: OutgoingTestIn, rt: RuntimeDep, _: Admin) -> OutgoingTestOut:
     """Connect, secure, authenticate and optionally send a test mail; 200 even when the
     server refuses (``ok`` false, ``error`` says why)."""
     config = rt.config

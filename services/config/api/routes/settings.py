@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path
 
-from services.config.api.deps import CallerDep, ReaderDep, RuntimeDep
+from services.config.api.deps import Admin, RuntimeDep, Viewer
 from services.config.api.schemas import PropertyIn, VersionOut
 from services.config.properties import delete_property, list_properties, set_fields, set_property
 from shared.models.records import Property
@@ -22,7 +22,7 @@ FieldModule = Literal[
 
 
 @router.get("/settings/{module}")
-async def get_fields(module: FieldModule, rt: RuntimeDep, _: ReaderDep) -> dict[str, Any]:
+async def get_fields(module: FieldModule, rt: RuntimeDep, _: Viewer) -> dict[str, Any]:
     """A typed view (``settings``, ``addresses`` or ``processor``) with defaults filled in."""
     config = rt.config
     view = getattr(config, module)
@@ -35,21 +35,21 @@ async def patch_fields(
     module: FieldModule,
     body: Annotated[dict[str, Any], Body(max_length=64)],
     rt: RuntimeDep,
-    who: CallerDep,
+    who: Admin,
 ) -> VersionOut:
     """Change several keys at once; all are validated together."""
     return VersionOut(version=await set_fields(rt, module=module, values=body, who=who))
 
 
 @router.get("/properties")
-async def get_properties(rt: RuntimeDep, _: ReaderDep) -> list[Property]:
+async def get_properties(rt: RuntimeDep, _: Viewer) -> list[Property]:
     """Every raw property, secrets as ``***``."""
     return await list_properties(rt)
 
 
 @router.put("/properties/{module}/{key}")
 async def put_property(
-    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: CallerDep
+    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: Admin
 ) -> VersionOut:
     """Set one raw property (validated like every other write)."""
     version = await set_property(rt, module=module, key=key, value=body.value, who=who)
@@ -57,6 +57,6 @@ async def put_property(
 
 
 @router.delete("/properties/{module}/{key}")
-async def remove_property(module: Module, key: Key, rt: RuntimeDep, who: CallerDep) -> VersionOut:
+async def remove_property(module: Module, key: Key, rt: RuntimeDep, who: Admin) -> VersionOut:
     """Remove one raw property."""
     return VersionOut(version=await delete_property(rt, module=module, key=key, who=who))

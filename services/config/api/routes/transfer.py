@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from services.config.api.deps import CallerDep, RuntimeDep
+from services.config.api.deps import Admin, RuntimeDep
 from services.config.api.schemas import VersionOut
 from services.config.transfer import ConfigExport, export_config, import_config
 
@@ -29,14 +29,14 @@ class ImportIn(BaseModel):
 
 
 @router.post("/export")
-async def export(body: ExportIn, rt: RuntimeDep, _: CallerDep) -> ConfigExport:
+async def export(body: ExportIn, rt: RuntimeDep, _: Admin) -> ConfigExport:
     """The whole configuration; secrets only with a passphrase, encrypted with it."""
     passphrase = body.passphrase.get_secret_value() if body.passphrase else None
     return await export_config(rt, passphrase=passphrase)
 
 
 @router.post("/import")
-async def import_(body: ImportIn, rt: RuntimeDep, who: CallerDep) -> VersionOut:
+async def import_(body: ImportIn, rt: RuntimeDep, who: Admin) -> VersionOut:
     """Apply an export: validated as a whole first, nothing written when it is refused."""
     passphrase = body.passphrase.get_secret_value() if body.passphrase else None
     version = await import_config(
