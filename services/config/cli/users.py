@@ -46,7 +46,7 @@ def _password(from_stdin: bool) -> str:
     if sys.stdin.isatty():
         typed: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         return typed
-    console.print("[red]error:[/red] give the password on stdin with --password-stdin")
+    typer.echo("error: no password given — pipe it in with --password-stdin", err=True)
     raise typer.Exit(2)
 
 
