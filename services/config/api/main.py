@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.config.api.docs import install_docs
 from services.config.api.errors import install_error_handlers
 from services.config.api.limits import BodySizeLimit
 from services.config.api.routes import (
@@ -26,7 +27,8 @@ from shared.runtime import Runtime
 
 def create_api(rt: Runtime) -> FastAPI:
     """The config service's HTTP API bound to ``rt``."""
-    api = FastAPI(title="Mailroom config service", version="0.1.0")
+    # /docs and /redoc come from vendored assets (install_docs), not FastAPI's CDN pages.
+    api = FastAPI(title="Mailroom config service", version="0.1.0", docs_url=None, redoc_url=None)
     api.state.runtime = rt
     for module in (
         health,
@@ -45,6 +47,7 @@ def create_api(rt: Runtime) -> FastAPI:
     ):
         api.include_router(module.router)
 
+    install_docs(api, title=api.title)
     install_error_handlers(api)
     api.add_middleware(BodySizeLimit)
     return api

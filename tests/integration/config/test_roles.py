@@ -26,7 +26,8 @@ from shared.settings import SharedSettings
 from tests.secret_scan import SCAN
 from tests.support import api_client
 
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc"}
+"""Probes, metrics and the API documentation pages answer without a token."""
 SELF_SERVICE = {("POST", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 """Changes any signed-in user may make: to their own tokens."""
 OPERATOR_CHANGES = {
