@@ -25,6 +25,7 @@ import os
 import secrets
 import shlex
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,11 @@ def forget_own_env(state_dir: Path) -> None:
         os.environ.pop(key, None)
 
 
+def is_local_default() -> bool:
+    """Whether the local default is used: the user named no broker or MongoDB of their own."""
+    return not any(os.environ.get(name) for name in OWN_URLS)
+
+
 def vhost_name(state_dir: Path) -> str:
     """The RabbitMQ vhost of one state directory: runs from two checkouts never share mail."""
     return "mailroom-local-" + hashlib.sha256(str(state_dir).encode()).hexdigest()[:10]
@@ -142,7 +148,7 @@ def up(state_dir: Path, users: dict[str, str]) -> Servers:
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o755)  # Dovecot's mail uid must reach mail/ when run as root
     forget_own_env(state_dir)
-    local_default = not any(os.environ.get(name) for name in OWN_URLS)
+    local_default = is_local_default()
     state = _json(state_dir / STATE_FILE)
     if state and _servers_running(state):
         env = {str(k): str(v) for k, v in dict(state["env"]).items()}  # type: ignore[call-overload]
@@ -218,6 +224,9 @@ def write_env(state_dir: Path, env: dict[str, str]) -> None:
     """Write the env file a shell loads with ``. .local/env`` (0600: it holds the token)."""
     lines = [f"export {key}={shlex.quote(value)}\n" for key, value in env.items()]
     lines.append(f"export {MARKER}={shlex.quote(str(state_dir))}\n")
+    # The `mailroom` command of this installation, once, however often the file is loaded.
+    bin_dir = shlex.quote(str(Path(sys.executable).parent))
+    lines.append(f'case ":$PATH:" in *:{bin_dir}:*) ;; *) export PATH={bin_dir}:"$PATH" ;; esac\n')
     _write_private(state_dir / ENV_FILE, "".join(lines))
 
 

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import aio_pika
 import pytest
 from aiormq import spec
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import DuplicateKeyError
 
-from deploy.local.servers import Dovecot, SmtpSink
+from deploy.local.servers import Dovecot, SmtpSink, start_mongodb
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +153,28 @@ def test_smtps_port_speaks_implicit_tls(smtp_sink: SmtpSink) -> None:
         smtp.login("bob", "bobpw")
         smtp.send_message(mail)
     assert _received(smtp_sink, mail["Message-ID"])["X-Sink-Auth"] == "bob"
+
+
+def test_standin_with_a_data_dir_keeps_its_data_across_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MONGODB_URL", raising=False)  # the stand-in itself, even in CI
+    data_dir = tmp_path / "mongodb"
+    first = start_mongodb(tmp_path, data_dir=data_dir)
+    try:
+        # The stand-in's retryable-write bookkeeping costs on every write; we never need it.
+        assert urlsplit(first.url).query == "retryWrites=false"
+        client: MongoClient[dict[str, object]] = MongoClient(first.url)
+        with client:
+            client["keep"]["cases"].insert_one({"number": 10001, "subject": "kept"})
+    finally:
+        first.stop()
+    second = start_mongodb(tmp_path, data_dir=data_dir, port=urlsplit(first.url).port)
+    try:
+        assert second.url == first.url, "the same port again, so loaded env files stay right"
+        client = MongoClient(second.url)
+        with client:
+            kept = client["keep"]["cases"].find_one({"number": 10001}, {"_id": 0})
+        assert kept == {"number": 10001, "subject": "kept"}
+    finally:
+        second.stop()
