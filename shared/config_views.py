@@ -99,8 +99,10 @@ def build_config(properties: Iterable[Property], *, box: SecretBox, version: int
             if prop.module in FIELD_MODULES:
                 fields[prop.module][prop.key] = prop.value
             elif prop.module == ACCOUNTS_MODULE:
-                raw = {**_open_secrets(prop.value, box), "name": prop.key}
-                accounts[prop.key] = IncomingAccount.model_validate(raw)
+                raw = _open_secrets(prop.value, box)
+                # Anything but an object is left for the model to refuse, naming the property.
+                named = {**raw, "name": prop.key} if isinstance(raw, Mapping) else raw
+                accounts[prop.key] = IncomingAccount.model_validate(named)
             else:
                 outgoing = OutgoingConnection.model_validate(_open_secrets(prop.value, box))
         except ValidationError as exc:

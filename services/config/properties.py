@@ -115,7 +115,8 @@ async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> O
 
     Switching the kind of credentials drops the stored ones of the other kind (secrets are
     never sent back, so a client could not clear them itself): ``credentials_from`` drops
-    all own credentials, ``auth: basic`` the OAuth client, ``auth: oauth2`` the password.
+    all own credentials, ``auth: basic`` the OAuth client, ``auth: oauth2`` the password,
+    and clearing ``username`` (sending without AUTH) the password.
     """
     existing = await rt.store.properties.get(module=OUTGOING_MODULE, key=OUTGOING_KEY)
     kept = dict(existing.value) if existing else {}
@@ -128,6 +129,8 @@ async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> O
         dropped = ("password", "credentials_from")
     else:
         dropped = ()
+    if "username" in fields and not fields["username"]:
+        dropped = (*dropped, "password")
     merged = {**{k: v for k, v in kept.items() if k not in dropped}, **_updates(fields)}
     await set_property(rt, module=OUTGOING_MODULE, key=OUTGOING_KEY, value=merged, who=who)
     assert rt.config.outgoing is not None

@@ -12,7 +12,7 @@ from datetime import date
 from importlib.metadata import entry_points
 from typing import Literal
 
-from jinja2 import Template, TemplateError
+from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
     BaseModel,
@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from shared.conversation import ConversationSettings
-from shared.models._validators import optional_regex
+from shared.models._validators import HostName, NonEmptyText, optional_regex, render_error
 from shared.models.messages import HeaderText, MailAddress
 from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
 
@@ -46,8 +46,8 @@ def render_subject(template: str, *, case: str, subject: str) -> str:
     """Render the outgoing subject template in Jinja2's sandbox; errors become ValueError."""
     try:
         rendered = _compiled(template).render(case=case, subject=subject)
-    except TemplateError as exc:
-        raise ValueError(f"outgoing subject template does not render: {exc}") from exc
+    except Exception as exc:  # a render-time error is the template's, whatever its type
+        raise ValueError(f"outgoing subject template does not render: {render_error(exc)}") from exc
     return " ".join(rendered.split())
 
 
@@ -55,6 +55,10 @@ def find_case_reference(pattern: str, subject: str) -> str | None:
     """The case reference the incoming subject pattern finds in ``subject``, if any."""
     match = re.search(pattern, subject)
     return match.group("case") if match else None
+
+
+def _given(secret: SecretStr | None) -> bool:
+    return secret is not None and secret.get_secret_value() != ""
 
 
 class _View(BaseModel):
@@ -73,16 +77,16 @@ class IncomingAccount(_View):
     """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
     upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
     password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
-    host: HeaderText
+    host: HostName
     """The mail server's host name."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
     folder: HeaderText = "INBOX"
     """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
-    username: HeaderText
+    username: NonEmptyText
     """The login name."""
     password: SecretStr | None = None
-    """The login password (secret, stored encrypted)."""
+    """The login password (secret, stored encrypted); needed with auth ``basic``."""
     delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
     """Delete mail from the server once stored; ``inherit`` follows the global setting."""
     debug: Literal["inherit", "yes", "no"] = "inherit"
@@ -125,6 +129,18 @@ class IncomingAccount(_View):
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
+        if self.uses_tls and self.security != "auto":
+            # IMAPS/POP3S are TLS from the first byte: STARTTLS cannot happen and "none"
+            # (password in clear) would not be what the connection does.
+            raise ValueError(
+                f"security {self.security} does not apply to {self.protocol}, which is TLS "
+                f"from the first byte; use security auto, or protocol {self.protocol[:-1]} "
+                f"with security {self.security}"
+            )
+        if self.auth == "basic" and not _given(self.password):
+            raise ValueError(
+                "auth basic needs a password: set password (or use auth oauth2 with a client)"
+            )
         if self.is_pop3 and self.folder != "INBOX":
             raise ValueError(
                 f"folder {self.folder!r} cannot be used with {self.protocol}: POP3 knows only "
@@ -140,7 +156,7 @@ class IncomingAccount(_View):
                 raise ValueError(f"auth oauth2 needs {', '.join(missing)}")
             if not str(self.authority).startswith("https://"):
                 raise ValueError("the OAuth 2.0 authority must be an https:// URL")
-            if self.security == "none" and not self.uses_tls:
+            if self.security == "none":
                 raise ValueError(
                     "OAuth 2.0 tokens are only sent over TLS: use "
                     f"{self.protocol}S, or security STARTTLS or auto"
@@ -152,11 +168,6 @@ class IncomingAccount(_View):
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
-        if self.uses_tls and self.security == "STARTTLS":
-            raise ValueError(
-                f"security STARTTLS does not apply to {self.protocol}, which is TLS from the "
-                f"first byte; use {self.protocol[:-1]} with STARTTLS, or security auto"
-            )
         return self
 
     @property
@@ -198,16 +209,17 @@ MAX_SMTP_CONCURRENCY = 32
 class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
 
-    host: HeaderText
+    host: HostName
     """The SMTP server's host name."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The server port; empty: the standard one for the security mode (25, 587, 465)."""
     security: Literal["none", "starttls", "tls"] = "starttls"
     """``starttls`` upgrades the connection, ``tls`` is TLS from the first byte."""
-    username: HeaderText | None = None
-    """The login name; empty: no AUTH."""
+    username: NonEmptyText | None = None
+    """The login name; unset: no AUTH."""
     password: SecretStr | None = None
-    """The login password (secret, stored encrypted)."""
+    """The login password (secret, stored encrypted); needed with a username and auth
+    ``basic``."""
     connect_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     """How long connecting and the greeting may take."""
     send_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
@@ -262,6 +274,12 @@ class OutgoingConnection(_View):
     def _auth_complete(self) -> OutgoingConnection:
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
+        basic_login = self.auth == "basic" and self.username and self.credentials_from is None
+        if basic_login and not _given(self.password):
+            raise ValueError(
+                f"auth basic with username {self.username!r} needs a password: set password, "
+                "or leave username unset to send without AUTH"
+            )
         oauth = ("client_id", "client_secret", "authority", "scope")
         if self.credentials_from is not None:
             own = [f for f in ("username", "password", *oauth) if getattr(self, f) is not None]
@@ -319,6 +337,14 @@ class GlobalSettings(_View):
                 "incoming subject pattern needs a named group (?P<case>...) "
                 "that captures the case reference"
             )
+        return value
+
+    @field_validator("outgoing_subject_template")
+    @classmethod
+    def _template_renders(cls, value: str) -> str:
+        # Rendered with sample values when saved: a template failing at render time (a
+        # syntax error, {{ 1/0 }}) is refused here, naming this field, not at the first mail.
+        render_subject(value, case=SAMPLE_CASE_REFERENCE, subject=SAMPLE_SUBJECT)
         return value
 
     @model_validator(mode="after")

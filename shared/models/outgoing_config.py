@@ -12,11 +12,11 @@ import functools
 from importlib.metadata import entry_points
 from typing import Literal
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from shared.models._validators import optional_regex
+from shared.models._validators import optional_regex, render_error
 
 # StrictUndefined: a misspelt variable fails the write, instead of vanishing from every mail.
 _TECHNICAL = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
@@ -28,6 +28,11 @@ TEMPLATE_VARIABLES: dict[TemplateName, tuple[str, ...]] = {
     "fetch_error": ("account", "error", "failures"),
 }
 """The variables each template may use (all strings); the sender supplies exactly these."""
+_FIELD_VARIABLES = {
+    f"{name}_{part}": variables
+    for name, variables in TEMPLATE_VARIABLES.items()
+    for part in ("subject", "body")
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -40,8 +45,8 @@ def render_technical(template: str, variables: dict[str, str]) -> str:
     """Render a technical template in Jinja2's sandbox; errors become ValueError."""
     try:
         return _compiled(template).render(**variables)
-    except TemplateError as exc:
-        raise ValueError(f"template does not render: {exc}") from exc
+    except Exception as exc:  # a render-time error is the template's, whatever its type
+        raise ValueError(f"template does not render: {render_error(exc)}") from exc
 
 
 class _View(BaseModel):
@@ -81,18 +86,17 @@ class TemplateSettings(_View):
     fetch_error_body: str = FETCH_ERROR_BODY
     """Text of the fetch-error notification to the administrators."""
 
-    @model_validator(mode="after")
-    def _render(self) -> TemplateSettings:
-        for name, variables in TEMPLATE_VARIABLES.items():
-            sample = {v: f"sample-{v}" for v in variables}
-            for part in ("subject", "body"):
-                try:
-                    render_technical(getattr(self, f"{name}_{part}"), sample)
-                except ValueError as exc:
-                    raise ValueError(
-                        f"{name}_{part}: {exc}; it may use {', '.join(variables)}"
-                    ) from None
-        return self
+    @field_validator(*_FIELD_VARIABLES)
+    @classmethod
+    def _renders(cls, value: str, info: ValidationInfo) -> str:
+        # Rendered with sample values when saved, so that a template failing at render time
+        # is refused naming its field instead of failing the first automatic mail.
+        variables = _FIELD_VARIABLES[str(info.field_name)]
+        try:
+            render_technical(value, {v: f"sample-{v}" for v in variables})
+        except ValueError as exc:
+            raise ValueError(f"{exc}; it may use {', '.join(variables)}") from None
+        return value
 
     def render(self, name: TemplateName, variables: dict[str, str]) -> tuple[str, str]:
         """The subject (on one line) and body of template ``name``."""

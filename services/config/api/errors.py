@@ -1,6 +1,17 @@
 """Every error of the API as one JSON shape, ``{"error": <code>, "detail": <text>}``, with the
 status saying what kind it is. No stack trace, no echo of what was sent: a refused password
-must not come back in the error that refuses it."""
+must not come back in the error that refuses it.
+
+The one mapping of the API: routes raise Mailroom's errors and never catch them.
+
+- request validation (bad JSON, wrong type, missing or unknown field) → 422 ``invalid_request``,
+  the detail naming each field as ``body.<field>``, ``query.<name>`` or ``path.<name>``;
+- ``ConfigRejected`` (a value the typed views refuse, rendered templates included) → 422
+  ``config_rejected``, naming the property and field (``settings.fetch_retries: …``);
+- ``NotFound`` → 404, ``Conflict`` → 409, ``SecretsUnavailable`` → 409;
+- ``Transient`` (a server the request needs does not answer) → 503;
+- anything else is a bug: 500 ``internal``, logged with its type only.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from services.config.errors import Conflict
-from shared.errors import ConfigRejected, NotFound, SecretsUnavailable
+from shared.errors import ConfigRejected, NotFound, SecretsUnavailable, Transient
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +57,25 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith("function-"))
 
 
+def _problem(error: Any) -> str:
+    """One request-validation problem as ``<where>: <what>``, never with the input."""
+    kind, loc = error["type"], tuple(error["loc"])
+    if kind == "json_invalid":
+        # loc is ("body", <character offset>): the offset is not a field.
+        reason = error.get("ctx", {}).get("error", "")
+        return f"body: not valid JSON at character {loc[-1]}: {reason}".rstrip(": ")
+    if kind == "missing" and loc == ("body",):
+        return "body: a JSON object is required"
+    return f"{_where(loc)}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
 def install_error_handlers(api: FastAPI) -> None:
     """Translate every exception into the JSON error shape."""
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The messages only, never the "input": it may be the secret that was refused.
-        problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = [_problem(e) for e in exc.errors()]
         return ErrorOut(422, "; ".join(problems) or "invalid request", code="invalid_request")
 
     @api.exception_handler(HTTPException)
@@ -74,6 +97,10 @@ def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(SecretsUnavailable)
     async def no_key(_: Request, exc: SecretsUnavailable) -> JSONResponse:
         return ErrorOut(409, str(exc), code="secrets_unavailable")
+
+    @api.exception_handler(Transient)
+    async def unavailable(_: Request, exc: Transient) -> JSONResponse:
+        return ErrorOut(503, str(exc), headers={"Retry-After": "5"})
 
     @api.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:

@@ -55,14 +55,24 @@ def accounts_add(
     ] = "auto",
     port: Annotated[int | None, typer.Option()] = None,
     folder: Annotated[str, typer.Option()] = "INBOX",
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     delete: Annotated[str, typer.Option(help="inherit, yes or no")] = "inherit",
     debug: Annotated[
         str, typer.Option(help="protocol trace in the logs: inherit, yes or no")
     ] = "inherit",
     ca_file: Annotated[str | None, typer.Option()] = None,
-    no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
-    disabled: Annotated[bool, typer.Option(help="Add it deactivated.")] = False,
+    verify_tls: Annotated[
+        bool,
+        typer.Option(
+            "--verify-tls/--no-verify-tls",
+            help="Verify the server's certificate (switch off only for test servers).",
+        ),
+    ] = True,
+    enabled: Annotated[
+        bool, typer.Option("--enabled/--disabled", help="Add it active, or deactivated.")
+    ] = True,
     auth: Annotated[str, typer.Option(help="basic or oauth2")] = "basic",
     client_id: Annotated[str | None, typer.Option(help="OAuth 2.0 client id")] = None,
     authority: Annotated[str | None, typer.Option(help="OAuth 2.0 authority URL")] = None,
@@ -84,8 +94,8 @@ def accounts_add(
         "delete_read_messages": delete,
         "debug": debug.lower(),
         "ca_file": ca_file,
-        "verify_tls": not no_verify_tls,
-        "enabled": not disabled,
+        "verify_tls": verify_tls,
+        "enabled": enabled,
         "auth": auth.lower(),
         "client_id": client_id,
         "authority": authority,

@@ -39,12 +39,20 @@ def outgoing_set(
     security: Annotated[str, typer.Option(help="none, starttls or tls")] = "starttls",
     port: Annotated[int | None, typer.Option()] = None,
     username: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     connect_timeout_ms: Annotated[int, typer.Option()] = 10_000,
     send_timeout_ms: Annotated[int, typer.Option()] = 60_000,
     concurrency: Annotated[int, typer.Option(help="SMTP connections used in parallel.")] = 1,
     ca_file: Annotated[str | None, typer.Option()] = None,
-    no_verify_tls: Annotated[bool, typer.Option(help="Do not verify certificates.")] = False,
+    verify_tls: Annotated[
+        bool,
+        typer.Option(
+            "--verify-tls/--no-verify-tls",
+            help="Verify the server's certificate (switch off only for test servers).",
+        ),
+    ] = True,
 ) -> None:
     """Set the outgoing SMTP connection."""
     fields = {
@@ -57,7 +65,7 @@ def outgoing_set(
         "send_timeout_ms": send_timeout_ms,
         "concurrency": concurrency,
         "ca_file": ca_file,
-        "verify_tls": not no_verify_tls,
+        "verify_tls": verify_tls,
     }
     conn = run_with(lambda rt: set_outgoing(rt, fields=fields, who=WHO), broker=True)
     print_rows([OutgoingPublic.of(conn)], OUTGOING_COLUMNS, False, "Outgoing connection")
@@ -123,10 +131,13 @@ def outgoing_auth(
         str | None, typer.Option("--same-as", help="Use this incoming account's credentials.")
     ] = None,
     username: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     client_id: Annotated[str | None, typer.Option()] = None,
     client_secret_stdin: Annotated[
-        bool, typer.Option(help="Read the OAuth client secret from stdin.")
+        bool,
+        typer.Option("--client-secret-stdin", help="Read the OAuth client secret from stdin."),
     ] = False,
     authority: Annotated[str | None, typer.Option(help="https://…/<tenant>")] = None,
     scope: Annotated[str | None, typer.Option()] = None,

@@ -27,10 +27,13 @@ def simulate(
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
     decision = result["decision"]
-    console.print(f"[bold]{result.get('subject', '')}[/bold]", highlight=False)
-    console.print(f"classification: {result.get('classification')}", highlight=False)
+    if "subject" in result:  # absent when the mail does not parse (then "error" says why)
+        console.print(f"[bold]{result['subject']}[/bold]", highlight=False)
+        console.print(f"classification: {result['classification']}", highlight=False)
+    # A rejection or an unparseable mail has no matching rule: its reason says who decided.
+    rule = f" (rule {decision['rule']})" if decision.get("rule") else ""
     console.print(
-        f"decision: {decision['action']} (rule {decision['rule']}): {decision['reason']}",
+        f"decision: {decision['action']}{rule}: {decision['reason']}",
         highlight=False,
     )
     for note in result.get("notes", []):

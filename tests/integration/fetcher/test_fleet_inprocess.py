@@ -86,7 +86,9 @@ def member(rt: Runtime, name: str) -> Fleet:
 async def test_members_share_hand_back_and_stop_on_a_stolen_lease(rt: Runtime) -> None:
     await put(rt, "settings", "fetcher_lease_seconds", 3.0)
     for name in NAMES:
-        await put(rt, ACCOUNTS_MODULE, name, {"host": "imap.invalid", "username": "u"})
+        await put(
+            rt, ACCOUNTS_MODULE, name, {"host": "imap.invalid", "username": "u", "password": "pw"}
+        )
     first, second = member(rt, "m1"), member(rt, "m2")
     await first.start()
     try:
@@ -105,7 +107,7 @@ async def test_members_share_hand_back_and_stop_on_a_stolen_lease(rt: Runtime) -
                 rt,
                 ACCOUNTS_MODULE,
                 gone,
-                {"host": "imap.invalid", "username": "u", "enabled": False},
+                {"host": "imap.invalid", "username": "u", "password": "pw", "enabled": False},
             )
             await eventually(
                 lambda: _holds(second, mine - {gone}), what="the disabled one released"

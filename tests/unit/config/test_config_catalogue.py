@@ -11,7 +11,7 @@ from shared.models.config import IncomingAccount, SystemConfig
 
 
 def _config() -> SystemConfig:
-    account = IncomingAccount(name="support", host="h", username="u")
+    account = IncomingAccount(name="support", host="h", username="u", password="pw")
     return SystemConfig(accounts={"support": account})
 
 

@@ -11,7 +11,7 @@ from shared.models.config import IncomingAccount
 
 
 def make(**fields: object) -> IncomingAccount:
-    values: dict[str, object] = {"name": "a", "host": "h", "username": "u"}
+    values: dict[str, object] = {"name": "a", "host": "h", "username": "u", "password": "p"}
     return IncomingAccount.model_validate(values | fields)
 
 

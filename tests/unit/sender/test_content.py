@@ -62,7 +62,7 @@ def test_a_template_missing_its_variables_is_a_clear_error() -> None:
 
 
 def test_templates_are_checked_on_write_and_sandboxed() -> None:
-    with pytest.raises(ValidationError, match=r"acknowledgement_body.*'custmer' is undefined"):
+    with pytest.raises(ValidationError, match=r"(?s)acknowledgement_body.*'custmer' is undefined"):
         TemplateSettings(acknowledgement_body="Dear {{ custmer }}")
     with pytest.raises(ValidationError, match="fetch_error_body"):
         TemplateSettings(fetch_error_body="{{ account.__class__.__mro__[1].__subclasses__() }}")

@@ -81,6 +81,8 @@ async def parsed_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> dict[
 @router.get("/{failed_id}/audit")
 async def audit_failed(failed_id: FailedId, rt: RuntimeDep, _: Viewer) -> list[DeskAuditOut]:
     """Who replayed or deleted this entry, when, and with what outcome."""
+    # 404 for an id that is not on the desk, not an empty audit that reads "never touched".
+    await rt.store.desk.get(failed_id=failed_id)
     records = await rt.store.desk.replays(failed_id=failed_id)
     return [DeskAuditOut(**r.model_dump()) for r in records]
 
