@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.processor.marks import StoreMarks, record_marks
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
@@ -89,7 +90,13 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
         async with asyncio.timeout(limit):
             mail = await asyncio.to_thread(parse, data, contents=contents)
             del data  # from here on the parsed mail and the attachments are all that is needed
-            ctx = ScriptContext(config=config, cases=StoreCaseLookup(rt.store.cases))
+            ctx = ScriptContext(
+                config=config,
+                cases=StoreCaseLookup(rt.store.cases),
+                marks=StoreMarks(rt.store.db),
+                raw_id=msg.raw_id,
+                account=msg.account,
+            )
             decision = await run_scripts(mail, ctx)
     except TimeoutError:
         raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
@@ -148,6 +155,7 @@ async def _apply(
         await rt.store.cases.mark_bounced(
             message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
         )
+    await record_marks(rt.store.db, mail, ctx)  # complaint, suppression, copy of another
     event = CaseEvent(
         event="created" if decision.action == "new_case" else "updated",
         case_number=number,

@@ -420,9 +420,12 @@ class ProcessorSettings(_View):
 
     incoming_scripts: tuple[ScriptSetting, ...] = (
         ScriptSetting(name="size_limit"),
+        ScriptSetting(name="duplicates"),
         ScriptSetting(name="bounce_handler"),
+        ScriptSetting(name="complaint_handler"),
         ScriptSetting(name="auto_reply"),
         ScriptSetting(name="rate_limit"),
+        ScriptSetting(name="suppressed"),
         ScriptSetting(name="reject_subject", enabled=False),
         ScriptSetting(name="case_matcher"),
     )
@@ -439,6 +442,9 @@ class ProcessorSettings(_View):
     """Above it a mail is attached without its attachments, with a note saying so."""
     processing_timeout_seconds: float = Field(default=60.0, ge=1, le=3600)
     """A mail whose processing takes longer goes to the desk instead of blocking the queue."""
+    duplicate_window_hours: float = Field(default=72.0, gt=0, le=24 * 90)
+    """A mail with the Message-ID and content of one processed this recently is a second copy
+    (the ``duplicates`` script attaches it to the first copy's case)."""
 
     _regex = field_validator("reject_subject_pattern")(optional_regex)
 

@@ -32,6 +32,17 @@ class ReceivedAddress(BaseModel):
     replyable: bool = True
 
 
+class Suppression(_Record):
+    """An address that gets no automatic mail, and why."""
+
+    address: str
+    """Lower-case; also the document's ``_id``."""
+    reason: str
+    source: str
+    """``complaint`` (a feedback report), or the operator who added it."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Property(_Record):
     """One system property."""
 

@@ -19,6 +19,7 @@ from services.config.api.routes import (
     outgoing,
     outgoing_test,
     settings,
+    suppressions,
     transfer,
     users,
 )
@@ -39,6 +40,7 @@ def create_api(rt: Runtime) -> FastAPI:
         settings,
         catalogue,
         failed,
+        suppressions,
         fetchers,
         archive,
         attachments,

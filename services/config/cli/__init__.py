@@ -20,6 +20,7 @@ from services.config.cli import (
     run,
     settings,
     simulate,
+    suppressions,
     transfer,
     users,
 )
@@ -36,6 +37,7 @@ for group, name in (
     (settings.properties_app, "properties"),
     (failed.app, "failed"),
     (cases.app, "cases"),
+    (suppressions.app, "suppressions"),
     (transfer.app, "config"),
     (archive.app, "archive"),
     (users.app, "users"),

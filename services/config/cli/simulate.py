@@ -16,12 +16,17 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Parse a mail and run every incoming-mail script as a dry run; changes nothing."""
-    from services.processor.simulate import StoreCaseLookup
+    from services.processor.simulate import StoreCaseLookup, StoreMarks
     from services.processor.simulate import simulate as dry_run
 
     data = path.read_bytes()
     result = run_with(
-        lambda rt: dry_run(data, config=rt.config, cases=StoreCaseLookup(rt.store.cases))
+        lambda rt: dry_run(
+            data,
+            config=rt.config,
+            cases=StoreCaseLookup(rt.store.cases),
+            marks=StoreMarks(rt.store.db),
+        )
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
@@ -38,3 +43,5 @@ def simulate(
     )
     for note in result.get("notes", []):
         console.print(f"note: {note}", highlight=False)
+    for finding in result.get("findings", []):
+        console.print(f"{finding['kind']}: {finding['reason']}", highlight=False)

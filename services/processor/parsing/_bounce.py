@@ -4,6 +4,18 @@ Non-standard bounces are only looked at when the sender or subject says "bounce"
 MAILER-DAEMON or postmaster sender, an "Undelivered Mail Returned to Sender" subject):
 ``flufl.bounce``'s heuristic detectors find addresses in any text and would misread ordinary
 mail otherwise.
+
+Who bounced comes from ``flufl.bounce`` (GNU Mailman's detectors: qmail, Exim, Postfix,
+Sendmail-style "simple match" texts incl. Lotus Notes and carriers, Exchange, GroupWise,
+Yahoo, AOL, ...). Ours, because flufl.bounce lacks them: the wording of Courier, OpenSMTPD,
+Apache James, Exchange legacy "#5.1.1" reports and list managers (``_FAILED_ADDRESS``, used
+when no detector found an address), the status and the SMTP reply (flufl.bounce returns
+addresses only), and Amazon SES JSON notifications (``_ses.py``).
+
+The status is taken only from an RFC 3464 ``Status:`` field or from an enhanced status code
+(RFC 3463) that stands in an SMTP reply ("550 5.1.1", "550-5.1.1", "#5.1.1"): a version
+number in a banner ("Postfix v4.6.1") is no status. Of several, the most specific wins
+(5.1.1 over the generic 5.0.0 a Status field often carries beside a specific reply).
 """
 
 from __future__ import annotations

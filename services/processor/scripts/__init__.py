@@ -24,11 +24,12 @@ from services.processor.parsing import ParsedMail
 from shared.errors import Permanent
 from shared.models.config import SystemConfig
 from shared.models.messages import MailAddress
+from shared.store.mail_marks import FirstCopy
 
 ENTRY_POINT_GROUP = "mailroom.incoming_scripts"
 
 Action = Literal["new_case", "attach", "drop", "reject"]
-Rule = Literal["conversation_id", "subject_pattern", "references", "new"]
+Rule = Literal["conversation_id", "subject_pattern", "references", "duplicate", "new"]
 _MAIL_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -69,6 +70,35 @@ class CaseLookup(Protocol):
         ...
 
 
+class MarkLookup(Protocol):
+    """What scripts may ask about the suppression list and earlier copies of a mail."""
+
+    async def suppressed(self, addresses: list[str]) -> set[str]:
+        """Which of these addresses (lower-cased) get no automatic mail."""
+        ...
+
+    async def first_copy(
+        self, message_id: str, digest: str, since: datetime, raw_id: str
+    ) -> FirstCopy | None:
+        """An earlier copy of this mail (same Message-ID and content digest) since ``since``,
+        other than the raw mail ``raw_id``."""
+        ...
+
+
+class NoMarks:
+    """A :class:`MarkLookup` that knows nothing: no suppressed address, no earlier copy."""
+
+    async def suppressed(self, addresses: list[str]) -> set[str]:
+        """Nothing is suppressed."""
+        return set()
+
+    async def first_copy(
+        self, message_id: str, digest: str, since: datetime, raw_id: str
+    ) -> FirstCopy | None:
+        """No earlier copy."""
+        return None
+
+
 class ScriptMail(BaseModel):
     """A mail a script asked to send; sent once the mail is processed."""
 
@@ -88,6 +118,8 @@ class ScriptContext:
 
     config: SystemConfig
     cases: CaseLookup
+    marks: MarkLookup = field(default_factory=NoMarks)
+    """The suppression list and earlier copies (knows nothing unless the processor gives it)."""
     decision: Decision | None = None
     notes: list[str] = field(default_factory=list)
     acknowledge: bool = True
@@ -100,6 +132,16 @@ class ScriptContext:
     """Mails the scripts asked to send (see :meth:`send_mail`)."""
     script: str = ""
     """The script running now (set by the pipeline); the mails it sends carry its name."""
+    raw_id: str = ""
+    """The stored raw mail being processed (empty in a dry run)."""
+    account: str = ""
+    """The account the mail was fetched from (empty in a dry run)."""
+    complaint_on: str | None = None
+    """The Message-ID of our own mail a spam complaint reports on (recorded on that mail)."""
+    suppress: list[str] = field(default_factory=list)
+    """Addresses to put on the suppression list (no automatic mail to them any more)."""
+    duplicate_of: FirstCopy | None = None
+    """The earlier copy of this mail, when it is a second copy."""
 
     def send_mail(
         self,

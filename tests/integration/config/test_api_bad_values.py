@@ -4,7 +4,10 @@ and config import refuse alike; templates are rendered with sample values when s
 
 from __future__ import annotations
 
+import re
+
 import httpx
+import pytest
 
 
 async def test_bad_values_are_refused_naming_the_field_never_with_a_500(
@@ -99,3 +102,20 @@ async def test_templates_failing_at_render_time_are_refused_naming_the_field(
 async def test_api_docs_stay_reachable(api: httpx.AsyncClient) -> None:
     assert (await api.get("/docs")).status_code == 200
     assert (await api.get("/openapi.json")).json()["info"]["title"]
+
+
+BAD_BODIES: list[object] = [{}, [], "x", {"value": None}, {"name": "", "value": "{{ 1/0 }}"}]
+"""Bodies no route expects: each must be refused as a user mistake (4xx), never a 500."""
+
+
+async def test_no_route_answers_a_bad_request_with_a_500(api: httpx.AsyncClient) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    for path, operations in paths.items():
+        for method in operations:
+            filled = re.sub(r"\{[^}]+\}", "no-such-thing", path)
+            for body in BAD_BODIES if method in {"post", "put", "patch"} else [None]:
+                try:
+                    response = await api.request(method.upper(), filled, json=body)
+                except Exception as exc:  # the test client raises what became a 500
+                    pytest.fail(f"{method.upper()} {filled} {body!r}: {exc!r}")
+                assert response.status_code < 500, f"{method} {filled} {body}: {response.text}"

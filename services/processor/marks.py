@@ -1,0 +1,59 @@
+"""The store behind the scripts' :class:`MarkLookup`, and recording what scripts found.
+
+Scripts only ask (suppressed addresses, earlier copies) and note in the context what should be
+recorded; :func:`record_marks` writes it once the mail is attached, so a dry run
+(``mailroom simulate``) changes nothing. Every write is idempotent: a redelivered mail repeats
+them with the same result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.processor.parsing import ParsedMail
+from services.processor.scripts import ScriptContext
+from shared.store._base import Doc
+from shared.store.mail_marks import FirstCopy, MailMarkRepo
+from shared.store.suppressions import SuppressionRepo
+
+
+@dataclass
+class StoreMarks:
+    """Suppression list and earlier copies, answered from MongoDB."""
+
+    db: AsyncDatabase[Doc]
+
+    async def suppressed(self, addresses: list[str]) -> set[str]:
+        """Which of these addresses get no automatic mail."""
+        return await SuppressionRepo(self.db).suppressed(addresses=addresses)
+
+    async def first_copy(
+        self, message_id: str, digest: str, since: datetime, raw_id: str
+    ) -> FirstCopy | None:
+        """An earlier copy of this mail since ``since``."""
+        return await MailMarkRepo(self.db).first_copy(
+            message_id=message_id, digest=digest, since=since, raw_id=raw_id
+        )
+
+
+async def record_marks(db: AsyncDatabase[Doc], mail: ParsedMail, ctx: ScriptContext) -> None:
+    """Record what the scripts found about an attached mail (call after it is attached)."""
+    marks = MailMarkRepo(db)
+    duplicate_of = ctx.duplicate_of.raw_id if ctx.duplicate_of else None
+    await marks.note_copy(
+        raw_id=ctx.raw_id,
+        account=ctx.account,
+        digest=mail.content_digest,
+        duplicate_of=duplicate_of,
+    )
+    if ctx.complaint_on and mail.complaint is not None:
+        await marks.record_complaint(
+            message_id=ctx.complaint_on, complaint=mail.complaint.model_dump()
+        )
+    suppressions = SuppressionRepo(db)
+    for address in ctx.suppress:
+        reason = f"spam complaint about our mail {ctx.complaint_on or ''}".strip()
+        await suppressions.add(address=address, reason=reason, source="complaint")
