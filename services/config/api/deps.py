@@ -122,9 +122,3 @@ Admin = Annotated[str, Depends(require_admin)]
 
 ROLE_DEPENDENCIES = {require_viewer: "viewer", require_operator: "operator", require_admin: "admin"}
 """The role each dependency stands for (the route-by-route tests read routes with it)."""
-
-CallerDep = Admin
-"""Former name of :data:`Admin`, kept while routes move to the role aliases."""
-ReaderDep = Operator
-"""Former name of the admin-or-operator check (now :data:`Operator`), kept while routes move
-to the role aliases; a read-only route takes :data:`Viewer`."""
