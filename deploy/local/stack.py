@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import pipeline, preset
-from deploy.local._proc import HOST, cmdline_has, listening, run_quietly, stop_process, tool
+from deploy.local._proc import HOST, cmdline_has, listening, stop_process, tool
+from deploy.local._proc import run as run_command
 from deploy.local.servers import (
     SINK_SCRIPT,
     MongoServer,
@@ -55,7 +56,6 @@ WRITTEN = (
     "MAILROOM_MONGODB_URL",
     "MAILROOM_SECRET_KEY",
     "MAILROOM_API_TOKEN",
-    "MAILROOM_API_PORT",
 )
 DEFAULT_USER = ("support", "supportpw")
 MAIL_DOMAIN = "example.org"
@@ -356,23 +356,53 @@ DATA = {
     "smtp-sink": "mail the local SMTP sink received",
     SECRETS_FILE: "the secret key and API token",
 }
+# Everything else the local default keeps in the state directory. Only these are removed: the
+# directory may hold other tools' files (e.g. a container image build).
+OTHERS = (
+    "logs",
+    "tls",
+    "dovecot",
+    "mongodb-tmp",
+    ENV_FILE,
+    STATE_FILE,
+    PORTS_FILE,
+    preset.DONE_FILE,
+    pipeline.PID_FILE,
+)
 
 
 def reset(state_dir: Path) -> list[str]:
     """Stop everything, then remove the local data; return what was stopped and removed."""
+    forget_own_env(state_dir)
     done = [f"stopped {what}" for what in stop(state_dir)]
-    if not os.environ.get("MAILROOM_BROKER_URL") and tool("rabbitmqctl") is not None:
+    rabbitmqctl = tool("rabbitmqctl")
+    if is_local_default() and rabbitmqctl is not None:
         # Queued mail of this directory's pipeline lives in its vhost.
-        run_quietly([str(tool("rabbitmqctl")), "delete_vhost", vhost_name(state_dir)], 60)
-        done.append(f"removed RabbitMQ vhost {vhost_name(state_dir)} (queued messages)")
-    if state_dir.exists():
-        where = _shown(state_dir)
-        for name, what in DATA.items():
-            if (state_dir / name).exists():
-                done.append(f"removed {where}/{name} ({what})")
-        shutil.rmtree(state_dir)
-        done.append(f"removed {where} (logs, certificates, server configuration)")
-    return done
+        try:
+            run_command([rabbitmqctl, "delete_vhost", vhost_name(state_dir)], 60)
+            done.append(f"removed RabbitMQ vhost {vhost_name(state_dir)} (queued messages)")
+        except RuntimeError:
+            pass  # there was none
+    where = _shown(state_dir)
+    for name, what in DATA.items():
+        if (state_dir / name).exists():
+            _remove(state_dir / name)
+            done.append(f"removed {where}/{name} ({what})")
+    others = [name for name in OTHERS if (state_dir / name).exists()]
+    for name in others:
+        _remove(state_dir / name)
+    if others:
+        done.append(f"removed {', '.join(others)} in {where} (logs, certificates, configuration)")
+    if state_dir.exists() and not any(state_dir.iterdir()):
+        state_dir.rmdir()
+    return done or [f"nothing to remove in {where}"]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 # --- command line -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,10 +124,14 @@ def quick_start() -> Iterator[QuickStart]:
     state_dir.chmod(0o755)
     user = QuickStart(state_dir)
     yield user
+    # Another tool's files beside ours (e.g. a container image build in .local/image).
+    (state_dir / "image").mkdir()
+    (state_dir / "image" / "rootfs.tar").write_bytes(b"not ours")
     reset = user.make("reset")
     assert reset.returncode == 0, reset.stderr
     assert f"removed {state_dir}/mongodb (MongoDB data" in reset.stdout, reset.stdout
-    assert not state_dir.exists()
+    assert [p.name for p in state_dir.iterdir()] == ["image"], "reset removes only its own"
+    shutil.rmtree(state_dir)
 
 
 def _readme_quick_start() -> str:
