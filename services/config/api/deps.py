@@ -120,5 +120,11 @@ Operator = Annotated[str, Depends(require_operator)]
 Admin = Annotated[str, Depends(require_admin)]
 """Everything else (configuration, users): admin only."""
 
-ROLE_DEPENDENCIES = {require_viewer: "viewer", require_operator: "operator", require_admin: "admin"}
-"""The role each dependency stands for (the route-by-route tests read routes with it)."""
+ROUTE_ROLES: tuple[tuple[object, str], ...] = (
+    (require_admin, "admin"),
+    (require_operator, "operator"),
+    (require_viewer, "viewer"),
+    (current_caller, "signed-in"),
+)
+"""Each dependency and the role it stands for, strongest first: a route needs the role of the
+first one it depends on (the route-by-route tests read the routes with it)."""

@@ -5,69 +5,29 @@ wrong one (401), the operator on admin routes (403), invalid values (422), overs
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 
-from services.config.api.deps import (
-    current_caller,
-    require_admin,
-    require_operator,
-    require_viewer,
-)
 from services.config.api.limits import MAX_BODY_BYTES
 from services.config.api.main import create_api
 from services.config.service import build as config_service
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
+from tests.integration.config.api_routes import route_roles
 from tests.support import API_TOKEN, OPERATOR_TOKEN, api_client, server_settings
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 """Probes and metrics answer without a token (orchestrators and Prometheus call them)."""
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
-    for dep in dependant.dependencies:
-        yield dep.call
-        yield from _calls(dep)
-
-
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    # FastAPI keeps included routers as wrappers holding the router they include.
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _api_routes(included.routes)
-
-
 def _routes() -> list[tuple[str, str, str]]:
     """(method, path with placeholders filled, role) of every API route in the OpenAPI
     document; the role from the route's dependencies ("" when it has none)."""
     api = create_api(Runtime(SharedSettings()))
-    roles = {}
-    for route in _api_routes(api.routes):
-        calls = set(_calls(route.dependant))
-        role = next(
-            (
-                name
-                for dep, name in (
-                    (require_admin, "admin"),
-                    (require_operator, "operator"),
-                    (require_viewer, "viewer"),
-                    (current_caller, "signed-in"),
-                )
-                if dep in calls
-            ),
-            "",
-        )
-        roles.update({(m, route.path): role for m in route.methods or ()})
+    roles = route_roles(api)
     out = []
     for path, operations in api.openapi()["paths"].items():
         if path in PUBLIC:

@@ -5,24 +5,14 @@ a new route is covered without being listed here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
-
-from services.config.api.deps import (
-    current_caller,
-    require_admin,
-    require_operator,
-    require_viewer,
-)
 from services.config.api.main import create_api
 from services.config.api_tokens import create_token
 from services.config.users import add_user
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
+from tests.integration.config.api_routes import route_roles
 from tests.secret_scan import SCAN
 from tests.support import api_client
 
@@ -47,42 +37,9 @@ ADMIN_READS = {"/users", "/users/{name}", "/users/{name}/audit", "/users/{name}/
 PASSWORD = "roles-test-password-0123"
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
-    for dep in dependant.dependencies:
-        yield dep.call
-        yield from _calls(dep)
-
-
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _api_routes(included.routes)
-
-
-def _role(route: APIRoute) -> str:
-    calls = set(_calls(route.dependant))
-    for dep, role in (
-        (require_admin, "admin"),
-        (require_operator, "operator"),
-        (require_viewer, "viewer"),
-        (current_caller, "signed-in"),
-    ):
-        if dep in calls:
-            return role
-    return ""
-
-
 def _table() -> dict[tuple[str, str], str]:
-    api = create_api(Runtime(SharedSettings()))
-    return {
-        (method, route.path): _role(route)
-        for route in _api_routes(api.routes)
-        if route.path not in PUBLIC
-        for method in route.methods or ()
-    }
+    roles = route_roles(create_api(Runtime(SharedSettings())))
+    return {key: role for key, role in roles.items() if key[1] not in PUBLIC}
 
 
 TABLE = _table()
