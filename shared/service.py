@@ -15,7 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.broker import declare_topology
-from shared.logs import CorrelationMiddleware, configure_logging
+from shared.logs import (
+    UVICORN_LOG_CONFIG,
+    CorrelationMiddleware,
+    configure_logging,
+    log_context,
+    service_middleware,
+)
 from shared.probes import probes_app
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
@@ -76,15 +82,21 @@ class Stack:
         self.http_host = http.host or self.rt.settings.api_host
         self.http_port = served.http_port if http.port is None else http.port
         names = "+".join(s.name for s in self.services)
+        # Before uvicorn or the broker log anything: one format for every record.
+        configure_logging(
+            self.rt.settings.log_level, json_lines=self.rt.settings.log_json, service=names
+        )
+        self.http_service = served.name
         self.rt.broker.add_middleware(CorrelationMiddleware)
         self.rt.broker.include_router(self.rt.config_router(names))
         for service in self.services:
             for router in service.routers:
-                self.rt.broker.include_router(router)
+                self.rt.broker.include_router(
+                    router, middlewares=[service_middleware(service.name)]
+                )
 
     async def before_broker(self) -> None:
-        """Logging and MongoDB, before any subscriber may receive a message."""
-        configure_logging(self.rt.settings.log_level, json_lines=self.rt.settings.log_json)
+        """MongoDB, before any subscriber may receive a message."""
         await self.rt.start_store()
 
     async def after_broker(self) -> None:
@@ -92,13 +104,16 @@ class Stack:
         await declare_topology(self.rt.broker)
         for service in self.services:
             if service.start is not None:
-                await service.start()
+                # Tasks it starts (the fetcher's per-account loops) log under its name.
+                with log_context(service=service.name):
+                    await service.start()
 
     async def before_broker_stop(self) -> None:
         """Each service's stop hook, in reverse order."""
         for service in reversed(self.services):
             if service.stop is not None:
-                await service.stop()
+                with log_context(service=service.name):
+                    await service.stop()
 
     async def start(self) -> None:
         """Start everything (for tests and embedding; apps use the hooks)."""
@@ -123,6 +138,7 @@ class Stack:
         return _HttpFastStream(
             self.rt.broker,
             http=self.asgi,
+            http_service=self.http_service,
             listen={"host": self.http_host, "port": self.http_port},
             **hooks,
         )
@@ -136,22 +152,31 @@ class _HttpFastStream(AsgiFastStream):
     """
 
     def __init__(
-        self, *args: Any, http: ASGIApp, listen: dict[str, str | int], **kwargs: Any
+        self,
+        *args: Any,
+        http: ASGIApp,
+        http_service: str,
+        listen: dict[str, str | int],
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._http = http
+        self._http_service = http_service
         self._listen = listen
 
     async def run(
         self, log_level: int = logging.INFO, run_extra_options: dict[str, Any] | None = None
     ) -> None:
-        """Serve on the configured address unless the command line names another."""
-        await super().run(log_level, {**self._listen, **(run_extra_options or {})})
+        """Serve on the configured address unless the command line names another; uvicorn
+        logs through our handler (no logging config of its own)."""
+        options = {"log_config": UVICORN_LOG_CONFIG, **self._listen, **(run_extra_options or {})}
+        await super().run(log_level, options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch HTTP to the inner app, the rest (lifespan) to FastStream."""
         if scope["type"] in {"http", "websocket"}:
-            await self._http(scope, receive, send)
+            with log_context(service=self._http_service):
+                await self._http(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 

@@ -18,12 +18,13 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.processor.parsing import ParsedMail
 from shared.errors import Permanent
 from shared.models.config import SystemConfig
 from shared.models.messages import MailAddress
+from shared.models.records import ReceivedAddress
 from shared.store.mail_marks import FirstCopy
 
 ENTRY_POINT_GROUP = "mailroom.incoming_scripts"
@@ -111,6 +112,17 @@ class ScriptMail(BaseModel):
     kind: Literal["reply", "notification"] = "reply"
     automatic: bool = True
 
+    @field_validator("to", mode="before")
+    @classmethod
+    def _received(cls, value: object) -> object:
+        # Scripts pass the mail's own addresses (``mail.from_[:1]``): take them as mailboxes.
+        if not isinstance(value, list):
+            return value
+        return [
+            {"name": a.name, "address": a.address} if isinstance(a, ReceivedAddress) else a
+            for a in value
+        ]
+
 
 @dataclass
 class ScriptContext:
@@ -147,7 +159,7 @@ class ScriptContext:
         self,
         key: str,
         *,
-        to: list[MailAddress],
+        to: list[MailAddress] | list[ReceivedAddress],
         subject: str,
         text: str,
         kind: Literal["reply", "notification"] = "reply",
