@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import trustme
-
 
 @dataclass
 class Client:
@@ -152,6 +150,9 @@ def _handler(issuer: OAuthIssuer) -> type[BaseHTTPRequestHandler]:
 
 def start_oauth_issuer(state_dir: Path) -> OAuthIssuer:
     """Start the issuer on free loopback ports with a fresh CA (written to ``state_dir``)."""
+    # Test extra only: `make run` imports this module (through servers.py) without it.
+    import trustme
+
     ca = trustme.CA()
     ca_file = state_dir / "tls" / "oauth-ca.pem"
     ca_file.parent.mkdir(parents=True, exist_ok=True)
