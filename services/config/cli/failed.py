@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
-from services.config import desk
 from services.config.api.schemas import FailedMailPublic
 from services.config.cli.common import WHO, JsonOpt, console, print_rows, run_with
+
+# services.config.desk (the replay machinery: FastStream, the parser) is imported by the
+# commands that use it, so `failed list` starts fast.
 
 app = typer.Typer(help="The failed-mail desk.", no_args_is_help=True)
 
@@ -52,6 +54,8 @@ def failed_show(
     parsed: Annotated[bool, typer.Option("--parsed", help="Print the parsed mail.")] = False,
 ) -> None:
     """Show one failed mail (JSON), its raw form or its parsed form."""
+    from services.config import desk
+
     if raw:
         data = run_with(lambda rt: desk.raw_of(rt, failed_id=failed_id))
         sys.stdout.buffer.write(data)
@@ -73,6 +77,8 @@ def failed_replay(
     sender: SenderOpt = None,
 ) -> None:
     """Replay one failed mail, or all (optionally filtered) with --all."""
+    from services.config import desk
+
     if (failed_id is None) == (not all_):
         raise typer.BadParameter("give one ID or --all")
     if failed_id is not None:
@@ -93,5 +99,7 @@ def failed_replay(
 @app.command("delete")
 def failed_delete(failed_id: str) -> None:
     """Take a failed mail off the desk (the raw mail stays stored; audited)."""
+    from services.config import desk
+
     deleted = run_with(lambda rt: desk.delete(rt, failed_id=failed_id, who=WHO))
     console.print(f"{failed_id}: {'deleted' if deleted else 'already deleted'}")

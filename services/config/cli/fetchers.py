@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
-from services.config.cli.common import JsonOpt, console, run_with
+from services.config.cli.common import JsonOpt, print_table, run_with, table
 from services.config.fetchers import fetcher_status
+
+FETCHER_COLUMNS = ("id", "alive", "heartbeat age", "accounts", "fetched", "errors", "leases")
 
 
 def fetchers(as_json: JsonOpt = False) -> None:
@@ -17,11 +18,9 @@ def fetchers(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
-    table = Table(title="Fetcher instances")
-    for column in ("id", "alive", "heartbeat age", "accounts", "fetched", "errors", "leases"):
-        table.add_column(column)
+    shown = table("Fetcher instances", FETCHER_COLUMNS)
     for row in rows:
-        table.add_row(
+        shown.add_row(
             row.id,
             "yes" if row.alive else "no",
             f"{row.heartbeat_age_seconds:.1f} s",
@@ -30,4 +29,4 @@ def fetchers(as_json: JsonOpt = False) -> None:
             str(row.counts.fetch_errors),
             str(row.counts.lease_changes),
         )
-    console.print(table)
+    print_table(shown)

@@ -108,6 +108,6 @@ def test_copy_and_rename_from_the_cli(rabbit_url: str, mongo_url: str, mongo_db_
     renamed = mailroom("accounts", "rename", "support-2", "sales", env=env)
     assert renamed.returncode == 0, renamed.stdout + renamed.stderr
     taken = mailroom("accounts", "rename", "sales", "support", env=env)
-    assert taken.returncode == 1 and "exists" in taken.stdout
+    assert taken.returncode == 1 and "exists" in taken.stderr
     names = [a["name"] for a in json.loads(mailroom("accounts", "list", "--json", env=env).stdout)]
     assert sorted(names) == ["sales", "support"]

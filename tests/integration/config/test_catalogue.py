@@ -97,7 +97,7 @@ def test_catalogue_from_the_cli(rabbit_url: str, mongo_url: str, mongo_db_name: 
     got = json.loads(mailroom("properties", "get", "system", "flavour", env=env).stdout)
     assert got["value"] == "test" and got["is_set"] is True
     refused = mailroom("properties", "set", "system", "flavor", "test", env=env)
-    assert refused.returncode == 1 and "flavour" in refused.stdout
+    assert refused.returncode == 1 and "flavour" in refused.stderr
     reset = mailroom("properties", "reset", "system", "flavour", env=env)
     assert reset.returncode == 0, reset.stdout
     got = json.loads(mailroom("properties", "get", "system", "flavour", env=env).stdout)
