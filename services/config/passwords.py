@@ -50,6 +50,12 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def rehashed(password_hash: str, password: str) -> str | None:
+    """A new hash of the (verified) ``password`` when ``password_hash`` was made with other
+    parameters than today's, else None: stored hashes follow a raised cost at each sign-in."""
+    return _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
+
+
 @functools.cache
 def dummy_hash() -> str:
     """A hash no password matches, checked for unknown user names so that they take as

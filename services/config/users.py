@@ -33,6 +33,7 @@ from services.config.passwords import (
     check_strength,
     dummy_hash,
     hash_password,
+    rehashed,
     verify_password,
 )
 from shared.errors import ConfigRejected, MailroomError, NotFound
@@ -196,7 +197,8 @@ async def check_password(
     if LOCKOUT.is_locked(user.locked_until, now):
         raise _locked(user.locked_until)
     if await asyncio.to_thread(verify_password, user.password_hash, password):
-        await rt.store.users.login_succeeded(name=user.name, at=now)
+        newer = await asyncio.to_thread(rehashed, user.password_hash, password)
+        await rt.store.users.login_succeeded(name=user.name, at=now, rehashed=newer)
         return UserSummary.of(user.model_copy(update={"failed_logins": 0, "locked_until": None}))
     counted = await rt.store.users.count_failure(name=user.name)
     if counted is None:  # deleted meanwhile

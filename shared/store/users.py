@@ -71,12 +71,15 @@ class UserRepo:
         """Refuse password checks for the user until ``until``."""
         await self._users.update_one({"_id": name}, {"$set": {"locked_until": until}})
 
-    async def login_succeeded(self, *, name: str, at: datetime) -> None:
-        """A right password: the failure count and lock-out start over."""
-        await self._users.update_one(
-            {"_id": name},
-            {"$set": {"failed_logins": 0, "locked_until": None, "last_login_at": at}},
-        )
+    async def login_succeeded(
+        self, *, name: str, at: datetime, rehashed: str | None = None
+    ) -> None:
+        """A right password: the failure count and lock-out start over; ``rehashed`` replaces
+        the hash of the same password (made with today's hashing parameters)."""
+        fields: Doc = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
+        if rehashed is not None:
+            fields["password_hash"] = rehashed
+        await self._users.update_one({"_id": name}, {"$set": fields})
 
     async def unlock(self, *, name: str) -> UserRecord | None:
         """End a lock-out and forget the failures."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from services.config.api_tokens import TOKEN_PREFIX, create_token, token_hash
 from services.config.passwords import LOCKOUT
@@ -211,3 +212,15 @@ async def test_passwords_and_tokens_appear_in_no_answer_and_no_log(
     for secret in (first, second, token, token_hash(token), token.removeprefix(TOKEN_PREFIX)):
         assert secret not in everything
     assert "$argon2" not in everything and "password_hash" not in everything
+
+
+async def test_a_sign_in_renews_a_hash_made_with_weaker_parameters(config_stack: Stack) -> None:
+    rt = config_stack.rt
+    await add_user(rt, name="alice", role="viewer", password=ALICE_PW, who="test")
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(ALICE_PW)
+    await rt.store.users.set_password(name="alice", password_hash=weak)
+    await check_password(rt, name="alice", password=ALICE_PW)
+    stored = await rt.store.users.get(name="alice")
+    assert stored is not None and stored.password_hash != weak
+    assert stored.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    await check_password(rt, name="alice", password=ALICE_PW)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from services.config.passwords import (
     LOCKOUT,
@@ -14,6 +15,7 @@ from services.config.passwords import (
     check_strength,
     dummy_hash,
     hash_password,
+    rehashed,
     verify_password,
 )
 from shared.errors import ConfigRejected
@@ -82,3 +84,11 @@ def test_the_role_table_is_ordered_viewer_operator_admin() -> None:
         ("admin", "operator"): True,
         ("admin", "admin"): True,
     }
+
+
+def test_a_hash_made_with_weaker_parameters_is_renewed_and_todays_is_kept() -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("a long password")
+    renewed = rehashed(weak, "a long password")
+    assert renewed is not None and renewed != weak
+    assert verify_password(renewed, "a long password")
+    assert rehashed(renewed, "a long password") is None
