@@ -42,6 +42,7 @@ async def simulate(
         decision = await run_scripts(mail, ctx)
         result = _decision(decision.action, decision.rule, decision.reason)
         result["case_number"] = decision.case_number
+        result["duplicate_of"] = ctx.duplicate_of.raw_id if ctx.duplicate_of else None
     except MailRejected as exc:
         result = _decision("reject", None, str(exc))
     return {

@@ -43,6 +43,9 @@ def test_conformance(name: str) -> None:
         elif key == "text":
             for snippet in wanted:
                 assert snippet in (mail.text or ""), (snippet, mail.text)
+        elif key in ("same_digest_as", "other_digest_than"):
+            other = parse((SET / f"{wanted}.eml").read_bytes()).content_digest
+            assert (mail.content_digest == other) == (key == "same_digest_as")
         elif key == "headers":
             names = {n.lower() for n, _ in mail.headers}
             assert {n.lower() for n in wanted} <= names, names

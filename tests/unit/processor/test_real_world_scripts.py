@@ -114,6 +114,7 @@ async def test_simulate_lists_each_decision_with_its_reason() -> None:
     first = FirstCopy(case_number=5, raw_id="raw-a", account="support")
     marks = FakeMarks(copies={(mail.message_id or "", mail.content_digest): first})
     copy = await simulate(MAIL, config=SystemConfig(), cases=FakeCases(), marks=marks)
+    assert copy["decision"]["duplicate_of"] == "raw-a"
     assert copy["findings"] == [
         {"kind": "duplicate", "reason": "duplicate of raw-a (case 5, account support)"}
     ]
