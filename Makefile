@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 STATE := .local
+# What the local default keeps in $(STATE) (deploy/local/stack.py; other tools' files stay).
+LOCAL_DATA := mongodb mail smtp-sink secrets.json logs tls dovecot mongodb-tmp env servers.json ports.json preset.done mailroom.pid
 
 .PHONY: venv test lint docs servers stop run reset image
 
@@ -54,7 +56,9 @@ stop:
 # Stops everything, then removes the local data (cases, mails, settings, mailboxes, keys).
 reset:
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.stack reset --dir $(STATE); \
-	else rm -rf $(STATE) && echo "removed $(STATE)"; fi
+	else for f in $(LOCAL_DATA); do \
+	  if [ -e $(STATE)/$$f ]; then rm -rf $(STATE)/$$f && echo "removed $(STATE)/$$f"; fi; \
+	done; fi
 
 # The container image, built with mmdebstrap + podman and smoke-checked (deploy/build-image.sh;
 # slow, so not part of `make test`). IMAGE_ARGS e.g. --git v1.0 --tag registry/mailroom:1.0.
