@@ -19,6 +19,7 @@ from services.config.users import (
     reset_password,
     set_role,
     unlock,
+    user_log,
 )
 from shared.models.users import Role
 
@@ -28,6 +29,7 @@ tokens_app = typer.Typer(
 )
 
 USER_COLUMNS = ("name", "role", "last_login_at", "failed_logins", "locked_until")
+LOG_COLUMNS = ("at", "who", "action", "user", "detail")
 TOKEN_COLUMNS = ("id", "user", "label", "created_at", "last_used_at")
 RoleOpt = Annotated[
     Role,
@@ -91,6 +93,17 @@ def users_delete(name: str) -> None:
     """Delete a user and revoke their tokens (not the last admin)."""
     run_with(lambda rt: delete_user(rt, name=name, who=WHO))
     console.print(f"deleted {name}", highlight=False)
+
+
+@app.command("log")
+def users_log(
+    name: Annotated[str | None, typer.Argument(help="Only changes to this user.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Changes to users and tokens, newest first, with who made them."""
+    entries = run_with(lambda rt: user_log(rt, name=name, limit=limit))
+    print_rows(entries, LOG_COLUMNS, as_json, "User changes")
 
 
 @tokens_app.command("create")

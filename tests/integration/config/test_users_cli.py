@@ -62,6 +62,14 @@ def test_users_and_tokens_from_the_cli(config_stack: Stack) -> None:
     deleted = mailroom("users", "delete", "ops", env=env)
     assert deleted.returncode == 0
     assert mailroom("tokens", "list", "--json", env=env).stdout.strip() == "[]"
+    log = json.loads(mailroom("users", "log", "ops", "--json", env=env).stdout)
+    assert [(e["action"], e["who"]) for e in log] == [
+        ("user_deleted", "cli"),
+        ("token_created", "cli"),
+        ("password_reset", "cli"),
+        ("role_changed", "cli"),
+        ("user_added", "cli"),
+    ]
     gone = mailroom("tokens", "revoke", token_id, env=env)
     assert gone.returncode == 1 and "no token" in gone.stdout + gone.stderr
 
