@@ -56,16 +56,20 @@ _ENHANCED = re.compile(
 # A line quoting a server's reply: a 4xx/5xx code followed by text (not a version or a date).
 _SMTP_REPLY = re.compile(r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?[ -][^\n]*")
 _QUOTED_ID = re.compile(r"^[> \t]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
-# "<user@host>: ..." (Postfix, qmail, Yahoo), Exim's "The following address(es) failed:" and
-# Exchange's "The following recipient(s) cannot be reached:", each followed by the address.
+# "<user@host>: ..." (Postfix, qmail, Yahoo), Exim's "The following address(es) failed:",
+# Exchange's "The following recipient(s) cannot be reached:" and the like, each followed by the
+# address; "user@host: 550 ..." (OpenSMTPD) and "user@host:" alone on its line (GMX, Exim's
+# translations).
 _FAILED_ADDRESS = re.compile(
     r"^<([^<>\s]+@[^<>\s]+)>:"
     r"|(?:following address(?:\(es\))? failed|recipient\(s\) cannot be reached"
     r"|did not reach the following recipient\(s\)|failed recipient\(s\)"
-    r"|had permanent fatal errors -+|was not delivered to)"
+    r"|had permanent fatal errors -+|was not delivered to"
+    r"|delivery has failed to these recipients or groups|delivered to the following address(?:es)?"
+    r"|following recipient failed permanently)"
     r":?\s+<?([^<>\s]+@[^<>\s]+?)>?\s"
     r"|^(?:recipient|original-recipient|final-recipient):\s*(?:rfc822;\s*)?<?([^<>\s]+@[^<>\s]+?)>?\s"
-    r"|^([^<>\s:]+@[^<>\s:]+): [45]\d\d[ -]",
+    r"|^([^<>\s:]+@[^<>\s:]+):(?: [45]\d\d[ -]|[ \t]*$)",
     re.IGNORECASE | re.MULTILINE,
 )
 # VERP (variable envelope return path): a sender that sends each mail with the envelope
