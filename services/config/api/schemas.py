@@ -8,7 +8,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.models.config import IncomingAccount, OutgoingConnection
-from shared.models.records import FailedMail
+from shared.models.messages import MailAddress
+from shared.models.records import ArchivedMail, FailedMail
 
 
 class _In(BaseModel):
@@ -208,3 +209,31 @@ class ReplayOut(BaseModel):
     failed_id: str
     replayed: bool
     note: str
+
+
+class ArchivedMailSummary(BaseModel):
+    """One line of the archive listing."""
+
+    id: str
+    message_id: str
+    case_number: int | None
+    kind: str
+    to: list[MailAddress]
+    subject: str
+    flavour: str
+    intercepted_at: datetime
+
+    @classmethod
+    def of(cls, mail: ArchivedMail) -> Self:
+        """This view of an archived mail: the fields the class declares."""
+        return cls.model_validate(mail.model_dump(include=set(cls.model_fields)))
+
+
+class ArchivedMailPublic(ArchivedMailSummary):
+    """An archived mail in full, with the message as it would have been sent."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: MailAddress = Field(alias="from")
+    text: str
+    raw: str

@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from services.config.account_health import read_health
-from services.config.account_probe import check_account
-from services.config.accounts import copy_account, delete_account, rename_account, set_enabled
 from services.config.api.schemas import AccountPublic
 from services.config.cli.common import (
     WHO,
@@ -19,7 +17,10 @@ from services.config.cli.common import (
     run_with,
 )
 from services.config.fetchers import accounts_listed
-from services.config.properties import put_account
+
+# The writes (services.config.accounts/properties: FastStream for the broadcast) and the
+# connection test (the mailbox adapters) are imported by their commands, so that the
+# listings start fast.
 
 app = typer.Typer(help="Incoming mail accounts.", no_args_is_help=True)
 
@@ -84,6 +85,8 @@ def accounts_add(
 ) -> None:
     """Add an incoming account (password, or with --auth oauth2 the client secret, from
     stdin with --password-stdin, never from the command line)."""
+    from services.config.properties import put_account
+
     fields = {
         "protocol": protocol.upper(),
         "security": "STARTTLS" if security.lower() == "starttls" else security.lower(),
@@ -114,6 +117,8 @@ def accounts_add(
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
+    from services.config.accounts import set_enabled
+
     run_with(lambda rt: set_enabled(rt, name=name, enabled=enabled, who=WHO), broker=True)
     console.print(f"account {name} {'activated' if enabled else 'deactivated'}")
 
@@ -138,6 +143,8 @@ def accounts_copy(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy an account's settings and secrets (encrypted) to a new, deactivated account."""
+    from services.config.accounts import copy_account
+
     account = run_with(
         lambda rt: copy_account(rt, source=source, name=name, who=WHO, enabled=enabled),
         broker=True,
@@ -148,6 +155,8 @@ def accounts_copy(
 @app.command("rename")
 def accounts_rename(name: str, new_name: str) -> None:
     """Rename an account; its stored mail, fetch position, desk entries and health follow."""
+    from services.config.accounts import rename_account
+
     run_with(lambda rt: rename_account(rt, name=name, new_name=new_name, who=WHO), broker=True)
     console.print(f"account {name} renamed to {new_name}")
 
@@ -155,6 +164,8 @@ def accounts_rename(name: str, new_name: str) -> None:
 @app.command("delete")
 def accounts_delete(name: str) -> None:
     """Delete an account (mail already fetched stays)."""
+    from services.config.accounts import delete_account
+
     run_with(lambda rt: delete_account(rt, name=name, who=WHO), broker=True)
     console.print(f"account {name} deleted")
 
@@ -162,6 +173,8 @@ def accounts_delete(name: str) -> None:
 @app.command("test")
 def accounts_test(name: str, as_json: JsonOpt = False) -> None:
     """Test connection: connect, authenticate, select; message count or the error."""
+    from services.config.account_probe import check_account
+
     report = run_with(lambda rt: check_account(rt, name=name))
     columns = ("account", "server", "protocol", "ok", "message_count", "error")
     print_rows([report], columns, as_json, "Connection test")
@@ -175,6 +188,8 @@ def accounts_debug(
 ) -> None:
     """Turn the account's protocol trace (secrets redacted) in the fetcher's logs on or off;
     inherit follows the settings' debug_protocol."""
+    from services.config.properties import put_account
+
     fields = {"debug": switch.lower()}
     run_with(
         lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=False), broker=True

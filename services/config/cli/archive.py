@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.config.api.routes.archive import ArchivedMailPublic, ArchivedMailSummary
+from services.config.api.schemas import ArchivedMailPublic, ArchivedMailSummary
 from services.config.cli.common import JsonOpt, print_rows, run_with
 from shared.models.records import ArchivedMail
 from shared.runtime import Runtime

@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from services.config.api.deps import RuntimeDep, Viewer
-from shared.models.messages import MailAddress
-from shared.models.records import ArchivedMail
+from services.config.api.schemas import ArchivedMailPublic, ArchivedMailSummary
 
 router = APIRouter(prefix="/archive", tags=["test archive"])
 
 MailId = Annotated[str, Path(max_length=100)]
-
-
-class ArchivedMailSummary(BaseModel):
-    """One line of the archive listing."""
-
-    id: str
-    message_id: str
-    case_number: int | None
-    kind: str
-    to: list[MailAddress]
-    subject: str
-    flavour: str
-    intercepted_at: datetime
-
-    @classmethod
-    def of(cls, mail: ArchivedMail) -> Self:
-        """This view of an archived mail: the fields the class declares."""
-        return cls.model_validate(mail.model_dump(include=set(cls.model_fields)))
-
-
-class ArchivedMailPublic(ArchivedMailSummary):
-    """An archived mail in full, with the message as it would have been sent."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_: MailAddress = Field(alias="from")
-    text: str
-    raw: str
 
 
 @router.get("")
