@@ -171,17 +171,25 @@ class ScriptContext:
         ``._-``), so a redelivered or replayed mail sends it once; a second mail of the same
         script needs another key. An automatic mail counts against the recipients' automatic
         answers per hour; whether this mail may be answered automatically at all is
-        ``self.acknowledge``. Raises ValueError for a bad or repeated key.
+        ``self.acknowledge``. The mail's own addresses may be passed (``mail.from_[:1]``): those
+        no mail can be sent to (``replyable=False``) are left out, with a note, and a mail left
+        without recipients is not sent. Raises ValueError for a bad or repeated key.
         """
         if not _MAIL_KEY.fullmatch(key):
             raise ValueError(f"mail key {key!r}: use 1 to 64 letters, digits, '.', '_' or '-'")
         if any(m.script == self.script and m.key == key for m in self.outgoing):
             raise ValueError(f"script {self.script!r} already sends a mail with key {key!r}")
+        kept = [a for a in to if not isinstance(a, ReceivedAddress) or a.replyable]
+        if len(kept) < len(to):
+            left_out = ", ".join(str(a.address) for a in to if a not in kept)
+            self.notes.append(f"{self.script}: no mail to {left_out} (no mail can be sent there)")
+        if not kept:
+            return
         self.outgoing.append(
             ScriptMail(
                 script=self.script,
                 key=key,
-                to=to,
+                to=kept,
                 subject=subject,
                 text=text,
                 kind=kind,

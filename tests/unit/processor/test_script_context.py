@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.processor.parsing import parse
 from services.processor.scripts import ScriptContext
 from shared.models.config import SystemConfig
 from shared.models.messages import MailAddress
@@ -36,3 +37,13 @@ def test_one_script_cannot_send_two_mails_under_one_key() -> None:
     ctx.send_mail("hello", to=TO, subject="Hi", text="Hello")
     with pytest.raises(ValueError, match="already sends"):
         ctx.send_mail("hello", to=TO, subject="Again", text="Hello")
+
+
+def test_the_mails_own_addresses_are_taken_and_those_without_mail_left_out() -> None:
+    mail = parse(b"From: MAILER-DAEMON\r\nCc: Dan <dan@example.org>\r\nSubject: x\r\n\r\nbody\r\n")
+    ctx = ScriptContext(config=SystemConfig(), cases=FakeCases(), script="greeter")
+    ctx.send_mail("hello", to=[*mail.from_, *mail.cc], subject="Hi", text="Hello")
+    assert [(str(a.address), a.name) for a in ctx.outgoing[0].to] == [("dan@example.org", "Dan")]
+    ctx.send_mail("again", to=mail.from_, subject="Hi", text="Hello")
+    assert len(ctx.outgoing) == 1  # nobody left to send it to
+    assert ctx.notes == ["greeter: no mail to MAILER-DAEMON (no mail can be sent there)"] * 2
