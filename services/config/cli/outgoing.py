@@ -16,8 +16,10 @@ from services.config.cli.common import (
     read_secret,
     run_with,
 )
-from services.config.properties import set_outgoing
 from shared.runtime import Runtime
+
+# services.config.properties (FastStream for the broadcast) is imported by the commands that
+# write, so that `outgoing show` starts fast.
 
 app = typer.Typer(help="The outgoing SMTP connection.", no_args_is_help=True)
 
@@ -55,6 +57,8 @@ def outgoing_set(
     ] = True,
 ) -> None:
     """Set the outgoing SMTP connection."""
+    from services.config.properties import set_outgoing
+
     fields = {
         "host": host,
         "port": port,
@@ -144,6 +148,8 @@ def outgoing_auth(
     oauth_ca_file: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Choose how the outgoing connection logs in (secrets from stdin, never arguments)."""
+    from services.config.properties import set_outgoing
+
     if [basic, oauth2, same_as is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --basic, --oauth2, --same-as ACCOUNT")
     fields: dict[str, object]
