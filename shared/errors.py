@@ -4,6 +4,9 @@ MailroomError
 ├── Transient            retry later with backoff (server down, timeout, SMTP 4xx)
 ├── Permanent            no retry: record the reason, dead-letter (unparseable, SMTP 5xx)
 │   └── MailRejected     an incoming-mail script refused the mail
+│   └── StoreUnavailable MongoDB cannot be reached, timed out or has no primary
+├── StoreError           MongoDB refused an operation (names it); not the mail's fault
+│   └── Duplicate        a unique key a repository did not expect to collide
 ├── ConfigRejected       a settings write that would break a typed view
 ├── LeaseLost            a fetcher no longer holds an account's lease: it must not touch it
 └── SecretsUnavailable   secrets are needed but no key is configured
@@ -24,6 +27,27 @@ class Transient(MailroomError):
 
 class Permanent(MailroomError):
     """A failure that will not pass by retrying: the message goes to the failed-mail desk."""
+
+
+class StoreUnavailable(Transient):
+    """MongoDB is unreachable, timed out, or has no primary: an outage, retried without limit."""
+
+
+class StoreError(MailroomError):
+    """MongoDB refused an operation for another reason; ``operation`` names it.
+
+    Neither Transient nor Permanent: it says nothing about the mail, so the services log it
+    as the failure of that operation (see each handler for what it does with one).
+    """
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(f"{operation}: {message}")
+        self.operation = operation
+
+
+class Duplicate(StoreError):
+    """A unique key collided where the repository did not turn that into its domain meaning
+    (a second case for a mail, a second lease holder); the operation is named."""
 
 
 class MailRejected(Permanent):

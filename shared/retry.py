@@ -1,42 +1,201 @@
-"""Delayed retry of transient failures through the ``mail.retry`` TTL tiers."""
+"""The one retry policy: how long each stage waits, for how long it keeps trying, and how a
+message leaves for the failed-mail desk.
+
+Every stage — the processor, the sender, the fetcher's reconnects and every service's
+start-up — waits with exponential backoff (``first_delay_s`` doubling up to ``cap_s``).
+What ends the retrying is time, never a number of attempts:
+
+- an outage (MongoDB, RabbitMQ, an SMTP or IMAP server away) is retried without limit;
+- outgoing mail is kept like Postfix keeps its queue: for ``lifetime_s`` (5 days by
+  default, Postfix's ``maximal_queue_lifetime``) from its first failure, then the sender
+  gives up, notifies the administrators (a bounce-style notification) and the mail goes to
+  the desk; the processor has no lifetime by default (its transient failures are outages).
+
+The attempt number and the time of the first failure travel in the retried message's
+headers, so the delay never falls back while MongoDB is away (nothing is read from it to
+decide). Delayed messages wait in the ``mail.retry`` TTL tiers (``shared.topology``); a
+delay is rounded up to the next tier, the longest tier being the cap.
+
+A message that must go to the desk is dead-lettered here, by publishing it to ``mail.dlx``
+with its reason in the ``x-mailroom-error`` header (then the original is acknowledged): the
+reason reaches the desk even when MongoDB was away when the mail failed.
+
+Settings are process settings (``MAILROOM_RETRY_<STAGE>__<FIELD>``, e.g.
+``MAILROOM_RETRY_SENDER__LIFETIME_S=86400``), so every instance of a stage agrees on them
+from its start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from faststream.rabbit import RabbitBroker
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.topology import RETRY_EXCHANGE, retry_delay, retry_routing_key
+from shared.errors import Transient
+from shared.topology import DLX_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS, retry_routing_key
+
+log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-mailroom-attempt"
+"""Retries so far (1 on the first retried copy)."""
+SINCE_HEADER = "x-mailroom-first-failure"
+"""Unix time of the message's first transient failure: its queue lifetime counts from it."""
+ERROR_HEADER = "x-mailroom-error"
+"""Why a message was dead-lettered: read by the failed-mail desk."""
+
+T = TypeVar("T")
 
 
-def attempt_of(headers: Mapping[str, Any]) -> int:
-    """How many times this message was already retried (0 for a first delivery)."""
-    try:
-        return int(headers.get(ATTEMPT_HEADER, 0))
-    except (TypeError, ValueError):
-        return 0
+class StagePolicy(BaseModel):
+    """Backoff and lifetime of one stage."""
+
+    first_delay_s: float = Field(default=5.0, gt=0, le=3600)
+    cap_s: float = Field(default=3600.0, gt=0, le=86400)
+    """The longest wait between two attempts."""
+    lifetime_s: float | None = Field(default=None, gt=0)
+    """How long after its first failure a message is still retried; None: without limit."""
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based): exponential, capped."""
+        exponent = min(max(attempt, 1) - 1, 40)  # 2**40 s is past every cap
+        return min(self.cap_s, self.first_delay_s * float(2**exponent))
+
+    def expired(self, since: float, *, now: float | None = None) -> bool:
+        """True when a message failing since ``since`` (unix time) is past its lifetime."""
+        if self.lifetime_s is None:
+            return False
+        return (time.time() if now is None else now) - since >= self.lifetime_s
+
+
+class RetrySettings(BaseSettings):
+    """Per-stage retry settings: ``MAILROOM_RETRY_<STAGE>__<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILROOM_RETRY_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    processor: StagePolicy = StagePolicy(first_delay_s=5, cap_s=300)
+    """Processing fails transiently only when MongoDB or RabbitMQ is away: no lifetime."""
+    sender: StagePolicy = StagePolicy(first_delay_s=5, cap_s=3600, lifetime_s=5 * 86400)
+    """Postfix's queue: up to an hour between tries, for five days."""
+    fetcher: StagePolicy = StagePolicy(first_delay_s=1, cap_s=300)
+    """Reconnecting to a mailbox: without limit (administrators are notified meanwhile)."""
+    startup: StagePolicy = StagePolicy(first_delay_s=1, cap_s=30)
+    """A service whose MongoDB or RabbitMQ is not there yet waits for it."""
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """Where a message stands in its retries, read from its headers."""
+
+    attempt: int
+    """Retries so far: 0 for a message never retried."""
+    since: float
+    """Unix time of its first failure (now, for one that has not failed before)."""
+
+    @classmethod
+    def of(cls, headers: Mapping[str, Any], *, now: float | None = None) -> RetryState:
+        """The state carried by a delivered message's headers."""
+        moment = time.time() if now is None else now
+        try:
+            attempt = max(int(headers.get(ATTEMPT_HEADER, 0)), 0)
+        except (TypeError, ValueError):
+            attempt = 0
+        try:
+            since = float(headers.get(SINCE_HEADER, moment))
+        except (TypeError, ValueError):
+            since = moment
+        return cls(attempt=attempt, since=min(since, moment))
+
+
+def tier_for(delay: float) -> int:
+    """The retry tier a ``delay`` waits in: the shortest at least as long, else the longest."""
+    return next((tier for tier in RETRY_TIERS if tier >= delay), RETRY_TIERS[-1])
 
 
 async def retry_later(
-    broker: RabbitBroker, message: BaseModel, *, routing_key: str, attempt: int
+    broker: RabbitBroker,
+    message: BaseModel,
+    *,
+    routing_key: str,
+    state: RetryState,
+    policy: StagePolicy,
 ) -> int:
-    """Park ``message`` in the retry tier for ``attempt`` (1-based); returns the delay in s.
+    """Park ``message`` for its next attempt; returns the delay in seconds.
 
     The copy is persistent and confirmed before the caller acks the original, so a crash
     in between leaves two copies, never none; consumers are idempotent.
     """
-    delay = retry_delay(attempt)
+    attempt = state.attempt + 1
+    delay = tier_for(policy.delay(attempt))
     await broker.publish(
         message,
         exchange=RETRY_EXCHANGE,
         routing_key=retry_routing_key(routing_key, delay),
         persist=True,
         mandatory=True,
-        headers={ATTEMPT_HEADER: attempt},
+        headers={ATTEMPT_HEADER: attempt, SINCE_HEADER: state.since},
         correlation_id=getattr(message, "correlation_id", None),
     )
     return delay
+
+
+async def dead_letter(
+    broker: RabbitBroker, message: BaseModel, *, routing_key: str, reason: str
+) -> None:
+    """Send ``message`` to the desk's dead-letter queue with ``reason`` in its headers.
+
+    Confirmed before the caller acknowledges the original: a crash in between leaves the
+    original to be handled again (the desk records one entry per mail), never none.
+    """
+    await broker.publish(
+        message,
+        exchange=DLX_EXCHANGE,
+        routing_key=routing_key,
+        persist=True,
+        mandatory=True,
+        headers={ERROR_HEADER: reason[:2000]},
+        correlation_id=getattr(message, "correlation_id", None),
+    )
+
+
+async def until_available(
+    what: str,
+    address: str,
+    step: Callable[[], Awaitable[T]],
+    *,
+    policy: StagePolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``step`` until it does not raise Transient, waiting with ``policy``'s backoff.
+
+    Each failure is one log line with ``what``, its ``address`` (no credentials: the caller
+    passes a redacted one) and the wait; any other error propagates. For a service's
+    start-up and reconnects: a dependency that is not there yet is waited for, not a crash.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await step()
+        except Transient as exc:
+            attempt += 1
+            delay = policy.delay(attempt)
+            log.warning(
+                "%s at %s unavailable (%s); retrying in %.0f s",
+                what,
+                address,
+                exc,
+                delay,
+                extra={"dependency": what, "address": address, "attempt": attempt},
+            )
+            await sleep(delay)

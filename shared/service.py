@@ -7,14 +7,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import aio_pika
+from aio_pika.exceptions import AMQPConnectionError
 from faststream.asgi import AsgiFastStream
 from faststream.rabbit import RabbitRouter
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.broker import declare_topology
+from shared.errors import Transient
 from shared.logs import (
     UVICORN_LOG_CONFIG,
     CorrelationMiddleware,
@@ -23,6 +27,7 @@ from shared.logs import (
     service_middleware,
 )
 from shared.probes import probes_app
+from shared.retry import RetrySettings, until_available
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
 
@@ -96,8 +101,23 @@ class Stack:
                 )
 
     async def before_broker(self) -> None:
-        """MongoDB, before any subscriber may receive a message."""
-        await self.rt.start_store()
+        """MongoDB and RabbitMQ, before any subscriber may receive a message.
+
+        A dependency that is not there yet is waited for with the start-up backoff
+        (``shared.retry``, ``MAILROOM_RETRY_STARTUP__*``), one log line per try with its
+        address, instead of the process dying with a traceback.
+        """
+        policy = RetrySettings().startup
+        settings = self.rt.settings
+        await until_available(
+            "MongoDB", _address(settings.mongodb_url), self.rt.start_store, policy=policy
+        )
+        await until_available(
+            "RabbitMQ",
+            _address(settings.broker_url),
+            lambda: _reach_broker(settings),
+            policy=policy,
+        )
 
     async def after_broker(self) -> None:
         """Topology, then each service's own start hook."""
@@ -142,6 +162,21 @@ class Stack:
             listen={"host": self.http_host, "port": self.http_port},
             **hooks,
         )
+
+
+def _address(url: SecretStr) -> str:
+    """host:port of a server URL, without credentials (safe to log)."""
+    parts = urlsplit(url.get_secret_value())
+    return parts.netloc.rpartition("@")[2] or url.get_secret_value().partition("://")[0]
+
+
+async def _reach_broker(settings: SharedSettings) -> None:
+    """Open and close one AMQP connection; Transient when the broker does not answer."""
+    try:
+        connection = await aio_pika.connect(settings.broker_url.get_secret_value(), timeout=10)
+    except (TimeoutError, OSError, AMQPConnectionError) as exc:
+        raise Transient(type(exc).__name__) from None
+    await connection.close()
 
 
 class _HttpFastStream(AsgiFastStream):

@@ -26,8 +26,9 @@ memory, and a handler's timeout measures its own work rather than its wait for M
 SENDER_CHANNEL: Final = Channel(prefetch_count=32)
 """The sender holds as many messages as it may send at once (``OutgoingConnection.concurrency``
 is at most 32): each delivery runs in its own task, so the prefetch caps the parallel sends."""
-RETRY_TIERS: Final[tuple[int, ...]] = (5, 30, 300)
-"""Delays in seconds; attempt n waits RETRY_TIERS[min(n, len - 1)]."""
+RETRY_TIERS: Final[tuple[int, ...]] = (5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+"""The delays, in seconds, a retried message can wait (one TTL queue each); the retry policy
+(``shared.retry``) rounds its exponential backoff up to the next of them."""
 
 MAIL_EXCHANGE: Final = RabbitExchange("mail", type=ExchangeType.TOPIC, durable=True)
 DLX_EXCHANGE: Final = RabbitExchange("mail.dlx", type=ExchangeType.TOPIC, durable=True)
@@ -63,11 +64,6 @@ SENDER_FAILED: Final = _dead_letter_queue("sender.failed", MAIL_OUTGOING)
 
 WORK_QUEUES: Final = {MAIL_RECEIVED: PROCESSOR_INBOUND, MAIL_OUTGOING: SENDER_OUTBOUND}
 DEAD_LETTER_QUEUES: Final = {MAIL_RECEIVED: PROCESSOR_FAILED, MAIL_OUTGOING: SENDER_FAILED}
-
-
-def retry_delay(attempt: int) -> int:
-    """Seconds to wait before retry number ``attempt`` (1-based)."""
-    return RETRY_TIERS[min(max(attempt, 1), len(RETRY_TIERS)) - 1]
 
 
 def retry_routing_key(routing_key: str, delay: int) -> str:

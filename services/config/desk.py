@@ -1,7 +1,12 @@
 """The failed-mail desk: dead letters become entries with their reason; operators replay them.
 
-The reason is recorded on the stored document (raw mail or outbox entry) by the service that
-gave up, before it rejects the message; the desk consumer joins it with the dead letter.
+The service that gave up dead-letters the message with its reason in the
+``x-mailroom-error`` header (``shared.retry.dead_letter``) and records it on the stored
+document (raw mail or outbox entry) when MongoDB answers. The desk takes the header's reason
+first (it is this failure's, and it is there even when MongoDB was away), then the record's,
+then, for a message the broker dead-lettered by itself, its delivery limit. A mail that is
+processed (it has its case) is not put on the desk: its state follows the case, not a late
+dead letter of a redelivered copy.
 Replay is idempotent: an entry moves from ``failed`` to ``replayed`` atomically, so two
 operators (or a retried request) replay it once; each replay is audited.
 """
@@ -25,6 +30,7 @@ from shared.broker import publish
 from shared.errors import NotFound, Permanent
 from shared.models.messages import MailReceived, OutgoingMail
 from shared.models.records import FailedMail, ReplayRecord
+from shared.retry import ERROR_HEADER
 from shared.runtime import Runtime
 from shared.topology import (
     CONSUMER_CHANNEL,
@@ -56,15 +62,24 @@ def _death_count(headers: dict[str, Any]) -> int:
 
 async def record_dead_letter(
     rt: Runtime, *, routing_key: str, body: dict[str, Any], headers: dict[str, Any]
-) -> FailedMail:
-    """Put one dead letter on the desk with the reason its service recorded."""
+) -> FailedMail | None:
+    """Put one dead letter on the desk with the reason its service gave (None: the mail was
+    processed after all, so it does not belong on the desk)."""
     deaths = _death_count(headers)
+    carried = headers.get(ERROR_HEADER)
+    reason = str(carried) if carried else None
     if routing_key == MAIL_RECEIVED:
         msg = MailReceived.model_validate(body)
         sender = subject = None
         try:
             raw = await rt.store.raw_emails.get(raw_id=msg.raw_id)
-            error, attempts = raw.error, raw.attempts
+            if raw.status == "processed":
+                log.info(
+                    "dead letter of a processed mail: not put on the desk",
+                    extra={"raw_id": msg.raw_id, "case": raw.case_number, "error": reason},
+                )
+                return None
+            error, attempts = reason or raw.error, raw.attempts
             sender, subject = _sender_and_subject(await rt.store.raw_emails.data(raw_id=raw.id))
         except NotFound:
             error, attempts = f"raw mail {msg.raw_id} is not stored", 0
@@ -89,7 +104,8 @@ async def record_dead_letter(
         ref=out.mail_id,
         body=body,
         account=None,
-        error=(entry.error if entry and entry.error else None)
+        error=reason
+        or (entry.error if entry and entry.error else None)
         or f"dead-lettered after {deaths} deliveries (delivery limit)",
         attempts=entry.attempts if entry else deaths,
     )

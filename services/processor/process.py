@@ -99,6 +99,9 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
             )
             decision = await run_scripts(mail, ctx)
     except TimeoutError:
+        # The scripts ask MongoDB too: a store that stopped answering is an outage (the ping
+        # raises StoreUnavailable), not a mail too slow to process.
+        await rt.store.ping()
         raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
     # The first attempt cannot find anything of an earlier one: _apply skips looking for it.
     first = record.attempts == 1

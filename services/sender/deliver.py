@@ -5,22 +5,30 @@
    sends nothing. A failed entry (replayed from the desk) queues its failed recipients again.
 2. Record the mail on its case with its Message-ID *before* sending: the customer's reply
    may arrive seconds later, and its In-Reply-To must find the case.
-3. Send to the pending recipients only, then record each recipient's state with the
-   server's reply (see ``outcome``): 2xx sent, 4xx deferred (Transient: retried later for
-   those recipients only), 5xx failed. No recipient delivered → Permanent (the desk).
+3. Claim the SMTP transaction on the entry (``sending_since``) before it starts.
+4. Send to the pending recipients only, then record each recipient's state with the
+   server's reply (see ``outcome``) and clear the claim in the same write: 2xx sent, 4xx
+   deferred (Transient: retried later for those recipients only), 5xx failed. No recipient
+   delivered → Permanent (the desk). Once the server accepted the mail, that record is
+   retried while the message stays unacknowledged, however long MongoDB is away: a mail the
+   server took is never sent again because its outcome could not be written.
 
-A crash between sending and recording sends the mail again on redelivery. SMTP offers no
-way to avoid that; the resend carries the same Message-ID, so receivers can tell.
+A claim without an outcome is what a sender that stopped mid-transaction leaves (killed, or
+its host gone). The mail may or may not have reached the server, and SMTP offers no way to
+ask. Decision (a trusted MTA's rule: never deliver twice on a guess, never drop silently):
+
+- a claim younger than the transaction can last (connect + send timeouts, twice) may be
+  another instance still sending: the mail is retried later (Transient);
+- an older one is *checked*, not sent: its pending recipients become ``unknown`` ("possibly
+  sent"), the mail goes to the desk with the Message-ID so an operator can look it up in the
+  SMTP server's log, and only an operator's replay sends it again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from datetime import timedelta
 from email.message import EmailMessage
-
-from pymongo.errors import ConnectionFailure
 
 from services.sender import outcome
 from services.sender.compose import compose, derive_message_id
@@ -30,7 +38,7 @@ from services.sender.smtp import SmtpTransport, effective_connection
 from shared import metrics
 from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
-from shared.models.config import SystemConfig
+from shared.models.config import OutgoingConnection, SystemConfig
 from shared.models.messages import OutgoingMail, utcnow
 from shared.models.records import (
     ArchivedMail,
@@ -39,17 +47,14 @@ from shared.models.records import (
     RecipientDelivery,
     RecipientState,
 )
+from shared.retry import RetrySettings, until_available
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-@asynccontextmanager
-async def _store_available() -> AsyncIterator[None]:
-    try:
-        yield
-    except ConnectionFailure as exc:
-        raise Transient(f"MongoDB unavailable: {type(exc).__name__}") from exc
+RECORD_POLICY = RetrySettings().startup
+"""How the outcome of an accepted mail is retried while MongoDB is away: without limit."""
 
 
 async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> OutboxEntry:
@@ -59,24 +64,31 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
     can get it); the entry records why before either is raised.
     """
     config = rt.config  # one snapshot for the whole delivery, however the broadcast races it
-    async with _store_available():
-        entry = await _claim(rt, mail, config)
-        recipients = entry.recipients or outcome.initial_recipients(str(a.address) for a in mail.to)
-        if entry.status == "failed":  # replayed from the desk: try the failed ones again
-            recipients = outcome.reopen(recipients)
-        todo = outcome.pending(recipients)
-        if not todo:
-            log.info("mail already delivered", extra={"mail_id": mail.mail_id})
-            return entry
-        recipients = await _send(rt, mail, entry, recipients, config, transport)
-        summary = outcome.summarise(recipients)
-        done = await rt.store.outbox.record(
+    entry = await _claim(rt, mail, config)
+    recipients = entry.recipients or outcome.initial_recipients(str(a.address) for a in mail.to)
+    if entry.status == "failed":  # replayed from the desk: try the failed ones again
+        recipients = outcome.reopen(recipients)
+    todo = outcome.pending(recipients)
+    if not todo:
+        log.info("mail already delivered", extra={"mail_id": mail.mail_id})
+        return entry
+    if entry.sending_since is not None and entry.status != "failed":
+        await _check_claim(rt, entry, recipients, effective_connection(config))
+    recipients = await _send(rt, mail, entry, recipients, config, transport)
+    summary = outcome.summarise(recipients)
+
+    async def record() -> OutboxEntry:
+        return await rt.store.outbox.record(
             entry=entry,
             status=summary.status,
             recipients=recipients,
             error=summary.error,
             smtp_reply=next((r.reply for r in recipients if r.state == "sent"), None),
+            sending_since=None,
         )
+
+    # Held (the message unacknowledged) until written: a redelivery must find it sent.
+    done = await until_available("MongoDB", "the outbox", record, policy=RECORD_POLICY)
     metrics.mail_delivered(summary.status, retry=summary.retry)
     if summary.retry:
         raise Transient(summary.error or "recipients deferred")
@@ -91,6 +103,32 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
         },
     )
     return done
+
+
+async def _check_claim(
+    rt: Runtime,
+    entry: OutboxEntry,
+    recipients: list[RecipientDelivery],
+    connection: OutgoingConnection | None,
+) -> None:
+    """An earlier attempt claimed the SMTP transaction and recorded no outcome: retry later
+    while it may still be running, else mark its recipients ``unknown`` and raise Permanent
+    (see the module docstring). Never returns."""
+    assert entry.sending_since is not None
+    timeouts = (connection.connect_timeout_ms + connection.send_timeout_ms) if connection else 0
+    grace = timedelta(milliseconds=2 * timeouts) or timedelta(minutes=2)
+    if utcnow() - entry.sending_since < grace:
+        raise Transient("an earlier attempt may still be sending this mail; checked again later")
+    note = (
+        f"possibly sent: an attempt stopped during its SMTP transaction at "
+        f"{entry.sending_since:%Y-%m-%d %H:%M:%S} UTC and its outcome is unknown; look for "
+        f"Message-ID {entry.message_id} in the SMTP server's log; a replay sends it again"
+    )
+    after = outcome.apply_error(recipients, "unknown", note, now=utcnow())
+    await rt.store.outbox.record(
+        entry=entry, status="failed", recipients=after, error=note, sending_since=None
+    )
+    raise Permanent(note)
 
 
 async def _claim(rt: Runtime, mail: OutgoingMail, config: SystemConfig) -> OutboxEntry:
@@ -154,6 +192,7 @@ async def _send(
     if intercept:
         return await _intercept(rt, mail, entry, recipients, config, content, message)
     assert connection is not None
+    await rt.store.outbox.claim_send(mail_id=entry.id)
     try:
         reply = await transport.send(message, connection, outcome.pending(recipients))
     except Transient as exc:

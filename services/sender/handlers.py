@@ -1,10 +1,16 @@
 """``mail.outgoing`` → deliver, with the retry policy visible at a glance:
-Transient → delayed retry through ``mail.retry``; Permanent, exhausted retries and any bug →
-reason recorded on the outbox entry, message rejected to ``sender.failed`` (the desk).
 
-Should even the retry publish or the failure record fail (broker or MongoDB gone), the
-exception reaches FastStream, whose default policy rejects the message to the dead letters
-as well: a mail is never dropped, and the consumer keeps running.
+- Transient (a recipient deferred, SMTP or MongoDB away) → delayed retry through
+  ``mail.retry`` with the sender's backoff (``shared.retry``: doubling up to an hour), for
+  the queue lifetime (5 days by default) counted from the first failure, like Postfix's
+  queue; then the mail is given up: its recipients still waiting fail, the administrators
+  get a bounce-style notification and the mail goes to the desk;
+- Permanent (every recipient refused, a template failing), a store refusal and any bug →
+  dead-lettered to the desk with the reason in the message's headers (recorded on the outbox
+  entry too when MongoDB answers).
+
+Should even the retry publish fail (broker gone), the exception reaches FastStream, which
+rejects the message (or the broker redelivers it): a mail is never dropped.
 
 Each delivery runs in its own task (up to the channel's prefetch), so up to
 ``concurrency`` mails are on the wire at once (see ``pool``). Two messages with the same
@@ -16,34 +22,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitMessage, RabbitRouter
-from pymongo.errors import PyMongoError
 
 from services.sender.deliver import deliver
+from services.sender.notifications import undelivered_mail
 from services.sender.smtp import SmtpTransport
-from shared.errors import Permanent, Transient
+from shared.broker import publish
+from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
 from shared.models.messages import OutgoingMail
-from shared.retry import attempt_of, retry_later
+from shared.retry import RetrySettings, RetryState, dead_letter, retry_later
 from shared.runtime import Runtime
 from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_CHANNEL, SENDER_OUTBOUND
 
 log = logging.getLogger(__name__)
 
 
-def build_router(rt: Runtime, transport: SmtpTransport) -> RabbitRouter:
-    """The sender's subscriber on ``sender.outbound``, sending through ``transport``.
-
-    Retries are bounded by the global ``fetch_retries`` setting for now (there is no
-    separate ``send_retries`` property yet): once a mail's attempts exceed it, a transient
-    failure is treated as permanent.
-    """
+def build_router(
+    rt: Runtime, transport: SmtpTransport, retry: RetrySettings | None = None
+) -> RabbitRouter:
+    """The sender's subscriber on ``sender.outbound``, sending through ``transport``."""
     router = RabbitRouter()
     one_at_a_time = _PerMail()
+    policy = (retry or RetrySettings()).sender
 
     @router.subscriber(
         SENDER_OUTBOUND,
@@ -53,22 +58,27 @@ def build_router(rt: Runtime, transport: SmtpTransport) -> RabbitRouter:
         description="Builds each outgoing mail and sends it over SMTP, once per mail_id.",
     )
     async def mail_outgoing(mail: OutgoingMail, message: RabbitMessage) -> None:
+        state = RetryState.of(message.headers)
         try:
             async with one_at_a_time(mail.mail_id):
                 await deliver(rt, mail, transport)
         except Transient as exc:
-            attempts = await _attempts(rt, mail, message)
-            if attempts > rt.config.settings.fetch_retries:
-                await _reject(rt, mail, f"gave up after {attempts} attempts: {exc}")
-            delay = await retry_later(rt.broker, mail, routing_key=MAIL_OUTGOING, attempt=attempts)
+            if policy.expired(state.since):
+                await _give_up(rt, mail, state, exc)
+                return
+            delay = await retry_later(
+                rt.broker, mail, routing_key=MAIL_OUTGOING, state=state, policy=policy
+            )
             log.warning(
                 "transient failure, retrying",
                 extra={"mail_id": mail.mail_id, "delay_s": delay, "error": str(exc)},
             )
         except Permanent as exc:
-            # deliver() recorded the reason on the outbox entry already.
+            # deliver() recorded the reason on the outbox entry already (when it could).
             log.error("mail failed", extra={"mail_id": mail.mail_id, "error": str(exc)})
-            raise RejectMessage() from exc
+            await dead_letter(rt.broker, mail, routing_key=MAIL_OUTGOING, reason=str(exc))
+        except StoreError as exc:
+            await _reject(rt, mail, f"store error: {exc}")
         except Exception as exc:
             log.exception("unexpected error while sending", extra={"mail_id": mail.mail_id})
             await _reject(rt, mail, f"unexpected {type(exc).__name__}: {exc}")
@@ -101,19 +111,28 @@ class _PerMail:
                 del self._turns[mail_id]
 
 
-async def _attempts(rt: Runtime, mail: OutgoingMail, message: RabbitMessage) -> int:
-    """Deliveries so far, from the outbox entry; from the retry header when MongoDB is down."""
-    try:
-        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
-    except PyMongoError:
-        entry = None
-    return entry.attempts if entry is not None else attempt_of(message.headers) + 1
+async def _give_up(rt: Runtime, mail: OutgoingMail, state: RetryState, exc: Exception) -> None:
+    """The queue lifetime is over: notify the administrators (unless the mail is itself such a
+    notification: no bounce of a bounce), then the desk."""
+    hours = (time.time() - state.since) / 3600
+    reason = f"not delivered within {hours:.0f} h ({state.attempt + 1} attempts): {exc}"
+    notice = undelivered_mail(mail, reason, rt.config)
+    if notice is not None:
+        await publish(rt.broker, notice, routing_key=MAIL_OUTGOING)
+    await _reject(rt, mail, reason)
 
 
 async def _reject(rt: Runtime, mail: OutgoingMail, reason: str) -> None:
+    """Record ``reason`` on the outbox entry if MongoDB answers; dead-letter with it."""
     log.error(
         "mail failed",
         extra={"mail_id": mail.mail_id, "correlation_id": mail.correlation_id, "error": reason},
     )
-    await rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason)
-    raise RejectMessage()
+    try:
+        await rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason)
+    except StoreUnavailable:
+        log.warning(
+            "reason not recorded on the outbox entry (MongoDB away); the dead letter carries it",
+            extra={"mail_id": mail.mail_id},
+        )
+    await dead_letter(rt.broker, mail, routing_key=MAIL_OUTGOING, reason=reason)

@@ -41,6 +41,32 @@ def fetch_error_mail(event: AccountFailing, config: SystemConfig) -> OutgoingMai
     )
 
 
+def undelivered_mail(mail: OutgoingMail, reason: str, config: SystemConfig) -> OutgoingMail | None:
+    """The bounce-style notice that ``mail`` was given up, to the administrators; None when
+    none is configured, or when ``mail`` is such a notice itself (never a bounce of a bounce).
+
+    Postfix returns the mail to its sender; here the sender is Mailroom, so the people who
+    run it are told, and the mail itself waits on the desk for a replay.
+    """
+    recipients = list(config.addresses.technical_recipients)
+    if not recipients or mail.mail_id.startswith("undelivered-"):
+        return None
+    addresses = ", ".join(str(a.address) for a in mail.to)
+    return OutgoingMail(
+        mail_id=f"undelivered-{mail.mail_id}",
+        kind="notification",
+        automatic=True,
+        to=recipients,
+        subject=f"Undelivered mail: {mail.subject}"[:200],
+        text=(
+            f"Mailroom could not deliver mail {mail.mail_id} to {addresses} and gave up.\n\n"
+            f"Reason: {reason}\n\nThe mail is on the failed-mail desk (sender:{mail.mail_id});"
+            " replay it from there once the cause is fixed.\n"
+        ),
+        correlation_id=mail.correlation_id,
+    )
+
+
 def build_notification_router(rt: Runtime) -> RabbitRouter:
     """The subscriber that turns ``account.failing`` into notification mail."""
     router = RabbitRouter()

@@ -2,7 +2,8 @@
 
 A recipient is ``queued`` until tried, then ``sent`` (2xx), ``deferred`` (4xx, timeout,
 dropped connection — retried later), ``failed`` (5xx, or retries exhausted),
-``intercepted`` (stored in the test archive instead of sent) or ``stopped`` (by a script).
+``intercepted`` (stored in the test archive instead of sent), ``stopped`` (by a script) or
+``unknown`` (an attempt stopped mid-transaction: possibly sent, never resent on a guess).
 The mail's own status follows:
 
 - some recipient still ``queued``/``deferred`` → ``queued``, and the mail is retried for
@@ -39,9 +40,11 @@ def pending(recipients: Iterable[RecipientDelivery]) -> list[str]:
 
 
 def reopen(recipients: Iterable[RecipientDelivery]) -> list[RecipientDelivery]:
-    """For a replay from the desk: failed recipients are queued again, the rest stay."""
+    """For a replay from the desk: failed recipients, and those whose delivery is unknown
+    (the operator decided to send again), are queued again; the rest stay."""
     return [
-        r.model_copy(update={"state": "queued"}) if r.state == "failed" else r for r in recipients
+        r.model_copy(update={"state": "queued"}) if r.state in ("failed", "unknown") else r
+        for r in recipients
     ]
 
 
@@ -92,7 +95,7 @@ class Summary:
 
 def summarise(recipients: list[RecipientDelivery]) -> Summary:
     """The mail's status from its recipients' states."""
-    failed = [r for r in recipients if r.state == "failed"]
+    failed = [r for r in recipients if r.state in ("failed", "unknown")]
     deferred = [r for r in recipients if r.pending]
     problems = "; ".join(f"{r.address}: {r.reply}" for r in (*deferred, *failed))
     if deferred:

@@ -159,8 +159,12 @@ class CaseMessage(_Record):
 
 
 OutboxStatus = Literal["queued", "sent", "failed", "intercepted", "stopped"]
-RecipientState = Literal["queued", "sent", "deferred", "failed", "intercepted", "stopped"]
-"""``stopped``: an outgoing-mail script removed the recipient or stopped the whole mail."""
+RecipientState = Literal[
+    "queued", "sent", "deferred", "failed", "intercepted", "stopped", "unknown"
+]
+"""``stopped``: an outgoing-mail script removed the recipient or stopped the whole mail.
+``unknown``: the SMTP transaction to it may have succeeded but its outcome was never recorded
+(the sender stopped in between): not sent again unless an operator replays it."""
 
 
 class RecipientDelivery(_Record):
@@ -197,6 +201,8 @@ class OutboxEntry(_Record):
     correlation_id: str | None = None
     recipients: list[RecipientDelivery] = Field(default_factory=list)
     """One state per envelope recipient; 5xx fails only its recipient, 4xx defers it."""
+    sending_since: datetime | None = None
+    """The claim of an SMTP transaction in progress: set before it, cleared with its outcome."""
 
 
 class ArchivedMail(_Record):

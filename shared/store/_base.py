@@ -6,9 +6,8 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
 
-from shared.errors import Transient
+from shared.store._errors import Repo, mongo_errors
 
 Doc = dict[str, Any]
 
@@ -69,7 +68,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-class Store:
+class Store(Repo):
     """Repositories over one database; build with :func:`open_store`."""
 
     def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
@@ -107,11 +106,8 @@ class Store:
             await self.db[name].create_indexes(indexes)
 
     async def ping(self) -> None:
-        """Raise Transient when MongoDB does not answer."""
-        try:
-            await self.db.command("ping")
-        except PyMongoError as exc:
-            raise Transient(f"MongoDB unavailable: {type(exc).__name__}") from exc
+        """Raise StoreUnavailable (a Transient) when MongoDB does not answer."""
+        await self.db.command("ping")
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -119,20 +115,30 @@ class Store:
 
 
 async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> Store:
-    """Connect, check the server answers and make sure the indexes exist."""
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        url, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, uuidRepresentation="standard"
-    )
+    """Connect, check the server answers and make sure the indexes exist.
+
+    Raises StoreUnavailable when MongoDB does not answer within ``timeout_ms`` (the caller
+    retries: see ``shared.retry.until_available``), StoreError for a URL it cannot use.
+    """
+    with mongo_errors("open_store"):
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            url, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, uuidRepresentation="standard"
+        )
     store = Store(client, database)
-    await store.ping()
-    await store.ensure_indexes()
+    try:
+        await store.ping()
+        await store.ensure_indexes()
+    except BaseException:
+        await client.close()  # a retry opens a new one: do not leave this one's monitors
+        raise
     return store
 
 
 async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:
     """Atomically take the next number of the counter ``name``."""
-    doc = await db["counters"].find_one_and_update(
-        {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
-    )
+    with mongo_errors(f"next_sequence {name}"):
+        doc = await db["counters"].find_one_and_update(
+            {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
+        )
     assert doc is not None
     return int(doc["seq"]) + start - 1

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
 class AccountHealth(BaseModel):
@@ -38,7 +39,7 @@ class AccountHealth(BaseModel):
     updated_at: datetime | None = None
 
 
-class AccountHealthRepo:
+class AccountHealthRepo(Repo):
     """Account health documents, one per account."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -29,6 +29,7 @@ from pymongo.errors import BulkWriteError
 from shared.errors import NotFound
 from shared.models.messages import utcnow
 from shared.store._base import Doc
+from shared.store._errors import Repo, mongo_errors
 
 BUCKET = "attachments"
 CHUNK_SIZE = 255 * 1024
@@ -53,7 +54,7 @@ def _only_duplicates(exc: BulkWriteError) -> None:
         raise exc
 
 
-class AttachmentRepo:
+class AttachmentRepo(Repo):
     """The ``attachments`` bucket: store once per content, read back by file id."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
@@ -133,8 +134,9 @@ class AttachmentRepo:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                while chunk := await stream.readchunk():
-                    yield bytes(chunk)
+                with mongo_errors("AttachmentRepo.open"):
+                    while chunk := await stream.readchunk():
+                        yield bytes(chunk)
             finally:
                 await stream.close()
 

@@ -13,6 +13,7 @@ from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
 from shared.models.records import Attachment, Case, CaseMessage
 from shared.store._base import Doc, next_sequence
+from shared.store._errors import Repo
 from shared.store.attachments import AttachmentRepo
 
 CASE_COUNTER = "case_number"
@@ -20,7 +21,7 @@ CONVERSATION_COUNTER = "conversation"
 FIRST_CASE_NUMBER = 10001
 
 
-class CaseRepo:
+class CaseRepo(Repo):
     """``cases`` and ``messages``, and the bytes of their attachments (``attachments``)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

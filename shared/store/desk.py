@@ -13,9 +13,10 @@ from shared.errors import NotFound
 from shared.models.messages import utcnow
 from shared.models.records import FailedMail, ReplayRecord
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class DeskRepo:
+class DeskRepo(Repo):
     """``failed_mails`` and ``replays``."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -18,9 +18,10 @@ from shared.errors import LeaseLost
 from shared.models.messages import utcnow
 from shared.models.records import FetchState
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class FetchStateRepo:
+class FetchStateRepo(Repo):
     """Fetch positions, one document per (account, folder)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -8,9 +8,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.fetchers import FetcherInstance
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class FetcherRepo:
+class FetcherRepo(Repo):
     """One heartbeat document per running fetcher instance."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -17,9 +17,10 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.models.fetchers import Lease
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class LeaseRepo:
+class LeaseRepo(Repo):
     """One lease document per account (``_id`` is the account name)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -10,9 +10,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class OutboxRepo:
+class OutboxRepo(Repo):
     """``outbox``: one document per outgoing mail id."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
@@ -54,6 +55,10 @@ class OutboxRepo:
         await self._coll.update_one({"_id": entry.id}, {"$set": {**changes, "recipients": dumped}})
         return entry.model_copy(update={**changes, "recipients": recipients})
 
+    async def claim_send(self, *, mail_id: str) -> None:
+        """Record that an SMTP transaction of the mail starts now (its outcome clears it)."""
+        await self._coll.update_one({"_id": mail_id}, {"$set": {"sending_since": utcnow()}})
+
     async def give_up(self, *, mail_id: str, error: str) -> None:
         """Mark the mail failed; recipients still waiting fail with ``error``."""
         entry = await self.get(mail_id=mail_id)
@@ -66,7 +71,9 @@ class OutboxRepo:
             else r
             for r in entry.recipients
         ]
-        await self.record(entry=entry, status="failed", recipients=recipients, error=error)
+        await self.record(
+            entry=entry, status="failed", recipients=recipients, error=error, sending_since=None
+        )
 
     async def get(self, *, mail_id: str) -> OutboxEntry | None:
         """One entry."""

@@ -10,6 +10,7 @@ from shared.models.messages import utcnow
 from shared.models.records import ConfigLogEntry, Property
 from shared.secrets import is_sealed
 from shared.store._base import Doc, next_sequence
+from shared.store._errors import Repo
 
 VERSION_COUNTER = "config_version"
 
@@ -23,7 +24,7 @@ def mask_secrets(value: Any) -> Any:
     return value
 
 
-class PropertyRepo:
+class PropertyRepo(Repo):
     """(module, key, value) with a global version bumped on every change."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
@@ -45,8 +46,12 @@ class PropertyRepo:
         doc = await self._db["counters"].find_one({"_id": VERSION_COUNTER})
         return int(doc["seq"]) if doc else 0
 
-    async def put(self, *, module: str, key: str, value: Any, who: str) -> int:
-        """Write a property (value already sealed), audit it and return the new version."""
+    async def put(
+        self, *, module: str, key: str, value: Any, who: str, forced: str | None = None
+    ) -> int:
+        """Write a property (value already sealed), audit it and return the new version.
+
+        ``forced``: the guard refusal this write overrode (recorded in the audit)."""
         old = await self.get(module=module, key=key)
         version = await next_sequence(self._db, VERSION_COUNTER)
         await self._props.update_one(
@@ -61,17 +66,21 @@ class PropertyRepo:
             },
             upsert=True,
         )
-        await self._audit(module, key, "set", old.value if old else None, value, version, who)
+        await self._audit(
+            module, key, "set", old.value if old else None, value, version, who, forced
+        )
         return version
 
-    async def delete(self, *, module: str, key: str, who: str) -> int | None:
+    async def delete(
+        self, *, module: str, key: str, who: str, forced: str | None = None
+    ) -> int | None:
         """Remove a property; the new version, or None if it did not exist."""
         old = await self.get(module=module, key=key)
         if old is None:
             return None
         version = await next_sequence(self._db, VERSION_COUNTER)
         await self._props.delete_one({"module": module, "key": key})
-        await self._audit(module, key, "delete", old.value, None, version, who)
+        await self._audit(module, key, "delete", old.value, None, version, who, forced)
         return version
 
     async def log(self, *, limit: int = 100) -> list[ConfigLogEntry]:
@@ -80,7 +89,15 @@ class PropertyRepo:
         return [ConfigLogEntry.model_validate(d) async for d in cursor]
 
     async def _audit(
-        self, module: str, key: str, action: str, old: Any, new: Any, version: int, who: str
+        self,
+        module: str,
+        key: str,
+        action: str,
+        old: Any,
+        new: Any,
+        version: int,
+        who: str,
+        forced: str | None,
     ) -> None:
         entry = ConfigLogEntry.model_validate(
             {
@@ -91,6 +108,7 @@ class PropertyRepo:
                 "new": mask_secrets(new),
                 "version": version,
                 "who": who,
+                "forced": forced,
             }
         )
         await self._log.insert_one(entry.model_dump())

@@ -28,6 +28,7 @@ from shared.errors import NotFound
 from shared.models.messages import utcnow
 from shared.models.records import RawEmail, RawStatus
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 GRIDFS_THRESHOLD = 8 * 1024 * 1024
 GRIDFS_CHUNK_SIZE = 255 * 1024
@@ -36,7 +37,7 @@ GRIDFS_CHUNKS_PER_WRITE = 16
 """About 4 MiB per insert: few round trips, and at most this much copied at a time."""
 
 
-class RawEmailRepo:
+class RawEmailRepo(Repo):
     """``raw_emails``: unique per (account, source key)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
@@ -228,10 +229,14 @@ class RawEmailRepo:
         return record, None if record.status == "processed" else await self._bytes(doc)
 
     async def record_failure(self, *, raw_id: str, error: str) -> None:
-        """Mark the mail failed with its reason, keeping the first failure time."""
+        """Mark the mail failed with its reason, keeping the first failure time.
+
+        A mail already processed stays processed: its state follows its case, not a late
+        failure of a redelivered copy.
+        """
         now = utcnow()
         await self._coll.update_one(
-            {"_id": raw_id},
+            {"_id": raw_id, "status": {"$ne": "processed"}},
             [
                 {
                     "$set": {

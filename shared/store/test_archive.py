@@ -7,9 +7,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.errors import NotFound
 from shared.models.records import ArchivedMail
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class TestArchiveRepo:
+class TestArchiveRepo(Repo):
     """One document per intercepted mail id."""
 
     __test__ = False  # not a pytest test class, whatever its name says

@@ -29,6 +29,7 @@ async def failed_mail(config_stack: Stack, sender: str, account: str, error: str
     entry = await desk.record_dead_letter(
         config_stack.rt, routing_key="mail.received", body=body.model_dump(mode="json"), headers={}
     )
+    assert entry is not None
     return entry.id
 
 

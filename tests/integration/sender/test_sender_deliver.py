@@ -24,7 +24,7 @@ from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
 from shared.models.messages import OutgoingMail
 from shared.models.records import OutboxEntry
-from shared.retry import ATTEMPT_HEADER
+from shared.retry import ATTEMPT_HEADER, ERROR_HEADER
 from shared.runtime import Runtime
 from shared.service import Service, Stack
 from shared.topology import MAIL_OUTGOING, SENDER_FAILED, retry_queue
@@ -167,11 +167,12 @@ async def test_transient_failure_is_parked_in_the_retry_tier(
     assert entry is not None and (entry.status, entry.attempts) == ("queued", 1)
 
 
-async def test_exhausted_retries_dead_letter_to_sender_failed_with_the_reason(
-    rt: Runtime, hanging_up_server: TcpServer
+async def test_a_mail_past_its_queue_lifetime_goes_to_sender_failed_with_the_reason(
+    rt: Runtime, hanging_up_server: TcpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # One retry: the mail waits 5 s in the retry tier, comes back, fails again and gives up.
-    await configure(rt, plain(hanging_up_server), fetch_retries=1)
+    # A lifetime shorter than the first retry's wait: the second attempt gives up.
+    monkeypatch.setenv("MAILROOM_RETRY_SENDER__LIFETIME_S", "1")
+    await configure(rt, plain(hanging_up_server))
     mail = outgoing_mail()
     async with running_sender(rt):
         await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
@@ -185,8 +186,9 @@ async def test_exhausted_retries_dead_letter_to_sender_failed_with_the_reason(
 
         letter = await eventually(dead_letter, what="the mail in sender.failed")
     assert outgoing_mail_id(letter.body) == mail.mail_id
+    assert letter.headers[ERROR_HEADER] == entry.error
     assert entry.attempts == 2 and entry.error
-    assert entry.error.startswith("gave up after 2 attempts: waiting for retry: carol@example.org")
+    assert entry.error.startswith("not delivered within 0 h (2 attempts): waiting for retry:")
     assert "SMTP server 127.0.0.1:" in entry.error
     (carol,) = entry.recipients
     assert (carol.state, carol.attempts) == ("failed", 2)

@@ -25,8 +25,7 @@ def test_routing_keys_match_the_architecture() -> None:
 
 
 def test_retry_tiers_grow_and_return_to_the_work_queue() -> None:
-    delays = [t.retry_delay(n) for n in range(1, 6)]
-    assert delays == sorted(delays) and delays[-1] == t.RETRY_TIERS[-1]
+    assert list(t.RETRY_TIERS) == sorted(t.RETRY_TIERS) and t.RETRY_TIERS[-1] == 3600
     tier = t.retry_queue(t.MAIL_RECEIVED, 30)
     assert tier.arguments is not None
     assert tier.arguments["x-message-ttl"] == 30_000
