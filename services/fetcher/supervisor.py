@@ -30,6 +30,7 @@ from shared.errors import MailroomError, Permanent
 from shared.mailbox import Mailbox, open_mailbox
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.messages import AccountFailing
+from shared.retry import RetrySettings, StagePolicy
 from shared.runtime import Runtime
 from shared.topology import ACCOUNT_FAILING
 
@@ -85,12 +86,19 @@ def plan(running: Mapping[str, AccountSpec], wanted: Mapping[str, AccountSpec]) 
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with jitter: attempt n waits base * 2**(n-1), capped, times a
-    random factor in [1 - jitter, 1] so that accounts failing together spread out."""
+    """The fetcher stage of the one retry policy (``shared.retry``, ``MAILROOM_RETRY_FETCHER__*``)
+    with jitter: attempt n waits base * 2**(n-1), capped, times a random factor in
+    [1 - jitter, 1] so that accounts failing together spread out. Reconnecting goes on
+    without limit; the administrators are notified after ``fetch_retries`` failures."""
 
     base: float = 1.0
     cap: float = 300.0
     jitter: float = 0.5
+
+    @classmethod
+    def of(cls, policy: StagePolicy) -> Backoff:
+        """The backoff of a stage's policy."""
+        return cls(base=policy.first_delay_s, cap=policy.cap_s)
 
     def delay(self, failures: int, *, permanent: bool = False) -> float:
         """Seconds to wait after ``failures`` consecutive failures (1-based).
@@ -98,7 +106,8 @@ class Backoff:
         A permanent error (wrong password, untrusted certificate) will not pass by itself:
         it waits the cap at once. A configuration change restarts the task anyway.
         """
-        ceiling = self.cap if permanent else min(self.cap, self.base * 2 ** min(failures - 1, 30))
+        policy = StagePolicy(first_delay_s=self.base, cap_s=self.cap)
+        ceiling = self.cap if permanent else policy.delay(failures)
         return ceiling * random.uniform(1.0 - self.jitter, 1.0)
 
 
@@ -116,7 +125,7 @@ class Supervisor:
         self._rt = rt
         self._mailbox_factory = mailbox_factory
         self._fetch = fetch
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff.of(RetrySettings().fetcher)
         self._tasks: dict[str, tuple[AccountSpec, asyncio.Task[None]]] = {}
         self._lock = asyncio.Lock()
         self._active = False
