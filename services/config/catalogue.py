@@ -225,33 +225,38 @@ async def get_catalogued(rt: Runtime, *, module: str, key: str) -> PropertyState
     return _state(info, rt.config, await _stored(rt, module, obj))
 
 
-async def set_catalogued(rt: Runtime, *, module: str, key: str, value: Any, who: str) -> int:
+async def set_catalogued(
+    rt: Runtime, *, module: str, key: str, value: Any, who: str, force: bool = False
+) -> int:
     """Set one property (validated, audited, broadcast); returns the new version.
 
     A whole object (``outgoing/smtp``, ``incoming.accounts/<name>``) may also be set at once
-    as a raw property; every other name must be in the catalogue.
+    as a raw property; every other name must be in the catalogue. ``force`` overrides the
+    guards (see ``services.config.guards``).
     """
     if (module == ACCOUNTS_MODULE and "." not in key) or (module, key) == (OUTGOING_MODULE, "smtp"):
-        return await set_property(rt, module=module, key=key, value=value, who=who)
+        return await set_property(rt, module=module, key=key, value=value, who=who, force=force)
     describe(module, key, rt.config)
     if module in FIELD_MODULES:
-        return await set_fields(rt, module=module, values={key: value}, who=who)
+        return await set_fields(rt, module=module, values={key: value}, who=who, force=force)
     obj, _, field = key.rpartition(".")
     merged = {**(await _stored(rt, module, obj) or {}), field: value}
-    return await set_property(rt, module=module, key=obj, value=merged, who=who)
+    return await set_property(rt, module=module, key=obj, value=merged, who=who, force=force)
 
 
-async def reset_catalogued(rt: Runtime, *, module: str, key: str, who: str) -> int:
+async def reset_catalogued(
+    rt: Runtime, *, module: str, key: str, who: str, force: bool = False
+) -> int:
     """Put one property back to its default (audited and broadcast when it was set); returns
     the configuration version, unchanged when the default applied already."""
     describe(module, key, rt.config)
     if module in FIELD_MODULES:
         if await rt.store.properties.get(module=module, key=key) is None:
             return rt.config.version
-        return await delete_property(rt, module=module, key=key, who=who)
+        return await delete_property(rt, module=module, key=key, who=who, force=force)
     obj, _, field = key.rpartition(".")
     stored = await _stored(rt, module, obj)
     if stored is None or field not in stored:
         return rt.config.version
     rest = {k: v for k, v in stored.items() if k != field}
-    return await set_property(rt, module=module, key=obj, value=rest, who=who)
+    return await set_property(rt, module=module, key=obj, value=rest, who=who, force=force)

@@ -2,7 +2,9 @@
 
 A write is checked by building the whole configuration as it would be after the write; a
 change that breaks any view (a subject template the incoming pattern would not match, an
-unknown key, a bad port) is refused with ConfigRejected and nothing is stored.
+unknown key, a bad port) is refused with ConfigRejected and nothing is stored. A change that
+breaks a guard (no script left that puts mail into cases, see ``services.config.guards``) is
+refused the same way unless forced; the audit record of a forced write names what it overrode.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from services.config.errors import Conflict
+from services.config.guards import check_guards
 from shared.config_views import (
     ACCOUNTS_MODULE,
     OUTGOING_KEY,
@@ -31,20 +34,28 @@ from shared.store.properties import mask_secrets
 from shared.topology import CONFIG_EXCHANGE
 
 
-async def set_property(rt: Runtime, *, module: str, key: str, value: Any, who: str) -> int:
+async def set_property(
+    rt: Runtime, *, module: str, key: str, value: Any, who: str, force: bool = False
+) -> int:
     """Validate and store one property; returns the new configuration version."""
     check_key(module, key)
     stored = seal_secrets(_plain(value), rt.box)
-    await check_change(rt, add=[Property(module=module, key=key, value=stored)])
-    version = await rt.store.properties.put(module=module, key=key, value=stored, who=who)
+    forced = await check_change(
+        rt, add=[Property(module=module, key=key, value=stored)], force=force
+    )
+    version = await rt.store.properties.put(
+        module=module, key=key, value=stored, who=who, forced=forced
+    )
     await broadcast(rt, version, module, key, "set")
     return version
 
 
-async def delete_property(rt: Runtime, *, module: str, key: str, who: str) -> int:
+async def delete_property(
+    rt: Runtime, *, module: str, key: str, who: str, force: bool = False
+) -> int:
     """Remove one property (its view falls back to the default)."""
-    await check_change(rt, drop=[(module, key)])
-    version = await rt.store.properties.delete(module=module, key=key, who=who)
+    forced = await check_change(rt, drop=[(module, key)], force=force)
+    version = await rt.store.properties.delete(module=module, key=key, who=who, forced=forced)
     if version is None:
         raise NotFound(f"no property {module}/{key}")
     await broadcast(rt, version, module, key, "delete")
@@ -56,14 +67,17 @@ async def check_change(
     *,
     drop: Iterable[tuple[str, str]] = (),
     add: Sequence[Property] = (),
-) -> None:
+    force: bool = False,
+) -> str | None:
     """Refuse (ConfigRejected) a change that breaks any typed view: build the whole
     configuration as it would be with the ``drop`` properties (module, key) removed and the
-    ``add`` ones stored in place of those of the same name."""
+    ``add`` ones stored in place of those of the same name. Then apply the guards, compared
+    with the configuration loaded now; returns the guard refusals ``force`` overrode."""
     replaced = {*drop, *((p.module, p.key) for p in add)}
     current = await rt.store.properties.all()
     candidate = [p for p in current if (p.module, p.key) not in replaced]
-    build_config([*candidate, *add], box=rt.box, version=0)
+    after = build_config([*candidate, *add], box=rt.box, version=0)
+    return check_guards(rt.config, after, force=force)
 
 
 async def list_properties(rt: Runtime) -> list[Property]:
@@ -72,7 +86,9 @@ async def list_properties(rt: Runtime) -> list[Property]:
     return [p.model_copy(update={"value": mask_secrets(p.value)}) for p in props]
 
 
-async def set_fields(rt: Runtime, *, module: str, values: Mapping[str, Any], who: str) -> int:
+async def set_fields(
+    rt: Runtime, *, module: str, values: Mapping[str, Any], who: str, force: bool = False
+) -> int:
     """Set several keys of a field module (``settings``, ``addresses``, ``processor``).
 
     All keys are validated together first, so a pattern and its matching template can be
@@ -80,13 +96,15 @@ async def set_fields(rt: Runtime, *, module: str, values: Mapping[str, Any], who
     """
     for key in values:
         check_key(module, key)
-    await check_change(
-        rt, add=[Property(module=module, key=k, value=_plain(v)) for k, v in values.items()]
+    forced = await check_change(
+        rt,
+        add=[Property(module=module, key=k, value=_plain(v)) for k, v in values.items()],
+        force=force,
     )
     version = 0
     for key, value in values.items():
         version = await rt.store.properties.put(
-            module=module, key=key, value=_plain(value), who=who
+            module=module, key=key, value=_plain(value), who=who, forced=forced
         )
     if values:
         await broadcast(rt, version, module, ",".join(values), "set")

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from pydantic import BaseModel, Field
 
+from services.config.guards import check_guards
 from services.config.properties import broadcast
 from shared.config_views import build_config
 from shared.errors import ConfigRejected
@@ -93,11 +94,13 @@ async def import_config(
     who: str,
     passphrase: str | None = None,
     replace: bool = False,
+    force: bool = False,
 ) -> int:
     """Validate the whole document, then write it; returns the new configuration version.
 
     A secret left out of the export keeps the value stored here. With ``replace``, properties
-    absent from the document are removed (they fall back to their defaults).
+    absent from the document are removed (they fall back to their defaults). The guards apply
+    as to every write (``force`` overrides them, and the audit records say so).
     """
     fernet: Fernet | None = None
     if document.secrets == "encrypted":
@@ -128,15 +131,20 @@ async def import_config(
     result = {} if replace else {k: p.value for k, p in current.items()}
     result.update(incoming)
     candidate = [Property(module=m, key=k, value=v) for (m, k), v in result.items()]
-    build_config(candidate, box=rt.box, version=0)
+    after = build_config(candidate, box=rt.box, version=0)
+    forced = check_guards(rt.config, after, force=force)
     version = await rt.store.properties.version()
     for (module, key), value in incoming.items():
         old = current.get((module, key))
         if old is None or old.value != value:
-            version = await rt.store.properties.put(module=module, key=key, value=value, who=who)
+            version = await rt.store.properties.put(
+                module=module, key=key, value=value, who=who, forced=forced
+            )
     if replace:
         for module, key in set(current) - set(incoming):
-            deleted = await rt.store.properties.delete(module=module, key=key, who=who)
+            deleted = await rt.store.properties.delete(
+                module=module, key=key, who=who, forced=forced
+            )
             version = deleted or version
     await broadcast(rt, version, "*", "import", "set")
     return version

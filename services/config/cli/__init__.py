@@ -36,6 +36,10 @@ COMMANDS: dict[str, Lazy] = {
     "outgoing": Lazy(f"{_CLI}.outgoing:app", "The outgoing SMTP connection."),
     "settings": Lazy(f"{_CLI}.settings:settings_app", "Settings, addresses, processor scripts."),
     "properties": Lazy(f"{_CLI}.settings:properties_app", "Raw system properties."),
+    "scripts": Lazy(
+        f"{_CLI}.scripts:app",
+        "Incoming-mail scripts (--outgoing: outgoing-mail scripts): list, enable, disable, move.",
+    ),
     "failed": Lazy(f"{_CLI}.failed:app", "The failed-mail desk."),
     "cases": Lazy(f"{_CLI}.cases:app", "Cases (read-only)."),
     "suppressions": Lazy(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from services.config.cli.common import WHO, console, read_secret, run_with
+from services.config.cli.settings import ForceOpt
 
 app = typer.Typer(help="Export and import the whole configuration.", no_args_is_help=True)
 
@@ -41,6 +42,7 @@ def config_import(
     replace: Annotated[
         bool, typer.Option(help="Remove properties the file does not hold.")
     ] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Import a configuration file; validated as a whole, nothing written when refused."""
     from services.config.transfer import ConfigExport, import_config
@@ -49,7 +51,7 @@ def config_import(
     passphrase = read_secret(passphrase_stdin)
     version = run_with(
         lambda rt: import_config(
-            rt, document=document, who=WHO, passphrase=passphrase, replace=replace
+            rt, document=document, who=WHO, passphrase=passphrase, replace=replace, force=force
         ),
         broker=True,
     )

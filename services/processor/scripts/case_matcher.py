@@ -8,6 +8,10 @@ from services.processor.scripts import Decision, ScriptContext
 from shared.conversation import find_conversation_id
 from shared.models.config import find_case_reference
 
+MATCHES_CASES = True
+"""Declares that this script puts mail into cases. A script order in which no enabled script
+declares it is refused (every reply would open a new case): see services/config/guards.py."""
+
 
 async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     """Set ``ctx.decision`` unless an earlier script already decided."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from services.config.api.deps import Admin, RuntimeDep, Viewer
+from services.config.api.force import ForceDep
 from services.config.api.schemas import PropertyIn, VersionOut
 from services.config.catalogue import (
     PropertyState,
@@ -41,16 +42,27 @@ async def get_property(module: Module, key: Key, rt: RuntimeDep, _: Viewer) -> P
 
 @router.put("/{module}/{key}")
 async def set_property(
-    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: Admin
+    module: Module,
+    key: Key,
+    body: PropertyIn,
+    rt: RuntimeDep,
+    who: Admin,
+    force: ForceDep = False,
 ) -> VersionOut:
     """Set one property; validated with the whole configuration, audited and broadcast."""
     return VersionOut(
-        version=await set_catalogued(rt, module=module, key=key, value=body.value, who=who)
+        version=await set_catalogued(
+            rt, module=module, key=key, value=body.value, who=who, force=force
+        )
     )
 
 
 @router.delete("/{module}/{key}")
-async def reset_property(module: Module, key: Key, rt: RuntimeDep, who: Admin) -> VersionOut:
+async def reset_property(
+    module: Module, key: Key, rt: RuntimeDep, who: Admin, force: ForceDep = False
+) -> VersionOut:
     """Back to the default (audited and broadcast; the version is unchanged when the default
     applied already)."""
-    return VersionOut(version=await reset_catalogued(rt, module=module, key=key, who=who))
+    return VersionOut(
+        version=await reset_catalogued(rt, module=module, key=key, who=who, force=force)
+    )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path
 
 from services.config.api.deps import Admin, RuntimeDep, Viewer
+from services.config.api.force import ForceDep
 from services.config.api.schemas import PropertyIn, VersionOut
 from services.config.properties import delete_property, list_properties, set_fields, set_property
 from shared.models.records import Property
@@ -36,9 +37,12 @@ async def patch_fields(
     body: Annotated[dict[str, Any], Body(max_length=64)],
     rt: RuntimeDep,
     who: Admin,
+    force: ForceDep = False,
 ) -> VersionOut:
     """Change several keys at once; all are validated together."""
-    return VersionOut(version=await set_fields(rt, module=module, values=body, who=who))
+    return VersionOut(
+        version=await set_fields(rt, module=module, values=body, who=who, force=force)
+    )
 
 
 @router.get("/properties")
@@ -49,14 +53,23 @@ async def get_properties(rt: RuntimeDep, _: Viewer) -> list[Property]:
 
 @router.put("/properties/{module}/{key}")
 async def put_property(
-    module: Module, key: Key, body: PropertyIn, rt: RuntimeDep, who: Admin
+    module: Module,
+    key: Key,
+    body: PropertyIn,
+    rt: RuntimeDep,
+    who: Admin,
+    force: ForceDep = False,
 ) -> VersionOut:
     """Set one raw property (validated like every other write)."""
-    version = await set_property(rt, module=module, key=key, value=body.value, who=who)
+    version = await set_property(rt, module=module, key=key, value=body.value, who=who, force=force)
     return VersionOut(version=version)
 
 
 @router.delete("/properties/{module}/{key}")
-async def remove_property(module: Module, key: Key, rt: RuntimeDep, who: Admin) -> VersionOut:
+async def remove_property(
+    module: Module, key: Key, rt: RuntimeDep, who: Admin, force: ForceDep = False
+) -> VersionOut:
     """Remove one raw property."""
-    return VersionOut(version=await delete_property(rt, module=module, key=key, who=who))
+    return VersionOut(
+        version=await delete_property(rt, module=module, key=key, who=who, force=force)
+    )

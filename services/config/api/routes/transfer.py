@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.config.api.deps import Admin, RuntimeDep
+from services.config.api.force import ForceDep
 from services.config.api.schemas import VersionOut
 from services.config.transfer import ConfigExport, export_config, import_config
 
@@ -36,10 +37,17 @@ async def export(body: ExportIn, rt: RuntimeDep, _: Admin) -> ConfigExport:
 
 
 @router.post("/import")
-async def import_(body: ImportIn, rt: RuntimeDep, who: Admin) -> VersionOut:
+async def import_(
+    body: ImportIn, rt: RuntimeDep, who: Admin, force: ForceDep = False
+) -> VersionOut:
     """Apply an export: validated as a whole first, nothing written when it is refused."""
     passphrase = body.passphrase.get_secret_value() if body.passphrase else None
     version = await import_config(
-        rt, document=body.document, who=who, passphrase=passphrase, replace=body.replace
+        rt,
+        document=body.document,
+        who=who,
+        passphrase=passphrase,
+        replace=body.replace,
+        force=force,
     )
     return VersionOut(version=version)
