@@ -65,6 +65,9 @@ app = typer.Typer(
     cls=lazy_group(COMMANDS),
     help="Mailroom: email gateway for case-management systems.",
     no_args_is_help=True,
+    # The top-level help in plain click format: rich's formatter takes longer to import than
+    # all the rest of `mailroom --help` (a command's own help is still formatted by rich).
+    rich_markup_mode=None,
 )
 
 

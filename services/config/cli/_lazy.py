@@ -47,7 +47,8 @@ class Lazy:
 
     def placeholder(self, name: str) -> Command:
         """What ``--help`` lists until the command is chosen."""
-        return TyperCommand(name, help=self.help)
+        # As short help too: click would cut the listing's line at its own length.
+        return TyperCommand(name, help=self.help, short_help=self.help)
 
 
 def _nothing() -> None:
