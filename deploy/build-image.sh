@@ -17,8 +17,8 @@
 #    `mailroom run all`) starts in its own container on the host network against RabbitMQ
 #    (MAILROOM_BROKER_URL, else a fresh vhost on the local broker) and MongoDB
 #    (MAILROOM_MONGODB_URL, else a private in-memory stand-in from .venv); each must answer
-#    /healthz and /readyz, and the image's own HEALTHCHECK must pass. Everything it started
-#    is removed on exit.
+#    /healthz and /readyz, the image's own HEALTHCHECK must pass, and every line it logged
+#    must be JSON naming its service. Everything it started is removed on exit.
 #
 # Machines differ in what they let a container runtime do (raising rlimits needs
 # CAP_SYS_RESOURCE; crun refuses hybrid cgroup v1/v2 hierarchies; overlay may be missing), so
@@ -204,6 +204,13 @@ for entry in "${SERVICES[@]}"; do
     CONTAINERS+=("$container")
 done
 
+# The image logs JSON lines: every line of a container's log must be one, naming its service.
+JSON_LOG_CHECK='
+import json, sys
+lines = [line for line in sys.stdin if line.strip()]
+for line in lines:
+    assert json.loads(line)["service"], line
+print(len(lines))'
 failed=0
 for entry in "${SERVICES[@]}"; do
     name=${entry%%:*}
@@ -220,8 +227,9 @@ for entry in "${SERVICES[@]}"; do
         fi
         sleep 0.5
     done
-    if [ -n "$health" ] && [ -n "$ready" ] && "${PODMAN[@]}" healthcheck run "$container" >/dev/null; then
-        say "$name: /healthz $health /readyz $ready, HEALTHCHECK passed ($(elapsed "$start"))"
+    if [ -n "$health" ] && [ -n "$ready" ] && "${PODMAN[@]}" healthcheck run "$container" >/dev/null \
+        && lines=$("${PODMAN[@]}" logs "$container" 2>&1 | "$PY" -c "$JSON_LOG_CHECK"); then
+        say "$name: /healthz $health /readyz $ready, HEALTHCHECK passed, $lines JSON log lines ($(elapsed "$start"))"
     else
         failed=1
         say "$name: FAILED (healthz: ${health:-no answer}, readyz: ${ready:-no answer}); its log:"
