@@ -3,6 +3,8 @@
 - Transient (MongoDB or RabbitMQ away) → delayed retry through ``mail.retry`` with the
   processor's backoff (``shared.retry``), without limit of attempts: an outage is never the
   mail's fault and never reaches the desk;
+- a crash suspect (redelivered after its processor stopped mid-mail) runs alone, and the
+  mail that crashed the processor alone three times goes to the desk (``suspects``);
 - Permanent (unparseable, refused by a script, too slow), a store refusal and any bug →
   dead-lettered to the desk with the reason in the message's headers, and recorded on the
   stored mail when MongoDB answers (the desk reads the header when the record lacks it).
@@ -15,10 +17,18 @@ import logging
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.processor.process import process_mail
+from services.processor.suspects import MAX_SOLO_CRASHES, Turns, Verdict, verdict
 from shared import metrics
-from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
+from shared.errors import NotFound, Permanent, StoreError, StoreUnavailable, Transient
 from shared.models.messages import MailReceived
-from shared.retry import RetrySettings, RetryState, dead_letter, retry_later
+from shared.retry import (
+    ATTEMPT_HEADER,
+    SINCE_HEADER,
+    RetrySettings,
+    RetryState,
+    dead_letter,
+    retry_later,
+)
 from shared.runtime import Runtime
 from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_RECEIVED, PROCESSOR_INBOUND
 
@@ -36,8 +46,21 @@ def build_router(rt: Runtime, retry: RetrySettings | None = None) -> RabbitRoute
     async def mail_received(msg: MailReceived, message: RabbitMessage) -> None:
         state = RetryState.of(message.headers)
         try:
-            await process_mail(rt, msg)
+            found = await _judge(rt, msg, message)
+            if found is Verdict.POISON:
+                await _finish(rt, msg)  # a replay starts with a clean slate
+                await _fail(rt, msg, CRASHED)
+                return
+            if found is Verdict.REFRESH:
+                await _refresh(rt, msg, message)
+                return
+            suspect = found is Verdict.SUSPECT
+            async with turns.alone() if suspect else turns.shared():
+                outcome = await process_mail(rt, msg, alone=suspect)
+            if outcome.duplicate_delivery:
+                await rt.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
         except Transient as exc:
+            await _finish(rt, msg)
             if policy.expired(state.since):
                 await _fail(rt, msg, f"gave up after {state.attempt + 1} attempts: {exc}")
                 return
@@ -49,14 +72,70 @@ def build_router(rt: Runtime, retry: RetrySettings | None = None) -> RabbitRoute
                 extra={"raw_id": msg.raw_id, "delay_s": delay, "error": str(exc)},
             )
         except Permanent as exc:
+            await _finish(rt, msg)
             await _fail(rt, msg, str(exc))
         except StoreError as exc:
+            await _finish(rt, msg)
             await _fail(rt, msg, f"store error: {exc}")
         except Exception as exc:
             log.exception("unexpected error while processing", extra={"raw_id": msg.raw_id})
+            await _finish(rt, msg)
             await _fail(rt, msg, f"internal error: {type(exc).__name__}: {exc}")
 
+    turns = Turns()
     return router
+
+
+CRASHED = (
+    f"the processor stopped {MAX_SOLO_CRASHES} times while processing this mail alone "
+    "(a crash, or killed for memory): held to be the cause"
+)
+
+
+async def _judge(rt: Runtime, msg: MailReceived, message: RabbitMessage) -> Verdict:
+    """The delivery's verdict (``suspects``); a first delivery reads nothing."""
+    redelivered = bool(getattr(message.raw_message, "redelivered", False))
+    if not redelivered:
+        return Verdict.NORMAL
+    try:
+        record = await rt.store.raw_emails.get(raw_id=msg.raw_id)
+    except NotFound:
+        record = None  # processing says so, with the reason
+    count = _delivery_count(message)
+    return verdict(record, redelivered=True, delivery_count=count)
+
+
+def _delivery_count(message: RabbitMessage) -> int:
+    try:
+        return int(message.headers.get("x-delivery-count", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+async def _refresh(rt: Runtime, msg: MailReceived, message: RabbitMessage) -> None:
+    """Re-publish an innocent mail fresh (its retry state kept); the original is then acked."""
+    headers = {k: v for k, v in message.headers.items() if k in (ATTEMPT_HEADER, SINCE_HEADER)}
+    await rt.broker.publish(
+        msg,
+        exchange=MAIL_EXCHANGE,
+        routing_key=MAIL_RECEIVED,
+        persist=True,
+        mandatory=True,
+        headers=headers,
+        correlation_id=msg.correlation_id,
+    )
+    log.info(
+        "mail re-published fresh after other mails' crashes",
+        extra={"raw_id": msg.raw_id, "deliveries": _delivery_count(message)},
+    )
+
+
+async def _finish(rt: Runtime, msg: MailReceived) -> None:
+    """The attempt ended without a crash (best effort: MongoDB may be the failure)."""
+    try:
+        await rt.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
+    except (StoreUnavailable, StoreError):
+        return
 
 
 async def _fail(rt: Runtime, msg: MailReceived, reason: str) -> None:

@@ -73,9 +73,12 @@ class Outcome:
     duplicate_delivery: bool = False
 
 
-async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
-    """Parse, decide and apply; raises Permanent/MailRejected/Transient for the handler."""
-    record, data = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id)
+async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -> Outcome:
+    """Parse, decide and apply; raises Permanent/MailRejected/Transient for the handler.
+
+    ``alone``: the mail is a crash suspect processed by itself (see ``handlers``).
+    """
+    record, data = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id, alone=alone)
     if data is None:  # processed before
         decision = Decision(action="attach", case_number=record.case_number, reason="done before")
         return Outcome(decision, record.case_number, duplicate_delivery=True)
@@ -107,7 +110,12 @@ async def process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
     first = record.attempts == 1
     case_number = await _apply(rt, msg, mail, decision, ctx, contents, first_attempt=first)
     await rt.store.raw_emails.set_status(
-        raw_id=msg.raw_id, status="processed", case_number=case_number, error=None
+        raw_id=msg.raw_id,
+        status="processed",
+        case_number=case_number,
+        error=None,
+        unfinished=0,
+        solo_runs=0,
     )
     log.info(
         "mail processed",

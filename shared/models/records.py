@@ -86,6 +86,11 @@ class RawEmail(_Record):
     fetched_at: datetime = Field(default_factory=utcnow)
     status: RawStatus = "stored"
     attempts: int = 0
+    unfinished: int = 0
+    """Processing attempts started and not finished: more than 0 on a redelivery means a
+    processor stopped (crashed) while it had the mail: the mail is a suspect."""
+    solo_runs: int = 0
+    """Attempts made with the mail alone in its processor (as a suspect) that did not finish."""
     error: str | None = None
     first_failed_at: datetime | None = None
     last_failed_at: datetime | None = None

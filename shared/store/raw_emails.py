@@ -214,19 +214,28 @@ class RawEmailRepo(Repo):
         result = await self._coll.update_many(query, {"$set": {"status": status}})
         return result.modified_count
 
-    async def start_attempt(self, *, raw_id: str) -> tuple[RawEmail, bytes | None]:
+    async def start_attempt(
+        self, *, raw_id: str, alone: bool = False
+    ) -> tuple[RawEmail, bytes | None]:
         """Count a processing attempt; the record, and its bytes unless it was processed before.
 
-        The attempt is counted before anything is read, so an attempt that crashes counts too.
+        The attempt is counted before anything is read, so an attempt that crashes counts too:
+        it stays ``unfinished`` until :meth:`finish_attempt` (or the status ``processed``).
+        ``alone``: the mail is processed by itself as a crash suspect (``solo_runs``).
         """
         # An update and a read of the whole document rather than a findAndModify and a second
         # read for the bytes: findAndModify costs the MongoDB stand-in several times an update.
-        counted = await self._coll.update_one({"_id": raw_id}, {"$inc": {"attempts": 1}})
+        counts = {"attempts": 1, "unfinished": 1, **({"solo_runs": 1} if alone else {})}
+        counted = await self._coll.update_one({"_id": raw_id}, {"$inc": counts})
         doc = await self._coll.find_one({"_id": raw_id}) if counted.matched_count else None
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
         record = RawEmail.model_validate(doc)
         return record, None if record.status == "processed" else await self._bytes(doc)
+
+    async def finish_attempt(self, *, raw_id: str) -> None:
+        """The attempt ended (whatever its outcome) without crashing the processor."""
+        await self._coll.update_one({"_id": raw_id}, {"$set": {"unfinished": 0, "solo_runs": 0}})
 
     async def record_failure(self, *, raw_id: str, error: str) -> None:
         """Mark the mail failed with its reason, keeping the first failure time.
