@@ -356,9 +356,12 @@ def print_rows(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich.text import Text
+
     shown = table(title, columns)
     for row in data:
-        shown.add_row(*(str(row.get(c, "")) for c in columns))
+        # Text, not str: a value is data, never rich markup (and is not parsed as such).
+        shown.add_row(*(Text(str(row.get(c, ""))) for c in columns))
     print_table(shown)
 
 
