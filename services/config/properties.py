@@ -31,7 +31,6 @@ from shared.models.messages import ConfigChanged
 from shared.models.records import Property
 from shared.runtime import Runtime
 from shared.store.properties import mask_secrets
-from shared.topology import CONFIG_EXCHANGE
 
 
 async def set_property(
@@ -179,6 +178,10 @@ async def broadcast(rt: Runtime, version: int, module: str, key: str, action: st
     Every write ends here, so the writing process's ``rt.config`` is current as soon as the
     write returns (its own broadcast then finds the version loaded and does nothing).
     """
+    # Imported here: the topology is FastStream's, and a CLI listing that imports this
+    # module for its reads should not pay for it.
+    from shared.topology import CONFIG_EXCHANGE
+
     await rt.reload_config()
     change = ConfigChanged.model_validate(
         {"version": version, "module": module, "key": key, "action": action}
