@@ -46,9 +46,11 @@ second, and the whole call stays under 3 s with the interpreter's start-up."""
 DEBUG_ENV = "MAILROOM_DEBUG"
 MONGODB_ENV = "MAILROOM_MONGODB_URL"
 BROKER_ENV = "MAILROOM_BROKER_URL"
-ID_COLUMNS = frozenset({"id", "name", "number", "account", "case_number", "module", "key"})
+ID_COLUMNS = frozenset(
+    {"id", "name", "number", "account", "case_number", "module", "key", "user", "address"}
+)
 """Columns whose values are pasted into other commands (``failed replay ID``, ``accounts
-activate NAME``): never wrapped or cut in a table."""
+activate NAME``, ``suppressions remove ADDRESS``): never wrapped or cut in a table."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from pydantic import BaseModel
 from rich.console import Console
 
 from services.config.cli import common
@@ -15,6 +16,7 @@ from services.config.cli.common import ID_COLUMNS, print_table, table
 from services.config.cli.failed import FAILED_COLUMNS
 from services.config.cli.fetchers import FETCHER_COLUMNS
 from services.config.cli.settings import PROPERTY_COLUMNS
+from services.config.cli.users import LOG_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS
 
 LISTINGS = {
     "failed list": FAILED_COLUMNS,
@@ -25,6 +27,11 @@ LISTINGS = {
     "cases list": ("number", "subject", "status", "created_at"),
     "properties list": PROPERTY_COLUMNS,
     "properties raw": ("module", "key", "value", "version", "updated_by"),
+    "users list": USER_COLUMNS,
+    "users log": LOG_COLUMNS,
+    "tokens list": TOKEN_COLUMNS,
+    "scripts list": ("position", "name", "enabled", "package", "matches_cases"),
+    "suppressions list": ("address", "since", "source", "reason"),
 }
 LONG_TEXT = (
     "SMTP 550 5.1.1 <someone.with.a.long.address@customer-subdomain.example.org>: "
@@ -39,6 +46,8 @@ REALISTIC = {
     "key": "outgoing_subject_template",
     "name": "support-emea",
     "account": "support-emea",
+    "user": "operator.emea",
+    "address": "someone.with.a.long.address@customer-subdomain.example.org",
 }
 """Identifiers as they come; ids (``id``, ``*_id``) are 32 hex digits, like ``new_id()``."""
 
@@ -89,3 +98,17 @@ def test_a_table_too_wide_for_its_ids_is_printed_wider_not_cut(
     assert max(len(line) for line in output.splitlines()) > 80
     for value in ids.values():
         assert value in output
+
+
+def test_a_value_is_data_not_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(common.console, "_real", Console(file=out, width=120, color_system=None))
+    common.print_rows([common_row("[bold]Printer[/bold] [Case#10042]")], ("subject",), False, "t")
+    assert "[bold]Printer[/bold] [Case#10042]" in out.getvalue()
+
+
+def common_row(subject: str) -> BaseModel:
+    class Row(BaseModel):
+        subject: str
+
+    return Row(subject=subject)
