@@ -42,6 +42,12 @@ def _compiled(template: str) -> Template:
     return _TEMPLATES.from_string(template)
 
 
+def one_line_template(value: str) -> None:
+    """Refuse CR/LF in a subject template, as every other header field refuses them."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("a subject template must be one line: CR and LF are refused")
+
+
 def render_subject(template: str, *, case: str, subject: str) -> str:
     """Render the outgoing subject template in Jinja2's sandbox; errors become ValueError."""
     try:
@@ -344,6 +350,7 @@ class GlobalSettings(_View):
     def _template_renders(cls, value: str) -> str:
         # Rendered with sample values when saved: a template failing at render time (a
         # syntax error, {{ 1/0 }}) is refused here, naming this field, not at the first mail.
+        one_line_template(value)
         render_subject(value, case=SAMPLE_CASE_REFERENCE, subject=SAMPLE_SUBJECT)
         return value
 

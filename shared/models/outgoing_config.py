@@ -92,6 +92,8 @@ class TemplateSettings(_View):
         # Rendered with sample values when saved, so that a template failing at render time
         # is refused naming its field instead of failing the first automatic mail.
         variables = _FIELD_VARIABLES[str(info.field_name)]
+        if str(info.field_name).endswith("_subject") and ("\r" in value or "\n" in value):
+            raise ValueError("a subject template must be one line: CR and LF are refused")
         try:
             render_technical(value, {v: f"sample-{v}" for v in variables})
         except ValueError as exc:

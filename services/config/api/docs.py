@@ -8,17 +8,26 @@ only its files are used, mounted with StaticFiles under :data:`ASSETS`. It was c
 ``swagger-ui-py`` (25 MB, and it installs a top-level ``test`` package). Swagger UI's online
 validator badge is switched off (``validatorUrl: null``) and ReDoc's Google fonts are not
 loaded, so the pages make no request off the host.
+
+``/docs``, ``/redoc`` and ``/openapi.json`` are closed like every other route but the probes
+and metrics: they need a token (any role) unless ``MAILROOM_API_DOCS_PUBLIC=true`` opens them,
+e.g. on a development machine. A map of every route is reconnaissance an attacker should
+not get for free; the assets (Swagger UI's own files) stay open, they reveal nothing.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.config.api.deps import require_viewer
 
 ASSETS = "/docs/assets"
 """Where the vendored Swagger UI and ReDoc files are served."""
@@ -29,14 +38,31 @@ def assets_dir() -> Path:
     return Path(str(files("fastapi_offline") / "static"))
 
 
-def install_docs(api: FastAPI, *, title: str) -> None:
-    """Serve ``/docs`` and ``/redoc`` for the app's OpenAPI document (which must be served:
-    ``api.openapi_url`` set) from the vendored assets."""
-    openapi_url = api.openapi_url
-    assert openapi_url is not None, "the docs need the OpenAPI document"
+class DocsSettings(BaseSettings):
+    """``MAILROOM_API_DOCS_PUBLIC``: serve the API documentation without a token."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILROOM_API_DOCS_", env_ignore_empty=True, extra="ignore"
+    )
+
+    public: bool = False
+
+
+def install_docs(api: FastAPI, *, title: str, public: bool | None = None) -> None:
+    """Serve ``/openapi.json``, ``/docs`` and ``/redoc`` (from the vendored assets); closed
+    behind a token unless ``public`` (default: ``MAILROOM_API_DOCS_PUBLIC``). The app must
+    not serve the document itself (``openapi_url=None``)."""
+    assert api.openapi_url is None, "the OpenAPI document is served here"
+    openapi_url = "/openapi.json"
+    opened = DocsSettings().public if public is None else public
+    guard: list[Any] = [] if opened else [Depends(require_viewer)]
     api.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
 
-    @api.get("/docs", include_in_schema=False)
+    @api.get(openapi_url, include_in_schema=False, dependencies=guard)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.get("/docs", include_in_schema=False, dependencies=guard)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
@@ -48,7 +74,7 @@ def install_docs(api: FastAPI, *, title: str) -> None:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    @api.get("/redoc", include_in_schema=False)
+    @api.get("/redoc", include_in_schema=False, dependencies=guard)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(

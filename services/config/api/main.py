@@ -30,7 +30,14 @@ from shared.runtime import Runtime
 def create_api(rt: Runtime) -> FastAPI:
     """The config service's HTTP API bound to ``rt``."""
     # /docs and /redoc come from vendored assets (install_docs), not FastAPI's CDN pages.
-    api = FastAPI(title="Mailroom config service", version="0.1.0", docs_url=None, redoc_url=None)
+    # The OpenAPI document too, closed unless MAILROOM_API_DOCS_PUBLIC (install_docs).
+    api = FastAPI(
+        title="Mailroom config service",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     api.state.runtime = rt
     for module in (
         health,

@@ -1,5 +1,6 @@
 """``/docs`` and ``/redoc`` work without internet: every file they load is served by the
-config service itself, and nothing they reference points off the host."""
+config service itself, and nothing they reference points off the host. They and the OpenAPI
+document need a token unless ``MAILROOM_API_DOCS_PUBLIC`` opens them (issue 14, defect 8)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import pytest
 
 from services.config.api.main import create_api
 from shared.runtime import Runtime
@@ -17,6 +19,12 @@ REFERENCE = re.compile(
     r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*'([^']+)'|spec-url="([^"]+)\""""
 )
 CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)")
+
+
+@pytest.fixture(autouse=True)
+def public_docs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages opened, as on a development machine (the last test closes them again)."""
+    monkeypatch.setenv("MAILROOM_API_DOCS_PUBLIC", "true")
 
 
 def _client() -> httpx.AsyncClient:
@@ -58,3 +66,12 @@ async def test_swagger_ui_asks_no_online_validator() -> None:
     async with _client() as client:
         page = (await client.get("/docs")).text
     assert '"validatorUrl": null' in page
+
+
+async def test_the_documentation_is_closed_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAILROOM_API_DOCS_PUBLIC")
+    async with _client() as client:  # no token (and no user store: refused either way)
+        for page in ("/docs", "/redoc", "/openapi.json"):
+            response = await client.get(page)
+            assert response.status_code in (401, 503), page
+            assert "swagger" not in response.text.lower() and '"paths"' not in response.text
