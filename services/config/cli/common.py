@@ -140,12 +140,16 @@ def _is_validation_error(exc: BaseException) -> bool:
     return pydantic is not None and isinstance(exc, pydantic.ValidationError)
 
 
-def _validation_text(exc: BaseException) -> str:
+def _validation_text(exc: BaseException, *, env_prefix: str = "") -> str:
     errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
-    parts = [
-        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'value'}: {e.get('msg', '')}"
-        for e in errors
-    ]
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        if where and env_prefix:
+            where = f"{env_prefix}{where}".upper()  # the variable the operator sets
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        # A validator's own message may already name the field ("MAILROOM_X must ...").
+        parts.append(f"{where}: {message}" if where and where not in message else message)
     return "; ".join(parts) or str(exc)
 
 
@@ -163,7 +167,7 @@ def _settings() -> SharedSettings:
         return SharedSettings()
     except ValidationError as exc:
         raise CliFailure(
-            _validation_text(exc),
+            _validation_text(exc, env_prefix=str(SharedSettings.model_config.get("env_prefix"))),
             where="the MAILROOM_* environment",
             todo="correct or unset the variable named",
         ) from exc
