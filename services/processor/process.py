@@ -21,9 +21,11 @@ from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
 from services.processor.scripts.size_limit import over_limit
+from services.processor.slim import slim
 from shared import metrics
 from shared.broker import publish
 from shared.errors import Permanent
+from shared.models.config import SystemConfig
 from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
 from shared.models.records import Attachment, CaseMessage
 from shared.runtime import Runtime
@@ -78,20 +80,27 @@ async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -
 
     ``alone``: the mail is a crash suspect processed by itself (see ``handlers``).
     """
-    record, data = await rt.store.raw_emails.start_attempt(raw_id=msg.raw_id, alone=alone)
-    if data is None:  # processed before
+    config = rt.config  # one snapshot: the size limit must mean the same to parser and scripts
+    # A mail the size limit strips is not read whole: it is streamed and slimmed (``slim``).
+    max_size = config.processor.max_mail_size_bytes
+    record, data = await rt.store.raw_emails.start_attempt(
+        raw_id=msg.raw_id, alone=alone, read_up_to=max_size if _slims(config) else None
+    )
+    if record.status == "processed":  # processed before
         decision = Decision(action="attach", case_number=record.case_number, reason="done before")
         return Outcome(decision, record.case_number, duplicate_delivery=True)
-    config = rt.config  # one snapshot: the size limit must mean the same to parser and scripts
     # Attachments of a mail the size limit strips are never stored: no copy of them is kept.
-    contents: list[bytes] | None = None if over_limit(config, len(data)) else []
+    contents: list[bytes] | None = None if over_limit(config, record.size) else []
     limit = config.processor.processing_timeout_seconds
     try:
         # Only parsing and the scripts are bounded: a poison mail hangs there, while time
         # spent waiting for a slow MongoDB under load must never send a mail to the desk.
         # The parser runs in a thread so that even a pathological mail cannot stall the loop.
         async with asyncio.timeout(limit):
-            mail = await asyncio.to_thread(parse, data, contents=contents)
+            if data is None:
+                mail = await _parse_slim(rt, record.id, record.size, max_size)
+            else:
+                mail = await asyncio.to_thread(parse, data, contents=contents)
             del data  # from here on the parsed mail and the attachments are all that is needed
             ctx = ScriptContext(
                 config=config,
@@ -129,6 +138,27 @@ async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -
     )
     metrics.mail_decided(decision.action)
     return Outcome(decision, case_number)
+
+
+def _slims(config: SystemConfig) -> bool:
+    """True when the size limit strips big mail (then a big one is streamed, not read)."""
+    return over_limit(config, config.processor.max_mail_size_bytes + 1)
+
+
+async def _parse_slim(rt: Runtime, raw_id: str, size: int, max_size: int) -> ParsedMail:
+    """Parse a mail over the size limit from its slim copy: parts over the limit are not
+    read into memory nor decoded; their attachments keep their size."""
+    slimmed = await slim(await rt.store.raw_emails.chunks(raw_id=raw_id), limit=max_size)
+    mail = await asyncio.to_thread(parse, slimmed.data, contents=None, size=size)
+    left_out = iter(slimmed.omitted)
+    pending = next(left_out, None)
+    attachments = []
+    for attachment in mail.attachments:
+        if pending is not None and attachment.size == 0 and attachment.filename == pending.filename:
+            attachment = attachment.model_copy(update={"size": pending.size})
+            pending = next(left_out, None)
+        attachments.append(attachment)
+    return mail.model_copy(update={"attachments": attachments})
 
 
 async def _apply(

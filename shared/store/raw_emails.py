@@ -15,7 +15,7 @@ binary): wrapping them in ``bson.Binary`` would copy every mail twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
@@ -28,7 +28,7 @@ from shared.errors import NotFound
 from shared.models.messages import utcnow
 from shared.models.records import RawEmail, RawStatus
 from shared.store._base import Doc
-from shared.store._errors import Repo
+from shared.store._errors import Repo, mongo_errors
 
 GRIDFS_THRESHOLD = 8 * 1024 * 1024
 GRIDFS_CHUNK_SIZE = 255 * 1024
@@ -214,14 +214,44 @@ class RawEmailRepo(Repo):
         result = await self._coll.update_many(query, {"$set": {"status": status}})
         return result.modified_count
 
+    async def chunks(self, *, raw_id: str) -> AsyncIterator[bytes]:
+        """The raw bytes piece by piece (GridFS chunk by chunk): a big mail is never held
+        whole. The pieces are read as the caller iterates."""
+        doc = await self._coll.find_one({"_id": raw_id}, {"data": 1, "gridfs": 1})
+        if doc is None:
+            raise NotFound(f"no raw mail {raw_id}")
+        if not doc.get("gridfs"):
+            data = bytes(doc["data"])
+            del doc
+
+            async def inline() -> AsyncIterator[bytes]:
+                for start in range(0, len(data), GRIDFS_CHUNK_SIZE):
+                    yield data[start : start + GRIDFS_CHUNK_SIZE]
+
+            return inline()
+        stream = await self._files.open_download_stream(raw_id)
+
+        async def stored() -> AsyncIterator[bytes]:
+            try:
+                with mongo_errors("RawEmailRepo.chunks"):
+                    while chunk := await stream.readchunk():
+                        yield bytes(chunk)
+            finally:
+                await stream.close()
+
+        return stored()
+
     async def start_attempt(
-        self, *, raw_id: str, alone: bool = False
+        self, *, raw_id: str, alone: bool = False, read_up_to: int | None = None
     ) -> tuple[RawEmail, bytes | None]:
-        """Count a processing attempt; the record, and its bytes unless it was processed before.
+        """Count a processing attempt; the record, and its bytes unless it was processed before
+        (or is over ``read_up_to``).
 
         The attempt is counted before anything is read, so an attempt that crashes counts too:
         it stays ``unfinished`` until :meth:`finish_attempt` (or the status ``processed``).
         ``alone``: the mail is processed by itself as a crash suspect (``solo_runs``).
+        ``read_up_to``: the bytes of a bigger mail are not read (None comes back; the caller
+        streams them with :meth:`chunks`).
         """
         # An update and a read of the whole document rather than a findAndModify and a second
         # read for the bytes: findAndModify costs the MongoDB stand-in several times an update.
@@ -231,7 +261,9 @@ class RawEmailRepo(Repo):
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
         record = RawEmail.model_validate(doc)
-        return record, None if record.status == "processed" else await self._bytes(doc)
+        if record.status == "processed" or (read_up_to is not None and record.size > read_up_to):
+            return record, None
+        return record, await self._bytes(doc)
 
     async def finish_attempt(self, *, raw_id: str) -> None:
         """The attempt ended (whatever its outcome) without crashing the processor."""

@@ -42,20 +42,25 @@ MAX_HTML_FOR_TEXT = 2 * 1024 * 1024
 MAX_DEFECTS = 100
 
 
-def parse(data: bytes, *, contents: list[bytes] | None = None) -> ParsedMail:
+def parse(
+    data: bytes, *, contents: list[bytes] | None = None, size: int | None = None
+) -> ParsedMail:
     """Parse a raw mail; Permanent when it is not a mail at all.
 
     When ``contents`` is given, the bytes of each attachment are appended to it in the order
     of ``ParsedMail.attachments`` (only then are they kept: a dry run needs no copy of them).
+    ``size``: the stored mail's size when ``data`` is a slimmed copy of it (the processor's
+    ``slim``), else ``len(data)``.
     """
     if not data.strip():
         raise Permanent("unparseable mail: it is empty")
     try:
-        return _parse(data, contents)
+        parsed = _parse(data, contents)
     except Permanent:
         raise
     except Exception as exc:  # a bug no guard caught must not crash the consumer
         raise Permanent(f"unparseable mail: {type(exc).__name__}: {exc}"[:500]) from exc
+    return parsed if size is None else parsed.model_copy(update={"size": size})
 
 
 def _parse(data: bytes, contents: list[bytes] | None) -> ParsedMail:
