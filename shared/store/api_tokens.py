@@ -8,9 +8,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.users import ApiTokenRecord
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class ApiTokenRepo:
+class ApiTokenRepo(Repo):
     """``api_tokens``."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

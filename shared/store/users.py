@@ -12,9 +12,10 @@ from pymongo.errors import DuplicateKeyError
 from shared.models.messages import utcnow
 from shared.models.users import Role, UserAuditRecord, UserRecord
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
-class UserRepo:
+class UserRepo(Repo):
     """``users`` and ``user_log``."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
@@ -22,7 +23,8 @@ class UserRepo:
         self._log = db["user_log"]
 
     async def add(self, *, user: UserRecord) -> bool:
-        """Store a new user; False when the name is taken."""
+        """Store a new user; False when the name is taken (the one duplicate key that has a
+        meaning here; any other store error is mapped by :class:`Repo`)."""
         try:
             await self._users.insert_one(user.model_dump(by_alias=True))
         except DuplicateKeyError:
