@@ -7,6 +7,7 @@ import json
 import typer
 
 from services.config.cli.common import JsonOpt, print_rows, run_with
+from shared.errors import NotFound
 from shared.models.records import CaseMessage
 from shared.runtime import Runtime
 
@@ -24,13 +25,10 @@ def cases_list(as_json: JsonOpt = False) -> None:
 def cases_show(number: int) -> None:
     """A case's mails (JSON); a case that does not exist is an error (exit 1)."""
 
-    async def work(rt: Runtime) -> list[CaseMessage] | None:
+    async def work(rt: Runtime) -> list[CaseMessage]:
         if await rt.store.cases.get(number=number) is None:
-            return None
+            raise NotFound(f"no case {number}")
         return await rt.store.cases.messages(case_number=number)
 
     messages = run_with(work)
-    if messages is None:
-        typer.echo(f"error: no case {number} — `mailroom cases list` shows the cases", err=True)
-        raise typer.Exit(1)
     typer.echo(json.dumps([m.model_dump(mode="json", by_alias=True) for m in messages], indent=2))
