@@ -47,14 +47,15 @@ from shared.models.records import (
     RecipientDelivery,
     RecipientState,
 )
-from shared.retry import RetrySettings, until_available
+from shared.retry import StagePolicy, until_available
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-RECORD_POLICY = RetrySettings().startup
-"""How the outcome of an accepted mail is retried while MongoDB is away: without limit."""
+RECORD_POLICY = StagePolicy(first_delay_s=1, cap_s=30)
+"""How the outcome of a sent mail is retried while MongoDB is away: without limit, often
+(the message is held meanwhile)."""
 
 
 async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> OutboxEntry:

@@ -1,0 +1,454 @@
+"""Fault injection: an operator's bad day, on servers of its own, ending in one line.
+
+    .venv/bin/python bench/chaos.py --mails 300 --faults 7
+    chaos: mails=N cases=C lost=L duplicate_cases=D duplicate_replies=R desk=F faults=K
+
+It starts, under one temporary directory: its own RabbitMQ node (Debian's server with its own
+config file, node name, directories owned by the ``rabbitmq`` user and a free AMQP and
+distribution port — the machine's node on 5672 is never touched), a file-backed MongoDB
+stand-in it can stop, kill and start again on the same port, Dovecot, and the SMTP sink behind
+a gate it can close. The four services run as separate processes (``faststream run``),
+configured over the config API. It delivers N mails to the mailbox, injects K faults at random
+moments while they flow (kill -9 of the fetcher, processor or sender, then a restart; the
+broker stopped; MongoDB stopped or killed; SMTP away), waits until nothing changes, and
+counts:
+
+- ``cases``: cases opened; ``lost``: mails without a case; ``duplicate_cases``: mails in more
+  than one case; ``duplicate_replies``: acknowledgements the sink received more than once;
+  ``desk``: mails on the failed-mail desk (an outage must put none there).
+
+``--outage`` sets how long the broker, MongoDB and SMTP stay away (default 20 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deploy.local._proc import HOST, free_ports, spawn, wait_until  # noqa: E402
+from deploy.local.dovecot import Dovecot, start_dovecot  # noqa: E402
+from deploy.local.servers import SmtpSink, make_cert, start_smtp_sink  # noqa: E402
+from tests.outage import Gate  # noqa: E402
+from tests.support import make_mail  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TOKEN = "chaos-api-token-0123456789"
+SECRET = "chaos-secret-key-0123456789"
+USERS = {"bob": "bobpw", "alice": "alicepw"}
+SERVICES = ("fetcher", "processor", "sender")
+RABBIT_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+class RabbitNode:
+    """A private RabbitMQ node (Debian's server, run as the ``rabbitmq`` user)."""
+
+    def __init__(self, base: Path) -> None:
+        self.port, self.dist = free_ports(2)
+        self.name = f"chaos{self.port}@localhost"
+        self.dir = base / "rabbitmq"
+        (self.dir / "mnesia").mkdir(parents=True)
+        (self.dir / "log").mkdir()
+        (self.dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = {HOST}:{self.port}\nloopback_users = none\n"
+        )
+        (self.dir / "enabled_plugins").write_text("[].\n")  # no management port to collide
+        self.env = {
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "HOME": "/var/lib/rabbitmq",
+        }
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.dir)], check=True)
+        base.chmod(0o755)
+        self.url = f"amqp://guest:guest@{HOST}:{self.port}/"
+
+    def _as_rabbitmq(self, command: str) -> list[str]:
+        exports = " ".join(f"{k}={v}" for k, v in self.env.items())
+        return ["su", "rabbitmq", "-s", "/bin/sh", "-c", f"exec env {exports} {command}"]
+
+    def start(self) -> None:
+        """Start the node and wait until it serves AMQP."""
+        log = (self.dir / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            self._as_rabbitmq(RABBIT_SERVER), stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 120
+        while True:  # until the node has registered, rabbitmqctl cannot even reach it
+            try:
+                self.ctl("await_startup", timeout=120)
+                return
+            except subprocess.CalledProcessError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def ctl(self, *args: str, timeout: float = 60) -> None:
+        """rabbitmqctl against this node."""
+        subprocess.run(
+            self._as_rabbitmq(f"{RABBIT_CTL} -n {self.name} {' '.join(args)}"),
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+    def stop(self) -> None:
+        """Stop and halt the node."""
+        try:
+            self.ctl("stop")
+        except (subprocess.SubprocessError, OSError):
+            self.proc.kill()
+        self.proc.wait(timeout=60)
+
+
+class Mongo:
+    """The MongoDB stand-in on a directory, so it can be stopped, killed and started again."""
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "mongodb"
+        self.dir.mkdir()
+        (self.port,) = free_ports(1)
+        self.url = f"mongodb://{HOST}:{self.port}/?retryWrites=false"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start on the same port and data as before; wait until it answers."""
+        binary = BIN / "secantusd-py"
+        args = [str(binary), "--host", HOST, "--port", str(self.port)]
+        args += ["--storage-path", str(self.dir / "data"), "--cache-size", "512M"]
+        self.proc = spawn(args, self.dir / "mongodb.log")
+        wait_until(self._answers, 60, "MongoDB stand-in")
+
+    def _answers(self) -> bool:
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        client: MongoClient[dict[str, Any]] = MongoClient(self.url, serverSelectionTimeoutMS=300)
+        try:
+            client.admin.command("ping")
+            return True
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop (or kill) the server."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+
+class Services:
+    """The four services as processes; each can be killed and started again."""
+
+    def __init__(self, base: Path, env: dict[str, str]) -> None:
+        self.logs = base / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.env = env
+        self.api_port, *ports = free_ports(4)
+        self.http = dict(zip(SERVICES, ports, strict=True))
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        """Start one service."""
+        command = [str(BIN / "faststream"), "run", f"services.{name}.app:app"]
+        own = {"MAILROOM_INSTANCE_ID": f"chaos-{name}-{time.monotonic_ns()}"}
+        if name == "config":
+            command += ["--host", HOST, "--port", str(self.api_port)]
+        else:
+            own["MAILROOM_HTTP_PORT"] = str(self.http[name])
+        log = (self.logs / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env, **own},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def kill(self, name: str) -> None:
+        """kill -9 one service."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        """Stop every service."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def configure(services: Services, dovecot: Dovecot, smtp_port: int) -> None:
+    """Settings, the outgoing SMTP server (through the gate) and the mailbox, over the API."""
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{services.api_port}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    ) as api:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if (await api.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the config service did not become ready")
+            await asyncio.sleep(0.5)
+        for method, path, body in (
+            ("PATCH", "/settings/settings", {"poll_interval_seconds": 0.5}),
+            ("PUT", "/outgoing", {"host": HOST, "port": smtp_port, "security": "none"}),
+            (
+                "POST",
+                "/accounts",
+                {
+                    "name": "chaos",
+                    "protocol": "IMAP",
+                    "security": "none",
+                    "host": HOST,
+                    "port": dovecot.imap_port,
+                    "username": "bob",
+                    "password": USERS["bob"],
+                    "delete_read_messages": "yes",
+                },
+            ),
+        ):
+            response = await api.request(method, path, json=body)
+            if response.status_code >= 300:
+                raise RuntimeError(f"{method} {path}: {response.text}")
+
+
+Fault = Callable[[], Coroutine[Any, Any, str]]
+
+
+def faults(
+    services: Services, rabbit: RabbitNode, mongo: Mongo, gate: Gate, outage: float
+) -> list[Fault]:
+    """One coroutine per kind of fault; each returns its name when the system is whole again."""
+
+    def kill(name: str) -> Fault:
+        async def run() -> str:
+            services.kill(name)
+            await asyncio.sleep(1.0)
+            services.start(name)
+            return f"kill -9 {name}"
+
+        return run
+
+    async def broker() -> str:
+        await asyncio.to_thread(rabbit.ctl, "stop_app")
+        await asyncio.sleep(outage)
+        await asyncio.to_thread(rabbit.ctl, "start_app")
+        return f"broker stopped {outage:g} s"
+
+    def mongodb(sig: int, how: str) -> Fault:
+        async def run() -> str:
+            await asyncio.to_thread(mongo.stop, sig)
+            await asyncio.sleep(outage)
+            await asyncio.to_thread(mongo.start)
+            return f"MongoDB {how} {outage:g} s"
+
+        return run
+
+    async def smtp() -> str:
+        await gate.cut()
+        await asyncio.sleep(outage)
+        await gate.restore()
+        return f"SMTP away {outage:g} s"
+
+    return [
+        *(kill(name) for name in SERVICES),
+        broker,
+        mongodb(signal.SIGTERM, "stopped"),
+        mongodb(signal.SIGKILL, "killed"),
+        smtp,
+    ]
+
+
+async def count(mongo: Mongo, database: str, ids: set[str], sink: SmtpSink) -> dict[str, int]:
+    """The run's figures from MongoDB and the sink."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo.url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        db = client[database]
+        cases_of: dict[str, set[int]] = {}
+        async for doc in db["messages"].find(
+            {"direction": "in"}, {"message_id": 1, "case_number": 1}
+        ):
+            cases_of.setdefault(str(doc.get("message_id")), set()).add(int(doc["case_number"]))
+        cases = await db["cases"].count_documents({})
+        desk = await db["failed_mails"].count_documents({"status": "failed"})
+    finally:
+        await client.close()
+    replies = Counter(str(m["Message-ID"]) for m in sink.messages())
+    return {
+        "cases": cases,
+        "lost": sum(1 for i in ids if i not in cases_of),
+        "duplicate_cases": sum(1 for i in ids if len(cases_of.get(i, ())) > 1),
+        "duplicate_replies": sum(n - 1 for n in replies.values() if n > 1),
+        "replies": len(replies),
+        "desk": desk,
+    }
+
+
+def _state_dir() -> Path:
+    base = Path(tempfile.mkdtemp(prefix="mailroom-chaos-"))
+    base.chmod(0o755)  # the rabbitmq and Dovecot users must reach their directories
+    return base
+
+
+async def run(mails: int, fault_count: int, outage: float, seed: int, keep: bool) -> str:
+    rng = random.Random(seed)
+    base = await asyncio.to_thread(_state_dir)
+    rabbit, mongo = RabbitNode(base), Mongo(base)
+    database = "chaos"
+    with contextlib.ExitStack() as servers:
+        rabbit.start()
+        servers.callback(rabbit.stop)
+        mongo.start()
+        servers.callback(mongo.stop)
+        dovecot = start_dovecot(base, USERS)
+        servers.callback(dovecot.stop)
+        cert, key = make_cert(base / "tls")
+        sink = start_smtp_sink(base, USERS, cert, key)
+        servers.callback(sink.stop)
+        gate = Gate(HOST, sink.port)
+        await gate.restore()
+        try:
+            figures, injected = await _pipeline(
+                base, rng, mails, fault_count, outage, database, rabbit, mongo, dovecot, sink, gate
+            )
+        finally:
+            await gate.cut()
+            if keep:
+                print(f"state and logs kept in {base}", file=sys.stderr)
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return (
+        f"chaos: mails={mails} cases={figures['cases']} lost={figures['lost']} "
+        f"duplicate_cases={figures['duplicate_cases']} "
+        f"duplicate_replies={figures['duplicate_replies']} desk={figures['desk']} "
+        f"faults={len(injected)}"
+    )
+
+
+async def _pipeline(
+    base: Path,
+    rng: random.Random,
+    mails: int,
+    fault_count: int,
+    outage: float,
+    database: str,
+    rabbit: RabbitNode,
+    mongo: Mongo,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    gate: Gate,
+) -> tuple[dict[str, int], list[str]]:
+    """Run the services, load the mail, inject the faults, settle: the figures."""
+    env = {
+        "MAILROOM_BROKER_URL": rabbit.url,
+        "MAILROOM_MONGODB_URL": mongo.url,
+        "MAILROOM_DATABASE": database,
+        "MAILROOM_SECRET_KEY": SECRET,
+        "MAILROOM_API_TOKEN": TOKEN,
+        "MAILROOM_LOG_LEVEL": "WARNING",
+    }
+    services = Services(base, env)
+    try:
+        for name in ("config", *SERVICES):
+            services.start(name)
+        await configure(services, dovecot, gate.port)
+        ids: set[str] = set()
+        kinds = faults(services, rabbit, mongo, gate, outage)
+        chosen = [kinds[i % len(kinds)] for i in range(fault_count)]
+        rng.shuffle(chosen)
+        injected: list[str] = []
+
+        async def inject() -> None:
+            for fault in chosen:
+                await asyncio.sleep(rng.uniform(1.0, 8.0))
+                injected.append(await fault())
+
+        injecting = asyncio.create_task(inject())
+        for i in range(mails):
+            message_id = make_msgid(domain="chaos.example.org")
+            data, _ = make_mail(
+                subject=f"Chaos {i}", sender=f"customer{i}@example.org", message_id=message_id
+            )
+            await asyncio.to_thread(dovecot.deliver, "bob", data)
+            ids.add(message_id)
+            if i % 50 == 49:
+                await asyncio.sleep(0.5)  # mail keeps arriving while the faults happen
+        await injecting
+        return await settle(mongo, database, ids, sink, mails), injected
+    finally:
+        services.stop_all()
+
+
+async def settle(
+    mongo: Mongo, database: str, ids: set[str], sink: SmtpSink, mails: int
+) -> dict[str, int]:
+    """Wait until every mail has its case and its acknowledgement, or nothing has changed
+    for two minutes; the figures then."""
+    last: dict[str, int] = {}
+    still = time.monotonic()
+    while True:
+        figures = await count(mongo, database, ids, sink)
+        if figures["lost"] == 0 and figures["replies"] >= mails:
+            await asyncio.sleep(5)  # late duplicates would show now
+            return await count(mongo, database, ids, sink)
+        if figures != last:
+            last, still = figures, time.monotonic()
+        elif time.monotonic() - still > 120:
+            return figures
+        await asyncio.sleep(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mails", type=int, default=300)
+    parser.add_argument("--faults", type=int, default=7)
+    parser.add_argument("--outage", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    args = parser.parse_args()
+    print(asyncio.run(run(args.mails, args.faults, args.outage, args.seed, args.keep)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The fault-injection run, reduced: 300 mails through the four services as processes while
+each kind of fault happens once (kill -9 of fetcher, processor and sender, the broker
+stopped, MongoDB stopped and killed, SMTP away). Nothing may be lost, no case or reply
+duplicated, and no outage may put a mail on the desk (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHAOS = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
+
+
+async def test_an_operators_bad_day_loses_and_duplicates_nothing() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CHAOS),
+        "--mails",
+        "300",
+        "--faults",
+        "7",
+        "--outage",
+        "15",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    line = out.decode().strip().splitlines()[-1]
+    print(line)
+    figures = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+    assert figures["mails"] == 300 and figures["faults"] == 7
+    assert figures["lost"] == 0 and figures["cases"] == 300
+    assert figures["duplicate_cases"] == 0 and figures["duplicate_replies"] == 0
+    assert figures["desk"] == 0
