@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.messages import utcnow
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class FirstCopy:
     account: str | None
 
 
-class MailMarkRepo:
+class MailMarkRepo(Repo):
     """Marks on ``messages`` documents."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

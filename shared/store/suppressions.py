@@ -14,11 +14,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.models.messages import utcnow
 from shared.models.records import Suppression
 from shared.store._base import Doc
+from shared.store._errors import Repo
 
 MAX_LISTED = 10_000
 
 
-class SuppressionRepo:
+class SuppressionRepo(Repo):
     """The suppression list."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:

@@ -65,3 +65,20 @@ async def test_a_repository_call_without_mongodb_raises_store_unavailable() -> N
             await store.outbox.get(mail_id="m")
     finally:
         await client.close()
+
+
+def test_every_repository_maps_the_library_errors() -> None:
+    # A repository added without the base would let PyMongo's errors reach the services
+    # (an outage would then look like the mail's fault).
+    import importlib
+    import inspect
+    import pkgutil
+
+    import shared.store
+    from shared.store._errors import Repo
+
+    for module in pkgutil.iter_modules(shared.store.__path__):
+        loaded = importlib.import_module(f"shared.store.{module.name}")
+        for name, cls in inspect.getmembers(loaded, inspect.isclass):
+            if cls.__module__ == loaded.__name__ and (name.endswith("Repo") or name == "Store"):
+                assert issubclass(cls, Repo), f"{loaded.__name__}.{name} must derive from Repo"
