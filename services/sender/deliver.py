@@ -5,7 +5,8 @@
    sends nothing. A failed entry (replayed from the desk) queues its failed recipients again.
 2. Record the mail on its case with its Message-ID *before* sending: the customer's reply
    may arrive seconds later, and its In-Reply-To must find the case.
-3. Claim the SMTP transaction on the entry (``sending_since``) before it starts.
+3. Claim the SMTP transaction on the entry (``sending_since``) once the transport holds a
+   connection, right before the transaction starts.
 4. Send to the pending recipients only, then record each recipient's state with the
    server's reply (see ``outcome``) and clear the claim in the same write: 2xx sent, 4xx
    deferred (Transient: retried later for those recipients only), 5xx failed. No recipient
@@ -193,9 +194,14 @@ async def _send(
     if intercept:
         return await _intercept(rt, mail, entry, recipients, config, content, message)
     assert connection is not None
-    await rt.store.outbox.claim_send(mail_id=entry.id)
+
+    async def claim() -> None:
+        await rt.store.outbox.claim_send(mail_id=entry.id)
+
     try:
-        reply = await transport.send(message, connection, outcome.pending(recipients))
+        reply = await transport.send(
+            message, connection, outcome.pending(recipients), starting=claim
+        )
     except Transient as exc:
         return outcome.apply_error(recipients, "deferred", str(exc), now=utcnow())
     except Permanent as exc:

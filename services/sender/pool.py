@@ -22,6 +22,7 @@ from services.sender.compose import envelope_recipients, envelope_sender, wire_b
 from services.sender.smtp import (
     Refusal,
     SmtpReply,
+    Starting,
     open_connection,
     server_name,
     token_provider,
@@ -177,10 +178,15 @@ class AiosmtplibTransport:
         message: EmailMessage,
         connection: OutgoingConnection,
         recipients: Sequence[str] | None = None,
+        *,
+        starting: Starting | None = None,
     ) -> SmtpReply:
-        """Send ``message`` on a free session; the server's answer to DATA and the refusals."""
+        """Send ``message`` on a free session; the server's answer to DATA and the refusals.
+        ``starting`` is awaited once the session is taken."""
         slots, session = await self._checkout(connection)
         try:
+            if starting is not None:
+                await starting()
             return await session.send(message, connection, recipients)
         finally:
             self._checkin(slots, session)

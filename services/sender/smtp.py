@@ -59,6 +59,10 @@ class SmtpReply:
     """Recipients the server refused: address → its reply."""
 
 
+Starting = Callable[[], Awaitable[None]]
+"""Called by a transport once it holds a connection, right before the SMTP transaction."""
+
+
 class SmtpTransport(Protocol):
     """Sends built messages over SMTP; fakes implement the same two methods."""
 
@@ -67,8 +71,12 @@ class SmtpTransport(Protocol):
         message: EmailMessage,
         connection: OutgoingConnection,
         recipients: Sequence[str] | None = None,
+        *,
+        starting: Starting | None = None,
     ) -> SmtpReply:
-        """Send ``message`` to ``recipients`` (default: from its headers).
+        """Send ``message`` to ``recipients`` (default: from its headers); ``starting`` is
+        awaited once a connection is taken, right before the transaction (the sender claims
+        the transaction there: a mail waiting for a free connection has not started).
 
         Raise Transient or Permanent for failures of the whole transaction; refusals of
         single recipients come back in the reply.
