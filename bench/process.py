@@ -41,11 +41,11 @@ from tests.support import make_mail  # noqa: E402
 TIMINGS: list[float] = []
 
 
-async def timed_process_mail(rt: Runtime, msg: MailReceived) -> Outcome:
+async def timed_process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -> Outcome:
     """The real process_mail, timed."""
     begin = time.perf_counter()
     try:
-        return await process_mail(rt, msg)
+        return await process_mail(rt, msg, alone=alone)
     finally:
         TIMINGS.append(time.perf_counter() - begin)
 
