@@ -11,6 +11,7 @@ from services.config.api.schemas import AccountPublic
 from services.config.cli.common import (
     WHO,
     JsonOpt,
+    VerifyTlsOpt,
     console,
     print_rows,
     read_secret,
@@ -64,13 +65,7 @@ def accounts_add(
         str, typer.Option(help="protocol trace in the logs: inherit, yes or no")
     ] = "inherit",
     ca_file: Annotated[str | None, typer.Option()] = None,
-    verify_tls: Annotated[
-        bool,
-        typer.Option(
-            "--verify-tls/--no-verify-tls",
-            help="Verify the server's certificate (switch off only for test servers).",
-        ),
-    ] = True,
+    verify_tls: VerifyTlsOpt = True,
     enabled: Annotated[
         bool, typer.Option("--enabled/--disabled", help="Add it active, or deactivated.")
     ] = True,

@@ -10,6 +10,7 @@ from services.config.api.schemas import OutgoingPublic
 from services.config.cli.common import (
     WHO,
     JsonOpt,
+    VerifyTlsOpt,
     console,
     loaded_config,
     print_rows,
@@ -48,13 +49,7 @@ def outgoing_set(
     send_timeout_ms: Annotated[int, typer.Option()] = 60_000,
     concurrency: Annotated[int, typer.Option(help="SMTP connections used in parallel.")] = 1,
     ca_file: Annotated[str | None, typer.Option()] = None,
-    verify_tls: Annotated[
-        bool,
-        typer.Option(
-            "--verify-tls/--no-verify-tls",
-            help="Verify the server's certificate (switch off only for test servers).",
-        ),
-    ] = True,
+    verify_tls: VerifyTlsOpt = True,
 ) -> None:
     """Set the outgoing SMTP connection."""
     from services.config.properties import set_outgoing
