@@ -1,7 +1,8 @@
 """The fault-injection run, reduced: 300 mails through the four services as processes while
 each kind of fault happens once (kill -9 of fetcher, processor and sender, the broker
 stopped, MongoDB stopped and killed, SMTP away). Nothing may be lost, no case or reply
-duplicated, and no outage may put a mail on the desk (issue 14)."""
+duplicated, and no outage may put a mail on the desk (issue 14); only a send cut off by the
+sender's kill -9 may be handed to an operator as possibly sent."""
 
 from __future__ import annotations
 
@@ -38,3 +39,6 @@ async def test_an_operators_bad_day_loses_and_duplicates_nothing() -> None:
     assert figures["lost"] == 0 and figures["cases"] == 300
     assert figures["duplicate_cases"] == 0 and figures["duplicate_replies"] == 0
     assert figures["desk"] == 0
+    # A kill -9 landing inside an SMTP transaction leaves that one mail to an operator
+    # ("possibly sent") rather than risking a second reply: one connection, one sender kill.
+    assert figures["possibly_sent"] <= 1
