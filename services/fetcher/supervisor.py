@@ -27,6 +27,7 @@ from services.fetcher.ingest import fetch_once
 from shared import metrics
 from shared.broker import publish
 from shared.errors import MailroomError, Permanent
+from shared.logs import log_context
 from shared.mailbox import Mailbox, open_mailbox
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.messages import AccountFailing
@@ -171,7 +172,9 @@ class Supervisor:
 
     def _spawn(self, spec: AccountSpec) -> None:
         name = spec.account.name
-        task = asyncio.create_task(self._run(spec), name=f"fetch:{name}")
+        # The task copies the context now: every line it logs names its account.
+        with log_context(account=name):
+            task = asyncio.create_task(self._run(spec), name=f"fetch:{name}")
         self._tasks[name] = (spec, task)
 
     async def _cancel(self, names: list[str]) -> None:

@@ -21,6 +21,7 @@ from services.fetcher.supervisor import (
     wanted_specs,
 )
 from shared.errors import Permanent, Transient
+from shared.logs import ACCOUNT
 from shared.mailbox import FetchedMail, Mailbox, MailboxStatus, MessageRef
 from shared.models.config import GlobalSettings, IncomingAccount, SystemConfig
 from shared.runtime import Runtime
@@ -215,3 +216,25 @@ def test_importing_the_app_reads_no_settings() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+async def test_every_line_an_account_task_logs_names_its_account() -> None:
+    h = Harness()
+    seen: dict[str, str | None] = {}
+    fetch = h.fetch
+
+    async def fetch_noting_context(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
+        seen[account.name] = ACCOUNT.get()
+        return await fetch(rt, account, mailbox)
+
+    h.supervisor = Supervisor(
+        h.rt, mailbox_factory=h.open, fetch=fetch_noting_context, backoff=Backoff(0.001, 0.005)
+    )
+    h.rt.config = config(account("alpha"), account("beta"))
+    await h.supervisor.start()
+    try:
+        await h.wait_for_rounds("alpha", 1)
+        await h.wait_for_rounds("beta", 1)
+    finally:
+        await h.supervisor.stop()
+    assert seen == {"alpha": "alpha", "beta": "beta"}
