@@ -56,7 +56,10 @@ async def _by_subject(mail: ParsedMail, ctx: ScriptContext) -> Decision | None:
         ctx.notes.append(f"subject names case {reference}, which does not exist")
         return None
     number = int(reference)
-    sender = mail.from_[0].address.lower() if mail.from_ else None
+    # The contact the parser chose (From, else Reply-To, Sender, Return-Path) is who wrote the
+    # mail: a From-less reply by a participant must still join the case it names.
+    contact = mail.contact
+    sender = contact.address.lower() if contact else None
     if ctx.config.processor.non_participant_opens_new_case:
         participants = await ctx.cases.participants(number)
         if sender not in participants:

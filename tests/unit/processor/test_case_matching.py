@@ -170,6 +170,17 @@ async def test_non_participant_subject_match_opens_a_new_case_when_configured() 
     assert (decision.action, decision.case_number) == ("attach", 10001)
 
 
+async def test_participant_check_uses_the_contact_when_from_is_missing() -> None:
+    cases = FakeCases({10001}, members={10001: {"owner@example.org"}})
+    config = conversation_config(non_participant_opens_new_case=True)
+    member = b"Sender: owner@example.org\r\nSubject: Re: [Case#10001]\r\n\r\nx\r\n"
+    decision, _ = await decide(member, cases, config)
+    assert (decision.action, decision.case_number) == ("attach", 10001)
+    stranger = b"Reply-To: other@example.org\r\nSubject: Re: [Case#10001]\r\n\r\nx\r\n"
+    decision, _ = await decide(stranger, cases, config)
+    assert decision.action == "new_case" and "other@example.org" in decision.reason
+
+
 BOUNCE_HEADERS = "Auto-Submitted: auto-replied\r\n"
 
 
