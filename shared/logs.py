@@ -257,4 +257,7 @@ def configure_logging(
     _adopt_library_loggers(handler)
     logging.captureWarnings(True)
     root.setLevel(level.upper())
+    # PyMongo's DEBUG records carry whole command documents (password and token hashes,
+    # mail headers): MAILROOM_LOG_LEVEL=DEBUG must not turn them on.
+    logging.getLogger("pymongo").setLevel(max(logging.INFO, root.level))
     return handler

@@ -204,3 +204,13 @@ async def test_a_consumer_logs_under_its_service_with_the_mail_and_account() -> 
         ("processor", "support", "mail-7"),
         ("processor", None, "mail-8"),
     ]
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_debug_level_never_lets_pymongo_print_command_documents() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", json_lines=True, stream=stream)
+    logging.getLogger("pymongo.command").debug('{"insert": "users", "password_hash": "h"}')
+    logging.getLogger("mailroom.test").debug("ours")
+    assert "password_hash" not in stream.getvalue()
+    assert "ours" in stream.getvalue()
