@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 CHAOS = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
 
 
+# Seven faults with 15 s outages, then settling: several minutes, above the suite's 300 s.
+@pytest.mark.timeout(1200)
 async def test_an_operators_bad_day_loses_and_duplicates_nothing() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
