@@ -38,7 +38,7 @@ from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import Transient
+from shared.errors import StoreUnavailable, Transient
 from shared.topology import DLX_EXCHANGE, RETRY_EXCHANGE, RETRY_TIERS, retry_routing_key
 
 log = logging.getLogger(__name__)
@@ -151,13 +151,28 @@ async def retry_later(
 
 
 async def dead_letter(
-    broker: RabbitBroker, message: BaseModel, *, routing_key: str, reason: str
+    broker: RabbitBroker,
+    message: BaseModel,
+    *,
+    routing_key: str,
+    reason: str,
+    record: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Send ``message`` to the desk's dead-letter queue with ``reason`` in its headers.
 
-    Confirmed before the caller acknowledges the original: a crash in between leaves the
-    original to be handled again (the desk records one entry per mail), never none.
+    ``record`` first writes the reason on the stored document, best effort: with MongoDB
+    away the dead letter's header carries the reason to the desk instead. Confirmed before
+    the caller acknowledges the original: a crash in between leaves the original to be
+    handled again (the desk records one entry per mail), never none.
     """
+    if record is not None:
+        try:
+            await record()
+        except StoreUnavailable:
+            log.warning(
+                "reason not recorded (MongoDB away); the dead letter carries it",
+                extra={"routing_key": routing_key},
+            )
     await broker.publish(
         message,
         exchange=DLX_EXCHANGE,

@@ -145,11 +145,10 @@ async def _fail(rt: Runtime, msg: MailReceived, reason: str) -> None:
         "mail failed",
         extra={"raw_id": msg.raw_id, "correlation_id": msg.correlation_id, "error": reason},
     )
-    try:
-        await rt.store.raw_emails.record_failure(raw_id=msg.raw_id, error=reason)
-    except StoreUnavailable:
-        log.warning(
-            "reason not recorded on the mail (MongoDB away); the dead letter carries it",
-            extra={"raw_id": msg.raw_id},
-        )
-    await dead_letter(rt.broker, msg, routing_key=MAIL_RECEIVED, reason=reason)
+    await dead_letter(
+        rt.broker,
+        msg,
+        routing_key=MAIL_RECEIVED,
+        reason=reason,
+        record=lambda: rt.store.raw_emails.record_failure(raw_id=msg.raw_id, error=reason),
+    )

@@ -33,7 +33,7 @@ from services.sender.deliver import deliver
 from services.sender.notifications import undelivered_mail
 from services.sender.smtp import SmtpTransport
 from shared.broker import publish
-from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
+from shared.errors import Permanent, StoreError, Transient
 from shared.models.messages import OutgoingMail
 from shared.retry import RetrySettings, RetryState, dead_letter, retry_later
 from shared.runtime import Runtime
@@ -123,16 +123,15 @@ async def _give_up(rt: Runtime, mail: OutgoingMail, state: RetryState, exc: Exce
 
 
 async def _reject(rt: Runtime, mail: OutgoingMail, reason: str) -> None:
-    """Record ``reason`` on the outbox entry if MongoDB answers; dead-letter with it."""
+    """Dead-letter with ``reason``, recorded on the outbox entry if MongoDB answers."""
     log.error(
         "mail failed",
         extra={"mail_id": mail.mail_id, "correlation_id": mail.correlation_id, "error": reason},
     )
-    try:
-        await rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason)
-    except StoreUnavailable:
-        log.warning(
-            "reason not recorded on the outbox entry (MongoDB away); the dead letter carries it",
-            extra={"mail_id": mail.mail_id},
-        )
-    await dead_letter(rt.broker, mail, routing_key=MAIL_OUTGOING, reason=reason)
+    await dead_letter(
+        rt.broker,
+        mail,
+        routing_key=MAIL_OUTGOING,
+        reason=reason,
+        record=lambda: rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason),
+    )
