@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 from deploy.local._proc import HOST
+from services.processor.service import build as processor_service
+from shared.service import Stack
+from tests.support import server_settings
 
 SCRIPT_GATES: list[Gate] = []
 """Gates a test lets an installed incoming-mail script cut (scripts are imported apart
@@ -87,3 +90,13 @@ async def gate_for(url: str) -> AsyncIterator[Gate]:
         yield gate
     finally:
         await gate.cut()
+
+
+def processor_behind(
+    gate: Gate, *, rabbit_url: str, mongo_url: str, database: str, instance: str
+) -> Stack:
+    """A processor (not started) whose MongoDB is reached through ``gate``."""
+    settings = server_settings(
+        rabbit_url=rabbit_url, mongo_url=gate.url(mongo_url), database=database, instance=instance
+    )
+    return Stack([processor_service], settings)

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.processor.service import build as processor_service
 from shared.broker import publish
 from shared.retry import dead_letter
 from shared.runtime import Runtime
@@ -18,8 +17,8 @@ from shared.service import Stack
 from shared.topology import MAIL_RECEIVED
 from tests.e2e.conftest import DEFAULT_SCRIPTS, install_script, ok
 from tests.integration.processor.helpers import store_raw
-from tests.outage import SCRIPT_GATES, gate_for
-from tests.support import eventually, make_mail, server_settings
+from tests.outage import SCRIPT_GATES, gate_for, processor_behind
+from tests.support import eventually, make_mail
 
 
 @pytest.fixture
@@ -52,14 +51,12 @@ async def test_the_reason_reaches_the_desk_when_mongodb_was_away(
     msg = await store_raw(rt, data, "1:1")
     async with gate_for(mongo_url) as gate:
         SCRIPT_GATES[:] = [gate]
-        processor = Stack(
-            [processor_service],
-            server_settings(
-                rabbit_url=rabbit_url,
-                mongo_url=gate.url(mongo_url),
-                database=mongo_db_name,
-                instance="desk-reason",
-            ),
+        processor = processor_behind(
+            gate,
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
+            database=mongo_db_name,
+            instance="desk-reason",
         )
         await processor.start()
         try:

@@ -3,14 +3,13 @@ back, and the failed-mail desk never sees it (issue 14, defect 1)."""
 
 from __future__ import annotations
 
-from services.processor.service import build as processor_service
 from shared.broker import publish
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.topology import MAIL_RECEIVED, RETRY_TIERS, retry_queue
 from tests.integration.processor.helpers import store_raw
-from tests.outage import gate_for
-from tests.support import eventually, make_mail, server_settings
+from tests.outage import gate_for, processor_behind
+from tests.support import eventually, make_mail
 
 
 async def test_a_mail_that_meets_a_mongodb_outage_is_retried_not_failed(
@@ -19,14 +18,12 @@ async def test_a_mail_that_meets_a_mongodb_outage_is_retried_not_failed(
     data, _ = make_mail(subject="During the outage", sender="patient@example.org")
     msg = await store_raw(rt, data, "1:1")
     async with gate_for(mongo_url) as gate:
-        processor = Stack(
-            [processor_service],
-            server_settings(
-                rabbit_url=rabbit_url,
-                mongo_url=gate.url(mongo_url),
-                database=mongo_db_name,
-                instance="outage",
-            ),
+        processor = processor_behind(
+            gate,
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
+            database=mongo_db_name,
+            instance="outage",
         )
         await processor.start()
         try:

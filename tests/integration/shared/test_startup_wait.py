@@ -8,10 +8,8 @@ import logging
 
 import pytest
 
-from services.processor.service import build as processor_service
-from shared.service import Stack
-from tests.outage import gate_for
-from tests.support import eventually, server_settings
+from tests.outage import gate_for, processor_behind
+from tests.support import eventually
 
 
 async def test_a_service_waits_for_mongodb_at_start(
@@ -20,14 +18,12 @@ async def test_a_service_waits_for_mongodb_at_start(
     caplog.set_level(logging.WARNING, logger="shared.retry")
     async with gate_for(mongo_url) as gate:
         await gate.cut()
-        stack = Stack(
-            [processor_service],
-            server_settings(
-                rabbit_url=rabbit_url,
-                mongo_url=gate.url(mongo_url),
-                database=mongo_db_name,
-                instance="waits",
-            ),
+        stack = processor_behind(
+            gate,
+            rabbit_url=rabbit_url,
+            mongo_url=mongo_url,
+            database=mongo_db_name,
+            instance="waits",
         )
         starting = asyncio.create_task(stack.start())
 
