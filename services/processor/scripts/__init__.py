@@ -71,6 +71,18 @@ class CaseLookup(Protocol):
         ...
 
 
+async def our_mail_reported(
+    cases: CaseLookup, verp_tokens: list[str], original_message_id: str | None
+) -> tuple[int | None, str | None, str]:
+    """The case and Message-ID of our outgoing mail a report (bounce, complaint) is about, and
+    how it was found: by its VERP return address first, else by the reported Message-ID."""
+    tied = await cases.outgoing_of(verp_tokens) if verp_tokens else None
+    if tied is not None:
+        return tied[0], tied[1], "found by its VERP return address"
+    found = await cases.case_of_message_ids([original_message_id]) if original_message_id else None
+    return found, original_message_id, "found by its Message-ID"
+
+
 class MarkLookup(Protocol):
     """What scripts may ask about the suppression list and earlier copies of a mail."""
 

@@ -12,7 +12,7 @@ customer's plus-address) is ignored.
 from __future__ import annotations
 
 from services.processor.parsing import BounceInfo, ParsedMail
-from services.processor.scripts import Decision, ScriptContext
+from services.processor.scripts import Decision, ScriptContext, our_mail_reported
 
 
 async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
@@ -23,15 +23,9 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     bounce = mail.bounce or BounceInfo()
     status = f" (status {bounce.status})" if bounce.status else ""
     recipient = f" to {bounce.recipient}" if bounce.recipient else ""
-    verp = await ctx.cases.outgoing_of(bounce.verp_tokens) if bounce.verp_tokens else None
-    number: int | None
-    if verp is not None:
-        number, original = verp
-        how = "found by its VERP return address"
-    else:
-        original = bounce.original_message_id
-        number = await ctx.cases.case_of_message_ids([original]) if original else None
-        how = "found by its Message-ID"
+    number, original, how = await our_mail_reported(
+        ctx.cases, bounce.verp_tokens, bounce.original_message_id
+    )
     if number is None:
         ctx.decision = Decision(
             action="drop",

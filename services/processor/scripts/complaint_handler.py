@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from services.processor.parsing import ParsedMail
 from services.processor.parsing._model import Complaint
-from services.processor.scripts import Decision, ScriptContext
+from services.processor.scripts import Decision, ScriptContext, our_mail_reported
 from shared.errors import MailRejected
 
 
@@ -29,15 +29,9 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     complaint = mail.complaint or Complaint()
     who = complaint.complainant or "an unnamed recipient"
     what = f"spam complaint ({complaint.feedback_type}) from {who}"
-    number: int | None
-    tied = await ctx.cases.outgoing_of(complaint.verp_tokens) if complaint.verp_tokens else None
-    if tied is not None:
-        number, original = tied
-        how = "found by its VERP return address"
-    else:
-        original = complaint.original_message_id
-        number = await ctx.cases.case_of_message_ids([original]) if original else None
-        how = "found by its Message-ID"
+    number, original, how = await our_mail_reported(
+        ctx.cases, complaint.verp_tokens, complaint.original_message_id
+    )
     if number is None:
         raise MailRejected(
             f"{what} about a mail we cannot find "
