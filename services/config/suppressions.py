@@ -13,7 +13,6 @@ from pydantic import BaseModel, EmailStr, Field
 from shared.errors import NotFound
 from shared.models.records import Suppression
 from shared.runtime import Runtime
-from shared.store.suppressions import SuppressionRepo
 
 
 class SuppressionAdd(BaseModel):
@@ -25,16 +24,16 @@ class SuppressionAdd(BaseModel):
 
 async def list_suppressions(rt: Runtime, *, limit: int = 1000) -> list[Suppression]:
     """The listed addresses, newest first."""
-    return await SuppressionRepo(rt.store.db).listed(limit=limit)
+    return await rt.store.suppressions.listed(limit=limit)
 
 
 async def add_suppression(rt: Runtime, *, entry: SuppressionAdd, by: str) -> Suppression:
     """List an address (again): no automatic mail to it from now on."""
-    repo = SuppressionRepo(rt.store.db)
+    repo = rt.store.suppressions
     return await repo.add(address=str(entry.address), reason=entry.reason, source=by)
 
 
 async def remove_suppression(rt: Runtime, *, address: str) -> None:
     """Take an address off the list; NotFound when it was not listed."""
-    if not await SuppressionRepo(rt.store.db).remove(address=address):
+    if not await rt.store.suppressions.remove(address=address):
         raise NotFound(f"{address} is not on the suppression list")

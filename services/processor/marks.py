@@ -11,37 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from services.processor.parsing import ParsedMail
 from services.processor.scripts import ScriptContext
-from shared.store._base import Doc
-from shared.store.mail_marks import FirstCopy, MailMarkRepo
-from shared.store.suppressions import SuppressionRepo
+from shared.store import Store
+from shared.store.mail_marks import FirstCopy
 
 
 @dataclass
 class StoreMarks:
     """Suppression list and earlier copies, answered from MongoDB."""
 
-    db: AsyncDatabase[Doc]
+    store: Store
 
     async def suppressed(self, addresses: list[str]) -> set[str]:
         """Which of these addresses get no automatic mail."""
-        return await SuppressionRepo(self.db).suppressed(addresses=addresses)
+        return await self.store.suppressions.suppressed(addresses=addresses)
 
     async def first_copy(
         self, message_id: str, digest: str, since: datetime, raw_id: str
     ) -> FirstCopy | None:
         """An earlier copy of this mail since ``since``."""
-        return await MailMarkRepo(self.db).first_copy(
+        return await self.store.mail_marks.first_copy(
             message_id=message_id, digest=digest, since=since, raw_id=raw_id
         )
 
 
-async def record_marks(db: AsyncDatabase[Doc], mail: ParsedMail, ctx: ScriptContext) -> None:
+async def record_marks(store: Store, mail: ParsedMail, ctx: ScriptContext) -> None:
     """Record what the scripts found about an attached mail (call after it is attached)."""
-    marks = MailMarkRepo(db)
+    marks = store.mail_marks
     duplicate_of = ctx.duplicate_of.raw_id if ctx.duplicate_of else None
     await marks.note_copy(
         raw_id=ctx.raw_id,
@@ -53,7 +50,6 @@ async def record_marks(db: AsyncDatabase[Doc], mail: ParsedMail, ctx: ScriptCont
         await marks.record_complaint(
             message_id=ctx.complaint_on, complaint=mail.complaint.model_dump()
         )
-    suppressions = SuppressionRepo(db)
     for address in ctx.suppress:
         reason = f"spam complaint about our mail {ctx.complaint_on or ''}".strip()
-        await suppressions.add(address=address, reason=reason, source="complaint")
+        await store.suppressions.add(address=address, reason=reason, source="complaint")

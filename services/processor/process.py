@@ -105,7 +105,7 @@ async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -
             ctx = ScriptContext(
                 config=config,
                 cases=StoreCaseLookup(rt.store.cases),
-                marks=StoreMarks(rt.store.db),
+                marks=StoreMarks(rt.store),
                 raw_id=msg.raw_id,
                 account=msg.account,
             )
@@ -196,7 +196,7 @@ async def _apply(
         await rt.store.cases.mark_bounced(
             message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
         )
-    await record_marks(rt.store.db, mail, ctx)  # complaint, suppression, copy of another
+    await record_marks(rt.store, mail, ctx)  # complaint, suppression, copy of another
     event = CaseEvent(
         event="created" if decision.action == "new_case" else "updated",
         case_number=number,

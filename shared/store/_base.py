@@ -79,9 +79,11 @@ class Store(Repo):
         from shared.store.fetch_state import FetchStateRepo
         from shared.store.fetchers import FetcherRepo
         from shared.store.leases import LeaseRepo
+        from shared.store.mail_marks import MailMarkRepo
         from shared.store.outbox import OutboxRepo
         from shared.store.properties import PropertyRepo
         from shared.store.raw_emails import RawEmailRepo
+        from shared.store.suppressions import SuppressionRepo
         from shared.store.test_archive import TestArchiveRepo
         from shared.store.users import UserRepo
 
@@ -99,6 +101,8 @@ class Store(Repo):
         self.account_health = AccountHealthRepo(self.db)
         self.users = UserRepo(self.db)
         self.api_tokens = ApiTokenRepo(self.db)
+        self.mail_marks = MailMarkRepo(self.db)
+        self.suppressions = SuppressionRepo(self.db)
 
     async def ensure_indexes(self) -> None:
         """Create every index Mailroom relies on (idempotent)."""

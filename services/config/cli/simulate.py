@@ -25,7 +25,7 @@ def simulate(
             data,
             config=rt.config,
             cases=StoreCaseLookup(rt.store.cases),
-            marks=StoreMarks(rt.store.db),
+            marks=StoreMarks(rt.store),
         )
     )
     if as_json:

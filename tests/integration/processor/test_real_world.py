@@ -10,7 +10,6 @@ from services.processor.process import process_mail
 from shared.errors import MailRejected
 from shared.models.records import CaseMessage
 from shared.runtime import Runtime
-from shared.store.suppressions import SuppressionRepo
 from tests.integration.processor.helpers import outgoing, store_raw
 
 MAIL = (
@@ -61,7 +60,7 @@ async def test_a_complaint_is_tied_recorded_and_suppresses_automatic_mail(rt: Ru
     assert await outgoing(rt) == []  # never answered
     doc = await rt.store.db["messages"].find_one({"message_id": "<out-1@example.com>"})
     assert doc is not None and doc["complaint"]["complainant"] == "ivan@example.org"
-    listed = await SuppressionRepo(rt.store.db).get(address="ivan@example.org")
+    listed = await rt.store.suppressions.get(address="ivan@example.org")
     assert listed is not None and listed.source == "complaint"
     # The complainant writes in: a case, but no acknowledgement while listed.
     mail = MAIL.replace(b"hana@example.org", b"ivan@example.org").replace(b"fire-1", b"fire-2")
@@ -78,7 +77,7 @@ async def test_a_complaint_we_cannot_tie_goes_to_the_desk(rt: Runtime) -> None:
     with pytest.raises(MailRejected, match=r"spam complaint .* cannot find"):
         await process_mail(rt, msg)
     assert await rt.store.cases.recent() == []
-    assert await SuppressionRepo(rt.store.db).get(address="joe@example.org") is None
+    assert await rt.store.suppressions.get(address="joe@example.org") is None
 
 
 async def test_an_operator_lists_an_address(rt: Runtime) -> None:
