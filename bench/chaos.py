@@ -333,6 +333,18 @@ async def count(mongo: Mongo, database: str, ids: set[str], sink: SmtpSink) -> d
     }
 
 
+async def desk_reasons(mongo: Mongo, database: str) -> Counter[str]:
+    """The failed-mail desk's reasons and how many mails each: a failed run says why."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo.url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        docs = client[database]["failed_mails"].find({"status": "failed"}, {"error": 1})
+        return Counter([str(doc.get("error")) async for doc in docs])
+    finally:
+        await client.close()
+
+
 def _state_dir() -> Path:
     base = Path(tempfile.mkdtemp(prefix="mailroom-chaos-"))
     base.chmod(0o755)  # the rabbitmq and Dovecot users must reach their directories
@@ -423,7 +435,11 @@ async def _pipeline(
             if i % 50 == 49:
                 await asyncio.sleep(0.5)  # mail keeps arriving while the faults happen
         await injecting
-        return await settle(mongo, database, ids, sink, mails), injected
+        figures = await settle(mongo, database, ids, sink, mails)
+        print("faults: " + "; ".join(injected), file=sys.stderr)
+        for reason, n in (await desk_reasons(mongo, database)).most_common():
+            print(f"desk: {n} x {reason}", file=sys.stderr)
+        return figures, injected
     finally:
         services.stop_all()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from faststream.rabbit import Channel, RabbitBroker
@@ -163,22 +164,40 @@ def lease_changed(change: LeaseChange, count: int = 1) -> None:
     FETCHER_LEASE_CHANGES.labels(change=change).inc(count)
 
 
-async def refresh_queue_depths(broker: RabbitBroker) -> None:
-    """Read each watched queue's ready-message count with a passive declare.
+@dataclass(frozen=True)
+class QueueState:
+    """A queue's ready messages and the consumers reading it (the service instances)."""
 
-    A queue that cannot be read (broker down, queue not declared yet) loses its sample
-    rather than showing a stale number.
-    """
+    messages: int
+    consumers: int
+
+
+async def queue_depths(broker: RabbitBroker) -> dict[str, QueueState | None]:
+    """Each watched queue's ready-message and consumer count, read with a passive declare;
+    None for a queue that cannot be read (broker down, queue not declared yet)."""
+    depths: dict[str, QueueState | None] = {}
     for name in WATCHED_QUEUES:
         try:
             channel = await broker.config.channel_manager.get_channel(_METRICS_CHANNEL)
             queue = await channel.declare_queue(name, passive=True, robust=False)
         except Exception as exc:
             log.debug("queue depth unavailable", extra={"queue": name, "error": str(exc)})
+            depths[name] = None
+            continue
+        result = queue.declaration_result
+        depths[name] = QueueState(result.message_count or 0, result.consumer_count or 0)
+    return depths
+
+
+async def refresh_queue_depths(broker: RabbitBroker) -> None:
+    """Export each watched queue's depth; a queue that cannot be read loses its sample
+    rather than showing a stale number."""
+    for name, state in (await queue_depths(broker)).items():
+        if state is None:
             with contextlib.suppress(KeyError):
                 QUEUE_MESSAGES.remove(name)
-            continue
-        QUEUE_MESSAGES.labels(queue=name).set(queue.declaration_result.message_count or 0)
+        else:
+            QUEUE_MESSAGES.labels(queue=name).set(state.messages)
 
 
 def render() -> bytes:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -61,11 +62,11 @@ class SecretScan:
         self._texts.append((where, text))
 
     def secrets_in_request(self, body: bytes) -> None:
-        """Register the secret fields of a JSON request body."""
+        """Register the secret fields of a JSON or form request body."""
         try:
             data = json.loads(body)
         except ValueError:
-            return
+            data = dict(parse_qsl(body.decode("latin-1")))
         for name, value in _walk(data):
             if name in SECRET_FIELDS and isinstance(value, str) and len(value) >= 6:
                 self.secret(f"{name} sent to the config API", value)

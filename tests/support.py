@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
@@ -105,3 +106,30 @@ def api_client(stack: Stack, token: str) -> httpx.AsyncClient:
         headers={"Authorization": f"Bearer {token}"},
         event_hooks={"request": [_scan_request], "response": [_scan_response]},
     )
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def console_client(stack: Stack) -> httpx.AsyncClient:
+    """A browser-like HTTP client of the stack's console (cookies kept, redirects not
+    followed); every page it gets goes through the secret scan."""
+    assert stack.asgi is not None, "the stack has no HTTP API (add the config service)"
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.asgi),
+        base_url="http://config",
+        event_hooks={"request": [_scan_request], "response": [_scan_response]},
+    )
+
+
+async def sign_in(client: httpx.AsyncClient, user: str, password: str) -> str:
+    """Sign the console client in; the session's CSRF token (read off a page's form)."""
+    answer = await client.post(
+        "/console/signin", data={"username": user, "password": password, "next": "/console/health"}
+    )
+    assert answer.status_code == 303, answer.text
+    page = await client.get("/console/health")
+    assert page.status_code == 200, page.text
+    found = CSRF_INPUT.search(page.text)
+    assert found, "no CSRF token on the page"
+    return found.group(1)

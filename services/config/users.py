@@ -148,6 +148,8 @@ async def reset_password(rt: Runtime, *, name: str, password: str, who: str) -> 
     changed = await rt.store.users.set_password(name=user.name, password_hash=hashed)
     if changed is None:
         raise NotFound(f"no user {user.name!r}")
+    # Whoever knew the old password may be signed in with it: those sessions end now.
+    await rt.store.web_sessions.end_all(user=user.name)
     await _audit(rt, who, "password_reset", user.name)
     return UserSummary.of(changed)
 
@@ -167,6 +169,7 @@ async def delete_user(rt: Runtime, *, name: str, who: str) -> None:
     user = await _stored(rt, name)
     await _keep_an_admin(rt, user, "deleting it")
     revoked = await rt.store.api_tokens.remove_user(user=user.name)
+    await rt.store.web_sessions.end_all(user=user.name)
     await rt.store.users.remove(name=user.name)
     await _audit(rt, who, "user_deleted", user.name, f"{revoked} token(s) revoked")
 

@@ -77,3 +77,16 @@ class UserAuditRecord(_Record):
 def allows(role: Role, needed: Role) -> bool:
     """Whether ``role`` may do what ``needed`` may (admin ⊃ operator ⊃ viewer)."""
     return ROLES.index(role) >= ROLES.index(needed)
+
+
+class WebSessionRecord(_Record):
+    """A signed-in console session. ``_id`` is the SHA-256 of the cookie's value, so a copy
+    of the database does not hand out sessions; ``csrf`` is the token every form of the
+    session must carry."""
+
+    id: str = Field(alias="_id")
+    user: str
+    csrf: str
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow)
+    expires_at: datetime

@@ -65,6 +65,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("user", ASCENDING)]),
     ],
+    "web_sessions": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("user", ASCENDING)]),
+    ],
 }
 
 
@@ -86,6 +90,7 @@ class Store(Repo):
         from shared.store.suppressions import SuppressionRepo
         from shared.store.test_archive import TestArchiveRepo
         from shared.store.users import UserRepo
+        from shared.store.web_sessions import WebSessionRepo
 
         self.client = client
         self.db: AsyncDatabase[Doc] = client[database]
@@ -103,6 +108,7 @@ class Store(Repo):
         self.api_tokens = ApiTokenRepo(self.db)
         self.mail_marks = MailMarkRepo(self.db)
         self.suppressions = SuppressionRepo(self.db)
+        self.web_sessions = WebSessionRepo(self.db)
 
     async def ensure_indexes(self) -> None:
         """Create every index Mailroom relies on (idempotent)."""

@@ -97,6 +97,10 @@ class DeskRepo(Repo):
         cursor = self._failed.find(query).sort("last_failed_at", -1).limit(limit)
         return [FailedMail.model_validate(d) async for d in cursor]
 
+    async def count(self, *, status: str = "failed") -> int:
+        """How many entries have ``status`` (the desk's size: ``failed``)."""
+        return await self._failed.count_documents({"status": status})
+
     async def mark_deleted(self, *, failed_id: str) -> bool:
         """Take an entry off the desk (kept for the audit); False if it was gone already."""
         result = await self._failed.update_one(

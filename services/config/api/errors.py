@@ -11,6 +11,9 @@ The one mapping of the API: routes raise Mailroom's errors and never catch them.
 - ``NotFound`` → 404, ``Conflict`` → 409, ``SecretsUnavailable`` → 409;
 - ``Transient`` (a server the request needs does not answer) → 503;
 - anything else is a bug: 500 ``internal``, logged with its type only.
+
+A console page's request (``/console/...``) gets the same status and detail as an HTML error
+page instead of JSON (``services.config.web.responses.error_page``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from services.config.errors import Conflict
+from services.config.web.responses import error_page, is_console
 from shared.errors import ConfigRejected, NotFound, SecretsUnavailable, Transient
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,15 @@ class ErrorOut(JSONResponse):
         super().__init__({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
+def answer(
+    request: Request, status: int, detail: str, *, code: str | None = None, headers: Any = None
+) -> Response:
+    """The error as JSON, or as the console's error page for a console request."""
+    if is_console(request):
+        return error_page(request, status, detail)
+    return ErrorOut(status, detail, code=code, headers=headers)
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     # ("body", "password") → "body.password"; pydantic's "function-after[...]" parts are noise.
     return ".".join(str(p) for p in loc if not str(p).startswith("function-"))
@@ -73,36 +86,37 @@ def install_error_handlers(api: FastAPI) -> None:
     """Translate every exception into the JSON error shape."""
 
     @api.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         # The messages only, never the "input": it may be the secret that was refused.
         problems = [_problem(e) for e in exc.errors()]
-        return ErrorOut(422, "; ".join(problems) or "invalid request", code="invalid_request")
+        detail = "; ".join(problems) or "invalid request"
+        return answer(request, 422, detail, code="invalid_request")
 
     @api.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return ErrorOut(exc.status_code, str(exc.detail), headers=exc.headers)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail), headers=exc.headers)
 
     @api.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return ErrorOut(409, str(exc))
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return answer(request, 409, str(exc))
 
     @api.exception_handler(ConfigRejected)
-    async def rejected(_: Request, exc: ConfigRejected) -> JSONResponse:
-        return ErrorOut(422, str(exc), code="config_rejected")
+    async def rejected(request: Request, exc: ConfigRejected) -> Response:
+        return answer(request, 422, str(exc), code="config_rejected")
 
     @api.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return ErrorOut(404, str(exc))
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return answer(request, 404, str(exc))
 
     @api.exception_handler(SecretsUnavailable)
-    async def no_key(_: Request, exc: SecretsUnavailable) -> JSONResponse:
-        return ErrorOut(409, str(exc), code="secrets_unavailable")
+    async def no_key(request: Request, exc: SecretsUnavailable) -> Response:
+        return answer(request, 409, str(exc), code="secrets_unavailable")
 
     @api.exception_handler(Transient)
-    async def unavailable(_: Request, exc: Transient) -> JSONResponse:
-        return ErrorOut(503, str(exc), headers={"Retry-After": "5"})
+    async def unavailable(request: Request, exc: Transient) -> Response:
+        return answer(request, 503, str(exc), headers={"Retry-After": "5"})
 
     @api.exception_handler(Exception)
-    async def internal(_: Request, exc: Exception) -> JSONResponse:
+    async def internal(request: Request, exc: Exception) -> Response:
         log.error("API request failed: %s", type(exc).__name__)
-        return ErrorOut(500, "internal error", code="internal")
+        return answer(request, 500, "internal error", code="internal")

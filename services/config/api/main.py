@@ -24,6 +24,7 @@ from services.config.api.routes import (
     transfer,
     users,
 )
+from services.config.web.install import install_console
 from shared.runtime import Runtime
 
 
@@ -59,6 +60,7 @@ def create_api(rt: Runtime) -> FastAPI:
         api.include_router(module.router)
 
     install_docs(api, title=api.title)
+    install_console(api)
     install_error_handlers(api)
     api.add_middleware(BodySizeLimit)
     return api
