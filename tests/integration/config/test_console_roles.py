@@ -13,6 +13,7 @@ import httpx
 
 from services.config.api.main import create_api
 from services.config.users import add_user
+from shared.models.users import Role
 from shared.runtime import Runtime
 from shared.service import Stack
 from shared.settings import SharedSettings
@@ -52,7 +53,7 @@ async def test_without_a_session_every_page_leads_to_the_sign_in(config_stack: S
 
 
 @contextlib.asynccontextmanager
-async def _signed_in(stack: Stack, role: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+async def _signed_in(stack: Stack, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     await add_user(stack.rt, name=role, role=role, password=PASSWORD, who="test")
     async with console_client(stack) as client:
         yield client, await sign_in(client, role, PASSWORD)
