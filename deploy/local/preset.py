@@ -6,14 +6,18 @@ stand-in and broker ``make run`` started): a user's own servers get nothing inve
 
 First start of a data directory: the incoming account ``local`` (IMAP with STARTTLS on the
 local Dovecot, the local CA as ``ca_file``), the outgoing connection to the local SMTP sink
-(STARTTLS, same CA) and the addresses. Later starts change nothing an operator may have
-edited; they only move the account and the connection to the servers' new ports, as long
-as they still point at 127.0.0.1 (the local servers get fresh ports on every start).
+(STARTTLS, same CA), the addresses, and the console's first admin ``admin`` with a random
+password that the ready block prints this once (nowhere is it stored but as its hash;
+``mailroom users reset-password admin`` sets another). Later starts change nothing an
+operator may have edited; they only move the account and the connection to the servers' new
+ports, as long as they still point at 127.0.0.1 (the local servers get fresh ports on every
+start).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -24,6 +28,16 @@ ACCOUNT = "local"
 DONE_FILE = "preset.done"
 LOCAL_HOST = "127.0.0.1"
 ADMIN_ADDRESS = "admin@example.org"
+CONSOLE_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the preset did: ``changes`` to say, and the first admin's password when it
+    created that user (to be shown once)."""
+
+    changes: list[str]
+    admin_password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,14 +76,24 @@ class Api:
             raise RuntimeError(f"{method} {path} answered {exc.code}: {detail}") from None
 
 
-def apply(api: Api, servers: LocalServers, state_dir: Path) -> list[str]:
+def apply(api: Api, servers: LocalServers, state_dir: Path) -> Applied:
     """Configure (first start) or re-point (later starts) the local default; say what changed."""
     done = state_dir / DONE_FILE
     if not done.exists():
         changes = _first_start(api, servers)
+        password = _first_admin(api)
         done.write_text("the local default was configured; `make reset` starts afresh\n")
-        return changes
-    return _follow_ports(api, servers)
+        return Applied(changes, password)
+    return Applied(_follow_ports(api, servers))
+
+
+def _first_admin(api: Api) -> str | None:
+    """Create the console's first admin when there is no user yet; its password."""
+    if api.call("GET", "/users"):
+        return None
+    password = secrets.token_urlsafe(18)
+    api.call("POST", "/users", {"name": CONSOLE_ADMIN, "role": "admin", "password": password})
+    return password
 
 
 def _first_start(api: Api, servers: LocalServers) -> list[str]:

@@ -285,11 +285,11 @@ def run(state_dir: Path, users: dict[str, str]) -> str:
     env = {**servers.env, "MAILROOM_API_PORT": str(port)}
     write_env(state_dir, env)
     pipeline.start(state_dir, {**os.environ, **env}, api_url)
-    changes: list[str] = []
+    applied = preset.Applied([])
     if servers.local_default:
         api = preset.Api(api_url, env["MAILROOM_API_TOKEN"])
-        changes = preset.apply(api, _preset_servers(env), state_dir)
-    return ready_block(state_dir, env, api_url, servers.local_default, changes)
+        applied = preset.apply(api, _preset_servers(env), state_dir)
+    return ready_block(state_dir, env, api_url, servers.local_default, applied)
 
 
 def _preset_servers(env: dict[str, str]) -> preset.LocalServers:
@@ -312,11 +312,15 @@ def _shown(state_dir: Path) -> str:
 
 
 def ready_block(
-    state_dir: Path, env: dict[str, str], api_url: str, local_default: bool, changes: list[str]
+    state_dir: Path,
+    env: dict[str, str],
+    api_url: str,
+    local_default: bool,
+    applied: preset.Applied,
 ) -> str:
     """What ``make run`` ends with: where everything is and what to type next."""
     where = _shown(state_dir)
-    lines = [f"configured: {change}" for change in changes]
+    lines = [f"configured: {change}" for change in applied.changes]
     if not local_default:
         lines.append(
             "your own MongoDB/RabbitMQ: nothing was preconfigured; add an account with "
@@ -325,6 +329,7 @@ def ready_block(
     lines += [
         "",
         "Mailroom is ready.",
+        f"  console   {api_url}/console/  {_console_login(applied)}",
         f"  API       {api_url}  (OpenAPI: {api_url}/docs)",
         f"  token     MAILROOM_API_TOKEN in {where}/env",
         f"  mailbox   {env['LOCAL_MAILBOX']} on the local Dovecot, login "
@@ -339,6 +344,16 @@ def ready_block(
         "`make stop` stops everything.",
     ]
     return "\n".join(lines)
+
+
+def _console_login(applied: preset.Applied) -> str:
+    admin = preset.CONSOLE_ADMIN
+    if applied.admin_password is not None:
+        return (
+            f"user {admin}, password {applied.admin_password}  (shown this once; "
+            f"`mailroom users reset-password {admin}` sets another)"
+        )
+    return f"(sign in as a console user; `mailroom users reset-password {admin}` if forgotten)"
 
 
 def stop(state_dir: Path) -> list[str]:

@@ -198,14 +198,30 @@ class Peek:
         return rows
 
 
+def _console_sign_in(api_url: str, ready: str) -> None:
+    """The first admin the ready block printed signs in to the console."""
+    found = re.search(r"console\s+(\S+)\s+user (\S+), password (\S+)", ready)
+    assert found, ready
+    console, name, password = found.groups()
+    assert console == f"{api_url}/console/"
+    with httpx.Client(base_url=api_url) as browser:
+        signed = browser.post(
+            "/console/signin", data={"username": name, "password": password, "next": "/console/"}
+        )
+        assert signed.status_code == 303, signed.text
+        assert browser.get("/console/health").status_code == 200
+
+
 def test_quick_start_as_written_then_stop_and_start_again(quick_start: QuickStart) -> None:
     user = quick_start
     readme = _readme_quick_start()
     for line in (*QUICK_START, ". .local/env", "make run", "make stop", "make reset"):
         assert line in readme, f"the README's quick start no longer says {line!r}"
 
-    api_url = _ready(user.make("run"))
+    first = user.make("run")
+    api_url = _ready(first)
     assert api_url == f"http://127.0.0.1:{user.base_env['MAILROOM_API_PORT']}"
+    _console_sign_in(api_url, first.stdout)
     again = user.make("run", timeout=5)  # a second run says so at once, and fails
     assert again.returncode != 0
     assert "already running" in again.stderr and api_url in again.stderr, again.stderr
@@ -223,7 +239,9 @@ def test_quick_start_as_written_then_stop_and_start_again(quick_start: QuickStar
     assert not pid_alive(pid), "make stop left `mailroom run all` running"
     assert not (user.state_dir / PID_FILE).exists()
 
-    assert _ready(user.make("run")) == api_url
+    restarted = user.make("run")
+    assert _ready(restarted) == api_url
+    assert ", password " not in restarted.stdout  # shown once, at the first start only
     assert [c["number"] for c in _cases(user)] == [10001]
     assert len(_messages(user, 10001)) == 3
     assert [a["name"] for a in user.json("mailroom accounts list")] == ["local"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local.preset import Applied
 from deploy.local.stack import forget_own_env, is_local_default, ready_block, vhost_name
 
 
@@ -47,7 +48,7 @@ def test_ready_block_names_api_token_mailbox_and_three_next_commands(tmp_path: P
         "LOCAL_MAILBOX_PASSWORD": "do-not-print-me",
         "MAILROOM_API_TOKEN": "do-not-print-me-either",
     }
-    block = ready_block(tmp_path, env, "http://127.0.0.1:8025", True, [])
+    block = ready_block(tmp_path, env, "http://127.0.0.1:8025", True, Applied([]))
     assert "http://127.0.0.1:8025" in block
     assert f"MAILROOM_API_TOKEN in {tmp_path}/env" in block
     assert "support@example.org" in block and "login support" in block
@@ -59,3 +60,14 @@ def test_ready_block_names_api_token_mailbox_and_three_next_commands(tmp_path: P
         ["mailroom", "cases"],
         ["mailroom", "demo"],
     ]
+
+
+def test_ready_block_shows_the_first_admins_password_only_when_it_was_made(
+    tmp_path: Path,
+) -> None:
+    env = {"LOCAL_MAILBOX": "s@example.org", "LOCAL_MAILBOX_USER": "s"}
+    first = ready_block(tmp_path, env, "http://h:1", True, Applied([], "pw-0123456789abcdef"))
+    assert "http://h:1/console/  user admin, password pw-0123456789abcdef" in first
+    assert "shown this once" in first
+    later = ready_block(tmp_path, env, "http://h:1", True, Applied([]))
+    assert "pw-0123456789abcdef" not in later and "reset-password admin" in later
