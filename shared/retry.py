@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-mailroom-attempt"
 """Retries so far (1 on the first retried copy)."""
 SINCE_HEADER = "x-mailroom-first-failure"
-"""Unix time of the message's first transient failure: its queue lifetime counts from it."""
+"""Unix time of the message's first transient failure, in whole milliseconds: its queue
+lifetime counts from it. An integer because AMQP libraries (pamqp) encode a Python float as
+a single-precision float, which puts a timestamp up to a minute off."""
 ERROR_HEADER = "x-mailroom-error"
 """Why a message was dead-lettered: read by the failed-mail desk."""
 
@@ -111,11 +113,19 @@ class RetryState:
             attempt = max(int(headers.get(ATTEMPT_HEADER, 0)), 0)
         except (TypeError, ValueError):
             attempt = 0
-        try:
-            since = float(headers.get(SINCE_HEADER, moment))
-        except (TypeError, ValueError):
-            since = moment
-        return cls(attempt=attempt, since=min(since, moment))
+        return cls(attempt=attempt, since=min(_since(headers.get(SINCE_HEADER), moment), moment))
+
+    def headers(self) -> dict[str, int]:
+        """The headers that carry this state on a message."""
+        return {ATTEMPT_HEADER: self.attempt, SINCE_HEADER: round(self.since * 1000)}
+
+
+def _since(value: Any, default: float) -> float:
+    """Unix seconds from the since header: an integer is milliseconds; a float (written by
+    earlier versions, in seconds) is taken as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return value / 1000 if isinstance(value, int) else float(value)
 
 
 def tier_for(delay: float) -> int:
@@ -144,7 +154,7 @@ async def retry_later(
         routing_key=retry_routing_key(routing_key, delay),
         persist=True,
         mandatory=True,
-        headers={ATTEMPT_HEADER: attempt, SINCE_HEADER: state.since},
+        headers=RetryState(attempt=attempt, since=state.since).headers(),
         correlation_id=getattr(message, "correlation_id", None),
     )
     return delay

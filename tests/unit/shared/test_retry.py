@@ -4,6 +4,8 @@ attempts, and a state carried in headers so the delay never falls back (issue 14
 from __future__ import annotations
 
 import pytest
+from pamqp.decode import field_table as field_table_decode
+from pamqp.encode import field_table as field_table_encode
 
 from shared.errors import Transient
 from shared.retry import (
@@ -48,6 +50,16 @@ def test_the_state_travels_in_the_headers() -> None:
     state = RetryState.of({ATTEMPT_HEADER: 7, SINCE_HEADER: 10.5}, now=50.0)
     assert state == RetryState(attempt=7, since=10.5)
     assert RetryState.of({ATTEMPT_HEADER: "x"}, now=1.0).attempt == 0
+
+
+def test_the_first_failure_survives_amqp_encoding_to_the_millisecond() -> None:
+    # pamqp writes a Python float as a single-precision float: a timestamp came back up to
+    # a minute off, so a lifetime expired late (or early).
+    since = 1796520471.431973
+    sent = RetryState(attempt=2, since=since).headers()
+    _, decoded = field_table_decode(field_table_encode(sent))
+    state = RetryState.of(decoded, now=since + 5)
+    assert state.attempt == 2 and abs(state.since - since) < 0.001
 
 
 async def test_until_available_waits_with_backoff_and_logs_each_retry(
