@@ -115,7 +115,7 @@ class RetryState:
             attempt = 0
         return cls(attempt=attempt, since=min(_since(headers.get(SINCE_HEADER), moment), moment))
 
-    def headers(self) -> dict[str, int]:
+    def headers(self) -> dict[str, Any]:
         """The headers that carry this state on a message."""
         return {ATTEMPT_HEADER: self.attempt, SINCE_HEADER: round(self.since * 1000)}
 
