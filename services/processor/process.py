@@ -317,5 +317,6 @@ def _case_message(
             "rule": decision.rule,
             "reason": decision.reason,
             "notes": ctx.notes,
+            "classification": mail.classification,
         }
     )

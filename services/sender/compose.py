@@ -12,6 +12,7 @@ import functools
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from email import policy, quoprimime, utils
 from email._header_value_parser import TokenList
 from email.generator import BytesGenerator
@@ -199,12 +200,14 @@ def compose(
     *,
     message_id: str | None = None,
     content: Content | None = None,
+    files: Sequence[bytes] = (),
 ) -> EmailMessage:
     """The message to send for ``mail``: headers for threading and loop prevention, UTF-8 text.
 
     ``message_id`` overrides the derived Message-ID (the one stored at the first attempt);
     ``content`` is what :func:`content_of` made of it (built here without a conversation
-    id when not given). Raises ValueError when the mail cannot be built (see ``content``).
+    id when not given); ``files`` are the bytes of ``mail.attachments``, in order. Raises
+    ValueError when the mail cannot be built (see ``content``).
     """
     addresses = config.addresses
     content = content or content_of(mail, config)
@@ -213,6 +216,8 @@ def compose(
     if addresses.reply_to is not None:
         msg["Reply-To"] = _addresses("Reply-To", addresses.reply_to)
     msg["To"] = _addresses("To", *mail.to)
+    if mail.cc:
+        msg["Cc"] = _addresses("Cc", *mail.cc)
     msg["Subject"] = content.subject
     msg["Date"] = mail.sent_at  # formatted by the header class, without a parse
     msg["Message-ID"] = message_id or derive_message_id(
@@ -229,8 +234,27 @@ def compose(
         # Exchange ignores that header and needs its own to suppress out-of-office replies.
         msg["Auto-Submitted"] = _constant("Auto-Submitted", "auto-generated")
         msg["X-Auto-Response-Suppress"] = _constant("X-Auto-Response-Suppress", "All")
-    _set_text(msg, content.text)
+    if mail.html is None and not mail.attachments:
+        _set_text(msg, content.text)
+    else:
+        _set_parts(msg, content.text, mail, files)
     return msg
+
+
+def _set_parts(msg: EmailMessage, text: str, mail: OutgoingMail, files: Sequence[bytes]) -> None:
+    """A multipart body: the text, its HTML alternative if any, then the attachments.
+
+    The rare case (an agent's answer) goes through the stdlib's MIME builder; the common
+    text-only mail keeps the fast path of :func:`_set_text`.
+    """
+    if len(files) != len(mail.attachments):
+        raise ValueError(f"{len(mail.attachments)} attachments named, {len(files)} given")
+    msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    if mail.html is not None:
+        msg.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for attachment, data in zip(mail.attachments, files, strict=True):
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=attachment.filename)
 
 
 def _set_text(msg: EmailMessage, text: str) -> None:

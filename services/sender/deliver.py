@@ -67,7 +67,9 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
     """
     config = rt.config  # one snapshot for the whole delivery, however the broadcast races it
     entry = await _claim(rt, mail, config)
-    recipients = entry.recipients or outcome.initial_recipients(str(a.address) for a in mail.to)
+    recipients = entry.recipients or outcome.initial_recipients(
+        str(a.address) for a in mail.recipients
+    )
     if entry.status == "failed":  # replayed from the desk: try the failed ones again
         recipients = outcome.reopen(recipients)
     todo = outcome.pending(recipients)
@@ -143,9 +145,10 @@ async def _claim(rt: Runtime, mail: OutgoingMail, config: SystemConfig) -> Outbo
             case_number=mail.case_number,
             kind=mail.kind,
             to=mail.to,
+            cc=mail.cc,
             subject=mail.subject,
             correlation_id=mail.correlation_id,
-            recipients=outcome.initial_recipients(str(a.address) for a in mail.to),
+            recipients=outcome.initial_recipients(str(a.address) for a in mail.recipients),
         )
     )
 
@@ -183,7 +186,8 @@ async def _send(
         raise Transient(error)
     try:
         built = await _build(rt, mail, entry, recipients, config)
-    except (ValueError, Permanent) as exc:  # From not allowed, a template or script failing
+    except (ValueError, Permanent, NotFound) as exc:  # From not allowed, a template or script
+        # failing, an attachment's file gone
         await fail_all("failed", str(exc))
         raise Permanent(str(exc)) from exc
     if isinstance(built, Stopped):
@@ -228,7 +232,7 @@ async def _build(
         return scripted
     recipients = outcome.reconcile(
         recipients,
-        (str(to.address) for to in scripted.to),
+        (str(to.address) for to in scripted.recipients),
         note="removed by the outgoing-mail scripts",
         now=utcnow(),
     )
@@ -236,8 +240,9 @@ async def _build(
     if config.conversation.enabled and scripted.case_number is not None:
         conversation = await _conversation_of(rt, scripted.case_number, config)
     content = finish(scripted, config, conversation=conversation)
+    files = [await rt.store.cases.attachments.read(file_id=a.file_id) for a in scripted.attachments]
     # The id stored at the first attempt, even if the From address changed since.
-    message = compose(scripted, config, message_id=entry.message_id, content=content)
+    message = compose(scripted, config, message_id=entry.message_id, content=content, files=files)
     return scripted, recipients, content, message
 
 
@@ -301,10 +306,13 @@ async def _record_on_case(
                 "subject": str(message["Subject"]),
                 "from": [content.from_address],
                 "to": mail.to,
+                "cc": mail.cc,
                 "date": mail.sent_at,
                 "in_reply_to": mail.in_reply_to,
                 "references": mail.references,
                 "text": content.text,
+                "html": mail.html,
+                "attachments": [a.model_dump() for a in mail.attachments],
             }
         )
     )

@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
@@ -33,8 +34,8 @@ from services.sender.deliver import deliver
 from services.sender.notifications import undelivered_mail
 from services.sender.smtp import SmtpTransport
 from shared.broker import publish
-from shared.errors import Permanent, StoreError, Transient
-from shared.models.messages import OutgoingMail
+from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
+from shared.models.messages import OutgoingMail, utcnow
 from shared.retry import RetrySettings, RetryState, dead_letter, retry_later
 from shared.runtime import Runtime
 from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_CHANNEL, SENDER_OUTBOUND
@@ -73,6 +74,8 @@ def build_router(
                 "transient failure, retrying",
                 extra={"mail_id": mail.mail_id, "delay_s": delay, "error": str(exc)},
             )
+            if not isinstance(exc, StoreUnavailable):  # MongoDB away: nothing to write to
+                await _note_next_attempt(rt, mail, delay)
         except Permanent as exc:
             # deliver() recorded the reason on the outbox entry already (when it could).
             log.error("mail failed", extra={"mail_id": mail.mail_id, "error": str(exc)})
@@ -84,6 +87,14 @@ def build_router(
             await _reject(rt, mail, f"unexpected {type(exc).__name__}: {exc}")
 
     return router
+
+
+async def _note_next_attempt(rt: Runtime, mail: OutgoingMail, delay: int) -> None:
+    """Show operators when the mail is tried again (best effort: the retry is parked)."""
+    try:
+        await rt.store.outbox.schedule(mail_id=mail.mail_id, at=utcnow() + timedelta(seconds=delay))
+    except (Transient, StoreError) as exc:
+        log.info("next attempt not recorded", extra={"mail_id": mail.mail_id, "error": str(exc)})
 
 
 @dataclass

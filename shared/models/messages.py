@@ -63,6 +63,18 @@ class MailReceived(Message):
     source_key: str
 
 
+class MailAttachment(BaseModel):
+    """An attachment of an outgoing mail: its bytes are in the ``attachments`` GridFS bucket
+    under ``file_id`` (their SHA-256), never in the message itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: HeaderText = Field(min_length=1, max_length=255)
+    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$")
+    size: int = Field(ge=0)
+    file_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class OutgoingMail(Message):
     """``mail.outgoing``: a mail the sender must build and deliver.
 
@@ -75,8 +87,12 @@ class OutgoingMail(Message):
     automatic: bool
     case_number: int | None = None
     to: list[MailAddress] = Field(min_length=1)
+    cc: list[MailAddress] = Field(default_factory=list)
     subject: HeaderText
     text: str
+    html: str | None = None
+    """An HTML alternative of ``text`` (an agent's answer); the mail is then multipart."""
+    attachments: list[MailAttachment] = Field(default_factory=list)
     in_reply_to: HeaderText | None = None
     references: list[HeaderText] = Field(default_factory=list)
     from_address: MailAddress | None = None
@@ -85,6 +101,11 @@ class OutgoingMail(Message):
     """Build subject and text from this technical template instead (acknowledgements always
     use theirs); ``variables`` fill it in."""
     variables: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def recipients(self) -> list[MailAddress]:
+        """Everyone the mail goes to: To, then Cc (the SMTP envelope)."""
+        return [*self.to, *self.cc]
 
 
 class CaseEvent(Message):

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models.messages import MailAddress, new_id, utcnow
 
+MailKind = Literal["normal", "auto_reply", "bounce", "complaint"]
+"""How an incoming mail was classified: a person's mail, an auto-reply, a bounce, a complaint."""
 RawStatus = Literal["stored", "announced", "processed", "failed", "replayed"]
 
 
@@ -160,6 +162,12 @@ class CaseMessage(_Record):
     rule: str | None = None
     reason: str | None = None
     notes: list[str] = Field(default_factory=list)
+    classification: MailKind | None = None
+    """What the parser took an incoming mail for (None on mail stored before it was kept)."""
+    bounce: dict[str, Any] | None = None
+    """On our outgoing mail: the bounce (DSN) reported about it, as the parser read it."""
+    complaint: dict[str, Any] | None = None
+    """On our outgoing mail: the spam complaint reported about it."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -208,6 +216,9 @@ class OutboxEntry(_Record):
     """One state per envelope recipient; 5xx fails only its recipient, 4xx defers it."""
     sending_since: datetime | None = None
     """The claim of an SMTP transaction in progress: set before it, cleared with its outcome."""
+    next_attempt_at: datetime | None = None
+    """When deferred recipients are tried again (set with each retry, for operators)."""
+    cc: list[MailAddress] = Field(default_factory=list)
 
 
 class ArchivedMail(_Record):
@@ -258,3 +269,13 @@ class ReplayRecord(_Record):
     action: Literal["replay", "delete"] = "replay"
     outcome: Literal["replayed", "skipped", "deleted"]
     note: str = ""
+
+
+class ReplyKey(_Record):
+    """A used idempotency key: the mail it became and a digest of the request it came with."""
+
+    id: str = Field(alias="_id")
+    mail_id: str
+    digest: str
+    published: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store._errors import Repo, mongo_errors
@@ -34,6 +35,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"conversation_id": {"$type": "string"}},
         ),
+        IndexModel([("created_at", ASCENDING)]),
     ],
     "auto_answers": [
         IndexModel([("address", ASCENDING), ("at", ASCENDING)]),
@@ -53,7 +55,21 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"outbox_id": {"$type": "string"}},
         ),
     ],
-    "outbox": [IndexModel([("message_id", ASCENDING)])],
+    # Each outbox list filter reads a range of its own index, newest first (see OutboxQuery).
+    "outbox": [
+        IndexModel([("message_id", ASCENDING)]),
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("case_number", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel(
+            [
+                ("recipients.address", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ]
+        ),
+    ],
+    "reply_keys": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=7 * 86400)],
     "test_archive": [
         IndexModel([("intercepted_at", ASCENDING)]),
         IndexModel([("case_number", ASCENDING)]),
@@ -87,6 +103,7 @@ class Store(Repo):
         from shared.store.outbox import OutboxRepo
         from shared.store.properties import PropertyRepo
         from shared.store.raw_emails import RawEmailRepo
+        from shared.store.reply_keys import ReplyKeyRepo
         from shared.store.suppressions import SuppressionRepo
         from shared.store.test_archive import TestArchiveRepo
         from shared.store.users import UserRepo
@@ -109,6 +126,7 @@ class Store(Repo):
         self.mail_marks = MailMarkRepo(self.db)
         self.suppressions = SuppressionRepo(self.db)
         self.web_sessions = WebSessionRepo(self.db)
+        self.reply_keys = ReplyKeyRepo(self.db)
 
     async def ensure_indexes(self) -> None:
         """Create every index Mailroom relies on (idempotent)."""
@@ -142,6 +160,12 @@ async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> St
         await client.close()  # a retry opens a new one: do not leave this one's monitors
         raise
     return store
+
+
+def same_address(address: str) -> Doc:
+    """A filter matching ``address`` in any case: addresses are kept as written, and a
+    mailbox name is not case-sensitive in practice."""
+    return {"$regex": f"^{re.escape(address)}$", "$options": "i"}
 
 
 async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +14,46 @@ from pymongo.errors import DuplicateKeyError
 from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
 from shared.models.records import Attachment, Case, CaseMessage
-from shared.store._base import Doc, next_sequence
+from shared.store._base import Doc, next_sequence, same_address
 from shared.store._errors import Repo
 from shared.store.attachments import AttachmentRepo
 
 CASE_COUNTER = "case_number"
 CONVERSATION_COUNTER = "conversation"
 FIRST_CASE_NUMBER = 10001
+SEARCH_WINDOW = 5000
+"""How many case numbers one page of a text search (subject, participant) looks through at
+most: such a filter has no index, so a page reads a bounded range of numbers and says where
+it stopped; the next page goes on below."""
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """A filter of the case list and where the page starts (below ``before``)."""
+
+    subject: str | None = None
+    """A piece of the subject, any case."""
+    participant: str | None = None
+    """An address that wrote to, or was written to in, the case."""
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+    """The number of the last case of the previous page."""
+
+    @property
+    def searches(self) -> bool:
+        """Whether the filter looks through text (bounded by :data:`SEARCH_WINDOW`)."""
+        return bool(self.subject or self.participant)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A page of cases, newest first; ``next`` is the ``before`` of the next page (None: no
+    more); ``searched_to`` the lowest number a text search looked at (None: no search)."""
+
+    cases: list[Case] = field(default_factory=list)
+    next: int | None = None
+    searched_to: int | None = None
 
 
 class CaseRepo(Repo):
@@ -164,6 +199,11 @@ class CaseRepo(Repo):
         cursor = self._messages.find({"case_number": case_number}, {"_id": 0}).sort("created_at", 1)
         return [CaseMessage.model_validate(d) async for d in cursor]
 
+    async def sent_message(self, *, outbox_id: str) -> CaseMessage | None:
+        """Our outgoing mail ``outbox_id`` as recorded on its case (with bounce, complaint)."""
+        doc = await self._messages.find_one({"outbox_id": outbox_id}, {"_id": 0})
+        return CaseMessage.model_validate(doc) if doc else None
+
     async def attachment(self, *, case_number: int, raw_id: str, index: int) -> Attachment:
         """Attachment ``index`` (from 0) of the incoming mail ``raw_id`` of a case."""
         doc = await self._messages.find_one(
@@ -180,3 +220,64 @@ class CaseRepo(Repo):
         """The newest cases first."""
         cursor = self._cases.find({}, {"_id": 0}).sort("number", -1).limit(limit)
         return [Case.model_validate(d) async for d in cursor]
+
+    async def page(self, *, query: CaseQuery, limit: int) -> CasePage:
+        """Up to ``limit`` cases matching ``query``, newest (highest number) first.
+
+        Every read is a range on an index: the date range becomes a range of numbers (cases
+        are numbered in the order they are opened) and a text search reads at most
+        :data:`SEARCH_WINDOW` numbers per page, so a page costs the same at 100,000 cases.
+        """
+        low = await self._first_since(query.since) if query.since else FIRST_CASE_NUMBER
+        high = await self._top(query)
+        if high is None or low >= high:
+            return CasePage()
+        floor = max(low, high - SEARCH_WINDOW) if query.searches else low
+        numbers: Doc = {"$gte": floor, "$lt": high}
+        found: Doc = {"number": numbers}
+        if query.subject:
+            found["subject"] = {"$regex": re.escape(query.subject), "$options": "i"}
+        if query.participant:
+            numbers["$in"] = await self._with_participant(query.participant, floor, high)
+        cursor = self._cases.find(found, {"_id": 0}).sort("number", -1).limit(limit)
+        cases = [Case.model_validate(d) async for d in cursor]
+        if len(cases) == limit:
+            after: int | None = cases[-1].number
+        else:
+            after = floor if floor > low else None  # the search goes on below the window
+        return CasePage(cases, after, floor if query.searches else None)
+
+    async def _top(self, query: CaseQuery) -> int | None:
+        """The number the page starts below (exclusive); None when no case can match."""
+        top = query.before
+        if top is None:
+            newest = await self._cases.find_one({}, {"number": 1}, sort=[("number", -1)])
+            top = int(newest["number"]) + 1 if newest else None
+        if query.until is not None and top is not None:
+            doc = await self._cases.find_one(
+                {"created_at": {"$lt": query.until}}, {"number": 1}, sort=[("created_at", -1)]
+            )
+            top = min(top, int(doc["number"]) + 1) if doc else None
+        return top
+
+    async def _first_since(self, since: datetime) -> int:
+        """The first number opened at or after ``since`` (past the newest when none was)."""
+        doc = await self._cases.find_one(
+            {"created_at": {"$gte": since}}, {"number": 1}, sort=[("created_at", 1)]
+        )
+        if doc:
+            return int(doc["number"])
+        newest = await self._cases.find_one({}, {"number": 1}, sort=[("number", -1)])
+        return int(newest["number"]) + 1 if newest else FIRST_CASE_NUMBER
+
+    async def _with_participant(self, address: str, low: int, high: int) -> list[int]:
+        """Numbers in [low, high) of cases with a mail from, to or copied to ``address``."""
+        spelled = same_address(address)
+        cursor = self._messages.find(
+            {
+                "case_number": {"$gte": low, "$lt": high},
+                "$or": [{f"{key}.address": spelled} for key in ("from", "to", "cc")],
+            },
+            {"case_number": 1, "_id": 0},
+        )
+        return sorted({int(d["case_number"]) async for d in cursor})

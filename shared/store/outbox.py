@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -9,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
-from shared.store._base import Doc
+from shared.store._base import Doc, same_address
 from shared.store._errors import Repo
 
 
@@ -49,11 +51,17 @@ class OutboxRepo(Repo):
         mail at a time, and a whole-list write works on every MongoDB-compatible server.
         """
         changes: Doc = {"status": status, **fields}
+        if status != "queued":  # nothing left to try again
+            changes.setdefault("next_attempt_at", None)
         if status in ("sent", "intercepted"):
             changes["sent_at"] = utcnow()
         dumped = [r.model_dump(mode="python") for r in recipients]
         await self._coll.update_one({"_id": entry.id}, {"$set": {**changes, "recipients": dumped}})
         return entry.model_copy(update={**changes, "recipients": recipients})
+
+    async def schedule(self, *, mail_id: str, at: datetime) -> None:
+        """Record when the mail's deferred recipients are tried again."""
+        await self._coll.update_one({"_id": mail_id}, {"$set": {"next_attempt_at": at}})
 
     async def claim_send(self, *, mail_id: str) -> None:
         """Record that an SMTP transaction of the mail starts now (its outcome clears it)."""
@@ -87,3 +95,60 @@ class OutboxRepo(Repo):
         query: Doc = {"case_number": case_number} if case_number is not None else {}
         cursor = self._coll.find(query).sort("created_at", -1).limit(limit)
         return [OutboxEntry.model_validate(d) async for d in cursor]
+
+    async def page(self, *, query: OutboxQuery, limit: int) -> list[OutboxEntry]:
+        """Up to ``limit`` entries matching ``query``, newest first, from its cursor on.
+
+        A range read on an index that starts with the filtered field and ends with
+        ``created_at`` (never ``skip``): the cost of a page does not grow with the outbox.
+        """
+        cursor = self._coll.find(query.filter()).sort([("created_at", -1), ("_id", -1)])
+        return [OutboxEntry.model_validate(d) async for d in cursor.limit(limit)]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class OutboxQuery:
+    """A filter of the outbox list and where the page starts (after ``before``)."""
+
+    status: OutboxStatus | None = None
+    deferred: bool = False
+    """Only mails with a recipient waiting for a retry."""
+    case_number: int | None = None
+    recipient: str | None = None
+    before: tuple[datetime, str] | None = None
+    """The (created_at, id) of the last entry of the previous page."""
+
+    def filter(self) -> Doc:
+        """The MongoDB filter."""
+        query: Doc = {}
+        if self.status is not None:
+            query["status"] = self.status
+        if self.deferred:
+            query["recipients.state"] = "deferred"
+        if self.case_number is not None:
+            query["case_number"] = self.case_number
+        if self.recipient is not None:
+            query["recipients.address"] = same_address(self.recipient)
+        if self.before is not None:
+            at, last_id = self.before
+            query["created_at"] = {"$lte": at}
+            query["$nor"] = [{"created_at": at, "_id": {"$gte": last_id}}]
+        return query
+
+
+def cursor_of(entry: OutboxEntry) -> str:
+    """The opaque cursor of the page after ``entry``: its time (ms) and id."""
+    # Integer arithmetic: MongoDB keeps milliseconds, and a float would round some away.
+    return f"{(entry.created_at - _EPOCH) // _MS}.{entry.id}"
+
+
+def parse_cursor(value: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor names; ValueError when it is not one."""
+    millis, _, last_id = value.partition(".")
+    if not millis.isdigit() or not last_id:
+        raise ValueError("not a cursor of this list")
+    return _EPOCH + int(millis) * _MS, last_id

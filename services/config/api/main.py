@@ -12,10 +12,12 @@ from services.config.api.routes import (
     accounts,
     archive,
     attachments,
+    cases,
     catalogue,
     failed,
     fetchers,
     health,
+    outbox,
     outgoing,
     outgoing_test,
     scripts,
@@ -56,6 +58,8 @@ def create_api(rt: Runtime) -> FastAPI:
         attachments,
         transfer,
         users,
+        cases,
+        outbox,
     ):
         api.include_router(module.router)
 

@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from services.processor.parsing._addresses import mailbox
 from shared.models.messages import MailAddress
-from shared.models.records import Attachment, ReceivedAddress
+from shared.models.records import Attachment, MailKind, ReceivedAddress
 
 ContactSource = Literal["from", "reply_to", "sender", "return_path"]
-Classification = Literal["normal", "auto_reply", "bounce", "complaint"]
+Classification = MailKind
 
 
 class BounceInfo(BaseModel):

@@ -15,7 +15,10 @@ async def run(mail: OutgoingMail, ctx: OutgoingContext) -> OutgoingMail:
     if pattern is None:
         return mail
     keep = [to for to in mail.to if not re.search(pattern, str(to.address))]
+    keep_cc = [cc for cc in mail.cc if not re.search(pattern, str(cc.address))]
     if not keep:
         addresses = ", ".join(str(to.address) for to in mail.to)
         raise StopMail(f"every recipient is suppressed ({addresses})")
-    return mail if len(keep) == len(mail.to) else mail.model_copy(update={"to": keep})
+    if len(keep) == len(mail.to) and len(keep_cc) == len(mail.cc):
+        return mail
+    return mail.model_copy(update={"to": keep, "cc": keep_cc})
