@@ -8,7 +8,7 @@ The API and the console both read them through these functions.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,7 +106,9 @@ async def case_page(
     before: int | None = None,
     limit: int = 50,
 ) -> CasePage:
-    """A page of cases matching the filter; ``number`` finds one case (or none)."""
+    """A page of cases matching the filter; ``number`` finds one case (or none). A time
+    without a zone is UTC."""
+    since, until = _utc(since), _utc(until)
     if number is not None:
         case = await rt.store.cases.get(number=number)
         found = case is not None and _matches(case, subject, since, until, before)
@@ -120,6 +122,10 @@ async def case_page(
     )
     page = await rt.store.cases.page(query=query, limit=limit)
     return CasePage(items=page.cases, next=page.next, searched_to=page.searched_to)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _matches(
@@ -223,7 +229,8 @@ async def case_thread(rt: Runtime, *, number: int) -> CaseThread:
     if case is None:
         raise NotFound(f"no case {number}")
     messages = await rt.store.cases.messages(case_number=number)
-    entries = await rt.store.outbox.page(query=OutboxQuery(case_number=number), limit=THREAD_LIMIT)
+    query = OutboxQuery(case_number=number)
+    entries, _ = await rt.store.outbox.page(query=query, limit=THREAD_LIMIT)
     by_id = {e.id: e for e in entries}
     mails = [_mail(m, by_id.pop(m.outbox_id, None) if m.outbox_id else None) for m in messages]
     mails += [_unbuilt(e) for e in by_id.values()]

@@ -18,7 +18,7 @@ from shared.models.records import CaseMessage, OutboxEntry, OutboxStatus, Recipi
 from shared.runtime import Runtime
 from shared.store.outbox import OutboxQuery, cursor_of, parse_cursor
 
-CURSOR_PATTERN = r"^[0-9]{1,15}\.[^\s]{1,100}$"
+CURSOR_PATTERN = r"^[0-9]{1,15}\.[^\s]{0,100}$"
 """What a cursor of the outbox list looks like (milliseconds, a dot, a mail id)."""
 OutboxFilter = Literal["queued", "deferred", "sent", "failed", "intercepted", "stopped"]
 """What the list filters on: a mail's status, or ``deferred`` (a recipient waits for a retry)."""
@@ -119,8 +119,8 @@ async def outbox_page(
         recipient=recipient.strip() if recipient else None,
         before=before,
     )
-    entries = await rt.store.outbox.page(query=query, limit=limit)
-    more = cursor_of(entries[-1]) if len(entries) == limit else None
+    entries, below = await rt.store.outbox.page(query=query, limit=limit)
+    more = cursor_of(below) if below else None
     return OutboxPage(items=[OutboxSummary.of(e) for e in entries], next=more)
 
 

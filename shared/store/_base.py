@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
@@ -61,13 +60,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("case_number", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
-        IndexModel(
-            [
-                ("recipients.address", ASCENDING),
-                ("created_at", DESCENDING),
-                ("_id", DESCENDING),
-            ]
-        ),
     ],
     "reply_keys": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=7 * 86400)],
     "test_archive": [
@@ -160,12 +152,6 @@ async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> St
         await client.close()  # a retry opens a new one: do not leave this one's monitors
         raise
     return store
-
-
-def same_address(address: str) -> Doc:
-    """A filter matching ``address`` in any case: addresses are kept as written, and a
-    mailbox name is not case-sensitive in practice."""
-    return {"$regex": f"^{re.escape(address)}$", "$options": "i"}
 
 
 async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
 from shared.models.records import Attachment, Case, CaseMessage
-from shared.store._base import Doc, next_sequence, same_address
+from shared.store._base import Doc, next_sequence
 from shared.store._errors import Repo
 from shared.store.attachments import AttachmentRepo
 
@@ -224,60 +223,77 @@ class CaseRepo(Repo):
     async def page(self, *, query: CaseQuery, limit: int) -> CasePage:
         """Up to ``limit`` cases matching ``query``, newest (highest number) first.
 
-        Every read is a range on an index: the date range becomes a range of numbers (cases
-        are numbered in the order they are opened) and a text search reads at most
-        :data:`SEARCH_WINDOW` numbers per page, so a page costs the same at 100,000 cases.
+        Every read is a window of case numbers with both bounds and nothing else in the query
+        (the local stand-in's planner scans the collection for anything else, and sorts
+        whatever a query matches); the filters are applied while reading. Cases are numbered
+        in the order they are opened, so the date range is a range of numbers, found by
+        bisection. A text search (subject, participant) reads at most
+        :data:`SEARCH_WINDOW` numbers per page and says where it stopped.
         """
-        low = await self._first_since(query.since) if query.since else FIRST_CASE_NUMBER
-        high = await self._top(query)
-        if high is None or low >= high:
-            return CasePage()
-        floor = max(low, high - SEARCH_WINDOW) if query.searches else low
-        numbers: Doc = {"$gte": floor, "$lt": high}
-        found: Doc = {"number": numbers}
-        if query.subject:
-            found["subject"] = {"$regex": re.escape(query.subject), "$options": "i"}
-        if query.participant:
-            numbers["$in"] = await self._with_participant(query.participant, floor, high)
-        cursor = self._cases.find(found, {"_id": 0}).sort("number", -1).limit(limit)
+        newest = await self._newest()
+        high = min(query.before or newest + 1, newest + 1)
+        if query.until is not None:
+            high = min(high, await self._first_at(query.until))
+        low = await self._first_at(query.since) if query.since else FIRST_CASE_NUMBER
+        found: list[Case] = []
+        span = limit + 10 if not query.searches else min(SEARCH_WINDOW, 500)
+        stop = max(low, high - SEARCH_WINDOW) if query.searches else low
+        while high > stop and len(found) < limit:
+            lo = max(stop, high - span)
+            found += await self._window(query, lo, high)
+            high = lo
+            span = min(span * 2, SEARCH_WINDOW)
+        found.sort(key=lambda c: c.number, reverse=True)
+        if len(found) > limit:
+            found = found[:limit]
+            return CasePage(found, found[-1].number, None)
+        more = high > low
+        return CasePage(found, high if more else None, high if more and query.searches else None)
+
+    async def _window(self, query: CaseQuery, lo: int, hi: int) -> list[Case]:
+        """The cases numbered in [lo, hi) that match ``query``."""
+        cursor = self._cases.find({"number": {"$gte": lo, "$lt": hi}}, {"_id": 0})
         cases = [Case.model_validate(d) async for d in cursor]
-        if len(cases) == limit:
-            after: int | None = cases[-1].number
-        else:
-            after = floor if floor > low else None  # the search goes on below the window
-        return CasePage(cases, after, floor if query.searches else None)
+        if query.subject:
+            piece = query.subject.casefold()
+            cases = [c for c in cases if piece in c.subject.casefold()]
+        if query.participant and cases:
+            numbers = await self._with_participant(query.participant, lo, hi)
+            cases = [c for c in cases if c.number in numbers]
+        return cases
 
-    async def _top(self, query: CaseQuery) -> int | None:
-        """The number the page starts below (exclusive); None when no case can match."""
-        top = query.before
-        if top is None:
-            newest = await self._cases.find_one({}, {"number": 1}, sort=[("number", -1)])
-            top = int(newest["number"]) + 1 if newest else None
-        if query.until is not None and top is not None:
-            doc = await self._cases.find_one(
-                {"created_at": {"$lt": query.until}}, {"number": 1}, sort=[("created_at", -1)]
-            )
-            top = min(top, int(doc["number"]) + 1) if doc else None
-        return top
+    async def _newest(self) -> int:
+        """The highest case number given (its case may be a moment from being stored)."""
+        doc = await self._db["counters"].find_one({"_id": CASE_COUNTER})
+        return int(doc["seq"]) + FIRST_CASE_NUMBER - 1 if doc else FIRST_CASE_NUMBER - 1
 
-    async def _first_since(self, since: datetime) -> int:
-        """The first number opened at or after ``since`` (past the newest when none was)."""
-        doc = await self._cases.find_one(
-            {"created_at": {"$gte": since}}, {"number": 1}, sort=[("created_at", 1)]
-        )
-        if doc:
-            return int(doc["number"])
-        newest = await self._cases.find_one({}, {"number": 1}, sort=[("number", -1)])
-        return int(newest["number"]) + 1 if newest else FIRST_CASE_NUMBER
+    async def _first_at(self, at: datetime) -> int:
+        """The first case number opened at or after ``at`` (bisection over the numbers,
+        a few point reads; an unused number reads as opened later)."""
+        lo, hi = FIRST_CASE_NUMBER, await self._newest() + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            doc = await self._cases.find_one({"number": mid}, {"created_at": 1})
+            if doc is not None and doc["created_at"] < at:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
-    async def _with_participant(self, address: str, low: int, high: int) -> list[int]:
-        """Numbers in [low, high) of cases with a mail from, to or copied to ``address``."""
-        spelled = same_address(address)
+    async def _with_participant(self, address: str, low: int, high: int) -> set[int]:
+        """Numbers in [low, high) of cases with a mail from, to or copied to ``address``
+        (any case: addresses are kept as written)."""
+        wanted = address.casefold()
         cursor = self._messages.find(
-            {
-                "case_number": {"$gte": low, "$lt": high},
-                "$or": [{f"{key}.address": spelled} for key in ("from", "to", "cc")],
-            },
-            {"case_number": 1, "_id": 0},
+            {"case_number": {"$gte": low, "$lt": high}},
+            {"case_number": 1, "from.address": 1, "to.address": 1, "cc.address": 1, "_id": 0},
         )
-        return sorted({int(d["case_number"]) async for d in cursor})
+        return {
+            int(d["case_number"])
+            async for d in cursor
+            if any(
+                str(a.get("address", "")).casefold() == wanted
+                for key in ("from", "to", "cc")
+                for a in d.get(key) or []
+            )
+        }

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
-from shared.store._base import Doc, same_address
+from shared.store._base import Doc
 from shared.store._errors import Repo
 
 
@@ -96,18 +96,65 @@ class OutboxRepo(Repo):
         cursor = self._coll.find(query).sort("created_at", -1).limit(limit)
         return [OutboxEntry.model_validate(d) async for d in cursor]
 
-    async def page(self, *, query: OutboxQuery, limit: int) -> list[OutboxEntry]:
-        """Up to ``limit`` entries matching ``query``, newest first, from its cursor on.
+    async def page(
+        self, *, query: OutboxQuery, limit: int
+    ) -> tuple[list[OutboxEntry], tuple[datetime, str] | None]:
+        """Up to ``limit`` entries matching ``query``, newest first, from its cursor on, and
+        the key the next page starts below (None: no more).
 
-        A range read on an index that starts with the filtered field and ends with
-        ``created_at`` (never ``skip``): the cost of a page does not grow with the outbox.
+        Keyset paging by bounded range reads, as the desk's: each read is a window of
+        ``created_at`` with both bounds on the (``status`` | ``case_number``, created_at, _id)
+        index, nothing else in the query (the local stand-in's planner scans the collection
+        for anything else and sorts whatever matches); the other filters and the order are
+        applied here. The window starts small and widens by the density it finds. A
+        recipient filter reads at most :data:`SCAN_LIMIT` entries a page.
         """
-        cursor = self._coll.find(query.filter()).sort([("created_at", -1), ("_id", -1)])
-        return [OutboxEntry.model_validate(d) async for d in cursor.limit(limit)]
+        top = query.before or (_LATEST, "")
+        now = utcnow()
+        span, scanned, hi = FIRST_SPAN, 0, top
+        found: list[OutboxEntry] = []
+        while True:
+            lo = max(_EPOCH, min(hi[0], now) - span)
+            window = await self._window(query, lo, hi[0])
+            scanned += len(window)
+            found += [e for e in window if _key(e) < hi and query.matches(e)]
+            if len(found) >= limit:
+                found.sort(key=_key, reverse=True)
+                return found[:limit], _key(found[limit - 1])
+            hi = (lo, "")
+            if lo <= _EPOCH or scanned >= SCAN_LIMIT:
+                found.sort(key=_key, reverse=True)
+                return found, None if lo <= _EPOCH else hi
+            aim = (limit + 1 - len(found)) * 1.25
+            factor = MAX_GROWTH if not window else min(max(aim / len(window), 0.125), 8.0)
+            span = min(max(span * factor, _MS), MAX_SPAN)
+
+    async def _window(self, query: OutboxQuery, lo: datetime, hi: datetime) -> list[OutboxEntry]:
+        find: Doc = {**query.prefix(), "created_at": {"$gte": lo, "$lte": hi}}
+        wanted = query.recipient.casefold() if query.recipient else None
+        # The recipient is checked on the raw document: a search reads many entries, and
+        # validating each as a model would cost more than the read.
+        return [
+            OutboxEntry.model_validate(d)
+            async for d in self._coll.find(find)
+            if wanted is None
+            or any(str(r.get("address", "")).casefold() == wanted for r in d.get("recipients", []))
+        ]
 
 
+FIRST_SPAN = timedelta(minutes=1)
+"""The first window of a page: small, since a busy hour sends thousands of mails."""
+MAX_GROWTH = 8
+MAX_SPAN = timedelta(days=36500)
+SCAN_LIMIT = 2000
+"""A page filtered by recipient reads at most about this many entries."""
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+
+
+def _key(entry: OutboxEntry) -> tuple[datetime, str]:
+    return (entry.created_at, entry.id)
 
 
 @dataclass(frozen=True)
@@ -122,33 +169,33 @@ class OutboxQuery:
     before: tuple[datetime, str] | None = None
     """The (created_at, id) of the last entry of the previous page."""
 
-    def filter(self) -> Doc:
-        """The MongoDB filter."""
-        query: Doc = {}
-        if self.status is not None:
-            query["status"] = self.status
-        if self.deferred:
-            query["recipients.state"] = "deferred"
+    def prefix(self) -> Doc:
+        """The equality the index read starts with (one of case and status, or none)."""
         if self.case_number is not None:
-            query["case_number"] = self.case_number
-        if self.recipient is not None:
-            query["recipients.address"] = same_address(self.recipient)
-        if self.before is not None:
-            at, last_id = self.before
-            query["created_at"] = {"$lte": at}
-            query["$nor"] = [{"created_at": at, "_id": {"$gte": last_id}}]
-        return query
+            return {"case_number": self.case_number}
+        return {"status": self.status} if self.status is not None else {}
+
+    def matches(self, entry: OutboxEntry) -> bool:
+        """Whether ``entry`` passes every filter (the index read applies the prefix only)."""
+        wanted = self.recipient.casefold() if self.recipient else None
+        return (
+            (self.status is None or entry.status == self.status)
+            and (self.case_number is None or entry.case_number == self.case_number)
+            and (not self.deferred or any(r.state == "deferred" for r in entry.recipients))
+            and (wanted is None or any(r.address.casefold() == wanted for r in entry.recipients))
+        )
 
 
-def cursor_of(entry: OutboxEntry) -> str:
-    """The opaque cursor of the page after ``entry``: its time (ms) and id."""
+def cursor_of(key: tuple[datetime, str]) -> str:
+    """The opaque cursor of the page below ``key`` (a time and an id; an empty id: below
+    that time), as milliseconds and the id."""
     # Integer arithmetic: MongoDB keeps milliseconds, and a float would round some away.
-    return f"{(entry.created_at - _EPOCH) // _MS}.{entry.id}"
+    return f"{(key[0] - _EPOCH) // _MS}.{key[1]}"
 
 
 def parse_cursor(value: str) -> tuple[datetime, str]:
     """The (created_at, id) a cursor names; ValueError when it is not one."""
     millis, _, last_id = value.partition(".")
-    if not millis.isdigit() or not last_id:
+    if not millis.isdigit():
         raise ValueError("not a cursor of this list")
     return _EPOCH + int(millis) * _MS, last_id
