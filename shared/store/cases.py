@@ -20,7 +20,7 @@ from shared.store.attachments import AttachmentRepo
 CASE_COUNTER = "case_number"
 CONVERSATION_COUNTER = "conversation"
 FIRST_CASE_NUMBER = 10001
-SEARCH_WINDOW = 5000
+SEARCH_WINDOW = 1000
 """How many case numbers one page of a text search (subject, participant) looks through at
 most: such a filter has no index, so a page reads a bounded range of numbers and says where
 it stopped; the next page goes on below."""
@@ -236,7 +236,7 @@ class CaseRepo(Repo):
             high = min(high, await self._first_at(query.until))
         low = await self._first_at(query.since) if query.since else FIRST_CASE_NUMBER
         found: list[Case] = []
-        span = limit + 10 if not query.searches else min(SEARCH_WINDOW, 500)
+        span = limit + 10 if not query.searches else SEARCH_WINDOW // 4
         stop = max(low, high - SEARCH_WINDOW) if query.searches else low
         while high > stop and len(found) < limit:
             lo = max(stop, high - span)
@@ -252,14 +252,18 @@ class CaseRepo(Repo):
 
     async def _window(self, query: CaseQuery, lo: int, hi: int) -> list[Case]:
         """The cases numbered in [lo, hi) that match ``query``."""
-        cursor = self._cases.find({"number": {"$gte": lo, "$lt": hi}}, {"_id": 0})
+        numbers: Doc = {"$gte": lo, "$lt": hi}
+        if query.participant:
+            # Their mails first: few cases are left to read.
+            found = await self._with_participant(query.participant, lo, hi)
+            if not found:
+                return []
+            numbers = {"$in": sorted(found)}
+        cursor = self._cases.find({"number": numbers}, {"_id": 0})
         cases = [Case.model_validate(d) async for d in cursor]
         if query.subject:
             piece = query.subject.casefold()
             cases = [c for c in cases if piece in c.subject.casefold()]
-        if query.participant and cases:
-            numbers = await self._with_participant(query.participant, lo, hi)
-            cases = [c for c in cases if c.number in numbers]
         return cases
 
     async def _newest(self) -> int:
