@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from services.sender.compose import MAIL_POLICY, compose, derive_message_id
 from shared.models.config import Addresses, GlobalSettings, SystemConfig, find_case_reference
-from shared.models.messages import MailAddress, OutgoingMail
+from shared.models.messages import MailAddress, MailAttachment, OutgoingMail
 
 CONFIG = SystemConfig(
     addresses=Addresses(
@@ -183,3 +184,32 @@ def test_a_date_built_without_a_parse_keeps_its_datetime() -> None:
     )
     assert built.fold(policy=MAIL_POLICY) == reference.fold(policy=policy.SMTP)
     assert built.datetime == reference.datetime == sent
+
+
+def test_an_answer_with_cc_html_and_attachment_is_multipart() -> None:
+    pdf = b"%PDF-1.4 manual"
+    attachment = MailAttachment(
+        filename="manual.pdf",
+        content_type="application/pdf",
+        size=len(pdf),
+        file_id=hashlib.sha256(pdf).hexdigest(),
+    )
+    answer = mail(
+        cc=[MailAddress(name="Boss", address="boss@example.org")],
+        html="<p>Here is <b>the manual</b>.</p>",
+        attachments=[attachment],
+    )
+    sent = on_the_wire(compose(answer, CONFIG, files=[pdf]))
+    assert "boss@example.org" in str(sent["Cc"])
+    parts = {part.get_content_type(): part for part in sent.walk()}
+    assert "Here is" in parts["text/html"].get_content()
+    assert parts["text/plain"].get_content().splitlines() == answer.text.splitlines()
+    assert parts["application/pdf"].get_filename() == "manual.pdf"
+    assert parts["application/pdf"].get_content() == pdf
+    assert [m.address for m in answer.recipients] == ["joerg@example.org", "boss@example.org"]
+
+
+def test_attachments_without_their_bytes_are_refused() -> None:
+    attachment = MailAttachment(filename="a.txt", size=1, file_id="0" * 64)
+    with pytest.raises(ValueError, match="attachments"):
+        compose(mail(attachments=[attachment]), CONFIG)
