@@ -115,8 +115,8 @@ class OutboxRepo(Repo):
         found: list[OutboxEntry] = []
         while True:
             lo = max(_EPOCH, min(hi[0], now) - span)
-            window = await self._window(query, lo, hi[0])
-            scanned += len(window)
+            window, read = await self._window(query, lo, hi[0])
+            scanned += read
             found += [e for e in window if _key(e) < hi and query.matches(e)]
             if len(found) >= limit:
                 found.sort(key=_key, reverse=True)
@@ -125,29 +125,38 @@ class OutboxRepo(Repo):
             if lo <= _EPOCH or scanned >= SCAN_LIMIT:
                 found.sort(key=_key, reverse=True)
                 return found, None if lo <= _EPOCH else hi
-            aim = (limit + 1 - len(found)) * 1.25
-            factor = MAX_GROWTH if not window else min(max(aim / len(window), 0.125), 8.0)
+            # A recipient's share of the mail is unknown: aim at a fixed number of reads.
+            aim = SEARCH_READ if query.recipient else (limit + 1 - len(found)) * 1.25
+            factor = MAX_GROWTH if not read else min(max(aim / read, 0.125), 8.0)
             span = min(max(span * factor, _MS), MAX_SPAN)
 
-    async def _window(self, query: OutboxQuery, lo: datetime, hi: datetime) -> list[OutboxEntry]:
+    async def _window(
+        self, query: OutboxQuery, lo: datetime, hi: datetime
+    ) -> tuple[list[OutboxEntry], int]:
+        """The entries in [lo, hi] whose recipients match, and how many were read."""
         find: Doc = {**query.prefix(), "created_at": {"$gte": lo, "$lte": hi}}
         wanted = query.recipient.casefold() if query.recipient else None
-        # The recipient is checked on the raw document: a search reads many entries, and
-        # validating each as a model would cost more than the read.
-        return [
-            OutboxEntry.model_validate(d)
-            async for d in self._coll.find(find)
-            if wanted is None
-            or any(str(r.get("address", "")).casefold() == wanted for r in d.get("recipients", []))
-        ]
+        read = 0
+        kept = []
+        async for d in self._coll.find(find):
+            read += 1
+            # Checked on the raw document: a search reads many entries, and validating
+            # each as a model would cost more than the read.
+            if wanted is None or any(
+                str(r.get("address", "")).casefold() == wanted for r in d.get("recipients", [])
+            ):
+                kept.append(OutboxEntry.model_validate(d))
+        return kept, read
 
 
 FIRST_SPAN = timedelta(minutes=1)
 """The first window of a page: small, since a busy hour sends thousands of mails."""
 MAX_GROWTH = 8
 MAX_SPAN = timedelta(days=36500)
-SCAN_LIMIT = 2000
+SCAN_LIMIT = 1000
 """A page filtered by recipient reads at most about this many entries."""
+SEARCH_READ = 300
+"""What each window of a recipient search aims to read."""
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
