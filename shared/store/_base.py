@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store._errors import Repo, mongo_errors
@@ -58,7 +58,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("intercepted_at", ASCENDING)]),
         IndexModel([("case_number", ASCENDING)]),
     ],
-    "failed_mails": [IndexModel([("status", ASCENDING), ("last_failed_at", ASCENDING)])],
+    # The desk's pages read windows of failure times (shared/store/desk.py): by status, and
+    # by status and account.
+    "failed_mails": [
+        IndexModel([("status", ASCENDING), ("last_failed_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel(
+            [
+                ("status", ASCENDING),
+                ("account", ASCENDING),
+                ("last_failed_at", DESCENDING),
+                ("_id", DESCENDING),
+            ]
+        ),
+    ],
     "replays": [IndexModel([("failed_id", ASCENDING)])],
     "user_log": [IndexModel([("user", ASCENDING), ("at", ASCENDING)])],
     "api_tokens": [

@@ -180,3 +180,8 @@ class CaseRepo(Repo):
         """The newest cases first."""
         cursor = self._cases.find({}, {"_id": 0}).sort("number", -1).limit(limit)
         return [Case.model_validate(d) async for d in cursor]
+
+    async def case_of_raw(self, *, raw_id: str) -> int | None:
+        """The case the incoming mail ``raw_id`` went to (opened or followed up), if any."""
+        doc = await self._messages.find_one({"raw_id": raw_id}, {"case_number": 1})
+        return int(doc["case_number"]) if doc else None

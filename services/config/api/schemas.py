@@ -203,6 +203,12 @@ class DeskAuditOut(BaseModel):
     note: str
 
 
+class CountOut(BaseModel):
+    """How many entries match."""
+
+    count: int
+
+
 class ReplayOut(BaseModel):
     """The outcome of one replay."""
 
