@@ -219,10 +219,11 @@ async def count_matching(rt: Runtime, *, filter: DeskFilter) -> int:
 
 
 async def case_of(rt: Runtime, *, entry: FailedMail) -> int | None:
-    """The case an incoming desk entry's mail went to once it was processed (after a
-    replay), else None."""
+    """The case of a desk entry: for incoming mail the one it went to once it was processed
+    (after a replay), for outgoing mail the one it was written on; else None."""
     if entry.routing_key != MAIL_RECEIVED:
-        return None
+        number = entry.body.get("case_number")
+        return number if isinstance(number, int) else None
     return await rt.store.cases.case_of_raw(raw_id=entry.ref)
 
 

@@ -13,7 +13,7 @@ from shared.errors import NotFound
 from shared.models.desk import ONE_MS, DeskCursor, DeskFilter
 from shared.models.messages import utcnow
 from shared.models.records import FailedMail, ReplayRecord
-from shared.store._base import Doc
+from shared.store._base import DESK_BY_ACCOUNT, DESK_BY_STATUS, Doc
 from shared.store._errors import Repo
 
 FIRST_SPAN = timedelta(minutes=1)
@@ -153,9 +153,11 @@ class DeskRepo(Repo):
         entries: list[FailedMail] = []
         for status in filter.statuses:
             query: Doc = {"status": status, "last_failed_at": {"$gte": lo, "$lte": hi}}
+            index = DESK_BY_STATUS
             if filter.account:
-                query["account"] = filter.account
-            entries += [FailedMail.model_validate(d) async for d in self._failed.find(query)]
+                query["account"], index = filter.account, DESK_BY_ACCOUNT
+            cursor = self._failed.find(query).hint(index)
+            entries += [FailedMail.model_validate(d) async for d in cursor]
         return entries
 
     async def search(
