@@ -25,6 +25,7 @@ from tests.support import console_client, eventually, server_settings, sign_in
 PASSWORD = SCAN.secret("password of a console user", "console-desk-password-0123")
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROW = re.compile(r'href="/console/failed/([^"/]+)"')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 NEXT = re.compile(r'href="(/console/failed\?[^"]*after=[^"]*)"')
 
 
@@ -142,7 +143,7 @@ async def test_replay_all_matching_shows_the_count_and_replays_only_those(
         await entry(
             config_stack, n, account="sales" if n < 4 else "support", sender="x@y.org", error="e"
         )
-    async with signed_in(config_stack, "operator") as (browser, csrf):
+    async with signed_in(config_stack, "operator") as (browser, _):
         listing = await browser.get("/console/failed", params={"account": "sales"})
         assert "/console/failed/replay-all?account=sales" in listing.text
         confirm = await browser.get("/console/failed/replay-all", params={"account": "sales"})
