@@ -10,7 +10,8 @@ config service in this process (its ASGI app, no HTTP server in between), signs 
 for each path ``--requests`` times in a row, printing p50/p95/max against the target
 (p95 ≤ 150 ms). A path that answers 404 is skipped with a note (a page another branch
 builds). ``{deep}`` in a path is the position 50,000 entries down the desk, ``{burst}`` the
-middle of the outage burst, ``{case}`` the number of the case with the thread. Removes the database, the vhost and the files after.
+middle of the outage burst, ``{case}`` the number of the case with the thread. Removes the
+database, the vhost and the files after.
 
 The failed mails: three accounts, 10 % replayed, failure times spread over 60 days with an
 outage burst of 5,000 failures within ten seconds in the middle (the dense case for the
@@ -85,7 +86,7 @@ def failed_docs(count: int) -> tuple[list[dict[str, object]], dict[str, str]]:
         failed_id = f"processor:bench{i:07d}"
         body = MailReceived(raw_id=f"bench{i:07d}", account=account, source_key=f"1:{i}")
         entry = FailedMail(
-            _id=failed_id,
+            id=failed_id,
             queue="processor.failed",
             routing_key="mail.received",
             ref=body.raw_id,
