@@ -21,7 +21,7 @@ Filter = Annotated[DeskFilter, Query()]
 API, the CLI and the console)."""
 After = Annotated[
     str | None,
-    Query(max_length=200, description="Where the page starts: the `next` of the last page."),
+    Query(max_length=200, description="Where the page starts (from the last page's Link)."),
 ]
 
 
@@ -55,7 +55,7 @@ async def count_failed(rt: RuntimeDep, _: Viewer, filter: Filter) -> CountOut:
 @router.post("/replay")
 async def replay_many(rt: RuntimeDep, who: Operator, filter: Filter) -> list[ReplayOut]:
     """Replay every failed entry matching the filter (all without a filter), at most
-    10,000 per call."""
+    10,000 per call; ``status`` does not apply: only failed entries are replayed."""
     results = await desk.replay_all(rt, who=who, filter=filter)
     return [ReplayOut(failed_id=r.failed_id, replayed=r.replayed, note=r.note) for r in results]
 
