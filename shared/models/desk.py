@@ -117,7 +117,7 @@ class DeskCursor(BaseModel):
         millis, sep, ident = text.partition(CURSOR_SEP)
         try:
             at = datetime.fromtimestamp(int(millis) / 1000, UTC) if sep else None
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, OSError):
             at = None
         if at is None:
             raise ConfigRejected("after: not a desk position (take it from a page's next link)")
