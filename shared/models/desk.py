@@ -9,6 +9,7 @@ meaning (:meth:`DeskFilter.matches`) is written once too.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
@@ -71,13 +72,19 @@ class DeskFilter(BaseModel):
         """Whether a text filter applies (matched while reading, not by an index)."""
         return bool(self.sender or self.error)
 
+    def _texts(self) -> dict[str, str]:
+        return {k: v for k, v in (("sender", self.sender), ("error", self.error)) if v}
+
     def matches(self, entry: FailedMail) -> bool:
-        """Whether ``entry`` passes the text filters (status, account and times are the
-        index's part of the filter, applied by the query)."""
-        for needle, value in ((self.sender, entry.sender), (self.error, entry.error)):
-            if needle and needle.casefold() not in (value or "").casefold():
-                return False
-        return True
+        """Whether ``entry`` passes the text filters, as a page reads it (status, account and
+        times are the index's part of the filter, applied by the query)."""
+        values = {"sender": entry.sender, "error": entry.error}
+        return all(n.casefold() in (values[k] or "").casefold() for k, n in self._texts().items())
+
+    def text_query(self) -> dict[str, Any]:
+        """The text filters as a MongoDB query, for a count that reads every entry anyway
+        (the same test as :meth:`matches`: the text anywhere, any case)."""
+        return {k: {"$regex": re.escape(n), "$options": "i"} for k, n in self._texts().items()}
 
     def query(self) -> dict[str, str]:
         """The filter as query parameters (the set ones), for links that keep it."""

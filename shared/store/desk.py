@@ -25,10 +25,9 @@ MAX_GROWTH = 8
 empty months in a few reads, without jumping from a quiet hour into a whole burst."""
 TEXT_WINDOW = 500
 """With a text filter the share of matches is unknown: windows aim at this many entries."""
-SCAN_LIMIT = 2000
+SCAN_LIMIT = 1000
 """A page with a text filter reads at most about this many entries (then says how far back
 it searched): every page stays bounded, however rare the matches."""
-COUNT_PAGE = 1000
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -120,7 +119,7 @@ class DeskRepo(Repo):
         first, and where the next page starts.
 
         Keyset paging by bounded range reads: MongoDB reads a window of failure times on the
-        (status[, account], last_failed_at, _id) index (a window with both bounds, no other
+        ([account,] status, last_failed_at) index (a window with both bounds, no other
         field in the query: the local stand-in's planner scans the collection for anything
         else, and sorts everything a query matches), and Python applies the text filters and
         the order. The window starts small at the cursor and widens by the density it finds,
@@ -167,28 +166,20 @@ class DeskRepo(Repo):
         return (await self.page(filter=filter or DeskFilter(), limit=limit)).entries
 
     async def count_matching(self, *, filter: DeskFilter) -> int:
-        """How many entries match ``filter`` (reads every one of them: for a confirmation,
-        not for every page)."""
-        if not filter.by_text:
-            total = 0
-            for status in filter.statuses:
-                query: Doc = {"status": status}
-                if filter.account:
-                    query["account"] = filter.account
-                if filter.since or filter.until:
-                    query["last_failed_at"] = {
-                        **({"$gte": filter.since} if filter.since else {}),
-                        **({"$lte": filter.until} if filter.until else {}),
-                    }
-                total += await self._failed.count_documents(query)
-            return total
-        total, after = 0, None
-        while True:
-            page = await self.page(filter=filter, after=after, limit=COUNT_PAGE)
-            total += len(page.entries)
-            if page.next is None:
-                return total
-            after = page.next
+        """How many entries match ``filter`` (MongoDB reads every entry of the status: for a
+        confirmation, not for every page)."""
+        total = 0
+        for status in filter.statuses:
+            query: Doc = {"status": status, **filter.text_query()}
+            if filter.account:
+                query["account"] = filter.account
+            if filter.since or filter.until:
+                query["last_failed_at"] = {
+                    **({"$gte": filter.since} if filter.since else {}),
+                    **({"$lte": filter.until} if filter.until else {}),
+                }
+            total += await self._failed.count_documents(query)
+        return total
 
     async def count(self, *, status: str = "failed") -> int:
         """How many entries have ``status`` (the desk's size: ``failed``)."""
