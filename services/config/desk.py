@@ -212,10 +212,20 @@ async def replay_all(
     return results
 
 
-async def count_matching(rt: Runtime, *, filter: DeskFilter) -> int:
-    """How many failed entries a replay of all matching ``filter`` would replay."""
+async def count_matching(rt: Runtime, *, filter: DeskFilter, at_most: int | None = None) -> int:
+    """How many failed entries a replay of all matching ``filter`` would replay; with
+    ``at_most``, counting stops there (a count of every entry reads every entry)."""
     waiting = filter.model_copy(update={"status": "failed"})
-    return await rt.store.desk.count_matching(filter=waiting)
+    if at_most is None:
+        return await rt.store.desk.count_matching(filter=waiting)
+    counted, after = 0, None
+    while counted < at_most:
+        page = await rt.store.desk.page(filter=waiting, after=after, limit=at_most - counted)
+        counted += len(page.entries)
+        if page.next is None:
+            break
+        after = page.next
+    return counted
 
 
 async def case_of(rt: Runtime, *, entry: FailedMail) -> int | None:

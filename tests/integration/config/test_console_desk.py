@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import httpx
+import pytest
 
 from services.config.users import add_user
+from services.config.web.pages import failed as failed_pages
 from services.processor.service import build as processor_service
 from shared.models.messages import MailReceived
 from shared.models.records import FailedMail
@@ -202,3 +204,23 @@ async def test_a_post_without_the_csrf_token_is_refused_and_delete_asks_first(
         assert (await config_stack.rt.store.desk.get(failed_id=failed_id)).status == "deleted"
         nothing = await browser.post("/console/failed/replay", data={"csrf_token": csrf})
         assert nothing.status_code == 422 and "ids" in nothing.text
+
+
+async def test_replay_all_counts_and_replays_at_most_a_batch(
+    config_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(failed_pages, "REPLAY_ALL_AT_ONCE", 3)
+    for n in range(5):
+        await entry(config_stack, n, account="sales", sender="x@y.org", error="e")
+    async with signed_in(config_stack, "operator") as (browser, _):
+        confirm = await browser.get("/console/failed/replay-all")
+        assert "More than 3</strong> failed mails match" in confirm.text
+        assert "Replay 3 mails" in confirm.text
+        done = await browser.post(
+            "/console/failed/replay-all", data=dict(HIDDEN.findall(confirm.text))
+        )
+        assert "3 of 3 replayed (the most one replay-all does" in unquote(
+            done.headers["set-cookie"]
+        )
+    left = await config_stack.rt.store.desk.search()
+    assert [e.id for e in left] == ["processor:e001", "processor:e000"]  # the oldest wait
