@@ -214,7 +214,7 @@ async def main(failed: int, cases: int, requests: int, paths: list[str]) -> None
             for path in paths:
                 print(await measure(client, path.format(**fields), requests), flush=True)
             count = await measure(client, "/console/failed/replay-all", 5)
-            print(f"{count}  (replay-all confirmation: counts every match; 5 requests)")
+            print(f"{count}  (replay-all confirmation: counts up to 1,001; 5 requests)")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         await stack.rt.store.client.drop_database("bench_web")
