@@ -22,9 +22,7 @@ async def test_concurrent_first_takes_of_a_new_counter_each_get_their_own_number
         db = client[mongo_db_name]
         for round_ in range(30):
             name = f"race-{round_}"
-            numbers = await asyncio.gather(
-                *(next_sequence(db, name, start=100) for _ in range(12))
-            )
+            numbers = await asyncio.gather(*(next_sequence(db, name, start=100) for _ in range(12)))
             # A lost race may burn a number (a gap, as in any sequence), never repeat one.
             assert len(set(numbers)) == len(numbers) and min(numbers) >= 100
     finally:
