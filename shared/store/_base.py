@@ -167,4 +167,4 @@ async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) ->
             continue
         if doc is not None:
             return int(doc["seq"]) + start - 1
-    raise StoreError(f"next_sequence {name}: the counter could not be advanced")
+    raise StoreError("the counter could not be advanced", operation=f"next_sequence {name}")
