@@ -333,3 +333,8 @@ def check(model: type[BaseModel], data: Mapping[str, Any], names: Iterable[str])
         else:
             values[name] = value
     return Checked(values=values, errors={})
+
+
+def texts(form: Mapping[str, Any]) -> dict[str, str]:
+    """The text fields of a posted form (uploads left out; a repeated name: its last)."""
+    return {k: v for k, v in form.items() if isinstance(v, str)}

