@@ -272,15 +272,16 @@ def parse_form(
     fields: Sequence[FormField], form: Mapping[str, str], current: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The model's values from a posted form: every field that applies to ``current``
-    from its input, every other one its default (secrets: left out, so the stored one is
-    kept, as an empty secret input is). Values stay texts where the model converts them."""
+    from its input, every other one its default (a secret: None, which the write functions
+    read as "keep the stored one" and a check as "none"). An empty secret input is left
+    out, so the stored secret is kept and checked. Values stay texts where the model
+    converts them."""
     visible = {f.name for f in shown(fields, current)}
     out: dict[str, Any] = {}
     for f in fields:
         raw = form.get(f.name, "")
         if f.name not in visible:
-            if f.kind != "secret":
-                out[f.name] = f.default
+            out[f.name] = None if f.kind == "secret" else f.default
         elif f.kind == "checkbox":
             out[f.name] = f.name in form
         elif f.kind == "secret":

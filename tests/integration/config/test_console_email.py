@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from deploy.local.servers import Dovecot
+from deploy.local.servers import Dovecot, SmtpSink
 from services.config.users import add_user
 from shared.models.users import Role
 from shared.service import Stack
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 PASSWORD = SCAN.secret("password of a console user", "console-email-password-0123")
 WRONG = SCAN.secret("password of a mailbox", "not-alices-password-4711")
 RIGHT = SCAN.secret("password of a mailbox", "alicepw")
+SMTP_PASSWORD = SCAN.secret("password of an SMTP login", "bobpw")
 
 
 @contextlib.asynccontextmanager
@@ -200,3 +201,89 @@ async def test_deleting_asks_first(config_stack: Stack, dovecot: Dovecot) -> Non
         )
         assert gone.headers["location"] == "/console/email/accounts"
         assert "support" not in config_stack.rt.config.accounts
+
+
+async def test_a_template_the_pattern_cannot_read_is_refused_with_the_reason(
+    config_stack: Stack,
+) -> None:
+    rt = config_stack.rt
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        page = await browser.get("/console/email/settings")
+        assert "Printer on floor 3 is broken [Case#10042]" in page.text
+        current = rt.config.settings.model_dump(mode="json")
+        form = {
+            "csrf_token": csrf,
+            **{k: str(v) for k, v in current.items() if not isinstance(v, bool)},
+            "outgoing_subject_template": "{{ subject }} (ticket {{ case }})",
+        }
+        live = await browser.post("/console/email/settings/subject-check", data=form)
+        assert "Printer on floor 3 is broken (ticket 10042)" in live.text
+        assert "Not recognised" in live.text and "finds no case reference" in live.text
+        refused = await browser.post("/console/email/settings/global", data=form)
+        assert refused.status_code == 422
+        assert "finds no case reference" in refused.text and "replies would open new cases" in refused.text
+        assert "(ticket {{ case }})" in refused.text  # what was typed stays in the form
+        assert rt.config.settings.outgoing_subject_template == current["outgoing_subject_template"]
+
+        both = {
+            **form,
+            "incoming_subject_pattern": r"\(ticket (?P<case>\d+)\)",
+            "fetch_retries": "7",
+        }
+        saved = await browser.post("/console/email/settings/global", data=both)
+        assert saved.status_code == 303, saved.text
+        assert rt.config.settings.fetch_retries == 7
+        assert rt.config.settings.outgoing_subject_template.endswith("(ticket {{ case }})")
+        bad = await browser.post("/console/email/settings/global", data={**both, "fetch_retries": "-1"})
+        assert bad.status_code == 422
+        error = re.search(r'f-fetch_retries".*?field-error[^>]*>([^<]*)<', bad.text, re.S)
+        assert error and "0" in error.group(1)
+
+
+async def test_the_outgoing_connection_is_set_tested_and_sends_a_test_mail(
+    config_stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    rt = config_stack.rt
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = {
+            "csrf_token": csrf,
+            "host": "127.0.0.1",
+            "port": str(smtp_sink.port),
+            "security": "starttls",
+            "username": "bob",
+            "password": SMTP_PASSWORD,
+            "auth": "basic",
+            "connect_timeout_ms": "5000",
+            "send_timeout_ms": "20000",
+            "concurrency": "1",
+            "verify_tls": "on",
+            "ca_file": str(smtp_sink.cert_file),
+            "credentials_from": "",
+        }
+        saved = await browser.post("/console/email/settings/outgoing", data=form)
+        assert saved.status_code == 303, saved.text
+        assert rt.config.outgoing is not None and rt.config.outgoing.username == "bob"
+        page = await browser.get("/console/email/settings")
+        assert SMTP_PASSWORD not in page.text and ">set<" in page.text
+        tested = await browser.post(
+            "/console/email/outgoing-test", data={"csrf_token": csrf, "action": "test"}
+        )
+        assert "Connection works" in tested.text and "authenticated as bob" in tested.text
+        before = len(smtp_sink.messages())
+        sent = await browser.post(
+            "/console/email/outgoing-test",
+            data={"csrf_token": csrf, "action": "send", "send_to": "admin@example.org"},
+            headers={"HX-Request": "true"},
+        )
+        assert "Connection works" in sent.text and "Test mail" in sent.text
+        assert len(smtp_sink.messages()) == before + 1
+        kept = await browser.post("/console/email/settings/outgoing", data={**form, "password": ""})
+        assert kept.status_code == 303
+        wrong = await browser.post(
+            "/console/email/settings/outgoing", data={**form, "password": "not-bobs-pw-123"}
+        )
+        assert wrong.status_code == 303
+        failed = await browser.post(
+            "/console/email/outgoing-test", data={"csrf_token": csrf, "action": "test"}
+        )
+        assert "Connection failed" in failed.text and "535" in failed.text
