@@ -328,7 +328,9 @@ def check(model: type[BaseModel], data: Mapping[str, Any], names: Iterable[str])
         elif isinstance(value, BaseModel):
             values[name] = value.model_dump(mode="json")
         elif isinstance(value, tuple):
-            values[name] = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+            values[name] = [
+                v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value
+            ]
         elif isinstance(value, date):
             values[name] = value.isoformat()
         else:

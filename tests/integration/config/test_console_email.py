@@ -287,3 +287,54 @@ async def test_the_outgoing_connection_is_set_tested_and_sends_a_test_mail(
             "/console/email/outgoing-test", data={"csrf_token": csrf, "action": "test"}
         )
         assert "Connection failed" in failed.text and "535" in failed.text
+
+
+async def test_addresses_are_validated_on_save(config_stack: Stack) -> None:
+    rt = config_stack.rt
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        page = await browser.get("/console/email/addresses")
+        assert "The From of outgoing mail" in page.text  # each property's description
+        form = {
+            "csrf_token": csrf,
+            "from_address": "Support <support@example.org>",
+            "reply_to": "",
+            "allowed_from": "support@example.org\nsales@example.org",
+            "administrators": "Ops <ops@example.org>",
+            "notification_recipients": "",
+        }
+        saved = await browser.post("/console/email/addresses", data=form)
+        assert saved.status_code == 303, saved.text
+        addresses = rt.config.addresses
+        assert addresses.from_address.name == "Support"
+        assert addresses.allowed_from == ("support@example.org", "sales@example.org")
+        assert [a.address for a in addresses.administrators] == ["ops@example.org"]
+
+        bad = await browser.post("/console/email/addresses", data={**form, "reply_to": "not mail"})
+        assert bad.status_code == 422
+        error = re.search(r'f-reply_to".*?field-error[^>]*>([^<]*)<', bad.text, re.S)
+        assert error, bad.text
+        outside = await browser.post(
+            "/console/email/addresses", data={**form, "from_address": "x@elsewhere.org"}
+        )
+        assert outside.status_code == 422 and "not in allowed_from" in outside.text
+        assert rt.config.addresses.from_address.address == "support@example.org"
+
+
+async def test_scripts_move_and_the_last_case_matcher_cannot_be_disabled(
+    config_stack: Stack,
+) -> None:
+    rt = config_stack.rt
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        page = await browser.get("/console/email/scripts")
+        assert "case_matcher" in page.text and "mailroom" in page.text
+        names = [s.name for s in rt.config.processor.incoming_scripts]
+        second = names[1]
+        moved = await browser.post(f"/console/email/scripts/{second}/up", data={"csrf_token": csrf})
+        assert moved.status_code == 303
+        assert rt.config.processor.incoming_scripts[0].name == second
+        refused = await browser.post(
+            "/console/email/scripts/case_matcher/disable", data={"csrf_token": csrf}
+        )
+        shown = await browser.get(refused.headers["location"])
+        assert "Not changed" in shown.text and "no enabled script puts mail into cases" in shown.text
+        assert next(s for s in rt.config.processor.incoming_scripts if s.name == "case_matcher").enabled

@@ -14,29 +14,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from services.config.api.deps import RuntimeDep
 from services.config.api.routes.outgoing_test import OutgoingTestIn
-from services.config.properties import set_fields, set_outgoing
-from services.config.web.auth import AdminForm, Posted, Visitor, Viewing
+from services.config.web.auth import AdminForm, Viewing, Visitor
 from services.config.web.model_form import (
-    FormField,
     check,
     form_fields,
-    grouped,
-    parse_form,
-    posted_values,
-    shown,
-    stored_values,
     texts,
 )
 from services.config.web.responses import after_post
+from services.config.web.sections import Section, save_section
 from services.config.web.templates import CONSOLE, render
 from services.sender.probe import ProbeReport, probe
 from services.sender.smtp import effective_connection
 from shared.conversation import ConversationSettings
-from shared.errors import ConfigRejected
 from shared.models.config import (
     SAMPLE_CASE_REFERENCE,
     SAMPLE_SUBJECT,
@@ -51,22 +44,6 @@ router = APIRouter(prefix=f"{CONSOLE}/email", include_in_schema=False)
 SETTINGS = f"{CONSOLE}/email/settings"
 OAUTH = {"auth": ("oauth2",), "credentials_from": ("",)}
 OWN = {"credentials_from": ("",)}
-
-
-@dataclass(frozen=True)
-class Section:
-    """One form of the page: the view declaring it and the field module it is stored in
-    (None: the outgoing connection, stored by ``set_outgoing``)."""
-
-    key: str
-    heading: str
-    model: type[BaseModel]
-    module: str | None
-    fields: tuple[FormField, ...]
-
-    def view(self, rt: Runtime) -> BaseModel | None:
-        """The stored view (None: no outgoing connection yet)."""
-        return rt.config.outgoing if self.module is None else getattr(rt.config, self.module)
 
 
 SECTIONS = (
@@ -130,10 +107,6 @@ def subject_check(rt: Runtime, values: Mapping[str, Any]) -> SubjectCheck:
     return SubjectCheck(rendered=rendered, refusal="; ".join(errors.values()))
 
 
-def _stored(section: Section, rt: Runtime) -> dict[str, Any]:
-    return stored_values(section.fields, section.view(rt))
-
-
 def _page(
     request: Request,
     rt: Runtime,
@@ -144,15 +117,14 @@ def _page(
     report: ProbeReport | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    shown_values = {s.key: (values or {}).get(s.key) or _stored(s, rt) for s in SECTIONS}
+    shown_values = {s.key: (values or {}).get(s.key) or s.stored(rt) for s in SECTIONS}
     forms = [
         {
             "key": s.key,
             "heading": s.heading,
             "current": shown_values[s.key],
             "refusals": (errors or {}).get(s.key, {}),
-            "groups": grouped(shown(s.fields, shown_values[s.key])),
-            "fields": shown(s.fields, shown_values[s.key]),
+            **s.shown(shown_values[s.key]),
         }
         for s in SECTIONS
     ]
@@ -187,33 +159,6 @@ async def live_check(request: Request, rt: RuntimeDep, posted: AdminForm) -> HTM
     )
 
 
-def _changed(section: Section, rt: Runtime, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The values that differ from the stored ones (only they are written and audited)."""
-    view = section.view(rt)
-    stored = view.model_dump(mode="json") if view is not None else {}
-    return {k: v for k, v in values.items() if k not in stored or stored[k] != v}
-
-
-async def _save(section: Section, rt: Runtime, posted: Posted) -> dict[str, str]:
-    """Check and write the section's form; the refusals by field (empty: saved)."""
-    stored = _stored(section, rt)
-    form = texts(posted.data)
-    data = parse_form(section.fields, form, posted_values(section.fields, form, stored))
-    view = section.view(rt)
-    checked = check(section.model, {**(view.model_dump() if view else {}), **data}, data)
-    if checked.errors:
-        return checked.errors
-    who = posted.visitor.name
-    try:
-        if section.module is None:
-            await set_outgoing(rt, fields=checked.values, who=who)
-        elif changes := _changed(section, rt, checked.values):
-            await set_fields(rt, module=section.module, values=changes, who=who)
-    except ConfigRejected as refused:
-        return {"": str(refused)}
-    return {}
-
-
 @router.post("/settings/redraw/{section}")
 async def redraw(request: Request, section: str, rt: RuntimeDep, posted: AdminForm) -> Response:
     """The page again with the section's posted values, its fields those that apply to the
@@ -221,8 +166,7 @@ async def redraw(request: Request, section: str, rt: RuntimeDep, posted: AdminFo
     if section not in BY_KEY:
         return _page(request, rt, posted.visitor, status_code=404)
     chosen = BY_KEY[section]
-    values = posted_values(chosen.fields, texts(posted.data), _stored(chosen, rt))
-    return _page(request, rt, posted.visitor, values={section: values})
+    return _page(request, rt, posted.visitor, values={section: chosen.posted(rt, posted)})
 
 
 @router.post("/settings/{section}")
@@ -231,13 +175,12 @@ async def save(request: Request, section: str, rt: RuntimeDep, posted: AdminForm
     if section not in BY_KEY:
         return _page(request, rt, posted.visitor, status_code=404)
     chosen = BY_KEY[section]
-    errors = await _save(chosen, rt, posted)
+    errors = await save_section(chosen, rt, posted)
     if not errors:
         return after_post(request, f"{SETTINGS}#{section}", f"{chosen.heading} saved.")
-    form = texts(posted.data)
-    values = posted_values(chosen.fields, form, _stored(chosen, rt))
     return _page(
-        request, rt, posted.visitor, values={section: values}, errors={section: errors},
+        request, rt, posted.visitor, values={section: chosen.posted(rt, posted)},
+        errors={section: errors},
         status_code=422,
     )  # fmt: skip
 
