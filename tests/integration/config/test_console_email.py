@@ -164,7 +164,9 @@ async def test_a_viewer_reads_and_an_operator_activates(
         assert refused.status_code == 403
     async with signed_in(config_stack, "operator") as (operator, csrf):
         page = await operator.get("/console/email/accounts/support")
-        assert "Deactivate" in page.text and "Copy" not in page.text and 'name="host"' not in page.text
+        assert (
+            "Deactivate" in page.text and "Copy" not in page.text and 'name="host"' not in page.text
+        )
         done = await operator.post(
             "/console/email/accounts/support/deactivate", data={"csrf_token": csrf, "back": "list"}
         )
@@ -221,7 +223,10 @@ async def test_a_template_the_pattern_cannot_read_is_refused_with_the_reason(
         assert "Not recognised" in live.text and "finds no case reference" in live.text
         refused = await browser.post("/console/email/settings/global", data=form)
         assert refused.status_code == 422
-        assert "finds no case reference" in refused.text and "replies would open new cases" in refused.text
+        assert (
+            "finds no case reference" in refused.text
+            and "replies would open new cases" in refused.text
+        )
         assert "(ticket {{ case }})" in refused.text  # what was typed stays in the form
         assert rt.config.settings.outgoing_subject_template == current["outgoing_subject_template"]
 
@@ -234,7 +239,9 @@ async def test_a_template_the_pattern_cannot_read_is_refused_with_the_reason(
         assert saved.status_code == 303, saved.text
         assert rt.config.settings.fetch_retries == 7
         assert rt.config.settings.outgoing_subject_template.endswith("(ticket {{ case }})")
-        bad = await browser.post("/console/email/settings/global", data={**both, "fetch_retries": "-1"})
+        bad = await browser.post(
+            "/console/email/settings/global", data={**both, "fetch_retries": "-1"}
+        )
         assert bad.status_code == 422
         error = re.search(r'f-fetch_retries".*?field-error[^>]*>([^<]*)<', bad.text, re.S)
         assert error and "0" in error.group(1)
@@ -336,5 +343,9 @@ async def test_scripts_move_and_the_last_case_matcher_cannot_be_disabled(
             "/console/email/scripts/case_matcher/disable", data={"csrf_token": csrf}
         )
         shown = await browser.get(refused.headers["location"])
-        assert "Not changed" in shown.text and "no enabled script puts mail into cases" in shown.text
-        assert next(s for s in rt.config.processor.incoming_scripts if s.name == "case_matcher").enabled
+        assert (
+            "Not changed" in shown.text and "no enabled script puts mail into cases" in shown.text
+        )
+        assert next(
+            s for s in rt.config.processor.incoming_scripts if s.name == "case_matcher"
+        ).enabled

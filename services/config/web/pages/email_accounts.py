@@ -141,7 +141,9 @@ def _placeholders(values: Mapping[str, Any]) -> dict[str, str]:
     protocol = str(values.get("protocol", ""))
     if protocol not in ("IMAP", "IMAPS", "POP3", "POP3S"):
         return {}
-    return {"port": str(IncomingAccount.model_construct(protocol=protocol).effective_port)}
+    # Only the protocol matters for the standard port; nothing else is validated here.
+    sample: dict[str, Any] = {"protocol": protocol}
+    return {"port": str(IncomingAccount.model_construct(**sample).effective_port)}
 
 
 def _account(rt: Runtime, name: str) -> IncomingAccount:
@@ -222,9 +224,7 @@ async def redraw(request: Request, rt: RuntimeDep, posted: AdminForm) -> Respons
     """The form again with the posted values, its fields those of the chosen protocol and
     authentication (htmx swaps it in on a change; without JavaScript a button posts here)."""
     draft = _draft(rt, posted)
-    return await _form_page(
-        request, rt, posted.visitor, saved=draft.saved, values=draft.values
-    )
+    return await _form_page(request, rt, posted.visitor, saved=draft.saved, values=draft.values)
 
 
 def _test_answer(
@@ -233,9 +233,7 @@ def _test_answer(
     """The test's outcome as the fragment htmx puts under the form (None: not htmx)."""
     if request.headers.get("HX-Request") != "true":
         return None
-    return render(
-        request, "_account_test.html", visitor, report=report, error=error
-    )
+    return render(request, "_account_test.html", visitor, report=report, error=error)
 
 
 @router.post("/account-draft/test")
@@ -330,9 +328,7 @@ async def activate(request: Request, name: str, rt: RuntimeDep, posted: Operator
 
 
 @router.post("/accounts/{name}/deactivate")
-async def deactivate(
-    request: Request, name: str, rt: RuntimeDep, posted: OperatorForm
-) -> Response:
+async def deactivate(request: Request, name: str, rt: RuntimeDep, posted: OperatorForm) -> Response:
     """Stop fetching from the account; it keeps its settings."""
     work = set_enabled(rt, name=name, enabled=False, who=posted.visitor.name)
     return await _act(request, _back(name, posted), work, f"Account {name} deactivated.")
