@@ -155,12 +155,17 @@ def form_fields(
     *,
     exclude: Iterable[str] = (),
     hints: Mapping[str, Mapping[str, Any]] | None = None,
+    order: Sequence[str] = (),
 ) -> tuple[FormField, ...]:
-    """The form fields of ``model``, in declaration order, without ``exclude``; ``hints``
-    (by field name) add to or override the metadata the model's fields carry."""
+    """The form fields of ``model`` without ``exclude``: those named in ``order`` first, in
+    that order, then the rest in declaration order. ``hints`` (by field name) add to or
+    override the metadata the model's fields carry."""
     left_out = set(exclude)
     found: list[FormField] = []
-    for name, info in model.model_fields.items():
+    declared = model.model_fields
+    names = [*(n for n in order if n in declared), *(n for n in declared if n not in order)]
+    for name in names:
+        info = declared[name]
         if name in left_out:
             continue
         meta = {**_hints(info), **(hints or {}).get(name, {})}

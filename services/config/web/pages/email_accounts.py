@@ -70,9 +70,10 @@ HINTS: Mapping[str, Mapping[str, Any]] = {
     "enabled": {"group": "Mailbox", "title": "Active (fetch mail from this account)"},
 }
 """Group, title and protocol/auth applicability of the account's fields, where the model
-does not carry them itself (``json_schema_extra``; the model's own hints win)."""
+does not carry them itself (``json_schema_extra``), in the order the form shows them (the
+seeds': server, then sign-in, then mailbox)."""
 
-FIELDS = form_fields(IncomingAccount, hints=HINTS)
+FIELDS = form_fields(IncomingAccount, hints=HINTS, order=tuple(HINTS))
 EDIT_FIELDS = tuple(f for f in FIELDS if f.name != "name")
 """A saved account's name changes by Rename, not by the form."""
 

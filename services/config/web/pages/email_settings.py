@@ -62,6 +62,7 @@ SECTIONS = (
         None,
         form_fields(
             OutgoingConnection,
+            order=("host", "port", "security", "verify_tls", "ca_file", "credentials_from"),
             hints={
                 "host": {"title": "SMTP server"},
                 "auth": {"title": "Authentication method", "applies_to": OWN},
