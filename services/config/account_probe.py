@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.config_views import describe_validation_error
 from shared.errors import ConfigRejected, NotFound
-from shared.mailbox.probe import ConnectionReport, check_connection
+from shared.mailbox.probe import ConnectionReport, FolderReport, check_connection, list_folders
 from shared.models.config import IncomingAccount
 from shared.runtime import Runtime
 
@@ -53,3 +53,12 @@ async def check_unsaved(
     :func:`draft_account`): what saving them would make the fetcher do."""
     account = draft_account(rt, fields=fields, saved=saved)
     return await check_connection(account, timeout=rt.config.settings.connect_timeout_seconds)
+
+
+async def folders_unsaved(
+    rt: Runtime, *, fields: Mapping[str, Any], saved: str | None = None
+) -> FolderReport:
+    """The folders the account ``fields`` describe can take mail from (IMAP LIST), for the
+    form's folder drop-down; the folder itself need not exist yet."""
+    account = draft_account(rt, fields={**fields, "folder": "INBOX"}, saved=saved)
+    return await list_folders(account, timeout=rt.config.settings.connect_timeout_seconds)

@@ -5,6 +5,7 @@ settings (a template the pattern cannot read is refused on the page), addresses,
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import re
 from collections.abc import AsyncIterator
 
@@ -143,6 +144,27 @@ async def test_the_form_shows_the_fields_of_the_chosen_protocol_and_auth(
         assert 'name="folder"' not in pop.text and 'name="security"' not in pop.text
         assert 'name="client_id"' in pop.text and 'name="password"' not in pop.text
         assert 'placeholder="995"' in pop.text
+
+
+async def test_load_folders_offers_the_servers_folders(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    with imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=30) as imap:
+        imap.login("alice", RIGHT)
+        imap.create('"Support Queue"')  # NO when it exists: fine
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = imap_form(dovecot, csrf, RIGHT, folder="Support Queue")
+        page = await browser.post("/console/email/account-draft/folders", data=form)
+        picker = re.search(r'<select id="f-folder" name="folder">(.*?)</select>', page.text, re.S)
+        assert picker, page.text
+        options = re.findall(r'<option value="([^"]*)"', picker.group(1))
+        assert options[0] == "INBOX" and "Support Queue" in options
+        assert '<option value="Support Queue" selected>' in picker.group(1)
+        wrong = await browser.post(
+            "/console/email/account-draft/folders", data=imap_form(dovecot, csrf, WRONG)
+        )
+        assert "folders not listed" in wrong.text and "AUTHENTICATIONFAILED" in wrong.text
+        assert 'name="folder" value="INBOX"' in wrong.text  # the text input stays
 
 
 async def test_a_viewer_reads_and_an_operator_activates(

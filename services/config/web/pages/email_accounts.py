@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from services.config.account_health import read_health
-from services.config.account_probe import check_account, check_unsaved
+from services.config.account_probe import check_account, check_unsaved, folders_unsaved
 from services.config.accounts import copy_account, delete_account, rename_account, set_enabled
 from services.config.api.deps import RuntimeDep
 from services.config.errors import Conflict
@@ -162,6 +162,7 @@ async def _form_page(
     values: Mapping[str, Any],
     errors: Mapping[str, str] | None = None,
     report: ConnectionReport | None = None,
+    folders: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     fields = FIELDS if saved is None else EDIT_FIELDS
@@ -184,6 +185,8 @@ async def _form_page(
         report=report,
         form_id="account-form",
         refresh=DRAFT,
+        options={"folder": folders} if folders else {},
+        actions={"folder": ("Load folders", f"{DRAFT}/folders")},
     )
 
 
@@ -254,6 +257,27 @@ async def test_draft(request: Request, rt: RuntimeDep, posted: AdminForm) -> Res
     return await _form_page(
         request, rt, posted.visitor, saved=draft.saved, values=draft.values,
         errors=errors, report=report,
+    )  # fmt: skip
+
+
+@router.post("/account-draft/folders")
+async def load_folders(request: Request, rt: RuntimeDep, posted: AdminForm) -> Response:
+    """The form with the folder as a drop-down of the server's folders (IMAP LIST), with
+    the form's current values; why they could not be listed under the folder otherwise."""
+    draft = _draft(rt, posted)
+    errors: dict[str, str] = {}
+    folders: list[str] | None = None
+    try:
+        found = await folders_unsaved(rt, fields=draft.data, saved=draft.saved)
+    except ConfigRejected as refused:
+        errors["folder"] = f"folders not listed: {refused}"
+    else:
+        folders = found.folders
+        if found.error is not None:
+            errors["folder"] = f"folders not listed: {found.error}"
+    return await _form_page(
+        request, rt, posted.visitor, saved=draft.saved, values=draft.values,
+        errors=errors, folders=folders,
     )  # fmt: skip
 
 
