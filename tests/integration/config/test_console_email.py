@@ -289,6 +289,10 @@ async def test_the_outgoing_connection_is_set_tested_and_sends_a_test_mail(
             "ca_file": str(smtp_sink.cert_file),
             "credentials_from": "",
         }
+        oauth = await browser.post(
+            "/console/email/settings/redraw/outgoing", data={**form, "auth": "oauth2"}
+        )
+        assert 'name="client_id"' in oauth.text and 'name="password"' not in oauth.text
         saved = await browser.post("/console/email/settings/outgoing", data=form)
         assert saved.status_code == 303, saved.text
         assert rt.config.outgoing is not None and rt.config.outgoing.username == "bob"

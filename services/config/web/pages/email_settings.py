@@ -62,7 +62,10 @@ SECTIONS = (
         None,
         form_fields(
             OutgoingConnection,
-            order=("host", "port", "security", "verify_tls", "ca_file", "credentials_from"),
+            order=(
+                *("host", "port", "security", "verify_tls", "ca_file", "credentials_from"),
+                *("auth", "username", "password", "client_id", "client_secret", "authority"),
+            ),
             hints={
                 "host": {"title": "SMTP server"},
                 "auth": {"title": "Authentication method", "applies_to": OWN},
