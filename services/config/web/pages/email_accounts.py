@@ -4,7 +4,8 @@ Activate, Deactivate and Delete. Every action calls the function the API route c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,14 @@ from services.config.api.deps import RuntimeDep
 from services.config.errors import Conflict
 from services.config.fetchers import accounts_listed
 from services.config.properties import put_account
-from services.config.web.auth import AdminForm, Administering, OperatorForm, Posted, Viewing
+from services.config.web.auth import (
+    AdminForm,
+    Administering,
+    OperatorForm,
+    Posted,
+    Viewing,
+    Visitor,
+)
 from services.config.web.model_form import (
     check,
     form_fields,
@@ -113,8 +121,8 @@ async def _rows(rt: Runtime) -> list[AccountRow]:
                 enabled=listed.enabled,
                 owner=listed.owner,
                 last_success=success,
-                last_error=h.last_auth_error or h.last_error if h else None,
-                last_error_at=h.last_auth_error_at or h.last_error_at if h else None,
+                last_error=h.last_error if h else None,  # sign-in refusals included
+                last_error_at=h.last_error_at if h else None,
                 failures=h.failures if h else 0,
                 # A fetcher holding IDLE is told of news at once; polling comes after this.
                 next_poll=success + poll if success and listed.enabled else None,
@@ -156,7 +164,7 @@ def _account(rt: Runtime, name: str) -> IncomingAccount:
 async def _form_page(
     request: Request,
     rt: Runtime,
-    visitor: Any,
+    visitor: Visitor,
     *,
     saved: str | None,
     values: Mapping[str, Any],
@@ -206,7 +214,8 @@ async def account_page(
     return await _form_page(request, rt, visitor, saved=name, values=values)
 
 
-class _Draft(BaseModel):
+@dataclass(frozen=True)
+class _Draft:
     """A posted account form: which account it edits, what the inputs show, the values."""
 
     saved: str | None
@@ -232,7 +241,7 @@ async def redraw(request: Request, rt: RuntimeDep, posted: AdminForm) -> Respons
 
 
 def _test_answer(
-    request: Request, visitor: Any, report: ConnectionReport | None, error: str = ""
+    request: Request, visitor: Visitor, report: ConnectionReport | None, error: str = ""
 ) -> HTMLResponse | None:
     """The test's outcome as the fragment htmx puts under the form (None: not htmx)."""
     if request.headers.get("HX-Request") != "true":
@@ -336,7 +345,7 @@ def _back(name: str, posted: Posted) -> str:
     return ACCOUNTS if posted.text("back") == "list" else f"{ACCOUNTS}/{name}"
 
 
-async def _act(request: Request, url: str, action: Any, message: str) -> Response:
+async def _act(request: Request, url: str, action: Awaitable[object], message: str) -> Response:
     """Run ``action``; back to ``url`` with ``message``, or with the refusal."""
     try:
         await action
