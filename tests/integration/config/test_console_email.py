@@ -14,8 +14,10 @@ import pytest
 
 from deploy.local.servers import Dovecot, SmtpSink
 from services.config.users import add_user
+from shared.models.messages import utcnow
 from shared.models.users import Role
 from shared.service import Stack
+from shared.store.account_health import AccountHealthRepo
 from tests.secret_scan import SCAN
 from tests.support import console_client, sign_in
 
@@ -375,3 +377,19 @@ async def test_scripts_move_and_the_last_case_matcher_cannot_be_disabled(
         assert next(
             s for s in rt.config.processor.incoming_scripts if s.name == "case_matcher"
         ).enabled
+
+
+async def test_the_list_shows_each_accounts_health(config_stack: Stack, dovecot: Dovecot) -> None:
+    rt = config_stack.rt
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        await browser.post("/console/email/new-account", data=imap_form(dovecot, csrf, RIGHT))
+        health = AccountHealthRepo(rt.store.db)
+        now = utcnow()
+        await health.record(account="support", at=now, token_at=now, token_expires_at=now)
+        await health.record(
+            account="support", at=now, error="NO [AUTHENTICATIONFAILED] x", failures=2
+        )
+        listing = (await browser.get("/console/email/accounts")).text
+        row = listing.split('href="/console/email/accounts/support"', 1)[1].split("</tr>", 1)[0]
+        for shown in ("2 failed", "NO [AUTHENTICATIONFAILED] x", "Next poll", "Credential expires"):
+            assert shown in row, shown
