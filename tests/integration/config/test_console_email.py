@@ -116,6 +116,10 @@ async def test_an_account_is_tested_added_fixed_and_copied(
         follow = await browser.get(taken.headers["location"])
         assert "Not copied" in follow.text and "exists" in follow.text
 
+        settings = (await browser.get("/console/email/settings")).text
+        borrow = re.search(r'<select id="f-credentials_from"[^>]*>(.*?)</select>', settings, re.S)
+        assert borrow and '<option value="support-2">' in borrow.group(1)
+
         for page_path in ("/console/email/accounts", "/console/email/accounts/support"):
             html = (await browser.get(page_path)).text
             assert RIGHT not in html and WRONG not in html

@@ -129,6 +129,10 @@ def _page(
             "current": shown_values[s.key],
             "refusals": (errors or {}).get(s.key, {}),
             **s.shown(shown_values[s.key]),
+            # The outgoing connection may borrow an incoming account's credentials.
+            "options": {"credentials_from": ["", *sorted(rt.config.accounts)]}
+            if s.key == "outgoing"
+            else {},
         }
         for s in SECTIONS
     ]
