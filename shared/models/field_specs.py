@@ -50,6 +50,8 @@ class FieldSpec:
     """The value a new object gets when none is given (None for a required field)."""
     nullable: bool = False
     """None is a value (an empty input means "not set")."""
+    integer: bool = False
+    """A ``number`` field takes whole numbers only."""
     placeholder: str = ""
     """What an empty input shows."""
     placeholder_by: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -140,6 +142,7 @@ def spec_of(name: str, info: FieldInfo) -> FieldSpec:
         required=required,
         default=None if required else info.get_default(call_default_factory=True),
         nullable=nullable,
+        integer=inner is int,
         placeholder=str(extra.get("placeholder", "")),
         placeholder_by={k: dict(v) for k, v in extra.get("placeholder_by", {}).items()},
         secret=secret,

@@ -16,6 +16,7 @@ A day travels as text (``YYYY-MM-DD``), as it is stored.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, Optional, Self, get_origin
@@ -44,11 +45,17 @@ class PublicView(BaseModel):
     @classmethod
     def of(cls, view: BaseModel) -> Self:
         """The public view of ``view``: secrets replaced by flags, resolved fields resolved."""
-        secrets = {s.name for s in field_specs(type(view)) if s.secret}
-        data = view.model_dump(exclude=secrets)
+        secrets = secret_fields(type(view))
+        data = view.model_dump(exclude=set(secrets))
         data.update({f"{name}_set": getattr(view, name) is not None for name in secrets})
         data.update({name: getattr(view, prop) for name, prop in cls.resolved.items()})
         return cls(**data)
+
+
+@functools.cache
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names of ``model``'s secret fields (read once per model: every listing asks)."""
+    return frozenset(s.name for s in field_specs(model) if s.secret)
 
 
 def _wire(annotation: Any, *, public: bool) -> Any:

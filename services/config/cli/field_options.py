@@ -55,7 +55,7 @@ def _option(spec: FieldSpec, *, create: bool, flags: Sequence[str] | None) -> in
     if spec.kind == "choice":
         kind: Any = Literal[spec.choices]
     elif spec.kind == "number":
-        kind = int if isinstance(spec.default, int) or spec.default is None else float
+        kind = int if spec.integer else float
     else:
         kind = _TYPES[spec.kind]
     if flags:

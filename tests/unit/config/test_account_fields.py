@@ -136,6 +136,7 @@ def test_the_specs_read_the_models_declarations() -> None:
     assert specs["protocol"].default == "IMAPS"
     assert specs["host"].required and specs["host"].title == "Host"
     assert specs["enabled"].kind == "bool" and specs["port"].kind == "number"
+    assert specs["port"].integer and specs["port"].nullable
     assert specs["start_date"].kind == "date" and specs["password"].kind == "secret"
     assert "stored encrypted" in specs["password"].description
     assert "``" not in specs["security"].description
