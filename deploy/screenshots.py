@@ -69,6 +69,7 @@ DETAILS: tuple[tuple[str, str], ...] = (
 """Pages beyond the navigation: tabs and one detail page per list, by name and path template
 (``{account}``, ``{case}``, ``{failed}``, ``{outbox}``, ``{user}`` are the seeded ids)."""
 
+NAV_PATHS = tuple(href for _, href, _ in NAV)
 ADMIN = "admin"
 
 
@@ -91,15 +92,20 @@ def file_name(shot: Shot, width: int) -> str:
     return f"{shot.name}-{width}.png"
 
 
-def shots(ids: Mapping[str, str], nav: Iterable[str] = (href for _, href, _ in NAV)) -> list[Shot]:
-    """The sign-in page, every navigation page and every detail page, with ``ids`` filled in,
-    each once and in that order."""
+def pages(nav: Iterable[str] = NAV_PATHS) -> list[Shot]:
+    """The sign-in page, every navigation page and every detail page (paths still holding
+    their ``{id}`` placeholders), each path once and in that order."""
     found = [Shot("signin", SIGNIN), *(Shot(page_name(href), href) for href in nav)]
-    found += [Shot(name, template.format_map(ids)) for name, template in DETAILS]
+    found += [Shot(name, template) for name, template in DETAILS]
     unique: dict[str, Shot] = {}
     for shot in found:
         unique.setdefault(shot.path, shot)
     return list(unique.values())
+
+
+def shots(ids: Mapping[str, str], nav: Iterable[str] = NAV_PATHS) -> list[Shot]:
+    """:func:`pages` with ``ids`` filled in."""
+    return [Shot(shot.name, shot.path.format_map(ids)) for shot in pages(nav)]
 
 
 async def sign_in(page: Page, base_url: str, user: str, password: str) -> None:
@@ -173,34 +179,24 @@ async def private_stack(state_dir: Path) -> AsyncIterator[tuple[Stack, str, Smtp
         yield services, url, SmtpTarget(sink.port, "support", sink_password, cert)
 
 
-async def take(out: Path) -> int:
-    """Seed a private stack and write every page's screenshots to ``out``."""
-    state_dir = Path(tempfile.mkdtemp(prefix="mailroom-screenshots-"))
-    state_dir.chmod(0o755)
-    try:
-        async with private_stack(state_dir) as (stack, url, smtp):
-            token = stack.rt.settings.api_token
-            assert token is not None
-            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as api:
-                seeded: Seeded = await seed(stack.rt, api, smtp)
-            password = secrets.token_urlsafe(18)
-            await add_user(stack.rt, name=ADMIN, role="admin", password=password, who="screenshots")
-            todo = shots({**seeded.ids(), "user": ADMIN})
-            out.mkdir(parents=True, exist_ok=True)
-            async with async_playwright() as playwright:
-                browser = await launch_chromium(playwright)
-                try:
-                    written, skipped = await photograph(browser, url, password, todo, out)
-                finally:
-                    await browser.close()
-    finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
-    for path in written:
-        print(f"wrote {path}")
-    for page in skipped:
-        print(f"skipped {page}: not there")
-    return 0
+async def take(state_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
+    """Seed a private stack whose servers keep their files in ``state_dir`` and write every
+    page's screenshots to ``out``; the files written and the pages skipped."""
+    async with private_stack(state_dir) as (stack, url, smtp):
+        token = stack.rt.settings.api_token
+        assert token is not None
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as api:
+            seeded: Seeded = await seed(stack.rt, api, smtp)
+        password = secrets.token_urlsafe(18)
+        await add_user(stack.rt, name=ADMIN, role="admin", password=password, who="screenshots")
+        async with async_playwright() as playwright:
+            browser = await launch_chromium(playwright)
+            try:
+                todo = shots({**seeded.ids(), "user": ADMIN})
+                return await photograph(browser, url, password, todo, out)
+            finally:
+                await browser.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,7 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="where the PNGs go")
     args = parser.parse_args(argv)
-    return asyncio.run(take(args.out))
+    args.out.mkdir(parents=True, exist_ok=True)
+    state_dir = Path(tempfile.mkdtemp(prefix="mailroom-screenshots-"))
+    try:
+        written, skipped = asyncio.run(take(state_dir, args.out))
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    for path in written:
+        print(f"wrote {path}")
+    for page in skipped:
+        print(f"skipped {page}: not there yet")
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from shared.topology import MAIL_RECEIVED
 T = TypeVar("T")
 
 ACCOUNT = "support"
+ACCOUNT_PASSWORD = "seeded-account-password"  # noqa: S105 - the account is never fetched from
 SPAM = "You have won the lottery"
 REJECT_PATTERN = r"(?i)\blottery\b"
 """The subject the seeded ``reject_subject`` script sends to the desk."""
@@ -137,12 +138,13 @@ async def configure(api: httpx.AsyncClient, smtp: SmtpTarget) -> None:
                 "protocol": "IMAPS",
                 "host": "imap.example.org",
                 "username": "support@example.org",
-                "password": "seeded-account-password",  # noqa: S106 - nothing is fetched
+                "password": ACCOUNT_PASSWORD,
                 "enabled": False,
             },
         )
     )
-    await _ok(await api.patch("/settings/processor", json={"reject_subject_pattern": REJECT_PATTERN}))
+    spam_rule = {"reject_subject_pattern": REJECT_PATTERN}
+    await _ok(await api.patch("/settings/processor", json=spam_rule))
     await _ok(await api.post("/scripts/incoming/reject_subject/enable"))
 
 
