@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from pymongo import AsyncMongoClient
 from deploy.local.chromium import launch_chromium
 from deploy.local.console import serve_console
 from deploy.local.seed import ACCOUNT_PASSWORD, SmtpTarget, seed
-from deploy.local.servers import create_vhost, delete_vhost
+from deploy.local.servers import SmtpSink, create_vhost, delete_vhost
 from services.config.service import build as config_service
 from services.processor.service import build as processor_service
 from services.sender.service import build as sender_service
@@ -59,7 +58,7 @@ def browser_vhost_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def console(
-    browser_vhost_url: str, mongo_url: str, smtp_sink: Any, dovecot: Any
+    browser_vhost_url: str, mongo_url: str, smtp_sink: SmtpSink
 ) -> AsyncIterator[Console]:
     """The seeded console, served over HTTP on a free port."""
     database = f"browser_{uuid.uuid4().hex[:12]}"
@@ -72,8 +71,8 @@ async def console(
         async with serve_console(stack) as url:
             headers = {"Authorization": f"Bearer {API_TOKEN}"}
             async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as api:
-                # The sink shares Dovecot's certificate, which is its own CA.
-                smtp = SmtpTarget(smtp_sink.port, "alice", "alicepw", dovecot.cert_file)
+                # The sink's certificate is its own CA; alice is one of its users.
+                smtp = SmtpTarget(smtp_sink.port, "alice", "alicepw", smtp_sink.cert_file)
                 seeded = await seed(stack.rt, api, smtp)
             yield Console(url=url, stack=stack, seeded=seeded)
     finally:
