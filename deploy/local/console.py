@@ -32,9 +32,8 @@ async def serve_console(stack: Stack) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind((HOST, 0))
     port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        stack.asgi, log_config=UVICORN_LOG_CONFIG, lifespan="off", access_log=False
-    )
+    # The stack's lifespan is the caller's (it is started already); uvicorn only serves.
+    config = uvicorn.Config(stack.asgi, log_config=UVICORN_LOG_CONFIG, lifespan="off")
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -35,8 +35,6 @@ from tests.e2e.browser.console import Console, ConsoleUser
 from tests.secret_scan import SCAN
 from tests.support import API_TOKEN, server_settings
 
-pytestmark = pytest.mark.e2e
-
 SERVICES: tuple[ServiceBuilder, ...] = (config_service, processor_service, sender_service)
 """What runs behind the browser tests' console (no fetcher: accounts added by a test are
 not polled)."""

@@ -16,6 +16,8 @@ from services.config.web.templates import CONSOLE
 from shared.models.users import Role
 from tests.e2e.browser.console import Console, ConsoleUser
 
+pytestmark = pytest.mark.e2e
+
 SignInAs = Callable[[Page, Role], Awaitable[ConsoleUser]]
 ALICE_PW = "alicepw"  # tests/conftest.py's Dovecot user
 

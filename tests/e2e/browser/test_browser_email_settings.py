@@ -13,6 +13,8 @@ from services.config.web.templates import CONSOLE
 from shared.models.users import Role
 from tests.e2e.browser.console import Console, ConsoleUser
 
+pytestmark = pytest.mark.e2e
+
 SignInAs = Callable[[Page, Role], Awaitable[ConsoleUser]]
 UNREADABLE = "{{ subject }} (ticket {{ case }})"
 

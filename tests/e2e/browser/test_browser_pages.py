@@ -18,6 +18,8 @@ from shared.models.users import Role
 from tests.e2e.browser.console import Console, ConsoleUser, changes_offered, horizontal_overflow
 from tests.secret_scan import SCAN
 
+pytestmark = pytest.mark.e2e
+
 SignInAs = Callable[[Page, Role], Awaitable[ConsoleUser]]
 PAGES = [shot for shot in pages() if shot.path != SIGNIN]
 PHONE: ViewportSize = {"width": 390, "height": 844}

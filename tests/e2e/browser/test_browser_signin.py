@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+import pytest
 from playwright.async_api import Page, expect
 
 from services.config.web.templates import CONSOLE
 from shared.models.users import Role
 from tests.e2e.browser.console import SIGNIN, Console, ConsoleUser
+
+pytestmark = pytest.mark.e2e
 
 SignInAs = Callable[[Page, Role], Awaitable[ConsoleUser]]
 
