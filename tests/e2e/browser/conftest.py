@@ -6,10 +6,12 @@ seeded stack more): the config service with the processor and the sender
 (:data:`SERVICES`) on a database and RabbitMQ vhost of their own, seeded once with an
 account, a case with its acknowledgement sent to the SMTP sink, and a failed mail
 (``deploy.local.seed``). Each test gets a fresh browser context (its own cookies) and page.
-Tests share the data: make your own users (``make_user``, ``sign_in_as``) and give what you
-add a unique name. The other session servers (``dovecot``, ``smtp_sink``, ``oauth_issuer``)
-come from tests/conftest.py: an account test fills the form with ``dovecot.imaps_port`` and
-``dovecot.cert_file``.
+Tests share the data: make your own users and give what you add a unique name.
+``signed_in_as(page, role)`` gives the page the session of a session-wide user of that role
+(cheap; for tests that only look and change shared settings), ``sign_in_as(page, role)`` signs
+a new user in through the form (for tests of signing in and out). The other session servers
+(``dovecot``, ``smtp_sink``, ``oauth_issuer``) come from tests/conftest.py; see
+test_browser_email_accounts.py for a page driven against Dovecot.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 from pymongo import AsyncMongoClient
 
 from deploy.local.chromium import launch_chromium
@@ -40,7 +42,9 @@ SERVICES: tuple[ServiceBuilder, ...] = (config_service, processor_service, sende
 not polled)."""
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 TIMEOUT_MS = 10_000
-"""How long a page action waits before the test fails (Playwright's default is 30 s)."""
+"""How long a page action or an ``expect`` waits before the test fails (Playwright's defaults
+are 30 s and 5 s; the machines running the suite are often busy)."""
+expect.set_options(timeout=TIMEOUT_MS)
 
 SCAN.secret("password of the seeded account", ACCOUNT_PASSWORD)
 
