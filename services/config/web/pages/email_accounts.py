@@ -108,24 +108,27 @@ async def _rows(rt: Runtime) -> list[AccountRow]:
     health = {h.account: h for h in await read_health(rt)}
     poll = timedelta(seconds=rt.config.settings.poll_interval_seconds)
     rows = []
-    for listed in sorted(await accounts_listed(rt), key=lambda a: a.name):
-        h = health.get(listed.name)
+    # The public view's fields are derived from the stored model (one declaration per field),
+    # so the type checker does not see them: read them from its dump.
+    for listed in sorted(await accounts_listed(rt), key=lambda a: a.model_dump()["name"]):
+        shown = listed.model_dump()
+        h = health.get(shown["name"])
         success = h.last_fetch_at if h and h.last_fetch_at else listed.last_fetch_at
         rows.append(
             AccountRow(
-                name=listed.name,
-                protocol=listed.protocol,
-                host=listed.host,
-                port=listed.port,
-                auth=listed.auth,
-                enabled=listed.enabled,
+                name=shown["name"],
+                protocol=shown["protocol"],
+                host=shown["host"],
+                port=shown["port"],
+                auth=shown["auth"],
+                enabled=shown["enabled"],
                 owner=listed.owner,
                 last_success=success,
                 last_error=h.last_error if h else None,  # sign-in refusals included
                 last_error_at=h.last_error_at if h else None,
                 failures=h.failures if h else 0,
                 # A fetcher holding IDLE is told of news at once; polling comes after this.
-                next_poll=success + poll if success and listed.enabled else None,
+                next_poll=success + poll if success and shown["enabled"] else None,
                 credential_expires=h.token_expires_at if h else None,
             )
         )
