@@ -56,9 +56,28 @@ class ReplayResult:
     note: str
 
 
+_BROKER_REASONS = {
+    "delivery_limit": "its delivery limit was reached",
+    "rejected": "a consumer rejected it without a reason",
+    "expired": "it expired in its queue",
+    "maxlen": "its queue was full",
+}
+
+
+def _deaths(headers: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
+
+
 def _death_count(headers: dict[str, Any]) -> int:
-    deaths = headers.get("x-death") or []
-    return sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict))
+    return sum(int(d.get("count", 1)) for d in _deaths(headers))
+
+
+def _broker_reason(headers: dict[str, Any]) -> str:
+    """Why the broker dead-lettered a message that carries no reason of ours (``x-death``)."""
+    deaths = _deaths(headers)
+    why = str(deaths[0].get("reason", "")) if deaths else ""
+    cause = _BROKER_REASONS.get(why, f"reason {why!r}" if why else "no reason recorded")
+    return f"dead-lettered by the broker: {cause} ({_death_count(headers)} time(s))"
 
 
 async def record_dead_letter(
@@ -91,7 +110,7 @@ async def record_dead_letter(
             ref=msg.raw_id,
             body=body,
             account=msg.account,
-            error=error or f"dead-lettered after {deaths} deliveries (delivery limit)",
+            error=error or _broker_reason(headers),
             attempts=attempts,
             sender=sender,
             subject=subject,
@@ -105,9 +124,7 @@ async def record_dead_letter(
         ref=out.mail_id,
         body=body,
         account=None,
-        error=reason
-        or (entry.error if entry and entry.error else None)
-        or f"dead-lettered after {deaths} deliveries (delivery limit)",
+        error=reason or (entry.error if entry and entry.error else None) or _broker_reason(headers),
         attempts=entry.attempts if entry else deaths,
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.errors import Duplicate, StoreError
 from shared.store._errors import Repo, mongo_errors
 
 Doc = dict[str, Any]
@@ -153,11 +154,26 @@ async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> St
     return store
 
 
+_SEQUENCE_TRIES = 3
+"""Takes of a counter before giving up: the creation race costs one."""
+
+
 async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:
-    """Atomically take the next number of the counter ``name``."""
-    with mongo_errors(f"next_sequence {name}"):
-        doc = await db["counters"].find_one_and_update(
-            {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
-        )
-    assert doc is not None
-    return int(doc["seq"]) + start - 1
+    """Atomically take the next number of the counter ``name``.
+
+    The first takes of a new counter race to create it: MongoDB may answer the loser with a
+    duplicate key error, and the stand-in was seen answering it with no document at all (the
+    chaos run's first mail went to the desk as an internal error). Either way the counter
+    exists afterwards, so the take is simply tried again.
+    """
+    for _ in range(_SEQUENCE_TRIES):
+        try:
+            with mongo_errors(f"next_sequence {name}"):
+                doc = await db["counters"].find_one_and_update(
+                    {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
+                )
+        except Duplicate:
+            continue
+        if doc is not None:
+            return int(doc["seq"]) + start - 1
+    raise StoreError("the counter could not be advanced", operation=f"next_sequence {name}")
