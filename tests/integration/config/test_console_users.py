@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from services.config.api_tokens import owner_of
+from services.config.api_tokens import create_token, owner_of
 from services.config.users import add_user, check_password
 from shared.service import Stack
 from tests.integration.config.test_console_desk import PASSWORD as SIGNED_IN_PASSWORD
@@ -62,6 +62,16 @@ async def test_an_admin_adds_changes_and_deletes_users(config_stack: Stack) -> N
         )
         assert reset.status_code == 303
         assert (await check_password(rt, name="olga", password=NEW)).name == "olga"
+
+        token = await create_token(rt, user="olga", label="monitoring", who="test")
+        shown = await browser.get("/console/users/olga")
+        assert shown.status_code == 200 and "monitoring" in shown.text
+        assert "user_added" in shown.text and "role_changed" in shown.text
+        assert token.token not in shown.text
+        revoked = await browser.post(
+            f"/console/users/olga/tokens/{token.id}/revoke", data={"csrf_token": csrf}
+        )
+        assert revoked.status_code == 303 and await owner_of(rt, token.token) is None
 
         asked = await browser.post("/console/users/olga/delete", data={"csrf_token": csrf})
         assert asked.status_code == 200 and 'name="confirmed" value="yes"' in asked.text

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
 from services.config.api.deps import RuntimeDep
+from services.config.api_tokens import list_tokens, revoke_token
 from services.config.users import (
     add_user,
     delete_user,
@@ -19,6 +20,7 @@ from services.config.users import (
     reset_password,
     set_role,
     unlock,
+    user_log,
 )
 from services.config.web.auth import AdminForm, Administering, Posted
 from services.config.web.responses import after_post
@@ -29,6 +31,8 @@ router = APIRouter(prefix=f"{CONSOLE}/users", include_in_schema=False)
 
 LIST = f"{CONSOLE}/users"
 Name = Annotated[str, Path(max_length=64)]
+TokenId = Annotated[str, Path(max_length=64)]
+AUDIT_SHOWN = 100
 
 
 def posted_role(posted: Posted) -> Role:
@@ -60,6 +64,32 @@ async def user_add(request: Request, rt: RuntimeDep, posted: AdminForm) -> Respo
         who=posted.visitor.name,
     )
     return after_post(request, LIST, f"User {user.name} added as {user.role}.")
+
+
+@router.get("/{name}")
+async def user_page(
+    request: Request, name: Name, rt: RuntimeDep, visitor: Administering
+) -> HTMLResponse:
+    """One user: role, sign-in state, their API tokens, and every change to them."""
+    user = await get_user(rt, name=name)
+    return render(
+        request,
+        "user.html",
+        visitor,
+        title=f"User {user.name}",
+        user=user,
+        tokens=await list_tokens(rt, user=user.name),
+        audit=await user_log(rt, name=user.name, limit=AUDIT_SHOWN),
+    )
+
+
+@router.post("/{name}/tokens/{token_id}/revoke")
+async def user_token_revoke(
+    request: Request, name: Name, token_id: TokenId, rt: RuntimeDep, posted: AdminForm
+) -> Response:
+    """Revoke one of a user's tokens."""
+    await revoke_token(rt, token_id=token_id, user=name, who=posted.visitor.name)
+    return after_post(request, f"{LIST}/{name}", f"Token {token_id} revoked.")
 
 
 @router.post("/{name}/role")
