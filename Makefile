@@ -8,7 +8,7 @@ STATE := .local
 # What the local default keeps in $(STATE) (deploy/local/stack.py; other tools' files stay).
 LOCAL_DATA := mongodb mail smtp-sink secrets.json logs tls dovecot mongodb-tmp env servers.json ports.json preset.done mailroom.pid
 
-.PHONY: venv test lint docs servers stop run reset image
+.PHONY: venv test lint docs servers stop run reset image screenshots
 
 venv: $(STAMP)
 
@@ -39,6 +39,11 @@ lint: venv
 # Regenerate docs/openapi.json and docs/asyncapi.json (a test checks they are current).
 docs: venv
 	$(PY) -m services.docs
+
+# Every console page at 1280 and 390 px into docs/screenshots/ (deploy/screenshots.py): a
+# private seeded stack, Debian's headless chromium (installed when missing, as root).
+screenshots: venv
+	$(PY) -m deploy.screenshots
 
 # The local default (deploy/local/stack.py): servers, `mailroom run all` in the background,
 # the preconfigured account; ends with the "ready" block. Data stays in $(STATE)/.

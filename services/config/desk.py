@@ -24,10 +24,11 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitMessage, RabbitRouter
 from pydantic import ValidationError
 
-from services.processor.parsing import parse
+from services.processor.parsing import ParsedMail, parse
 from shared import metrics
 from shared.broker import publish
 from shared.errors import NotFound, Permanent
+from shared.models.desk import DeskFilter
 from shared.models.messages import MailReceived, OutgoingMail
 from shared.models.records import FailedMail, ReplayRecord
 from shared.retry import ERROR_HEADER
@@ -55,9 +56,28 @@ class ReplayResult:
     note: str
 
 
+_BROKER_REASONS = {
+    "delivery_limit": "its delivery limit was reached",
+    "rejected": "a consumer rejected it without a reason",
+    "expired": "it expired in its queue",
+    "maxlen": "its queue was full",
+}
+
+
+def _deaths(headers: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
+
+
 def _death_count(headers: dict[str, Any]) -> int:
-    deaths = headers.get("x-death") or []
-    return sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict))
+    return sum(int(d.get("count", 1)) for d in _deaths(headers))
+
+
+def _broker_reason(headers: dict[str, Any]) -> str:
+    """Why the broker dead-lettered a message that carries no reason of ours (``x-death``)."""
+    deaths = _deaths(headers)
+    why = str(deaths[0].get("reason", "")) if deaths else ""
+    cause = _BROKER_REASONS.get(why, f"reason {why!r}" if why else "no reason recorded")
+    return f"dead-lettered by the broker: {cause} ({_death_count(headers)} time(s))"
 
 
 async def record_dead_letter(
@@ -90,7 +110,7 @@ async def record_dead_letter(
             ref=msg.raw_id,
             body=body,
             account=msg.account,
-            error=error or f"dead-lettered after {deaths} deliveries (delivery limit)",
+            error=error or _broker_reason(headers),
             attempts=attempts,
             sender=sender,
             subject=subject,
@@ -104,9 +124,7 @@ async def record_dead_letter(
         ref=out.mail_id,
         body=body,
         account=None,
-        error=reason
-        or (entry.error if entry and entry.error else None)
-        or f"dead-lettered after {deaths} deliveries (delivery limit)",
+        error=reason or (entry.error if entry and entry.error else None) or _broker_reason(headers),
         attempts=entry.attempts if entry else deaths,
     )
 
@@ -160,14 +178,22 @@ async def raw_of(rt: Runtime, *, failed_id: str) -> bytes:
     return await rt.store.raw_emails.data(raw_id=entry.ref)
 
 
-async def parsed_of(rt: Runtime, *, failed_id: str) -> dict[str, Any]:
-    """The parsed form of a processor desk entry, or why it does not parse."""
+async def parse_entry(rt: Runtime, *, failed_id: str) -> ParsedMail | str:
+    """The parsed mail of a processor desk entry, or why it does not parse."""
     data = await raw_of(rt, failed_id=failed_id)
     try:
-        parsed: dict[str, Any] = parse(data).model_dump(mode="json", by_alias=True)
+        return parse(data)
     except Permanent as exc:
-        return {"error": str(exc)}
-    return parsed
+        return str(exc)
+
+
+async def parsed_of(rt: Runtime, *, failed_id: str) -> dict[str, Any]:
+    """The parsed form of a processor desk entry, or why it does not parse (as JSON)."""
+    parsed = await parse_entry(rt, failed_id=failed_id)
+    if isinstance(parsed, str):
+        return {"error": parsed}
+    dumped: dict[str, Any] = parsed.model_dump(mode="json", by_alias=True)
+    return dumped
 
 
 def _sender_and_subject(data: bytes) -> tuple[str | None, str | None]:
@@ -180,22 +206,52 @@ def _sender_and_subject(data: bytes) -> tuple[str | None, str | None]:
     return (str(sender) if sender else None, str(subject) if subject else None)
 
 
+REPLAY_ALL_LIMIT = 10_000
+"""At most this many entries are replayed by one "replay all" (run it again for more)."""
+
+
 async def replay_all(
-    rt: Runtime,
-    *,
-    who: str,
-    account: str | None = None,
-    error_contains: str | None = None,
-    sender_contains: str | None = None,
+    rt: Runtime, *, who: str, filter: DeskFilter, limit: int = REPLAY_ALL_LIMIT
 ) -> list[ReplayResult]:
-    """Replay every failed entry matching the filter (all of them without one)."""
-    entries = await rt.store.desk.search(
-        account=account,
-        error_contains=error_contains,
-        sender_contains=sender_contains,
-        limit=10_000,
-    )
-    return [await replay(rt, failed_id=e.id, who=who) for e in entries]
+    """Replay every failed entry matching ``filter`` (its status is taken as ``failed``: only
+    those can be replayed), at most ``limit``, most recent first."""
+    waiting = filter.model_copy(update={"status": "failed"})
+    results: list[ReplayResult] = []
+    after = None
+    while len(results) < limit:
+        page = await rt.store.desk.page(
+            filter=waiting, after=after, limit=min(200, limit - len(results))
+        )
+        results += [await replay(rt, failed_id=e.id, who=who) for e in page.entries]
+        if page.next is None:
+            break
+        after = page.next
+    return results
+
+
+async def count_matching(rt: Runtime, *, filter: DeskFilter, at_most: int | None = None) -> int:
+    """How many failed entries a replay of all matching ``filter`` would replay; with
+    ``at_most``, counting stops there (a count of every entry reads every entry)."""
+    waiting = filter.model_copy(update={"status": "failed"})
+    if at_most is None:
+        return await rt.store.desk.count_matching(filter=waiting)
+    counted, after = 0, None
+    while counted < at_most:
+        page = await rt.store.desk.page(filter=waiting, after=after, limit=at_most - counted)
+        counted += len(page.entries)
+        if page.next is None:
+            break
+        after = page.next
+    return counted
+
+
+async def case_of(rt: Runtime, *, entry: FailedMail) -> int | None:
+    """The case of a desk entry: for incoming mail the one it went to once it was processed
+    (after a replay), for outgoing mail the one it was written on; else None."""
+    if entry.routing_key != MAIL_RECEIVED:
+        number = entry.body.get("case_number")
+        return number if isinstance(number, int) else None
+    return await rt.store.cases.case_of_raw(raw_id=entry.ref)
 
 
 def build_router(rt: Runtime) -> RabbitRouter:

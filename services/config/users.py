@@ -154,6 +154,17 @@ async def reset_password(rt: Runtime, *, name: str, password: str, who: str) -> 
     return UserSummary.of(changed)
 
 
+async def change_own_password(rt: Runtime, *, name: str, current: str, new: str) -> UserSummary:
+    """A user's own change: the current password first (a wrong one counts towards the
+    lock-out like a wrong sign-in), then as :func:`reset_password` (which ends the user's
+    sessions), audited as the user's."""
+    try:
+        await check_password(rt, name=name, password=current)
+    except SignInRefused as refused:
+        raise ConfigRejected(f"current password: {refused}") from None
+    return await reset_password(rt, name=name, password=new, who=normal_name(name))
+
+
 async def unlock(rt: Runtime, *, name: str, who: str) -> UserSummary:
     """End a user's lock-out and forget the wrong passwords counted so far."""
     user = await _stored(rt, name)

@@ -8,12 +8,16 @@
 - Permanent (unparseable, refused by a script, too slow), a store refusal and any bug →
   dead-lettered to the desk with the reason in the message's headers, and recorded on the
   stored mail when MongoDB answers (the desk reads the header when the record lacks it).
+
+Should a publish itself fail (the broker gone or just back), the exception reaches FastStream,
+which hands the message back to the queue (``NACK_ON_ERROR``), never to the desk.
 """
 
 from __future__ import annotations
 
 import logging
 
+from faststream import AckPolicy
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.processor.process import process_mail
@@ -41,7 +45,11 @@ def build_router(rt: Runtime, retry: RetrySettings | None = None) -> RabbitRoute
     policy = (retry or RetrySettings()).processor
 
     @router.subscriber(
-        PROCESSOR_INBOUND, MAIL_EXCHANGE, title="processor.inbound", channel=CONSUMER_CHANNEL
+        PROCESSOR_INBOUND,
+        MAIL_EXCHANGE,
+        title="processor.inbound",
+        channel=CONSUMER_CHANNEL,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def mail_received(msg: MailReceived, message: RabbitMessage) -> None:
         state = RetryState.of(message.headers)

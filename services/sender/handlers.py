@@ -9,8 +9,10 @@
   dead-lettered to the desk with the reason in the message's headers (recorded on the outbox
   entry too when MongoDB answers).
 
-Should even the retry publish fail (broker gone), the exception reaches FastStream, which
-rejects the message (or the broker redelivers it): a mail is never dropped.
+Should even the retry publish fail (broker gone, or its channel not yet reopened after the
+broker came back), the exception reaches FastStream, which hands the message back to the
+queue (``NACK_ON_ERROR``; a reject would dead-letter an outage to the desk), or the broker
+redelivers it when the connection is gone: a mail is never dropped nor blamed.
 
 Each delivery runs in its own task (up to the channel's prefetch), so up to
 ``concurrency`` mails are on the wire at once (see ``pool``). Two messages with the same
@@ -28,6 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from faststream import AckPolicy
 from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.sender.deliver import deliver
@@ -56,6 +59,7 @@ def build_router(
         MAIL_EXCHANGE,
         title="sender.outbound",
         channel=SENDER_CHANNEL,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         description="Builds each outgoing mail and sends it over SMTP, once per mail_id.",
     )
     async def mail_outgoing(mail: OutgoingMail, message: RabbitMessage) -> None:

@@ -38,6 +38,7 @@ _FETCH = re.compile(rb"^\d+ FETCH \(")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS\b")
 _CODE = re.compile(r"^\[([A-Z0-9-]+)[\] ]")
+_LIST = re.compile(r'^(?:LIST )?\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.+)$', re.IGNORECASE)
 
 
 class ImapProtocolError(ValueError):
@@ -68,6 +69,45 @@ def encode_folder(name: str) -> str:
             pending.append(char)
     flush()
     return quote("".join(out))
+
+
+def decode_folder(name: str) -> str:
+    """A folder name from modified UTF-7 (RFC 3501 5.1.3) back to text."""
+
+    def shifted(match: re.Match[str]) -> str:
+        encoded = match.group(1)
+        if not encoded:
+            return "&"
+        padded = encoded.replace(",", "/") + "=" * (-len(encoded) % 4)
+        return base64.b64decode(padded).decode("utf-16-be", "replace")
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", shifted, name)
+
+
+def parse_list(lines: Sequence[Line]) -> list[str]:
+    """The selectable folders in the answer to ``LIST "" "*"`` (``\\Noselect`` ones, mere
+    levels of the hierarchy, left out), decoded."""
+    folders: list[str] = []
+    pending_literal = False
+    for raw in lines:
+        if not isinstance(raw, bytes | bytearray):
+            continue
+        line = bytes(raw).decode("utf-8", "replace").strip()
+        if pending_literal:
+            folders.append(decode_folder(line))
+            pending_literal = False
+            continue
+        match = _LIST.match(line)
+        if match is None or "\\noselect" in match.group(1).lower():
+            continue
+        name = match.group(2)
+        if re.fullmatch(r"\{\d+\}", name):  # the name follows as a literal
+            pending_literal = True
+            continue
+        if name.startswith('"') and name.endswith('"') and len(name) >= 2:
+            name = re.sub(r"\\(.)", r"\1", name[1:-1])
+        folders.append(decode_folder(name))
+    return folders
 
 
 def uid_set(uids: Iterable[int]) -> str:

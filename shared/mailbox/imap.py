@@ -28,6 +28,7 @@ from shared.mailbox._imap_parse import (
     announces_new_mail,
     encode_folder,
     parse_bodies,
+    parse_list,
     parse_search,
     parse_select,
     parse_sizes,
@@ -94,6 +95,19 @@ class ImapMailbox:
         await self.close()
         self._session = await self._open()
         return await self._select(self._session)
+
+    async def folders(self) -> list[str]:
+        """The account's selectable folders (IMAP LIST), INBOX first; opens a session
+        without selecting a folder when none is open (the configured one may not exist)."""
+        if self._session is None or self._session.lost.is_set():
+            await self.close()
+            self._session = await self._open()
+        session = self._session
+        response = await session.call(
+            session.client.protocol.simple_command("LIST", '""', "*"), "LIST"
+        )
+        session.check(response, "LIST", refused=f"cannot list the folders of {self._who}")
+        return sorted(set(parse_list(response.lines)), key=lambda f: (f.upper() != "INBOX", f))
 
     async def list_new(self, *, after_uid: int) -> list[MessageRef]:
         """Messages with a UID above ``after_uid``, oldest first."""

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from shared.errors import MailroomError
 from shared.mailbox import open_mailbox
+from shared.mailbox.imap import ImapMailbox
 from shared.models.config import IncomingAccount
 
 
@@ -52,3 +53,31 @@ async def check_connection(account: IncomingAccount, *, timeout: float) -> Conne
             "supports_idle": status.supports_idle,
         }
     )
+
+
+class FolderReport(BaseModel):
+    """The account's folders, or why they could not be listed (secret-free)."""
+
+    account: str
+    server: str
+    folders: list[str] | None = None
+    error: str | None = None
+
+
+async def list_folders(account: IncomingAccount, *, timeout: float) -> FolderReport:
+    """Connect and authenticate like :func:`check_connection`, then list the folders
+    (IMAP LIST); POP3 has only the inbox. Never raises for a server-side failure."""
+    report = FolderReport(account=account.name, server=f"{account.host}:{account.effective_port}")
+    if account.is_pop3:
+        return report.model_copy(update={"folders": ["INBOX"]})
+    mailbox = open_mailbox(account, timeout=timeout)
+    assert isinstance(mailbox, ImapMailbox)  # not POP3, see above
+    try:
+        folders = await asyncio.wait_for(mailbox.folders(), timeout * 3)
+    except TimeoutError:
+        return report.model_copy(update={"error": f"no answer within {timeout * 3:g} s"})
+    except MailroomError as exc:
+        return report.model_copy(update={"error": str(exc)})
+    finally:
+        await mailbox.close()
+    return report.model_copy(update={"folders": folders})

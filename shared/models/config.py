@@ -10,7 +10,7 @@ import functools
 import re
 from datetime import date
 from importlib.metadata import entry_points
-from typing import Literal
+from typing import Final, Literal
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -26,6 +26,7 @@ from pydantic import (
 
 from shared.conversation import ConversationSettings
 from shared.models._validators import HostName, NonEmptyText, optional_regex, render_error
+from shared.models.field_hints import hints
 from shared.models.messages import HeaderText, MailAddress
 from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
 
@@ -71,56 +72,126 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}
+"""The port each incoming protocol uses when an account gives none."""
+SMTP_PORTS: Final = {"none": 25, "starttls": 587, "tls": 465}
+"""The port each SMTP security mode uses when the connection gives none."""
+IMAP_PROTOCOLS = ("IMAP", "IMAPS")
+_OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
+
+
 class IncomingAccount(_View):
     """One mailbox Mailroom fetches from."""
 
-    name: str
+    name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
     """The account's name, unique; everything refers to the account by it."""
-    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = "IMAPS"
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = Field(
+        default="IMAPS", title="Protocol", json_schema_extra=hints(group="Server")
+    )
     """IMAP or POP3 (upgraded with STARTTLS, see ``security``), or IMAPS or POP3S (TLS from the
     first byte)."""
-    security: Literal["none", "STARTTLS", "auto"] = "auto"
+    security: Literal["none", "STARTTLS", "auto"] = Field(
+        default="auto",
+        title="Security",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": ("IMAP", "POP3")}),
+    )
     """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
     upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
     password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
-    host: HostName
+    host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
     """The mail server's host name."""
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        title="Port",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
+        ),
+    )
     """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
-    folder: HeaderText = "INBOX"
+    folder: HeaderText = Field(
+        default="INBOX",
+        max_length=255,
+        title="Folder",
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+    )
     """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
-    username: NonEmptyText
+    username: NonEmptyText = Field(
+        max_length=320, title="Username", json_schema_extra=hints(group="Sign-in")
+    )
     """The login name."""
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(
+        default=None,
+        max_length=1024,
+        title="Password",
+        json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("basic",)}),
+    )
     """The login password (secret, stored encrypted); needed with auth ``basic``."""
-    delete_read_messages: Literal["inherit", "yes", "no"] = "inherit"
+    delete_read_messages: Literal["inherit", "yes", "no"] = Field(
+        default="inherit",
+        title="Delete read messages",
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+    )
     """Delete mail from the server once stored; ``inherit`` follows the global setting."""
-    debug: Literal["inherit", "yes", "no"] = "inherit"
+    debug: Literal["inherit", "yes", "no"] = Field(
+        default="inherit", title="Debug", json_schema_extra=hints(group="Account")
+    )
     """Protocol trace of this account's IMAP/POP3 conversation in the logs (secrets
     redacted); ``inherit`` follows the global ``debug_protocol`` setting."""
-    enabled: bool = True
+    enabled: bool = Field(default=True, title="Enabled", json_schema_extra=hints(group="Account"))
     """Whether mail is fetched from this account (a deactivated one keeps its settings)."""
-    verify_tls: bool = True
+    verify_tls: bool = Field(
+        default=True, title="Verify TLS certificate", json_schema_extra=hints(group="Server")
+    )
     """Verify the server's TLS certificate (switch off only for test servers)."""
-    ca_file: str | None = None
+    ca_file: str | None = Field(
+        default=None,
+        max_length=4096,
+        title="CA file",
+        json_schema_extra=hints(group="Server", placeholder="the system's CA store"),
+    )
     """CA file that signed the server's certificate; empty: the system store."""
-    auth: Literal["basic", "oauth2"] = "basic"
+    auth: Literal["basic", "oauth2"] = Field(
+        default="basic", title="Authentication method", json_schema_extra=hints(group="Sign-in")
+    )
     """``oauth2``: XOAUTH2 with a token from msal's client-credentials flow (then the client
     fields below are needed, and the connection must be TLS)."""
-    client_id: HeaderText | None = None
+    client_id: HeaderText | None = Field(
+        default=None, max_length=255, title="Client ID", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 client (application) id."""
-    client_secret: SecretStr | None = None
+    client_secret: SecretStr | None = Field(
+        default=None, max_length=4096, title="Client secret", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 client secret (secret, stored encrypted)."""
-    authority: HeaderText | None = None
+    authority: HeaderText | None = Field(
+        default=None, max_length=1024, title="Authority", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 authority, e.g. ``https://login.microsoftonline.com/<tenant>``."""
-    scope: HeaderText | None = None
+    scope: HeaderText | None = Field(
+        default=None, max_length=1024, title="Scope", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 scope, e.g. ``https://outlook.office365.com/.default``."""
-    oauth_ca_file: str | None = None
+    oauth_ca_file: str | None = Field(
+        default=None, max_length=4096, title="Token issuer CA file", json_schema_extra=_OAUTH2
+    )
     """CA that signed a private token issuer's certificate; None: the system store."""
-    start_position: Literal["all", "new", "since"] = "all"
+    start_position: Literal["all", "new", "since"] = Field(
+        default="all",
+        title="Start with",
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+    )
     """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
-    start_date: date | None = None
+    start_date: date | None = Field(
+        default=None,
+        title="Start date",
+        json_schema_extra=hints(
+            group="Mailbox", placeholder="YYYY-MM-DD", applies_to={"start_position": ("since",)}
+        ),
+    )
     """The first day taken with ``start_position`` ``since`` (YYYY-MM-DD)."""
 
     @field_validator("name")
@@ -184,7 +255,7 @@ class IncomingAccount(_View):
     @property
     def effective_port(self) -> int:
         """The configured port, or the protocol's standard one."""
-        return self.port or {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}[self.protocol]
+        return self.port or MAILBOX_PORTS[self.protocol]
 
     @property
     def uses_tls(self) -> bool:
@@ -215,50 +286,112 @@ MAX_SMTP_CONCURRENCY = 32
 class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
 
-    host: HostName
+    host: HostName = Field(
+        max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
+    )
     """The SMTP server's host name."""
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        title="Port",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder_by={"security": {k: str(v) for k, v in SMTP_PORTS.items()}},
+        ),
+    )
     """The server port; empty: the standard one for the security mode (25, 587, 465)."""
-    security: Literal["none", "starttls", "tls"] = "starttls"
+    security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", title="Security", json_schema_extra=hints(group="Server")
+    )
     """``starttls`` upgrades the connection, ``tls`` is TLS from the first byte."""
-    username: NonEmptyText | None = None
+    username: NonEmptyText | None = Field(
+        default=None,
+        max_length=320,
+        title="Username",
+        json_schema_extra=hints(group="Sign-in", placeholder="none: send without AUTH"),
+    )
     """The login name; unset: no AUTH."""
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(
+        default=None,
+        max_length=1024,
+        title="Password",
+        json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("basic",)}),
+    )
     """The login password (secret, stored encrypted); needed with a username and auth
     ``basic``."""
-    connect_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    connect_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        le=600_000,
+        title="Connect timeout (ms)",
+        json_schema_extra=hints(group="Limits"),
+    )
     """How long connecting and the greeting may take."""
-    send_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
+    send_timeout_ms: int = Field(
+        default=60_000,
+        ge=100,
+        le=3_600_000,
+        title="Send timeout (ms)",
+        json_schema_extra=hints(group="Limits"),
+    )
     """How long sending one mail may take."""
     concurrency: int = Field(
-        default=1, json_schema_extra={"minimum": 1, "maximum": MAX_SMTP_CONCURRENCY}
+        default=1,
+        title="Parallel connections",
+        # Bounds for the schema only: the validator's refusal explains them.
+        json_schema_extra={"minimum": 1, "maximum": MAX_SMTP_CONCURRENCY, **hints(group="Limits")},
     )
     """SMTP connections the sender uses in parallel, each reused across mails."""
-    verify_tls: bool = True
+    verify_tls: bool = Field(
+        default=True, title="Verify TLS certificate", json_schema_extra=hints(group="Server")
+    )
     """Verify the server's TLS certificate (switch off only for test servers)."""
-    ca_file: str | None = None
+    ca_file: str | None = Field(
+        default=None,
+        max_length=4096,
+        title="CA file",
+        json_schema_extra=hints(group="Server", placeholder="the system's CA store"),
+    )
     """CA file that signed the server's certificate; empty: the system store."""
-    auth: Literal["basic", "oauth2"] = "basic"
+    auth: Literal["basic", "oauth2"] = Field(
+        default="basic", title="Authentication method", json_schema_extra=hints(group="Sign-in")
+    )
     """``basic``: AUTH with username and password (none without a username); ``oauth2``:
     XOAUTH2 for ``username`` with a token from msal's client-credentials flow."""
-    client_id: HeaderText | None = None
+    client_id: HeaderText | None = Field(
+        default=None, max_length=255, title="Client ID", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 client (application) id."""
-    client_secret: SecretStr | None = None
+    client_secret: SecretStr | None = Field(
+        default=None, max_length=1024, title="Client secret", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 client secret (secret, stored encrypted)."""
-    authority: HeaderText | None = None
+    authority: HeaderText | None = Field(
+        default=None, max_length=1024, title="Authority", json_schema_extra=_OAUTH2
+    )
     """OAuth 2.0 authority, e.g. ``https://login.microsoftonline.com/<tenant>``."""
-    scope: HeaderText | None = None
+    scope: HeaderText | None = Field(
+        default=None, max_length=1024, title="Scope", json_schema_extra=_OAUTH2
+    )
     """E.g. ``https://outlook.office365.com/.default``."""
-    oauth_ca_file: str | None = None
+    oauth_ca_file: str | None = Field(
+        default=None, max_length=4096, title="Token issuer CA file", json_schema_extra=_OAUTH2
+    )
     """CA that signed a private token issuer's certificate; None: the system store."""
-    credentials_from: str | None = None
+    credentials_from: str | None = Field(
+        default=None,
+        max_length=64,
+        title="Same credentials as incoming account",
+        json_schema_extra=hints(group="Sign-in"),
+    )
     """Use the username, password or OAuth 2.0 client of this incoming account (CSM's
     "same credentials as incoming"); the fields here are then left empty."""
 
     @property
     def effective_port(self) -> int:
         """The configured port, or the standard one for the security mode."""
-        return self.port or {"none": 25, "starttls": 587, "tls": 465}[self.security]
+        return self.port or SMTP_PORTS[self.security]
 
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""

@@ -303,3 +303,8 @@ class CaseRepo(Repo):
                 for a in d.get(key) or []
             )
         }
+
+    async def case_of_raw(self, *, raw_id: str) -> int | None:
+        """The case the incoming mail ``raw_id`` went to (opened or followed up), if any."""
+        doc = await self._messages.find_one({"raw_id": raw_id}, {"case_number": 1})
+        return int(doc["case_number"]) if doc else None

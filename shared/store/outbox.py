@@ -103,7 +103,7 @@ class OutboxRepo(Repo):
         the key the next page starts below (None: no more).
 
         Keyset paging by bounded range reads, as the desk's: each read is a window of
-        ``created_at`` with both bounds on the (``status`` | ``case_number``, created_at, _id)
+        ``created_at`` with both bounds on the (``status`` | ``case_number``, created_at)
         index, nothing else in the query (the local stand-in's planner scans the collection
         for anything else and sorts whatever matches); the other filters and the order are
         applied here. The window starts small and widens by the density it finds. A

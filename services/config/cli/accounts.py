@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,13 +11,13 @@ from services.config.api.schemas import AccountPublic
 from services.config.cli.common import (
     WHO,
     JsonOpt,
-    VerifyTlsOpt,
     console,
     print_rows,
-    read_secret,
     run_with,
 )
+from services.config.cli.field_options import given_fields, with_field_options
 from services.config.fetchers import accounts_listed
+from shared.models.field_specs import account_fields
 
 # The writes (services.config.accounts/properties: FastStream for the broadcast) and the
 # connection test (the mailbox adapters) are imported by their commands, so that the
@@ -46,69 +46,42 @@ def accounts_list(as_json: JsonOpt = False) -> None:
     print_rows(rows, (*ACCOUNT_COLUMNS, "owner", "last_fetch_at"), as_json, "Incoming accounts")
 
 
+FIELDS = [spec for spec in account_fields() if spec.name != "name"]
+"""The options of ``add`` and ``set``: every field of an account but its name (an argument;
+``rename`` changes it)."""
+FLAGS = {
+    "delete_read_messages": ("--delete-read-messages", "--delete"),
+    "enabled": ("--enabled/--disabled",),
+}
+"""Option names other than the derived ones: ``--delete`` and ``--disabled`` read better."""
+
+
 @app.command("add")
-def accounts_add(
-    name: str,
-    host: Annotated[str, typer.Option()],
-    username: Annotated[str, typer.Option()],
-    protocol: Annotated[str, typer.Option(help="IMAP, IMAPS, POP3 or POP3S")] = "IMAPS",
-    security: Annotated[
-        str, typer.Option(help="IMAP/POP3 only: auto, STARTTLS or none (password in clear)")
-    ] = "auto",
-    port: Annotated[int | None, typer.Option()] = None,
-    folder: Annotated[str, typer.Option()] = "INBOX",
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
-    delete: Annotated[str, typer.Option(help="inherit, yes or no")] = "inherit",
-    debug: Annotated[
-        str, typer.Option(help="protocol trace in the logs: inherit, yes or no")
-    ] = "inherit",
-    ca_file: Annotated[str | None, typer.Option()] = None,
-    verify_tls: VerifyTlsOpt = True,
-    enabled: Annotated[
-        bool, typer.Option("--enabled/--disabled", help="Add it active, or deactivated.")
-    ] = True,
-    auth: Annotated[str, typer.Option(help="basic or oauth2")] = "basic",
-    client_id: Annotated[str | None, typer.Option(help="OAuth 2.0 client id")] = None,
-    authority: Annotated[str | None, typer.Option(help="OAuth 2.0 authority URL")] = None,
-    scope: Annotated[str | None, typer.Option(help="OAuth 2.0 scope")] = None,
-    oauth_ca_file: Annotated[str | None, typer.Option(help="CA of a private issuer")] = None,
-    start_position: Annotated[str, typer.Option(help="IMAP: all, new or since")] = "all",
-    start_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD for since")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Add an incoming account (password, or with --auth oauth2 the client secret, from
-    stdin with --password-stdin, never from the command line)."""
+@with_field_options(FIELDS, create=True, flags=FLAGS)
+def accounts_add(name: str, as_json: JsonOpt = False, **values: Any) -> None:
+    """Add an incoming account. Secrets come from stdin, never from the command line:
+    --password-stdin (with --auth oauth2 it reads the client secret)."""
     from services.config.properties import put_account
 
-    fields = {
-        "protocol": protocol.upper(),
-        "security": "STARTTLS" if security.lower() == "starttls" else security.lower(),
-        "host": host,
-        "port": port,
-        "folder": folder,
-        "username": username,
-        "delete_read_messages": delete,
-        "debug": debug.lower(),
-        "ca_file": ca_file,
-        "verify_tls": verify_tls,
-        "enabled": enabled,
-        "auth": auth.lower(),
-        "client_id": client_id,
-        "authority": authority,
-        "scope": scope,
-        "oauth_ca_file": oauth_ca_file,
-        "start_position": start_position.lower(),
-        "start_date": start_date,
-    }
-    fields["client_secret" if auth.lower() == "oauth2" else "password"] = read_secret(
-        password_stdin
-    )
+    fields = given_fields(FIELDS, values)
     account = run_with(
         lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=True), broker=True
     )
     print_rows([AccountPublic.of(account)], ACCOUNT_COLUMNS, as_json, "Account added")
+
+
+@app.command("set")
+@with_field_options(FIELDS, create=False, flags=FLAGS)
+def accounts_set(name: str, as_json: JsonOpt = False, **values: Any) -> None:
+    """Change an account: the options given, the others keep their value (--reset FIELD puts
+    one back to its default). Secrets from stdin: --password-stdin, --client-secret-stdin."""
+    from services.config.properties import put_account
+
+    fields = given_fields(FIELDS, values)
+    account = run_with(
+        lambda rt: put_account(rt, name=name, fields=fields, who=WHO, create=False), broker=True
+    )
+    print_rows([AccountPublic.of(account)], ACCOUNT_COLUMNS, as_json, "Account changed")
 
 
 def _set_enabled(name: str, enabled: bool) -> None:

@@ -53,13 +53,6 @@ ID_COLUMNS = frozenset(
 activate NAME``, ``suppressions remove ADDRESS``): never wrapped or cut in a table."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-VerifyTlsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--verify-tls/--no-verify-tls",
-        help="Verify the server's certificate (switch off only for test servers).",
-    ),
-]
 
 _debug = os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 

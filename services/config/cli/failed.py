@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from services.config.api.schemas import FailedMailPublic
 from services.config.cli.common import WHO, JsonOpt, console, print_rows, run_with
+from services.config.cli.model_options import model_options
+from shared.models.desk import DeskFilter
 
 # services.config.desk (the replay machinery: FastStream, the parser) is imported by the
 # commands that use it, so `failed list` starts fast.
@@ -18,33 +19,24 @@ from services.config.cli.common import WHO, JsonOpt, console, print_rows, run_wi
 app = typer.Typer(help="The failed-mail desk.", no_args_is_help=True)
 
 FAILED_COLUMNS = ("id", "account", "sender", "error", "attempts", "last_failed_at", "status")
-SenderOpt = Annotated[str | None, typer.Option(help="Text the sender address contains.")]
-ErrorOpt = Annotated[str | None, typer.Option(help="Text the error contains.")]
-AccountOpt = Annotated[str | None, typer.Option(help="The incoming account.")]
+LimitOpt = Annotated[int, typer.Option(min=1, max=1000, help="At most this many entries.")]
 
 
 @app.command("list")
-def failed_list(
-    account: AccountOpt = None,
-    error: ErrorOpt = None,
-    sender: SenderOpt = None,
-    since: Annotated[datetime | None, typer.Option(help="Failed at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, typer.Option(help="Failed at or before (ISO 8601).")] = None,
-    all_states: Annotated[bool, typer.Option("--all", help="Include replayed.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
+@model_options(DeskFilter)
+def failed_list(filter: DeskFilter, limit: LimitOpt = 100, as_json: JsonOpt = False) -> None:
     """List and search failed mails, most recent first."""
-    entries = run_with(
-        lambda rt: rt.store.desk.search(
-            status=None if all_states else "failed",
-            account=account,
-            error_contains=error,
-            sender_contains=sender,
-            since=since,
-            until=until,
-        )
-    )
+    entries = run_with(lambda rt: rt.store.desk.search(filter=filter, limit=limit))
     print_rows([FailedMailPublic.of(e) for e in entries], FAILED_COLUMNS, as_json, "Failed mails")
+
+
+@app.command("count")
+@model_options(DeskFilter, exclude={"status"})
+def failed_count(filter: DeskFilter) -> None:
+    """Count the failed mails matching the filter (what replay --all would replay)."""
+    from services.config import desk
+
+    typer.echo(run_with(lambda rt: desk.count_matching(rt, filter=filter)))
 
 
 @app.command("show")
@@ -69,12 +61,13 @@ def failed_show(
 
 
 @app.command("replay")
+@model_options(DeskFilter, exclude={"status"})
 def failed_replay(
+    filter: DeskFilter,
     failed_id: Annotated[str | None, typer.Argument()] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Replay every failed mail.")] = False,
-    account: AccountOpt = None,
-    error: ErrorOpt = None,
-    sender: SenderOpt = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Replay every failed mail matching the filter.")
+    ] = False,
 ) -> None:
     """Replay one failed mail, or all (optionally filtered) with --all."""
     from services.config import desk
@@ -85,12 +78,7 @@ def failed_replay(
         one = failed_id
         results = [run_with(lambda rt: desk.replay(rt, failed_id=one, who=WHO), broker=True)]
     else:
-        results = run_with(
-            lambda rt: desk.replay_all(
-                rt, who=WHO, account=account, error_contains=error, sender_contains=sender
-            ),
-            broker=True,
-        )
+        results = run_with(lambda rt: desk.replay_all(rt, who=WHO, filter=filter), broker=True)
     for r in results:
         console.print(f"{r.failed_id}: {r.note}", highlight=False)
     console.print(f"{sum(r.replayed for r in results)} replayed")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -10,13 +10,13 @@ from services.config.api.schemas import OutgoingPublic
 from services.config.cli.common import (
     WHO,
     JsonOpt,
-    VerifyTlsOpt,
     console,
     loaded_config,
     print_rows,
-    read_secret,
     run_with,
 )
+from services.config.cli.field_options import given_fields, with_field_options
+from shared.models.field_specs import outgoing_fields
 from shared.runtime import Runtime
 
 # services.config.properties (FastStream for the broadcast) is imported by the commands that
@@ -36,38 +36,21 @@ OUTGOING_COLUMNS = (
 )
 
 
+FIELDS = outgoing_fields()
+"""The options of ``set``: every field of the connection."""
+
+
 @app.command("set")
-def outgoing_set(
-    host: Annotated[str, typer.Option()],
-    security: Annotated[str, typer.Option(help="none, starttls or tls")] = "starttls",
-    port: Annotated[int | None, typer.Option()] = None,
-    username: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
-    connect_timeout_ms: Annotated[int, typer.Option()] = 10_000,
-    send_timeout_ms: Annotated[int, typer.Option()] = 60_000,
-    concurrency: Annotated[int, typer.Option(help="SMTP connections used in parallel.")] = 1,
-    ca_file: Annotated[str | None, typer.Option()] = None,
-    verify_tls: VerifyTlsOpt = True,
-) -> None:
-    """Set the outgoing SMTP connection."""
+@with_field_options(FIELDS, create=False)
+def outgoing_set(as_json: JsonOpt = False, **values: Any) -> None:
+    """Set the outgoing SMTP connection: the options given, the others keep their value (a
+    new connection: their defaults; --reset FIELD puts one back). Secrets from stdin:
+    --password-stdin, --client-secret-stdin."""
     from services.config.properties import set_outgoing
 
-    fields = {
-        "host": host,
-        "port": port,
-        "security": security,
-        "username": username,
-        "password": read_secret(password_stdin),
-        "connect_timeout_ms": connect_timeout_ms,
-        "send_timeout_ms": send_timeout_ms,
-        "concurrency": concurrency,
-        "ca_file": ca_file,
-        "verify_tls": verify_tls,
-    }
+    fields = given_fields(FIELDS, values)
     conn = run_with(lambda rt: set_outgoing(rt, fields=fields, who=WHO), broker=True)
-    print_rows([OutgoingPublic.of(conn)], OUTGOING_COLUMNS, False, "Outgoing connection")
+    print_rows([OutgoingPublic.of(conn)], OUTGOING_COLUMNS, as_json, "Outgoing connection")
 
 
 @app.command("show")
@@ -122,25 +105,23 @@ def outgoing_test(
         raise typer.Exit(1)
 
 
+AUTH_FIELDS = [
+    spec
+    for spec in FIELDS
+    if spec.group == "Sign-in" and spec.name not in ("auth", "credentials_from")
+]
+"""The login fields ``auth`` takes; the method is its --basic, --oauth2 or --same-as."""
+
+
 @app.command("auth")
+@with_field_options(AUTH_FIELDS, create=False)
 def outgoing_auth(
     basic: Annotated[bool, typer.Option("--basic", help="Username and password.")] = False,
     oauth2: Annotated[bool, typer.Option("--oauth2", help="OAuth 2.0 (XOAUTH2).")] = False,
     same_as: Annotated[
         str | None, typer.Option("--same-as", help="Use this incoming account's credentials.")
     ] = None,
-    username: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
-    client_id: Annotated[str | None, typer.Option()] = None,
-    client_secret_stdin: Annotated[
-        bool,
-        typer.Option("--client-secret-stdin", help="Read the OAuth client secret from stdin."),
-    ] = False,
-    authority: Annotated[str | None, typer.Option(help="https://…/<tenant>")] = None,
-    scope: Annotated[str | None, typer.Option()] = None,
-    oauth_ca_file: Annotated[str | None, typer.Option()] = None,
+    **values: Any,
 ) -> None:
     """Choose how the outgoing connection logs in (secrets from stdin, never arguments)."""
     from services.config.properties import set_outgoing
@@ -150,18 +131,12 @@ def outgoing_auth(
     fields: dict[str, object]
     if same_as is not None:
         fields = {"credentials_from": same_as}
-    elif basic:
-        fields = {"auth": "basic", "username": username, "password": read_secret(password_stdin)}
     else:
-        fields = {
-            "auth": "oauth2",
-            "username": username,
-            "client_id": client_id,
-            "client_secret": read_secret(client_secret_stdin),
-            "authority": authority,
-            "scope": scope,
-            "oauth_ca_file": oauth_ca_file,
-        }
+        method = {"auth": "basic" if basic else "oauth2"}
+        # The fields of the other method are left out: switching drops them (set_outgoing).
+        login = {spec.name for spec in AUTH_FIELDS if spec.applies(method)}
+        given = given_fields(AUTH_FIELDS, values)
+        fields = {**method, **{k: v for k, v in given.items() if k in login}}
     conn = run_with(lambda rt: set_outgoing(rt, fields=fields, who=WHO), broker=True)
     columns = (*OUTGOING_COLUMNS, "auth", "client_id", "client_secret_set", "credentials_from")
     print_rows([OutgoingPublic.of(conn)], columns, False, "Outgoing connection")

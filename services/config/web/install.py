@@ -8,11 +8,35 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.config.web.auth import PageRefused, SignInRequired
-from services.config.web.pages import cases, health, outbox, signin
+from services.config.web.pages import (
+    cases,
+    email_accounts,
+    email_addresses,
+    email_scripts,
+    email_settings,
+    failed,
+    health,
+    me,
+    outbox,
+    signin,
+    users,
+)
 from services.config.web.responses import error_page, signin_redirect
 from services.config.web.templates import CONSOLE, STATIC, package_dir
 
-PAGES = (signin, health, cases, outbox)
+PAGES = (
+    signin,
+    health,
+    email_accounts,
+    email_settings,
+    email_addresses,
+    email_scripts,
+    failed,
+    users,
+    me,
+    cases,
+    outbox,
+)
 """Every page module; each has a ``router``."""
 
 

@@ -111,3 +111,36 @@ def test_copy_and_rename_from_the_cli(rabbit_url: str, mongo_url: str, mongo_db_
     assert taken.returncode == 1 and "exists" in taken.stderr
     names = [a["name"] for a in json.loads(mailroom("accounts", "list", "--json", env=env).stdout)]
     assert sorted(names) == ["sales", "support"]
+
+
+def test_set_changes_only_the_options_given_from_the_cli(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
+    env = cli_env(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, secret_key="cli-key-3"
+    )
+    added = mailroom(
+        "accounts", "add", "support", "--host", "imap.example.org", "--username", "s",
+        "--password-stdin", env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+
+    def account(*args: str, stdin: str | None = None) -> dict[str, object]:
+        done = mailroom("accounts", "set", "support", *args, "--json", env=env, stdin=stdin)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert PASSWORD not in done.stdout + done.stderr
+        row: dict[str, object] = json.loads(done.stdout)[0]
+        return row
+
+    # Choices in any case; the host, username and password stay as they were.
+    changed = account("--protocol", "imap", "--security", "starttls", "--port", "1143")
+    assert (changed["protocol"], changed["security"], changed["port"]) == ("IMAP", "STARTTLS", 1143)
+    assert changed["host"] == "imap.example.org" and changed["password_set"] is True
+    assert account("--reset", "port")["port"] == 143
+    assert account("--folder", "Support", "--delete", "yes")["folder"] == "Support"
+    assert account("--password-stdin", stdin="another-password-7\n")["password_set"] is True
+
+    refused = mailroom("accounts", "set", "support", "--reset", "host", env=env)
+    assert refused.returncode != 0 and "host" in refused.stderr
+    missing = mailroom("accounts", "set", "nobody", "--port", "993", env=env)
+    assert missing.returncode == 1 and "nobody" in missing.stderr

@@ -87,3 +87,24 @@ def test_a_missing_secret_key_is_refused_with_what_to_do(
     )
     assert result.returncode == 1
     assert "MAILROOM_SECRET_KEY" in result.stderr
+
+
+def test_outgoing_set_changes_only_the_options_given(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
+    env = cli_env(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, secret_key="cli-key-4"
+    )
+    first = mailroom(
+        "outgoing", "set", "--host", "smtp.example.org", "--port", "2525", "--security", "TLS",
+        "--username", "u", "--password-stdin", env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = mailroom("outgoing", "set", "--concurrency", "2", "--json", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    shown = json.loads(again.stdout)[0]
+    assert (shown["host"], shown["port"], shown["security"]) == ("smtp.example.org", 2525, "tls")
+    assert shown["concurrency"] == 2 and shown["password_set"] is True
+    assert PASSWORD not in again.stdout
+    reset = json.loads(mailroom("outgoing", "set", "--reset", "port", "--json", env=env).stdout)
+    assert reset[0]["port"] == 465

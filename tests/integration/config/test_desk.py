@@ -63,3 +63,22 @@ async def test_search_show_delete_and_audit(config_stack: Stack, api: httpx.Asyn
         ("delete", "skipped"),
     ]
     assert (await api.get("/failed/nope")).status_code == 404
+
+
+async def test_pages_follow_the_link_header_and_count_matches(
+    config_stack: Stack, api: httpx.AsyncClient
+) -> None:
+    ids = [
+        await failed_mail(config_stack, f"c{n}@example.org", "support", f"error {n % 2}")
+        for n in range(5)
+    ]
+    seen, url = [], "/failed?limit=2"
+    while url:
+        response = await api.get(url)
+        assert response.status_code == 200, response.text
+        seen += [e["id"] for e in response.json()]
+        link = response.headers.get("link", "")
+        url = link[1 : link.index(">")] if link else ""
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    assert (await api.get("/failed/count", params={"error": "ERROR 1"})).json() == {"count": 2}
+    assert (await api.get("/failed", params={"after": "nonsense"})).status_code == 422

@@ -11,8 +11,10 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiormq.exceptions import ChannelInvalidStateError
 
 from deploy.local.servers import SmtpSink
+from services.sender import handlers as sender_handlers
 from services.sender.deliver import deliver
 from services.sender.handlers import build_router
 from services.sender.pool import AiosmtplibTransport
@@ -24,7 +26,7 @@ from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
 from shared.models.messages import OutgoingMail
 from shared.models.records import OutboxEntry
-from shared.retry import ATTEMPT_HEADER, ERROR_HEADER
+from shared.retry import ATTEMPT_HEADER, ERROR_HEADER, retry_later
 from shared.runtime import Runtime
 from shared.service import Service, Stack
 from shared.topology import MAIL_OUTGOING, SENDER_FAILED, retry_queue
@@ -167,6 +169,35 @@ async def test_transient_failure_is_parked_in_the_retry_tier(
     assert outgoing_mail_id(waiting.body) == mail.mail_id
     entry = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert entry is not None and (entry.status, entry.attempts) == ("queued", 1)
+
+
+async def test_a_retry_the_broker_refuses_hands_the_mail_back_instead_of_dead_lettering_it(
+    rt: Runtime, hanging_up_server: TcpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chaos run: right after the broker came back, parking a mail for its retry failed on
+    # a channel not yet reopened; the consumer's reject dead-lettered it to the desk.
+    await configure(rt, plain(hanging_up_server))
+    mail = outgoing_mail()
+    refused: list[str] = []
+
+    async def refused_once(*args: Any, **kwargs: Any) -> int:
+        if not refused:
+            refused.append("once")
+            raise ChannelInvalidStateError("channel closed")
+        return await retry_later(*args, **kwargs)
+
+    monkeypatch.setattr(sender_handlers, "retry_later", refused_once)
+    async with running_sender(rt):
+        await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
+        tier = await rt.broker.declare_queue(retry_queue(MAIL_OUTGOING, 5))
+
+        async def parked() -> Any:
+            return await tier.get(no_ack=True, fail=False)
+
+        waiting = await eventually(parked, what="the mail in the 5 s retry tier")
+    assert refused and outgoing_mail_id(waiting.body) == mail.mail_id
+    dead = await rt.broker.declare_queue(SENDER_FAILED)
+    assert await dead.get(no_ack=True, fail=False) is None
 
 
 async def test_a_mail_past_its_queue_lifetime_goes_to_sender_failed_with_the_reason(

@@ -7,8 +7,10 @@ import pytest
 from shared.mailbox._imap_parse import (
     ImapProtocolError,
     announces_new_mail,
+    decode_folder,
     encode_folder,
     parse_bodies,
+    parse_list,
     parse_search,
     parse_select,
     parse_sizes,
@@ -137,3 +139,21 @@ def test_only_exists_counts_as_news_during_idle() -> None:
     assert announces_new_mail([b"4 EXISTS", b"1 RECENT"])
     assert not announces_new_mail([b"3 FETCH (FLAGS (\\Seen))"])
     assert not announces_new_mail([b"2 EXPUNGE"])
+
+
+def test_list_gives_the_selectable_folders_decoded() -> None:
+    lines = [
+        b'(\\HasNoChildren) "." INBOX',
+        b'(\\HasNoChildren \\Sent) "." "Sent Items"',
+        b'(\\Noselect \\HasChildren) "/" Archive',
+        b'(\\HasNoChildren) "/" "Caf&AOk- \\"Bar\\""',
+        b"() NIL {5}",
+        b"Inbox",
+        b"LIST completed (0.001 + 0.000 secs).",
+    ]
+    assert parse_list(lines) == ["INBOX", "Sent Items", 'Café "Bar"', "Inbox"]
+
+
+def test_folder_names_survive_modified_utf7() -> None:
+    for name in ("Entwürfe & Co", "日本語", "&", "plain"):
+        assert decode_folder(encode_folder(name).strip('"')) == name

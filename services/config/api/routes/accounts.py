@@ -45,8 +45,9 @@ async def get_account(name: Name, rt: RuntimeDep, _: Viewer) -> AccountPublic:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def add_account(body: AccountCreate, rt: RuntimeDep, who: Admin) -> AccountPublic:
     """Add an account (409 when the name is taken)."""
-    fields = body.model_dump(exclude={"name"})
-    account = await put_account(rt, name=body.name, fields=fields, who=who, create=True)
+    fields = body.model_dump()
+    name = fields.pop("name")
+    account = await put_account(rt, name=name, fields=fields, who=who, create=True)
     return AccountPublic.of(account)
 
 

@@ -2,60 +2,61 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Response
 
 from services.config import desk
 from services.config.api.deps import Operator, RuntimeDep, Viewer
-from services.config.api.schemas import DeskAuditOut, FailedMailPublic, ReplayOut
+from services.config.api.schemas import CountOut, DeskAuditOut, FailedMailPublic, ReplayOut
+from shared.models.desk import DeskCursor, DeskFilter
 
 router = APIRouter(prefix="/failed", tags=["failed-mail desk"])
 
 FailedId = Annotated[str, Path(max_length=100)]
 
-AccountQ = Annotated[str | None, Query(max_length=64)]
-TextQ = Annotated[str | None, Query(max_length=200)]
+Filter = Annotated[DeskFilter, Query()]
+"""The desk's filters as query parameters (``shared.models.desk``: one declaration for the
+API, the CLI and the console)."""
+After = Annotated[
+    str | None,
+    Query(max_length=200, description="Where the page starts (from the last page's Link)."),
+]
 
 
 @router.get("")
 async def list_failed(
     rt: RuntimeDep,
     _: Viewer,
-    account: AccountQ = None,
-    error: TextQ = None,
-    sender: TextQ = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: Annotated[str | None, Query(pattern="^(failed|replayed|deleted)$")] = "failed",
+    filter: Filter,
+    response: Response,
+    after: After = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[FailedMailPublic]:
-    """Desk entries, most recent failure first; text filters ignore case."""
-    entries = await rt.store.desk.search(
-        status=status,
-        account=account,
-        error_contains=error,
-        sender_contains=sender,
-        since=since,
-        until=until,
-        limit=limit,
-    )
-    return [FailedMailPublic.of(e) for e in entries]
+    """Desk entries, most recent failure first; text filters ignore case.
+
+    Paged by position: when more entries follow, the answer has a ``Link: <…>; rel="next"``
+    header with the URL of the next page (its ``after``)."""
+    cursor = DeskCursor.decode(after) if after else None
+    page = await rt.store.desk.page(filter=filter, after=cursor, limit=limit)
+    if page.next is not None:
+        query = urlencode({**filter.query(), "after": page.next.encode(), "limit": limit})
+        response.headers["Link"] = f'<{router.prefix}?{query}>; rel="next"'
+    return [FailedMailPublic.of(e) for e in page.entries]
+
+
+@router.get("/count")
+async def count_failed(rt: RuntimeDep, _: Viewer, filter: Filter) -> CountOut:
+    """How many failed entries match the filter: what a replay of all of them would replay."""
+    return CountOut(count=await desk.count_matching(rt, filter=filter))
 
 
 @router.post("/replay")
-async def replay_many(
-    rt: RuntimeDep,
-    who: Operator,
-    account: AccountQ = None,
-    error: TextQ = None,
-    sender: TextQ = None,
-) -> list[ReplayOut]:
-    """Replay every failed entry matching the filter (all without a filter)."""
-    results = await desk.replay_all(
-        rt, who=who, account=account, error_contains=error, sender_contains=sender
-    )
+async def replay_many(rt: RuntimeDep, who: Operator, filter: Filter) -> list[ReplayOut]:
+    """Replay every failed entry matching the filter (all without a filter), at most
+    10,000 per call; ``status`` does not apply: only failed entries are replayed."""
+    results = await desk.replay_all(rt, who=who, filter=filter)
     return [ReplayOut(failed_id=r.failed_id, replayed=r.replayed, note=r.note) for r in results]
 
 
