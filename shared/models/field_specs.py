@@ -21,14 +21,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, EmailStr, SecretStr
 from pydantic.fields import FieldInfo
 
 from shared.models.config import IncomingAccount, OutgoingConnection
+from shared.models.messages import MailAddress
 
-Kind = Literal["text", "number", "bool", "choice", "secret", "date"]
+Kind = Literal[
+    "text", "number", "bool", "choice", "secret", "date", "lines", "address", "addresses"
+]
 """What input a field takes: free text, a number, yes/no, one of ``choices``, a write-only
-secret, or a day (YYYY-MM-DD)."""
+secret, a day (YYYY-MM-DD), a list of texts (one per line), a mail address with its display
+name, or a list of those."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,14 @@ def unwrap(annotation: Any) -> tuple[Any, bool]:
 def _kind(name: str, inner: Any) -> tuple[Kind, tuple[str, ...]]:
     if get_origin(inner) is Literal:
         return "choice", tuple(str(a) for a in get_args(inner))
+    if get_origin(inner) in (tuple, list):
+        item, _ = unwrap(get_args(inner)[0])
+        if item is MailAddress:
+            return "addresses", ()
+        if item is EmailStr or (isinstance(item, type) and issubclass(item, str)):
+            return "lines", ()
+    if inner is MailAddress:
+        return "address", ()
     if inner is bool:  # before int: bool is an int
         return "bool", ()
     if inner in (int, float):
@@ -106,13 +118,28 @@ def _kind(name: str, inner: Any) -> tuple[Kind, tuple[str, ...]]:
         return "secret", ()
     if inner is date:
         return "date", ()
-    if isinstance(inner, type) and issubclass(inner, str):
+    if inner is EmailStr or (isinstance(inner, type) and issubclass(inner, str)):
         return "text", ()
     raise TypeError(f"{name}: {inner!r} has no field kind; give it one in field_specs")
 
 
+WORDS: Mapping[str, str] = {
+    "tls": "TLS",
+    "ca": "CA",
+    "id": "ID",
+    "ms": "(ms)",
+    "mb": "(MB)",
+    "seconds": "(seconds)",
+    "oauth": "OAuth",
+    "smtp": "SMTP",
+}
+"""Words a title derived from a field's name writes differently (``verify_tls``: "Verify
+TLS")."""
+
+
 def _title(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    words = " ".join(WORDS.get(w, w) for w in name.split("_"))
+    return words[:1].upper() + words[1:]
 
 
 def _one_line(text: str | None) -> str:

@@ -1,14 +1,12 @@
 """A console form declared by a pydantic model: its fields become form fields (title, help,
 input kind, choices, secret) and the posted strings become the model's values again.
 
-A field is read from the model alone: the title is the field's ``title`` (else its name),
-the help its description (the attribute docstring), the input kind its annotation (a
-``Literal`` is a drop-down, ``bool`` a check box, ``SecretStr`` a write-only secret, a tuple
-one entry per line). Extra metadata comes from the field's ``json_schema_extra`` when it is
-a mapping: ``secret``, ``group``, ``title``, ``help``, ``placeholder`` and ``applies_to``
-(``{"protocol": ["IMAP", "IMAPS"]}``: the field is shown only while ``protocol`` has one of
-those values). The metadata is optional; a page may add the same keys as ``hints`` for a
-model that does not carry them.
+A field is read from the model alone, through ``shared.models.field_specs`` (the reader the
+API schemas and the CLI options use too): title, help (the attribute docstring), input kind
+(a ``Literal`` is a drop-down, ``bool`` a check box, ``SecretStr`` a write-only secret, a
+tuple one entry per line), group, placeholder and ``applies_to`` (``{"protocol": ["IMAP",
+"IMAPS"]}``: the field is shown only while ``protocol`` has one of those values). A page may
+override the same keys as ``hints`` (a friendlier title, another group).
 
 Secrets are write-only: the form shows whether one is set and takes a new value; an empty
 input keeps the stored one. A field that does not apply to the form's current values is not
@@ -18,16 +16,16 @@ block a save.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from email.utils import formataddr, parseaddr
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
-from pydantic import BaseModel, EmailStr, SecretStr, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, SecretStr, ValidationError
 
+from shared.models.field_specs import FieldSpec, field_specs
+from shared.models.field_specs import Kind as SpecKind
 from shared.models.messages import MailAddress
 
 Kind = Literal[
@@ -51,6 +49,19 @@ CHOICE_LABELS: Mapping[str, str] = {
 """How a drop-down shows a model's choice; a choice not listed is shown as it is."""
 
 HINT_KEYS = ("secret", "group", "title", "help", "placeholder", "applies_to")
+"""What a page may add to (or override of) a field's own declaration."""
+
+_FORM_KINDS: Mapping[SpecKind, Kind] = {
+    "text": "text",
+    "number": "number",
+    "bool": "checkbox",
+    "choice": "select",
+    "secret": "secret",
+    "date": "date",
+    "lines": "lines",
+    "address": "address",
+    "addresses": "addresses",
+}
 
 
 @dataclass(frozen=True)
@@ -74,80 +85,23 @@ class FormField:
     """Other fields' visibility depends on this one: changing it re-renders the form."""
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The type inside ``Optional``/``Annotated``, and whether None is allowed."""
-    optional = False
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in get_args(annotation) if a is not type(None)]
-            optional = optional or len(args) < len(get_args(annotation))
-            if len(args) != 1:
-                return annotation, optional
-            annotation = args[0]
-        else:
-            return annotation, optional
-
-
-def _kind(name: str, annotation: Any) -> tuple[Kind, tuple[str, ...]]:
-    """The input kind of a field's type, and a drop-down's choices."""
-    inner, _ = _unwrap(annotation)
-    origin = get_origin(inner)
-    if origin is Literal:
-        return "select", tuple(str(a) for a in get_args(inner))
-    if origin in (tuple, list):
-        item, _ = _unwrap(get_args(inner)[0])
-        if item is MailAddress:
-            return "addresses", ()
-        if item in (str, EmailStr) or (isinstance(item, type) and issubclass(item, str)):
-            return "lines", ()
-    simple: dict[Any, Kind] = {
-        bool: "checkbox",
-        int: "number",
-        float: "number",
-        SecretStr: "secret",
-        date: "date",
-        MailAddress: "address",
-        str: "text",
-        EmailStr: "text",
-    }
-    if inner in simple:
-        return simple[inner], ()
-    if isinstance(inner, type) and issubclass(inner, str):  # EmailStr and the like
-        return "text", ()
-    raise TypeError(f"{name}: no form input for {inner!r}; leave the field out of the form")
-
-
-def _hints(info: FieldInfo) -> dict[str, Any]:
-    # json_schema_extra may be a mapping, a callable or absent: only a mapping carries hints.
-    extra = info.json_schema_extra
-    return {k: extra[k] for k in HINT_KEYS if k in extra} if isinstance(extra, Mapping) else {}
-
-
-WORDS: Mapping[str, str] = {
-    "tls": "TLS",
-    "ca": "CA",
-    "id": "ID",
-    "ms": "(ms)",
-    "mb": "(MB)",
-    "seconds": "(seconds)",
-    "oauth": "OAuth",
-    "smtp": "SMTP",
-}
-"""Words a title derived from a field's name writes differently (``verify_tls``: "Verify
-TLS")."""
-
-
-def _title(name: str) -> str:
-    words = [WORDS.get(w, w) for w in name.split("_")]
-    return " ".join(words)[:1].upper() + " ".join(words)[1:]
-
-
-def _help(text: str | None) -> str:
-    # The docstrings mark names as ``code`` for Sphinx; a form shows them plainly.
-    return " ".join((text or "").replace("``", "").split())
+def _form_field(spec: FieldSpec, meta: Mapping[str, Any]) -> FormField:
+    """The input of one field (``shared.models.field_specs``), with a page's ``meta``."""
+    kind = "secret" if meta.get("secret") else _FORM_KINDS[spec.kind]
+    applies_to = meta.get("applies_to", spec.applies_to)
+    return FormField(
+        name=spec.name,
+        title=str(meta.get("title") or spec.title),
+        help=str(meta.get("help") or spec.description),
+        kind=kind,
+        required=spec.required and kind != "checkbox",
+        default=spec.default,
+        choices=tuple((c, CHOICE_LABELS.get(c, c)) for c in spec.choices),
+        step="1" if spec.integer else "any",
+        placeholder=str(meta.get("placeholder") or spec.placeholder),
+        group=str(meta.get("group") or spec.group),
+        applies_to={k: tuple(map(str, v)) for k, v in applies_to.items()},
+    )
 
 
 def form_fields(
@@ -158,37 +112,11 @@ def form_fields(
     order: Sequence[str] = (),
 ) -> tuple[FormField, ...]:
     """The form fields of ``model`` without ``exclude``: those named in ``order`` first, in
-    that order, then the rest in declaration order. ``hints`` (by field name) add to or
-    override the metadata the model's fields carry."""
-    left_out = set(exclude)
-    found: list[FormField] = []
-    declared = model.model_fields
-    names = [*(n for n in order if n in declared), *(n for n in declared if n not in order)]
-    for name in names:
-        info = declared[name]
-        if name in left_out:
-            continue
-        meta = {**_hints(info), **(hints or {}).get(name, {})}
-        kind, choices = _kind(name, info.annotation)
-        if meta.get("secret"):
-            kind = "secret"
-        inner, _ = _unwrap(info.annotation)
-        default = None if info.is_required() else info.get_default(call_default_factory=True)
-        found.append(
-            FormField(
-                name=name,
-                title=str(meta.get("title") or info.title or _title(name)),
-                help=_help(meta.get("help") or info.description),
-                kind=kind,
-                required=info.is_required() and kind != "checkbox",
-                default=default,
-                choices=tuple((c, CHOICE_LABELS.get(c, c)) for c in choices),
-                step="any" if inner is float else "1",
-                placeholder=str(meta.get("placeholder") or ""),
-                group=str(meta.get("group") or ""),
-                applies_to={k: tuple(map(str, v)) for k, v in meta.get("applies_to", {}).items()},
-            )
-        )
+    that order, then the rest in declaration order. ``hints`` (by field name, keys of
+    ``HINT_KEYS``) add to or override what the model's fields declare."""
+    specs = {s.name: s for s in field_specs(model) if s.name not in set(exclude)}
+    names = [*(n for n in order if n in specs), *(n for n in specs if n not in order)]
+    found = [_form_field(specs[n], (hints or {}).get(n, {})) for n in names]
     controlling = {other for f in found for other in f.applies_to}
     return tuple(replace(f, controls=f.name in controlling) for f in found)
 

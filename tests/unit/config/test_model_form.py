@@ -41,9 +41,7 @@ class Box(BaseModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     verify_tls: bool = True
     password: SecretStr | None = Field(default=None, json_schema_extra={"group": "Sign-in"})
-    token: str | None = Field(
-        default=None, json_schema_extra={"secret": True, "title": "API token"}
-    )
+    token: str | None = Field(default=None, title="API token", json_schema_extra={"secret": True})
     allowed: tuple[str, ...] = ()
     sender: MailAddress | None = None
     admins: tuple[MailAddress, ...] = ()

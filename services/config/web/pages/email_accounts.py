@@ -43,6 +43,7 @@ from services.config.web.templates import CONSOLE, render
 from shared.errors import ConfigRejected, NotFound
 from shared.mailbox.probe import ConnectionReport
 from shared.models.config import IncomingAccount
+from shared.models.field_specs import account_fields
 from shared.runtime import Runtime
 
 router = APIRouter(prefix=f"{CONSOLE}/email", include_in_schema=False)
@@ -53,35 +54,20 @@ DRAFT = f"{CONSOLE}/email/account-draft"
 """Posting the form here re-renders it for the chosen protocol and auth, without saving."""
 # Outside /accounts/: "new" is a valid account name.
 
-IMAP = ("IMAP", "IMAPS")
+ORDER = (
+    *("name", "protocol", "security", "host", "port", "verify_tls", "ca_file"),
+    *("auth", "username", "password", "client_id", "client_secret", "authority", "scope"),
+    *("oauth_ca_file", "folder", "start_position", "start_date", "delete_read_messages"),
+    *("debug", "enabled"),
+)
+"""The seeds' order: server, then sign-in, then mailbox."""
 HINTS: Mapping[str, Mapping[str, Any]] = {
-    "name": {"group": "Account"},
-    "protocol": {"group": "Server"},
-    "security": {"group": "Server", "applies_to": {"protocol": ("IMAP", "POP3")}},
-    "host": {"group": "Server"},
-    "port": {"group": "Server"},
-    "verify_tls": {"group": "Server"},
-    "ca_file": {"group": "Server"},
-    "auth": {"group": "Sign-in", "title": "Authentication method"},
-    "username": {"group": "Sign-in"},
-    "password": {"group": "Sign-in", "applies_to": {"auth": ("basic",)}},
-    "client_id": {"group": "Sign-in", "applies_to": {"auth": ("oauth2",)}},
-    "client_secret": {"group": "Sign-in", "applies_to": {"auth": ("oauth2",)}},
-    "authority": {"group": "Sign-in", "applies_to": {"auth": ("oauth2",)}},
-    "scope": {"group": "Sign-in", "applies_to": {"auth": ("oauth2",)}},
-    "oauth_ca_file": {"group": "Sign-in", "applies_to": {"auth": ("oauth2",)}},
-    "folder": {"group": "Mailbox", "applies_to": {"protocol": IMAP}},
-    "start_position": {"group": "Mailbox", "applies_to": {"protocol": IMAP}},
-    "start_date": {"group": "Mailbox", "applies_to": {"start_position": ("since",)}},
-    "delete_read_messages": {"group": "Mailbox", "applies_to": {"protocol": IMAP}},
     "debug": {"group": "Mailbox"},
     "enabled": {"group": "Mailbox", "title": "Active (fetch mail from this account)"},
 }
-"""Group, title and protocol/auth applicability of the account's fields, where the model
-does not carry them itself (``json_schema_extra``), in the order the form shows them (the
-seeds': server, then sign-in, then mailbox)."""
+"""Where the form shows a field otherwise than its declaration (``IncomingAccount``)."""
 
-FIELDS = form_fields(IncomingAccount, hints=HINTS, order=tuple(HINTS))
+FIELDS = form_fields(IncomingAccount, hints=HINTS, order=ORDER)
 EDIT_FIELDS = tuple(f for f in FIELDS if f.name != "name")
 """A saved account's name changes by Rename, not by the form."""
 
@@ -149,13 +135,13 @@ async def accounts_page(request: Request, rt: RuntimeDep, visitor: Viewing) -> H
 
 
 def _placeholders(values: Mapping[str, Any]) -> dict[str, str]:
-    """The port input shows the chosen protocol's standard port."""
-    protocol = str(values.get("protocol", ""))
-    if protocol not in ("IMAP", "IMAPS", "POP3", "POP3S"):
-        return {}
-    # Only the protocol matters for the standard port; nothing else is validated here.
-    sample: dict[str, Any] = {"protocol": protocol}
-    return {"port": str(IncomingAccount.model_construct(**sample).effective_port)}
+    """Placeholders that follow another field (the port: the chosen protocol's standard one),
+    as the model declares them."""
+    return {
+        spec.name: shown
+        for spec in account_fields()
+        if spec.placeholder_by and (shown := spec.placeholder_for(values))
+    }
 
 
 def _account(rt: Runtime, name: str) -> IncomingAccount:
