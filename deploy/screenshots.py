@@ -5,8 +5,8 @@ It starts a private stack (MongoDB stand-in, its own RabbitMQ vhost, the SMTP si
 service with the processor and sender, served over HTTP), seeds a little data
 (``deploy.local.seed``), signs in as an admin in Debian's headless Chromium and shoots the
 sign-in page, every page of the navigation (``services.config.web.templates.NAV``) and the
-detail pages in :data:`DETAILS`. A detail page that answers 404 (not built yet) is skipped
-and named; everything it started is stopped and removed afterwards.
+detail pages in :data:`DETAILS`. A page that answers an error is named and fails the command
+(every page is built); everything it started is stopped and removed afterwards.
 
     .venv/bin/python -m deploy.screenshots [--out docs/screenshots]
 """
@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"wrote {path}")
     for page in skipped:
-        print(f"skipped {page}: not there yet")
-    return 0
+        print(f"failed {page}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 if __name__ == "__main__":

@@ -52,3 +52,10 @@ def test_every_detail_page_takes_only_ids_the_seed_provides() -> None:
     assert all("{" not in s.path for s in filled)
     assert Shot("case", "/console/cases/10001") in filled
     assert Shot("failed-mail", "/console/failed/processor:abc") in filled
+
+
+def test_every_list_of_the_navigation_has_one_of_its_detail_pages_shot() -> None:
+    lists = [href for href in NAV_PATHS if not href.endswith("/health")]
+    details = [template for _, template in DETAILS]
+    missing = [href for href in lists if not any(t.startswith(f"{href}/{{") for t in details)]
+    assert missing == []
