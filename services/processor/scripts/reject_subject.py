@@ -18,6 +18,6 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     pattern = ctx.config.processor.reject_subject_pattern
     if pattern and re.search(pattern, mail.subject):
         raise MailRejected(
-            f"subject {mail.subject!r} matches the reject pattern {pattern!r}",
+            f"subject {mail.subject!r} matches the reject pattern '{pattern}'",
             script="reject_subject",
         )
