@@ -92,7 +92,8 @@ class ReplyOut(BaseModel):
     to: list[MailAddress]
     cc: list[MailAddress]
     outbox: str
-    """The API path of its delivery state."""
+    """The API path of its delivery state (404 for the moment until the sender takes the mail
+    and opens its outbox entry)."""
 
 
 class _Text(HTMLParser):
