@@ -40,7 +40,11 @@ async def test_test_connection_shows_dovecots_refusal_then_success_and_the_accou
     await _open(page, console, f"{CONSOLE}/email/new-account")
     name = f"alice-{uuid.uuid4().hex[:6]}"
 
-    # The protocol redraws the form (its fields and the port's placeholder): choose it first.
+    # The protocol redraws the form (its fields and the port's placeholder): choose it first,
+    # and from another one, so the redraw is seen to land before the form is filled (IMAPS is
+    # the default: choosing it alone would race its own redraw, which empties the inputs).
+    await _field(page, "Protocol").select_option("IMAP")
+    await expect(_field(page, "Port")).to_have_attribute("placeholder", "143")
     await _field(page, "Protocol").select_option("IMAPS")
     await expect(_field(page, "Port")).to_have_attribute("placeholder", "993")
     await _field(page, "Name").fill(name)
