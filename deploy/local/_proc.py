@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -13,6 +14,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 HOST = "127.0.0.1"
+# Root's own file (apt_install runs only as root), shared by every run on the machine.
+APT_TURN = Path("/run/mailroom-apt.lock")
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 
 
@@ -52,12 +55,16 @@ def apt_install(*packages: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # Another run may be installing at the same moment: wait for the dpkg lock, don't fail.
     lock = ["-o", "DPkg::Lock::Timeout=300"]
-    run(["apt-get", *lock, "update"], timeout=600, env=env)
-    run(
-        ["apt-get", *lock, "install", "-y", "--no-install-recommends", *packages],
-        timeout=1200,
-        env=env,
-    )
+    # Test workers of one run install side by side; apt's own lock timeout covers dpkg but
+    # not the package lists that `update` rewrites, so they take turns here first.
+    with APT_TURN.open("a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        run(["apt-get", *lock, "update"], timeout=600, env=env)
+        run(
+            ["apt-get", *lock, "install", "-y", "--no-install-recommends", *packages],
+            timeout=1200,
+            env=env,
+        )
 
 
 def spawn(

@@ -33,6 +33,7 @@ from tests.support import eventually, make_mail
 pytestmark = pytest.mark.integration
 
 MAILS = 600
+LEASE_SECONDS = 3.0
 FAHRT = Path(sys.executable).parent / "faststream"
 
 
@@ -124,7 +125,14 @@ async def test_killed_fetcher_loses_nothing_and_stores_nothing_twice(
     append(dovecot, "bob", *(raw for raw, _ in mails))
     acc = account(dovecot, "bob", name="crashbox", protocol=protocol, delete_read_messages="yes")
     fields = acc.model_dump(exclude={"name"}) | {"password": PASSWORDS["bob"]}
-    await set_fields(rt, module="settings", values={"poll_interval_seconds": 0.5}, who="test")
+    # The second fetcher takes over once the killed one's lease lapses: a short lease keeps
+    # that wait from being most of the test.
+    await set_fields(
+        rt,
+        module="settings",
+        values={"poll_interval_seconds": 0.5, "fetcher_lease_seconds": LEASE_SECONDS},
+        who="test",
+    )
     await put_account(rt, name=acc.name, fields=fields, who="test", create=True)
 
     first = start_fetcher(rt, tmp_path, "fetcher-1")
