@@ -58,12 +58,16 @@ ORDER = (
     *("name", "protocol", "security", "host", "port", "verify_tls", "ca_file"),
     *("auth", "username", "password", "client_id", "client_secret", "authority", "scope"),
     *("oauth_ca_file", "folder", "start_position", "start_date", "delete_read_messages"),
-    *("debug", "enabled"),
+    *("leave_on_server", "poll_interval_seconds", "debug", "enabled", "available_to_users"),
+    *("outgoing_host", "outgoing_security", "outgoing_port", "outgoing_credentials"),
+    *("outgoing_username", "outgoing_password", "from_address", "from_name", "reply_to"),
 )
-"""The seeds' order: server, then sign-in, then mailbox."""
+"""The seeds' order: server, then sign-in, then mailbox, then CSM's Outgoing Server and
+From Settings pages."""
 HINTS: Mapping[str, Mapping[str, Any]] = {
     "debug": {"group": "Mailbox"},
     "enabled": {"group": "Mailbox", "title": "Active (fetch mail from this account)"},
+    "available_to_users": {"group": "Mailbox"},
 }
 """Where the form shows a field otherwise than its declaration (``IncomingAccount``)."""
 
