@@ -96,13 +96,14 @@ class AccountRow(BaseModel):
 
 async def _rows(rt: Runtime) -> list[AccountRow]:
     health = {h.account: h for h in await read_health(rt)}
-    poll = timedelta(seconds=rt.config.settings.poll_interval_seconds)
+    default_poll = rt.config.settings.poll_interval_seconds
     rows = []
     # The public view's fields are derived from the stored model (one declaration per field),
     # so the type checker does not see them: read them from its dump.
     for listed in sorted(await accounts_listed(rt), key=lambda a: a.model_dump()["name"]):
         shown = listed.model_dump()
         h = health.get(shown["name"])
+        poll = timedelta(seconds=shown["poll_interval_seconds"] or default_poll)
         success = h.last_fetch_at if h and h.last_fetch_at else listed.last_fetch_at
         rows.append(
             AccountRow(
