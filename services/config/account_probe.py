@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from services.sender.probe import ProbeReport, probe
 from services.sender.route import routed
 from services.sender.smtp import effective_connection
-from shared.config_views import describe_validation_error
+from shared.config_views import SECRET_FIELDS, describe_validation_error
 from shared.errors import ConfigRejected, NotFound
 from shared.mailbox.probe import ConnectionReport, FolderReport, check_connection, list_folders
 from shared.models.config import IncomingAccount
@@ -27,16 +27,6 @@ from shared.runtime import Runtime
 
 DRAFT_NAME = "draft"
 """The name a new account is tested under before it has one."""
-
-
-async def check_account(rt: Runtime, *, name: str) -> ConnectionReport:
-    """Connect, authenticate, select the folder; the message count or the technical error."""
-    config = rt.config
-    if name not in config.accounts:
-        raise NotFound(f"no account {name!r}")
-    return await check_connection(
-        config.accounts[name], timeout=config.settings.connect_timeout_seconds
-    )
 
 
 def draft_account(
@@ -49,21 +39,14 @@ def draft_account(
         if saved not in rt.config.accounts:
             raise NotFound(f"no account {saved!r}")
         base = rt.config.accounts[saved].model_dump()
-    merged = {**base, **fields}
+    # A secret left empty keeps the stored one, as saving would (secrets are never shown).
+    entered = {k: v for k, v in fields.items() if not (k in SECRET_FIELDS and v is None)}
+    merged = {**base, **entered}
     merged["name"] = merged.get("name") or saved or DRAFT_NAME
     try:
         return IncomingAccount.model_validate(merged)
     except ValidationError as exc:
         raise ConfigRejected(describe_validation_error("account", exc)) from None
-
-
-async def check_unsaved(
-    rt: Runtime, *, fields: Mapping[str, Any], saved: str | None = None
-) -> ConnectionReport:
-    """Test connection with the values of a form before they are saved (see
-    :func:`draft_account`): what saving them would make the fetcher do."""
-    account = draft_account(rt, fields=fields, saved=saved)
-    return await check_connection(account, timeout=rt.config.settings.connect_timeout_seconds)
 
 
 async def folders_unsaved(

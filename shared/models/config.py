@@ -354,7 +354,8 @@ class IncomingAccount(_View):
         if self.outgoing_host is None:
             given = [
                 f
-                for f in ("outgoing_port", "outgoing_username", "outgoing_password")
+                # Not the password: a client cannot clear a stored secret (None keeps it).
+                for f in ("outgoing_port", "outgoing_username")
                 if getattr(self, f) is not None
             ]
             if given:
@@ -364,11 +365,6 @@ class IncomingAccount(_View):
                     "or leave them empty to use the global outgoing connection"
                 )
             return
-        if not own and (self.outgoing_username or self.outgoing_password):
-            raise ValueError(
-                f"outgoing_username and outgoing_password apply only with "
-                f"outgoing_credentials own, not {self.outgoing_credentials}"
-            )
         if own and (self.outgoing_username is None or not _given(self.outgoing_password)):
             raise ValueError(
                 "outgoing_credentials own needs outgoing_username and outgoing_password "
