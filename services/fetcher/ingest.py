@@ -234,7 +234,12 @@ async def _untaken(
     fence: Fence,
 ) -> list[MessageRef]:
     """The listed POP3 messages whose UIDL was not taken before; UIDLs no longer listed are
-    forgotten (the maildrop is what the server listed at login)."""
+    forgotten (the maildrop is what the server listed at login).
+
+    A UIDL stored and announced but not remembered (the round stopped in between) is
+    remembered now instead of being fetched again; one stored but never announced is
+    fetched, so that the usual steps announce it.
+    """
     listed = {ref.source_key for ref in refs}
     gone = [uidl for uidl in remembered if uidl not in listed]
     if gone:
@@ -242,7 +247,13 @@ async def _untaken(
             account=account.name, folder=account.folder, uidls=gone, fence=fence.token
         )
     taken = set(remembered)
-    return [ref for ref in refs if ref.source_key not in taken]
+    unknown = [key for key in listed if key not in taken]
+    done = await rt.store.raw_emails.announced_keys(account=account.name, source_keys=unknown)
+    if done:
+        await rt.store.fetch_state.remember_uidls(
+            account=account.name, folder=account.folder, uidls=sorted(done), fence=fence.token
+        )
+    return [ref for ref in refs if ref.source_key not in taken | done]
 
 
 async def _let_go(

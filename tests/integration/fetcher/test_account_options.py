@@ -82,6 +82,16 @@ async def test_pop3_leave_on_server_fetches_each_uidl_once_and_keeps_the_mail(
     assert len(await announced(rt)) == 3  # each mail announced once
     assert await rt.store.raw_emails.count(account=acc.name) == 3
 
+    # A round that stopped after announcing and before remembering: the stored, announced
+    # mail is remembered from MongoDB, not fetched again.
+    await rt.store.db["fetch_state"].update_one(
+        {"account": acc.name}, {"$pull": {"uidls": counting.fetched[-1]}}
+    )
+    assert await fetch_once(rt, acc, mailbox) == 0
+    await mailbox.close()
+    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
+    assert len(state.uidls) == 3 and len(counting.fetched) == 3
+
     # A mail deleted by another client is forgotten: the list is as long as the maildrop.
     assert maildrop(dovecot, "alice", delete=1) == 2
     assert await fetch_once(rt, acc, mailbox) == 0
