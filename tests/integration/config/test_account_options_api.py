@@ -11,11 +11,18 @@ import httpx
 import pytest
 
 from deploy.local.servers import Dovecot, SmtpSink
+from services.config.api_tokens import create_token
+from services.config.users import add_user
+from shared.service import Stack
 from tests.integration.fetcher.helpers import append, tricky_mail
 from tests.integration.sender.helpers import received
+from tests.secret_scan import SCAN
+from tests.support import api_client
 from tests.support_cli import cli_env, mailroom
 
 pytestmark = pytest.mark.integration
+
+PASSWORD = SCAN.secret("password of a console user", "account-options-password-0123")
 
 
 def imap_body(dovecot: Dovecot, sink: SmtpSink, **fields: Any) -> dict[str, Any]:
@@ -157,3 +164,23 @@ def test_cli_lists_folders_tests_values_and_sends_a_test_mail(
     assert sent.returncode == 0, sent.stdout + sent.stderr
     (mail,) = json.loads(sent.stdout)
     assert mail["test_mail"].startswith("sent to dave@example.org: 250 ")
+
+
+async def test_entered_values_are_an_admins_and_the_test_mail_goes_to_the_signed_in_user(
+    config_stack: Stack, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    rt = config_stack.rt
+    tokens = {}
+    for name, role in (("op", "operator"), ("erin@example.org", "admin")):
+        await add_user(rt, name=name, role=role, password=PASSWORD, who="test")
+        made = await create_token(rt, user=name, who="test")
+        tokens[role] = SCAN.secret("a user's API token", made.token)
+    async with api_client(config_stack, tokens["admin"]) as admin:
+        created = await admin.post("/accounts", json=imap_body(dovecot, smtp_sink))
+        assert created.status_code == 201, created.text
+        sent = (await admin.post("/accounts/sales/test-mail", json={})).json()
+        assert sent["test_mail"].startswith("sent to erin@example.org: 250 ")
+    async with api_client(config_stack, tokens["operator"]) as operator:
+        assert (await operator.post("/accounts/sales/test")).json()["ok"]
+        entered = await operator.post("/accounts/sales/test", json={"host": "elsewhere.example"})
+        assert entered.status_code == 403 and "admin" in entered.text
