@@ -13,6 +13,7 @@ import pytest
 from deploy.local.servers import Dovecot, SmtpSink
 from services.config.api_tokens import create_token
 from services.config.users import add_user
+from shared.models.users import Role
 from shared.service import Stack
 from tests.integration.fetcher.helpers import append, tricky_mail
 from tests.integration.sender.helpers import received
@@ -171,7 +172,8 @@ async def test_entered_values_are_an_admins_and_the_test_mail_goes_to_the_signed
 ) -> None:
     rt = config_stack.rt
     tokens = {}
-    for name, role in (("op", "operator"), ("erin@example.org", "admin")):
+    users: tuple[tuple[str, Role], ...] = (("op", "operator"), ("erin@example.org", "admin"))
+    for name, role in users:
         await add_user(rt, name=name, role=role, password=PASSWORD, who="test")
         made = await create_token(rt, user=name, who="test")
         tokens[role] = SCAN.secret("a user's API token", made.token)
