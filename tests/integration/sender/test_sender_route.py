@@ -11,6 +11,7 @@ import pytest
 
 from deploy.local.servers import SmtpSink
 from services.config.properties import put_account
+from services.sender import pool
 from services.sender.deliver import deliver
 from services.sender.pool import AiosmtplibTransport
 from shared.config_views import ACCOUNTS_MODULE, seal_secrets
@@ -88,7 +89,10 @@ async def test_an_answer_goes_out_through_the_account_the_case_came_in_on(
 
 
 async def test_without_its_own_server_an_account_answers_through_the_global_connection(
-    rt: Runtime, smtp_sink: SmtpSink, transport: AiosmtplibTransport
+    rt: Runtime,
+    smtp_sink: SmtpSink,
+    transport: AiosmtplibTransport,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await configure(rt, connection(smtp_sink))  # alice
     await add_account(rt, "plain")
@@ -108,6 +112,10 @@ async def test_without_its_own_server_an_account_answers_through_the_global_conn
         ("127.0.0.1", smtp_sink.port, "alice"),
         ("127.0.0.1", smtp_sink.port, "bob"),
     ]
+    # A server's pool unused for long is closed (its account moved to another server).
+    monkeypatch.setattr(pool, "UNUSED_POOL_S", 0.0)
+    await deliver(rt, outgoing_mail(kind="reply", case_number=plain_case), transport)
+    assert transport.servers == [("127.0.0.1", smtp_sink.port, "alice")]
 
 
 async def test_an_answer_carries_the_accounts_from_display_name_and_reply_to(
