@@ -2,7 +2,9 @@
 
 A mail answering a case (an agent's reply, an acknowledgement) belongs to the incoming
 account the case's mail was fetched from: the mail answered (its ``in_reply_to``) when
-Mailroom fetched it, else the case's newest fetched mail. That account's settings shape the
+Mailroom fetched it, else the case's newest fetched mail. The case system may choose another
+account (``OutgoingMail.account``; the reply API takes only accounts made available to
+users). That account's settings shape the
 mail, as CSM's per-account Outgoing Server and From Settings pages do:
 
 - its own outgoing server (``outgoing_host``) replaces the global outgoing connection;
@@ -17,9 +19,13 @@ as before: global connection, global addresses.
 
 from __future__ import annotations
 
+import logging
+
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.messages import MailAddress, OutgoingMail
 from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def shapes_mail(account: IncomingAccount) -> bool:
@@ -32,11 +38,30 @@ async def account_of(
     rt: Runtime, mail: OutgoingMail, config: SystemConfig
 ) -> IncomingAccount | None:
     """The account ``mail`` goes out through, or None (see the module docstring)."""
-    if mail.case_number is None or not any(shapes_mail(a) for a in config.accounts.values()):
-        return None  # nothing to look up: every account sends as the global settings say
-    name = await rt.store.cases.incoming_account(
-        number=mail.case_number, in_reply_to=mail.in_reply_to
+    return await case_account(
+        rt, config, case_number=mail.case_number, in_reply_to=mail.in_reply_to, chosen=mail.account
     )
+
+
+async def case_account(
+    rt: Runtime,
+    config: SystemConfig,
+    *,
+    case_number: int | None,
+    in_reply_to: str | None,
+    chosen: str | None = None,
+) -> IncomingAccount | None:
+    """The account an answer on case ``case_number`` goes out through: ``chosen`` (an
+    account the case system picked), else the one the case's mail came in on; None when
+    the global settings apply."""
+    if chosen is not None and chosen in config.accounts:
+        return config.accounts[chosen]
+    if chosen is not None:
+        # Deleted since the mail was queued: the case decides, as for any other answer.
+        log.warning("account %s of an outgoing mail is gone", chosen, extra={"account": chosen})
+    if case_number is None or not any(shapes_mail(a) for a in config.accounts.values()):
+        return None  # nothing to look up: every account sends as the global settings say
+    name = await rt.store.cases.incoming_account(number=case_number, in_reply_to=in_reply_to)
     return config.accounts.get(name) if name is not None else None
 
 
