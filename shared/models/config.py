@@ -609,7 +609,8 @@ class GlobalSettings(_View):
     outgoing_subject_template: str = "{{ subject }} [Case#{{ case }}]"
     """Jinja2 template of outgoing subjects; the incoming pattern must find ``{{ case }}`` in it."""
     poll_interval_seconds: float = Field(default=30.0, ge=0.2, le=86_400)
-    """Seconds between two fetches of an account (without IMAP IDLE)."""
+    """Seconds between two fetches of an account (without IMAP IDLE); an account's own
+    ``poll_interval_seconds`` overrides it."""
     delete_read_messages: bool = False
     """Delete mail from the server once stored (accounts may override it)."""
     debug_protocol: bool = False
