@@ -38,7 +38,7 @@ FIELD_MODULES: Final[dict[str, type[BaseModel]]] = {
     "system": SystemSettings,
     "sender": SenderSettings,
 }
-SECRET_FIELDS: Final = frozenset({"password", "client_secret"})
+SECRET_FIELDS: Final = frozenset({"password", "client_secret", "outgoing_password"})
 
 
 def describe_validation_error(where: str, exc: ValidationError) -> str:

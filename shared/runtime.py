@@ -154,6 +154,8 @@ class Runtime:
                 REDACTOR.register(account.password.get_secret_value())
             if account.client_secret:
                 REDACTOR.register(account.client_secret.get_secret_value())
+            if account.outgoing_password:
+                REDACTOR.register(account.outgoing_password.get_secret_value())
         if config.outgoing and config.outgoing.password:
             REDACTOR.register(config.outgoing.password.get_secret_value())
         if config.outgoing and config.outgoing.client_secret:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.config.errors import Conflict
 from services.sender.compose import derive_message_id
+from services.sender.route import case_account, routed
 from shared.broker import publish
 from shared.errors import ConfigRejected, NotFound
 from shared.models.messages import HeaderText, MailAddress, MailAttachment, OutgoingMail, new_id
@@ -75,6 +76,9 @@ class ReplyRequest(BaseModel):
     attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=20)
     from_address: MailAddress | None = None
     """A From other than the configured one; must be in ``addresses/allowed_from``."""
+    account: str | None = Field(default=None, max_length=64)
+    """The incoming account to answer through (its outgoing server and From settings); one
+    made available to users. Empty: the account the case's mail came in on."""
 
     @model_validator(mode="after")
     def _has_body(self) -> ReplyRequest:
@@ -146,6 +150,22 @@ def _parent(messages: list[CaseMessage]) -> CaseMessage | None:
     return threaded[-1] if threaded else None
 
 
+def _chosen(rt: Runtime, reply: ReplyRequest) -> str | None:
+    """The account the answer names, refused (naming the field) unless it exists and is
+    made available to users."""
+    if reply.account is None:
+        return None
+    account = rt.config.accounts.get(reply.account)
+    if account is None:
+        raise ConfigRejected(f"account: no incoming account {reply.account!r}")
+    if not account.available_to_users:
+        raise ConfigRejected(
+            f"account: {reply.account!r} is not made available to users "
+            "(its available_to_users is off)"
+        )
+    return reply.account
+
+
 async def send_reply(
     rt: Runtime, *, number: int, reply: ReplyRequest, key: str | None, who: str
 ) -> ReplyOut:
@@ -160,7 +180,13 @@ async def send_reply(
     to = reply.to or ([case.contact] if case.contact else [])
     if not to:
         raise ConfigRejected("to: the case has no contact address; name the recipients")
-    addresses = rt.config.addresses
+    parent = _parent(await rt.store.cases.messages(case_number=number))
+    in_reply_to = parent.message_id if parent else None
+    account = await case_account(
+        rt, rt.config, case_number=number, in_reply_to=in_reply_to, chosen=_chosen(rt, reply)
+    )
+    # The From the sender will use, so that the Message-ID promised here is the one sent.
+    addresses = routed(rt.config, account).addresses
     sender = reply.from_address or addresses.from_address
     if not addresses.from_allowed(str(sender.address)):
         raise ConfigRejected(
@@ -191,7 +217,6 @@ async def send_reply(
         return answer
     contents = [a.data for a in reply.attachments]
     file_ids = await rt.store.cases.attachments.put_many(contents=contents)
-    parent = _parent(await rt.store.cases.messages(case_number=number))
     references = [*parent.references, parent.message_id] if parent and parent.message_id else []
     mail = OutgoingMail(
         mail_id=mail_id,
@@ -210,7 +235,8 @@ async def send_reply(
             for a, data, f in zip(reply.attachments, contents, file_ids, strict=True)
         ],
         from_address=reply.from_address,
-        in_reply_to=parent.message_id if parent else None,
+        account=reply.account,
+        in_reply_to=in_reply_to,
         references=references[-20:],
     )
     await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)

@@ -18,9 +18,11 @@ holds, and a crash (or an error) after any step loses no mail and makes no dupli
    skips a processed one and keeps one case per raw mail), so no second case appears.
 3. **mark announced** (``stored`` → ``announced`` only, so a processor that was faster is
    never overwritten). From now on no round publishes this mail again.
-4. **per batch, flag \\Seen or delete** on the server, only for mails that got through
-   1-3. Crash before: the mails stay on the server and are listed again; steps 1-3 find
-   them stored and announced and do nothing but repeat this step.
+4. **per batch, flag \\Seen or delete** on the server (POP3 with ``leave_on_server``:
+   remember the UIDLs in the fetch state, and a remembered UIDL is never fetched again),
+   only for mails that got through 1-3. Crash before: the mails stay on the server and are
+   listed again; steps 1-3 find them stored and announced and do nothing but repeat this
+   step.
 5. **advance the fetch mark** to the highest UID below which every listed mail was taken.
    Crash before: the batch is listed again and, as above, only step 4 repeats. A listed
    mail the server did not hand over stops the mark below it, so it is retried rather
@@ -164,6 +166,10 @@ async def fetch_once(
         after_uid=state.last_uid if same_numbering or state.uidvalidity is None else 0
     )
     deletes = account.deletes(rt.config.settings.delete_read_messages)
+    # POP3 leaving mail on the server: a UIDL taken before is not fetched again.
+    remember = account.is_pop3 and not deletes
+    if remember:
+        refs = await _untaken(rt, account, state.uidls, refs, fence)
     # Stored twins under other keys exist only after a renumbering, or with POP3, whose
     # UIDLs can change unnoticed (a server migration): only then is MongoDB asked.
     renumbered = state.renumbered or (state.uidvalidity is not None and not same_numbering)
@@ -199,6 +205,7 @@ async def fetch_once(
                     taken,
                     kept,
                     deletes=deletes,
+                    remember=remember,
                     lock=lock,
                     fence=fence,
                 )
@@ -219,6 +226,36 @@ async def fetch_once(
     return created
 
 
+async def _untaken(
+    rt: Runtime,
+    account: IncomingAccount,
+    remembered: list[str],
+    refs: list[MessageRef],
+    fence: Fence,
+) -> list[MessageRef]:
+    """The listed POP3 messages whose UIDL was not taken before; UIDLs no longer listed are
+    forgotten (the maildrop is what the server listed at login).
+
+    A UIDL stored and announced but not remembered (the round stopped in between) is
+    remembered now instead of being fetched again; one stored but never announced is
+    fetched, so that the usual steps announce it.
+    """
+    listed = {ref.source_key for ref in refs}
+    gone = [uidl for uidl in remembered if uidl not in listed]
+    if gone:
+        await rt.store.fetch_state.forget_uidls(
+            account=account.name, folder=account.folder, uidls=gone, fence=fence.token
+        )
+    taken = set(remembered)
+    unknown = [key for key in listed if key not in taken]
+    done = await rt.store.raw_emails.announced_keys(account=account.name, source_keys=unknown)
+    if done:
+        await rt.store.fetch_state.remember_uidls(
+            account=account.name, folder=account.folder, uidls=sorted(done), fence=fence.token
+        )
+    return [ref for ref in refs if ref.source_key not in taken | done]
+
+
 async def _let_go(
     rt: Runtime,
     account: IncomingAccount,
@@ -229,11 +266,13 @@ async def _let_go(
     kept: list[MessageRef],
     *,
     deletes: bool,
+    remember: bool,
     lock: asyncio.Lock,
     fence: Fence,
 ) -> None:
     """Steps 4-5 for a batch whose fetched mails (``taken`` whole, ``kept`` as stubs) all got
-    through steps 1-3: flag or delete them on the server, then advance the fetch mark."""
+    through steps 1-3: flag or delete them on the server (or, ``remember``: POP3 leaving them
+    there, remember their UIDLs), then advance the fetch mark."""
     seen = kept if deletes else taken + kept
     if taken or seen:
         async with lock:  # checked right before the command, not before waiting for it
@@ -245,6 +284,13 @@ async def _let_go(
     done = taken + kept
     if not done:
         return
+    if remember:
+        await rt.store.fetch_state.remember_uidls(
+            account=account.name,
+            folder=account.folder,
+            uidls=[ref.source_key for ref in done],
+            fence=fence.token,
+        )
     mark = contiguous_mark(batch, {ref.uid for ref in done if ref.uid is not None})
     if mark is not None and uidvalidity is not None:
         await rt.store.fetch_state.advance(

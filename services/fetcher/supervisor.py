@@ -200,7 +200,8 @@ class Supervisor:
                         )
                     failures = 0
                     metrics.fetch_recovered(account.name)
-                    await mailbox.wait_for_news(self._rt.config.settings.poll_interval_seconds)
+                    default = self._rt.config.settings.poll_interval_seconds
+                    await mailbox.wait_for_news(account.polls_every(default))
                 except Exception as exc:
                     failures += 1
                     metrics.fetch_failed(account.name, failures)

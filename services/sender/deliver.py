@@ -1,4 +1,6 @@
-"""The sender's domain step: one ``OutgoingMail`` → sent over SMTP, once per recipient.
+"""The sender's domain step: one ``OutgoingMail`` → sent over SMTP, once per recipient,
+through the account its case came in on when that account has its own outgoing server or
+From settings (``route``), else through the global connection.
 
 1. Claim the outbox entry (created once per ``mail_id`` with a queued state per recipient;
    every delivery counts an attempt). Nothing pending → return it: a redelivered message
@@ -34,6 +36,7 @@ from email.message import EmailMessage
 from services.sender import outcome
 from services.sender.compose import compose, derive_message_id
 from services.sender.content import Content, finish, render_template
+from services.sender.route import account_of, routed
 from services.sender.scripts import Stopped, run_scripts
 from services.sender.smtp import SmtpTransport, effective_connection
 from shared import metrics
@@ -66,6 +69,8 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
     can get it); the entry records why before either is raised.
     """
     config = rt.config  # one snapshot for the whole delivery, however the broadcast races it
+    # The account the case's mail came in on: its outgoing server and From settings apply.
+    config = routed(config, await account_of(rt, mail, config))
     entry = await _claim(rt, mail, config)
     recipients = entry.recipients or outcome.initial_recipients(
         str(a.address) for a in mail.recipients

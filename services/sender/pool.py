@@ -1,12 +1,14 @@
-"""The sender's SMTP connections: ``concurrency`` sessions used in parallel, each reused
-across mails.
+"""The sender's SMTP connections: per outgoing server (the global connection, and each
+account's own, see ``IncomingAccount.outgoing_connection``) ``concurrency`` sessions used in
+parallel, each reused across mails.
 
 A mail takes an idle session (or opens one while fewer than ``concurrency`` exist), sends,
 and gives it back; when all are busy it waits. A session is reopened when the server dropped
 it, when it fails a NOOP after being idle, or after a timeout or dropped connection left its
 state unknown. New connection settings (the config broadcast changed ``outgoing/smtp``)
 rebuild the pool: idle sessions are closed at once, busy ones when their mail is done, and
-the new ``concurrency`` applies to the next mail.
+the new ``concurrency`` applies to the next mail. A server's pool unused for ten minutes
+is closed (its account moved to another server, or was deleted).
 """
 
 from __future__ import annotations
@@ -163,13 +165,75 @@ async def _transmit(
     )
 
 
-class AiosmtplibTransport:
-    """SMTP over aiosmtplib with ``concurrency`` connections, each reused across messages."""
+ServerKey = tuple[str, int, str | None]
+"""An outgoing server as the pools tell them apart: host, port and the login on it."""
 
-    def __init__(self) -> None:
+
+def server_key(conn: OutgoingConnection) -> ServerKey:
+    """The pool ``conn`` belongs to: one per server and login."""
+    return (conn.host.lower(), conn.effective_port, conn.username)
+
+
+class _Pool:
+    """The sessions of one outgoing server: ``concurrency`` at most, each reused."""
+
+    def __init__(self, providers: dict[_ProviderKey, MsalTokenProvider]) -> None:
         self._settings: OutgoingConnection | None = None
         self._slots = asyncio.Semaphore(1)
         self._idle: list[_Session] = []
+        self._providers = providers
+        self._out = 0  # sessions a mail holds
+        self.last_used = time.monotonic()
+
+    async def checkout(self, conn: OutgoingConnection) -> tuple[asyncio.Semaphore, _Session]:
+        """A free session under ``conn``'s limit, waiting while all are busy."""
+        self.last_used = time.monotonic()
+        if conn != self._settings:
+            for session in self.rebuild(conn):
+                session.close()
+        while True:
+            slots = self._slots
+            await slots.acquire()
+            if slots is self._slots:
+                break
+            # The pool was rebuilt while this mail waited: queue up under the new limit.
+            slots.release()
+        self._out += 1
+        return slots, self._idle.pop() if self._idle else _Session(self._providers)
+
+    def checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
+        """Give a session back (closed if the pool was rebuilt meanwhile)."""
+        self.last_used = time.monotonic()
+        self._out -= 1
+        slots.release()
+        if slots is self._slots:
+            self._idle.append(session)
+        else:
+            session.close()  # opened under settings that no longer hold
+
+    def rebuild(self, conn: OutgoingConnection | None) -> list[_Session]:
+        """Start over with ``conn``'s concurrency; the idle sessions, to be closed."""
+        idle, self._idle = self._idle, []
+        self._settings = conn
+        self._slots = asyncio.Semaphore(conn.concurrency if conn is not None else 1)
+        return idle
+
+    @property
+    def busy(self) -> bool:
+        """Whether a mail holds one of the sessions."""
+        return self._out > 0
+
+
+UNUSED_POOL_S = 600.0
+"""A server's pool unused this long is closed: its account changed server or was removed."""
+
+
+class AiosmtplibTransport:
+    """SMTP over aiosmtplib: one pool per outgoing server (the global connection and each
+    account's own), each with ``concurrency`` connections reused across messages."""
+
+    def __init__(self) -> None:
+        self._pools: dict[ServerKey, _Pool] = {}
         # One provider per OAuth client, shared by the sessions, so tokens are reused.
         self._providers: dict[_ProviderKey, MsalTokenProvider] = {}
 
@@ -181,43 +245,37 @@ class AiosmtplibTransport:
         *,
         starting: Starting | None = None,
     ) -> SmtpReply:
-        """Send ``message`` on a free session; the server's answer to DATA and the refusals.
-        ``starting`` is awaited once the session is taken."""
-        slots, session = await self._checkout(connection)
+        """Send ``message`` on a free session of ``connection``'s server; the server's
+        answer to DATA and the refusals. ``starting`` is awaited once the session is taken."""
+        await self._drop_unused()
+        key = server_key(connection)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(self._providers)
+        slots, session = await pool.checkout(connection)
         try:
             if starting is not None:
                 await starting()
             return await session.send(message, connection, recipients)
         finally:
-            self._checkin(slots, session)
+            pool.checkin(slots, session)
 
     async def close(self) -> None:
         """Say QUIT on every idle session; busy ones close when their mail is done."""
-        await asyncio.gather(*(s.quit() for s in self._rebuild(None)))
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(s.quit() for p in pools for s in p.rebuild(None)))
 
-    async def _checkout(self, conn: OutgoingConnection) -> tuple[asyncio.Semaphore, _Session]:
-        if conn != self._settings:
-            for session in self._rebuild(conn):
-                session.close()
-        while True:
-            slots = self._slots
-            await slots.acquire()
-            if slots is self._slots:
-                break
-            # The pool was rebuilt while this mail waited: queue up under the new limit.
-            slots.release()
-        return slots, self._idle.pop() if self._idle else _Session(self._providers)
+    @property
+    def servers(self) -> list[ServerKey]:
+        """The servers a pool is kept for."""
+        return list(self._pools)
 
-    def _checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
-        slots.release()
-        if slots is self._slots:
-            self._idle.append(session)
-        else:
-            session.close()  # opened under settings that no longer hold
-
-    def _rebuild(self, conn: OutgoingConnection | None) -> list[_Session]:
-        """Start over with ``conn``'s concurrency; the idle sessions, to be closed."""
-        idle, self._idle = self._idle, []
-        self._settings = conn
-        self._slots = asyncio.Semaphore(conn.concurrency if conn is not None else 1)
-        return idle
+    async def _drop_unused(self) -> None:
+        now = time.monotonic()
+        unused = [
+            key
+            for key, pool in self._pools.items()
+            if now - pool.last_used > UNUSED_POOL_S and not pool.busy
+        ]
+        for key in unused:
+            await asyncio.gather(*(s.quit() for s in self._pools.pop(key).rebuild(None)))

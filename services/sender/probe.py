@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiosmtplib
 
 from services.sender.compose import compose
-from services.sender.smtp import open_connection, translate
+from services.sender.smtp import is_encrypted, open_connection, translate
 from shared.errors import MailroomError
 from shared.models.config import OutgoingConnection, SystemConfig
 from shared.models.messages import MailAddress, OutgoingMail, new_id
@@ -54,7 +54,9 @@ async def probe(
     try:
         smtp = await open_connection(connection)
         report.steps.append(f"connected to {report.server}")
-        if connection.security != "none":
+        if connection.security == "auto" and not is_encrypted(smtp):
+            report.steps.append("no TLS: the server offers no STARTTLS (security auto)")
+        elif connection.security != "none":
             report.steps.append(
                 "TLS established, certificate verified"
                 if connection.verify_tls

@@ -196,7 +196,9 @@ async def open_connection(
 ) -> aiosmtplib.SMTP:
     """A connected (secured, authenticated) SMTP session; raises the library's errors.
 
-    With ``auth: oauth2`` the login is XOAUTH2 with tokens from ``token``.
+    With ``auth: oauth2`` the login is XOAUTH2 with tokens from ``token``. With security
+    ``auto`` the session is upgraded when the server offers STARTTLS, and credentials are
+    sent only over TLS: a server that offers no STARTTLS gets no password (Permanent).
     """
     tls: ssl.SSLContext | None = None
     if conn.security != "none":
@@ -212,17 +214,57 @@ async def open_connection(
     oauth = conn.auth == "oauth2"
     if oauth and token is None:
         token = token_provider(conn).token
+    auto = conn.security == "auto"
+    password = conn.password.get_secret_value() if conn.password and not oauth else None
     smtp = aiosmtplib.SMTP(
         hostname=conn.host,
         port=conn.effective_port,
-        username=conn.username,
-        password=conn.password.get_secret_value() if conn.password and not oauth else None,
-        oauth_token_generator=token if oauth else None,
+        # With auto the login waits until the upgrade is known (aiosmtplib would log in
+        # right after connecting, in clear when the server offered no STARTTLS).
+        username=None if auto else conn.username,
+        password=None if auto else password,
+        oauth_token_generator=token if oauth and not auto else None,
         timeout=conn.connect_timeout_ms / 1000,
         use_tls=conn.security == "tls",
-        # False, not None: aiosmtplib would otherwise upgrade on its own when offered.
-        start_tls=conn.security == "starttls",
+        # None upgrades when offered (auto); False, not None, otherwise: aiosmtplib would
+        # upgrade on its own when offered.
+        start_tls=None if auto else conn.security == "starttls",
         tls_context=tls,
     )
     await smtp.connect()
+    if auto and conn.username:
+        try:
+            await _login_over_tls(smtp, conn, password, token if oauth else None)
+        except BaseException:
+            smtp.close()
+            raise
     return smtp
+
+
+def is_encrypted(smtp: aiosmtplib.SMTP) -> bool:
+    """Whether the session runs over TLS (from the first byte or after STARTTLS)."""
+    return smtp.get_transport_info("sslcontext") is not None
+
+
+async def _login_over_tls(
+    smtp: aiosmtplib.SMTP,
+    conn: OutgoingConnection,
+    password: str | None,
+    token: TokenSource | None,
+) -> None:
+    """Security ``auto``'s login: only on an encrypted session (CSM's "Auto")."""
+    assert conn.username is not None
+    if not is_encrypted(smtp):
+        raise Permanent(
+            f"SMTP server {server_name(conn)} does not offer STARTTLS, and security is auto: "
+            f"the credentials of {conn.username!r} are not sent in clear. Use security tls, "
+            "or none if the network is trusted"
+        )
+    if token is not None:
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()
+        if "xoauth2" not in smtp.server_auth_methods:
+            raise Permanent(f"SMTP server {server_name(conn)} does not offer AUTH XOAUTH2")
+        await smtp.auth_xoauth2(conn.username, await token())
+    else:
+        await smtp.login(conn.username, password or "")

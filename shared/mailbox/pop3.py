@@ -122,7 +122,7 @@ class Pop3Mailbox:
         return 0
 
     async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        """POP3 has no flags; a POP3 account always deletes (see ``IncomingAccount.deletes``)."""
+        """POP3 has no flags: the fetcher deletes, or remembers the UIDLs (``leave_on_server``)."""
 
     async def delete(self, refs: Sequence[MessageRef]) -> None:
         """Mark exactly these messages for deletion; ``close()`` commits with QUIT."""

@@ -74,10 +74,16 @@ class _View(BaseModel):
 
 MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}
 """The port each incoming protocol uses when an account gives none."""
-SMTP_PORTS: Final = {"none": 25, "starttls": 587, "tls": 465}
-"""The port each SMTP security mode uses when the connection gives none."""
+SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
+"""The port each SMTP security mode uses when the connection gives none (``auto`` is
+STARTTLS when offered, so it takes the submission port)."""
+SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
+"""SMTP security. The seeds' words: CSM's "SSL" (and ConSol's SMTPS) is ``tls``, TLS from
+the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
+is ``none``; CSM's "Auto" is ``auto``."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
+_OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
 
 class IncomingAccount(_View):
@@ -194,6 +200,97 @@ class IncomingAccount(_View):
     )
     """The first day taken with ``start_position`` ``since`` (YYYY-MM-DD)."""
 
+    outgoing_host: HostName | None = Field(
+        default=None,
+        max_length=255,
+        title="Outgoing (SMTP) server",
+        json_schema_extra=hints(
+            group="Outgoing server", placeholder="none: the global outgoing connection"
+        ),
+    )
+    """The account's own SMTP server: answers to cases whose mail came in on this account
+    go out through it; empty: through the global outgoing connection (``outgoing/smtp``).
+    ``verify_tls`` and ``ca_file`` apply to it as to the incoming server."""
+    outgoing_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        title="Outgoing port",
+        json_schema_extra=hints(
+            group="Outgoing server",
+            placeholder_by={"outgoing_security": {k: str(v) for k, v in SMTP_PORTS.items()}},
+        ),
+    )
+    """The SMTP port; empty: the standard one for the security mode (587, 25, 587, 465)."""
+    outgoing_security: SmtpSecurity = Field(
+        default="auto", title="Outgoing security", json_schema_extra=hints(group="Outgoing server")
+    )
+    """``auto``: STARTTLS when offered, and no password in clear when not; ``starttls``
+    requires the upgrade; ``tls`` is TLS from the first byte (CSM's "SSL"); ``none`` sends in
+    clear (logged)."""
+    outgoing_credentials: Literal["incoming", "own", "none"] = Field(
+        default="incoming",
+        title="Outgoing sign-in",
+        json_schema_extra=hints(group="Outgoing server"),
+    )
+    """``incoming``: the same username and password (or OAuth 2.0 client) as the incoming
+    server (CSM's "Use same settings as my incoming server"); ``own``: ``outgoing_username``
+    and ``outgoing_password``; ``none``: send without AUTH."""
+    outgoing_username: NonEmptyText | None = Field(
+        default=None, max_length=320, title="Outgoing username", json_schema_extra=_OWN_OUTGOING
+    )
+    """The SMTP login name with ``outgoing_credentials`` ``own``."""
+    outgoing_password: SecretStr | None = Field(
+        default=None, max_length=1024, title="Outgoing password", json_schema_extra=_OWN_OUTGOING
+    )
+    """The SMTP password with ``outgoing_credentials`` ``own`` (secret, stored encrypted)."""
+    from_address: EmailStr | None = Field(
+        default=None,
+        max_length=320,
+        title="From address",
+        json_schema_extra=hints(group="From settings", placeholder="the global From address"),
+    )
+    """The From of answers to this account's cases; must be in ``addresses/allowed_from``
+    when that list is not empty; empty: the global From."""
+    from_name: HeaderText | None = Field(
+        default=None,
+        max_length=255,
+        title="Display name",
+        json_schema_extra=hints(group="From settings", placeholder="the global From's name"),
+    )
+    """The display name shown with the From address; empty: the global From's name."""
+    reply_to: EmailStr | None = Field(
+        default=None,
+        max_length=320,
+        title="Reply-To address",
+        json_schema_extra=hints(group="From settings"),
+    )
+    """The Reply-To of answers to this account's cases; empty: the global Reply-To, unless
+    the account has its own From address (replies then go to that From)."""
+    poll_interval_seconds: float | None = Field(
+        default=None,
+        ge=0.2,
+        le=86_400,
+        title="Poll interval (seconds)",
+        json_schema_extra=hints(group="Mailbox", placeholder="the global poll interval"),
+    )
+    """Seconds between two fetches of this account without IMAP IDLE; empty: the global
+    ``settings/poll_interval_seconds``."""
+    leave_on_server: bool = Field(
+        default=False,
+        title="Leave mail on the server",
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": ("POP3", "POP3S")}),
+    )
+    """POP3: keep fetched mail in the maildrop; the UIDLs already taken are remembered, so
+    each mail is fetched once. Off (the default): mail is deleted once stored and announced."""
+    available_to_users: bool = Field(
+        default=True,
+        title="Make account available to users",
+        json_schema_extra=hints(group="Account"),
+    )
+    """Whether the surrounding case system may offer this account for agents' mail (CSM's
+    "Make account available to users"); Mailroom itself fetches and answers either way."""
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -245,7 +342,65 @@ class IncomingAccount(_View):
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
+        if self.leave_on_server and not self.is_pop3:
+            raise ValueError(
+                "leave_on_server applies to POP3 only: for IMAP use delete_read_messages"
+            )
+        self._outgoing_fits()
         return self
+
+    def _outgoing_fits(self) -> None:
+        own = self.outgoing_credentials == "own"
+        if self.outgoing_host is None:
+            given = [
+                f
+                # Not the password: a client cannot clear a stored secret (None keeps it).
+                for f in ("outgoing_port", "outgoing_username")
+                if getattr(self, f) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} "
+                    "outgoing_host: set the account's SMTP server, "
+                    "or leave them empty to use the global outgoing connection"
+                )
+            return
+        if own and (self.outgoing_username is None or not _given(self.outgoing_password)):
+            raise ValueError(
+                "outgoing_credentials own needs outgoing_username and outgoing_password "
+                "(or outgoing_credentials incoming or none)"
+            )
+        oauth = self.outgoing_credentials == "incoming" and self.auth == "oauth2"
+        if oauth and self.outgoing_security == "none":
+            raise ValueError(
+                "outgoing_security none cannot carry the OAuth 2.0 token of the incoming "
+                "sign-in: use auto, starttls or tls"
+            )
+
+    def outgoing_connection(self, base: OutgoingConnection | None) -> OutgoingConnection | None:
+        """The account's own SMTP connection (None without ``outgoing_host``), with the
+        credentials it names and the limits (timeouts, concurrency) of ``base``, the global
+        connection, when there is one."""
+        if self.outgoing_host is None:
+            return None
+        limits = ("connect_timeout_ms", "send_timeout_ms", "concurrency")
+        values: dict[str, object] = {f: getattr(base, f) for f in limits} if base else {}
+        values.update(
+            host=self.outgoing_host,
+            port=self.outgoing_port,
+            security=self.outgoing_security,
+            verify_tls=self.verify_tls,
+            ca_file=self.ca_file,
+        )
+        if self.outgoing_credentials == "own":
+            values.update(username=self.outgoing_username, password=self.outgoing_password)
+        elif self.outgoing_credentials == "incoming":
+            sign_in = ("username", "password", "auth", "client_id", "client_secret")
+            values.update({f: getattr(self, f) for f in (*sign_in, "authority", "scope")})
+            values["oauth_ca_file"] = self.oauth_ca_file
+            if self.auth == "oauth2":
+                values["password"] = None
+        return OutgoingConnection.model_validate(values)
 
     @property
     def is_pop3(self) -> bool:
@@ -265,14 +420,18 @@ class IncomingAccount(_View):
     def deletes(self, default: bool) -> bool:
         """Whether read messages are deleted, resolving ``inherit`` against the global default.
 
-        POP3 always deletes: it has no flags to remember what was taken, and a mailbox left
-        full would be downloaded again at every round.
+        POP3 deletes unless ``leave_on_server``: it has no flags, so mail left on the server
+        is told apart by the UIDLs remembered in the fetch state.
         """
         if self.is_pop3:
-            return True
+            return not self.leave_on_server
         if self.delete_read_messages == "inherit":
             return default
         return self.delete_read_messages == "yes"
+
+    def polls_every(self, default: float) -> float:
+        """Seconds between two fetches: the account's own interval, else ``default``."""
+        return self.poll_interval_seconds or default
 
     def debugs(self, default: bool) -> bool:
         """Whether the protocol is traced, resolving ``inherit`` against the global default."""
@@ -301,10 +460,12 @@ class OutgoingConnection(_View):
         ),
     )
     """The server port; empty: the standard one for the security mode (25, 587, 465)."""
-    security: Literal["none", "starttls", "tls"] = Field(
+    security: SmtpSecurity = Field(
         default="starttls", title="Security", json_schema_extra=hints(group="Server")
     )
-    """``starttls`` upgrades the connection, ``tls`` is TLS from the first byte."""
+    """``starttls`` upgrades the connection (CSM's "TLS"), ``tls`` is TLS from the first byte
+    (CSM's "SSL", SMTPS), ``auto`` upgrades when the server offers STARTTLS and otherwise
+    sends no password in clear (CSM's "Auto"), ``none`` stays in clear."""
     username: NonEmptyText | None = Field(
         default=None,
         max_length=320,
@@ -434,7 +595,9 @@ class OutgoingConnection(_View):
             if not str(self.authority).startswith("https://"):
                 raise ValueError("the OAuth 2.0 authority must be an https:// URL")
             if self.security == "none":
-                raise ValueError("OAuth 2.0 tokens are only sent over TLS: use starttls or tls")
+                raise ValueError(
+                    "OAuth 2.0 tokens are only sent over TLS: use auto, starttls or tls"
+                )
         return self
 
 
@@ -446,7 +609,8 @@ class GlobalSettings(_View):
     outgoing_subject_template: str = "{{ subject }} [Case#{{ case }}]"
     """Jinja2 template of outgoing subjects; the incoming pattern must find ``{{ case }}`` in it."""
     poll_interval_seconds: float = Field(default=30.0, ge=0.2, le=86_400)
-    """Seconds between two fetches of an account (without IMAP IDLE)."""
+    """Seconds between two fetches of an account (without IMAP IDLE); an account's own
+    ``poll_interval_seconds`` overrides it."""
     delete_read_messages: bool = False
     """Delete mail from the server once stored (accounts may override it)."""
     debug_protocol: bool = False
@@ -626,4 +790,11 @@ class SystemConfig(_View):
                 f"outgoing/smtp: credentials_from names incoming account {name!r}, which does "
                 f"not exist (accounts: {', '.join(sorted(self.accounts)) or 'none'})"
             )
+        for account in self.accounts.values():
+            if account.from_address and not self.addresses.from_allowed(account.from_address):
+                raise ValueError(
+                    f"incoming.accounts/{account.name}: from_address {account.from_address} "
+                    f"is not in addresses/allowed_from ({', '.join(self.addresses.allowed_from)});"
+                    " add it there or choose an allowed one"
+                )
         return self

@@ -97,6 +97,9 @@ class OutgoingMail(Message):
     references: list[HeaderText] = Field(default_factory=list)
     from_address: MailAddress | None = None
     """A From other than the configured one (e.g. a queue's address); must be allowed."""
+    account: str | None = None
+    """The incoming account whose outgoing server and From settings the mail uses; None:
+    the account the case's mail came in on (see ``services.sender.route``)."""
     template: Literal["acknowledgement", "assignee_changed", "fetch_error"] | None = None
     """Build subject and text from this technical template instead (acknowledgements always
     use theirs); ``variables`` fill it in."""

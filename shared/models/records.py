@@ -109,6 +109,9 @@ class FetchState(_Record):
     last_uid: int = 0
     renumbered: bool = False
     """True once the folder's UIDVALIDITY changed: mail may come again under new keys."""
+    uidls: list[str] = Field(default_factory=list)
+    """POP3 with ``leave_on_server``: the UIDLs taken (stored and announced) that are still
+    in the maildrop; they are never fetched again."""
     fence_token: int | None = None
     """The lease token of the fetcher whose writes this position accepts (see fetch_state)."""
     updated_at: datetime = Field(default_factory=utcnow)

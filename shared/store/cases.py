@@ -116,6 +116,21 @@ class CaseRepo(Repo):
             )
         return True
 
+    async def incoming_account(self, *, number: int, in_reply_to: str | None) -> str | None:
+        """The account the case's mail came in on: that of the mail answered (``in_reply_to``)
+        when it is the case's, else of the case's newest incoming mail; None for a case
+        without fetched mail."""
+        query: dict[str, Any] = {"case_number": number, "direction": "in", "raw_id": {"$ne": None}}
+        doc = None
+        if in_reply_to:
+            doc = await self._messages.find_one({**query, "message_id": in_reply_to}, {"raw_id": 1})
+        if doc is None:
+            doc = await self._messages.find_one(query, {"raw_id": 1}, sort=[("created_at", -1)])
+        if doc is None:
+            return None
+        raw = await self._db["raw_emails"].find_one({"_id": doc["raw_id"]}, {"account": 1})
+        return str(raw["account"]) if raw else None
+
     async def case_of_message_ids(self, *, message_ids: list[str]) -> int | None:
         """The case that holds any of these Message-IDs (the most recent one wins)."""
         if not message_ids:

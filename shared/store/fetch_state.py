@@ -1,4 +1,5 @@
-"""Per account and folder: which UIDVALIDITY and highest UID have been taken.
+"""Per account and folder: which UIDVALIDITY and highest UID have been taken (IMAP), and which
+UIDLs were taken and left on the server (POP3 with ``leave_on_server``).
 
 Fencing: a fetcher that holds an account's lease first :meth:`FetchStateRepo.claim`\\ s the
 position with its lease's token; every write it makes afterwards names that token and is
@@ -98,6 +99,34 @@ class FetchStateRepo(Repo):
             query,
             {"$set": {"renumbered": True, "updated_at": utcnow()}},
             upsert=fence is None,
+        )
+        if fence is not None and result.matched_count == 0:
+            await self._refuse_unless_current(account=account, folder=folder, token=fence)
+
+    async def remember_uidls(
+        self, *, account: str, folder: str, uidls: list[str], fence: int | None = None
+    ) -> None:
+        """Add POP3 UIDLs taken and left on the server; with ``fence`` only while that token
+        is current, else LeaseLost."""
+        await self._update_uidls(
+            account, folder, {"$addToSet": {"uidls": {"$each": uidls}}}, fence=fence
+        )
+
+    async def forget_uidls(
+        self, *, account: str, folder: str, uidls: list[str], fence: int | None = None
+    ) -> None:
+        """Drop UIDLs no longer in the maildrop (deleted by someone else), so the list stays
+        as long as the maildrop; with ``fence`` as :meth:`remember_uidls`."""
+        await self._update_uidls(account, folder, {"$pull": {"uidls": {"$in": uidls}}}, fence=fence)
+
+    async def _update_uidls(
+        self, account: str, folder: str, change: dict[str, Any], *, fence: int | None
+    ) -> None:
+        query: dict[str, Any] = {"account": account, "folder": folder}
+        if fence is not None:
+            query["fence_token"] = fence
+        result = await self._coll.update_one(
+            query, {**change, "$set": {"updated_at": utcnow()}}, upsert=fence is None
         )
         if fence is not None and result.matched_count == 0:
             await self._refuse_unless_current(account=account, folder=folder, token=fence)

@@ -22,7 +22,7 @@ from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, Optional, Self, get_origin
 
 from annotated_types import BaseMetadata, MaxLen
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, create_model
 from pydantic.fields import FieldInfo
 
 from shared.models.field_specs import field_specs, unwrap
@@ -66,8 +66,8 @@ def _wire(annotation: Any, *, public: bool) -> Any:
         base = date if public else _DAY
     elif get_origin(inner) is Literal or inner in (bool, int, float, SecretStr):
         base = inner
-    elif isinstance(inner, type) and issubclass(inner, str):
-        base = str
+    elif inner is EmailStr or (isinstance(inner, type) and issubclass(inner, str)):
+        base = str  # the stored view validates the address
     else:
         raise TypeError(f"no wire type for {inner!r}")
     return Optional[base] if nullable else base  # noqa: UP045 (a runtime-built type)

@@ -18,6 +18,7 @@ from services.config.cli.common import (
 from services.config.cli.field_options import given_fields, with_field_options
 from services.config.fetchers import accounts_listed
 from shared.models.field_specs import account_fields
+from shared.runtime import Runtime
 
 # The writes (services.config.accounts/properties: FastStream for the broadcast) and the
 # connection test (the mailbox adapters) are imported by their commands, so that the
@@ -138,14 +139,82 @@ def accounts_delete(name: str) -> None:
     console.print(f"account {name} deleted")
 
 
-@app.command("test")
-def accounts_test(name: str, as_json: JsonOpt = False) -> None:
-    """Test connection: connect, authenticate, select; message count or the error."""
-    from services.config.account_probe import check_account
+TEST_COLUMNS = ("account", "server", "protocol", "ok", "message_count", "error")
+OUTGOING_COLUMNS = ("server", "security", "ok", "steps", "error", "test_mail")
 
-    report = run_with(lambda rt: check_account(rt, name=name))
-    columns = ("account", "server", "protocol", "ok", "message_count", "error")
-    print_rows([report], columns, as_json, "Connection test")
+
+@app.command("test")
+@with_field_options(FIELDS, create=False, flags=FLAGS)
+def accounts_test(
+    name: str,
+    from_values: Annotated[
+        bool,
+        typer.Option(
+            "--from-values",
+            help="Test the account the options describe (over the saved NAME, if it exists) "
+            "without saving anything.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    **values: Any,
+) -> None:
+    """Test connection: connect, authenticate, select; message count or the error. An
+    account with its own outgoing server has it tested too."""
+    from services.config.account_probe import check_saved, check_values
+    from services.config.api.routes.accounts import AccountTestOut
+
+    fields = given_fields(FIELDS, values)
+    if fields and not from_values:
+        raise typer.BadParameter("account options are tested only with --from-values")
+    if from_values:
+        exists = run_with(lambda rt: _exists(rt, name))
+        draft = fields if exists else {**fields, "name": name}
+        check = run_with(lambda rt: check_values(rt, fields=draft, saved=name if exists else None))
+    else:
+        check = run_with(lambda rt: check_saved(rt, name=name))
+    shown = AccountTestOut.of(check)
+    print_rows([shown], TEST_COLUMNS, as_json, "Connection test")
+    if shown.outgoing is not None and not as_json:
+        print_rows([shown.outgoing], OUTGOING_COLUMNS, False, "Outgoing server")
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+async def _exists(rt: Runtime, name: str) -> bool:
+    return name in rt.config.accounts
+
+
+@app.command("folders")
+def accounts_folders(name: str, as_json: JsonOpt = False) -> None:
+    """The account's folders on its server (IMAP LIST; POP3 has only INBOX): the values
+    --folder takes."""
+    from services.config.account_probe import folders_of
+
+    report = run_with(lambda rt: folders_of(rt, name=name))
+    if as_json:
+        print_rows([report], ("account", "server", "folders", "error"), True, "Folders")
+    elif report.folders is not None:
+        for folder in report.folders:
+            typer.echo(folder)
+    if report.error is not None:
+        if not as_json:
+            typer.echo(f"folders not listed: {report.error}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("test-mail")
+def accounts_test_mail(
+    name: str,
+    to: Annotated[str, typer.Option("--to", help="The address the test mail goes to.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Test Account: send a real test mail through the account's outgoing path (its own
+    server, else the global connection, with its From settings); the server's answer."""
+    from services.config.account_probe import send_test_mail
+    from services.config.api.routes.outgoing_test import OutgoingTestOut
+
+    report = OutgoingTestOut.of(run_with(lambda rt: send_test_mail(rt, name=name, to=to)))
+    print_rows([report], OUTGOING_COLUMNS, as_json, "Test mail")
     if not report.ok:
         raise typer.Exit(1)
 

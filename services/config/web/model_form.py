@@ -40,8 +40,11 @@ CHOICE_LABELS: Mapping[str, str] = {
     "oauth2": "OAuth 2.0",
     "none": "None",
     "auto": "Auto",
-    "starttls": "STARTTLS",
-    "tls": "TLS",
+    "starttls": "STARTTLS (CSM's TLS)",
+    # Not plain "TLS": CSM calls STARTTLS "TLS"; this one is CSM's "SSL" (SMTPS, port 465).
+    "tls": "TLS from the first byte (CSM's SSL)",
+    "incoming": "Same as the incoming server",
+    "own": "Own username and password",
     "all": "All mail in the folder",
     "new": "Only new mail",
     "since": "Mail since a date",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from deploy.local.servers import Dovecot
+from deploy.local.servers import Dovecot, SmtpSink
 from services.config.web.templates import CONSOLE
 from shared.models.users import Role
 from tests.e2e.browser.console import Console, ConsoleUser
@@ -74,3 +74,44 @@ async def test_test_connection_shows_dovecots_refusal_then_success_and_the_accou
     await expect(table.get_by_role("link", name=name, exact=True)).to_be_visible()
     await expect(table.get_by_role("link", name=f"{name}-copy", exact=True)).to_be_visible()
     assert ALICE_PW not in await page.content()
+
+
+async def test_the_accounts_own_outgoing_server_is_tested_before_saving_then_sends_a_test_mail(
+    page: Page, console: Console, signed_in_as: SignInAs, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    await signed_in_as(page, "admin")
+    await _open(page, console, f"{CONSOLE}/email/new-account")
+    name = f"sales-{uuid.uuid4().hex[:6]}"
+
+    # The sign-in choice redraws the form (its own username and password appear): first.
+    await _field(page, "Outgoing sign-in").select_option("own")
+    await expect(_field(page, "Outgoing username")).to_be_visible()
+    await _field(page, "Name").fill(name)
+    await _field(page, "Host").fill("127.0.0.1")
+    await _field(page, "Port").fill(str(dovecot.imaps_port))
+    await _field(page, "CA file").fill(str(dovecot.cert_file))  # the sink's CA too
+    await _field(page, "Username").fill("alice")
+    await _field(page, "Password").fill(ALICE_PW)
+    await _field(page, "Outgoing (SMTP) server").fill("127.0.0.1")
+    await _field(page, "Outgoing port").fill(str(smtp_sink.port))
+    await _field(page, "Outgoing username").fill("bob")
+    await _field(page, "Outgoing password").fill("not-bobs-password")
+    await _field(page, "From address").fill("sales@example.com")
+
+    test = page.locator("form.model-form").get_by_role("button", name="Test connection")
+    result = page.locator("#test-result")
+    await test.click()
+    await expect(result).to_contain_text("Outgoing server failed")
+    await expect(result.locator("pre")).to_contain_text("535")
+
+    await _field(page, "Outgoing password").fill("bobpw")
+    await test.click()
+    await expect(result).to_contain_text("Outgoing server works")
+    await expect(result).to_contain_text("authenticated as bob")
+
+    await page.get_by_role("button", name="Add account").click()
+    await expect(page).to_have_url(console.at(f"{CONSOLE}/email/accounts/{name}"))
+    await page.get_by_label("Send a test mail to").fill(f"{name}@example.org")
+    await page.get_by_role("button", name="Test account").click()
+    await expect(result).to_contain_text(f"sent to {name}@example.org: 250")
+    assert "bobpw" not in await page.content()

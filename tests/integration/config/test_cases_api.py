@@ -240,3 +240,47 @@ async def test_bad_answers_are_refused_naming_the_field(
         headers={"Idempotency-Key": "with space"},
     )
     assert bad_key.status_code == 422 and "idempotency-key" in bad_key.json()["detail"].lower()
+
+
+async def test_answers_go_through_the_account_the_case_came_in_on_or_the_one_chosen(
+    api: httpx.AsyncClient, workers: Stack, smtp_sink: SmtpSink
+) -> None:
+    account = {"protocol": "IMAP", "host": "imap.invalid", "username": "u", "password": "p",
+               "enabled": False}  # fmt: skip
+    own_smtp = {"outgoing_host": "127.0.0.1", "outgoing_port": smtp_sink.port,
+                "outgoing_security": "starttls", "ca_file": str(smtp_sink.cert_file),
+                "outgoing_credentials": "own", "outgoing_username": "bob",
+                "outgoing_password": "bobpw"}  # fmt: skip
+    for name, fields in (
+        ("support", {**own_smtp, "from_address": "help@example.com", "from_name": "Help"}),
+        ("sales", {"from_address": "sales@example.com", "from_name": "Sales"}),
+        ("robot", {"available_to_users": False}),
+    ):
+        await _ok(await api.post("/accounts", json={**account, **fields, "name": name}), 201)
+    number = await _mail_in(workers, "Broken fax", "Gus <gus@example.org>", "k-route")
+
+    async def sent(answer: dict[str, Any]) -> Any:
+        async def found() -> list[Any] | None:
+            ids = answer["message_id"]
+            return [m for m in smtp_sink.messages() if m["Message-ID"] == ids] or None
+
+        return (await eventually(found, what="the answer at the sink"))[0]
+
+    # The acknowledgement and an answer go out through support, the case's account: its
+    # SMTP login and its From; the Message-ID the API promised is the one sent.
+    ack = [m for m in smtp_sink.messages() if m["X-Sink-Rcpt-To"] == "gus@example.org"]
+    assert ack and ack[0]["From"] == "Help <help@example.com>" and ack[0]["X-Sink-Auth"] == "bob"
+    reply = {"text": "Try turning it off and on."}
+    answer = await _ok(await api.post(f"/cases/{number}/reply", json=reply), 202)
+    mail = await sent(answer)
+    assert mail["From"] == "Help <help@example.com>" and mail["X-Sink-Auth"] == "bob"
+
+    chosen = await _ok(
+        await api.post(f"/cases/{number}/reply", json={**reply, "account": "sales"}), 202
+    )
+    mail = await sent(chosen)
+    assert mail["From"] == "Sales <sales@example.com>" and mail["X-Sink-Auth"] == "alice"
+
+    for name, why in (("robot", "not made available to users"), ("nobody", "no incoming")):
+        refused = await api.post(f"/cases/{number}/reply", json={**reply, "account": name})
+        assert refused.status_code == 422 and "account: " in refused.text and why in refused.text

@@ -165,4 +165,4 @@ def test_every_field_of_the_email_views_has_an_input(model: type[BaseModel]) -> 
     assert [f.name for f in fields] == list(model.model_fields)
     assert all(f.title and f.help for f in fields)
     secrets = {f.name for f in fields if f.kind == "secret"}
-    assert secrets == {"password", "client_secret"} & set(model.model_fields)
+    assert secrets == {"password", "client_secret", "outgoing_password"} & set(model.model_fields)

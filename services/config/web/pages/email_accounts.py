@@ -11,10 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, ValidationError
 
 from services.config.account_health import read_health
-from services.config.account_probe import check_account, check_unsaved, folders_unsaved
+from services.config.account_probe import (
+    AccountCheck,
+    check_saved,
+    check_values,
+    folders_unsaved,
+    send_test_mail,
+)
 from services.config.accounts import copy_account, delete_account, rename_account, set_enabled
 from services.config.api.deps import RuntimeDep
 from services.config.errors import Conflict
@@ -40,8 +46,8 @@ from services.config.web.model_form import (
 )
 from services.config.web.responses import after_post
 from services.config.web.templates import CONSOLE, render
+from services.sender.probe import ProbeReport
 from shared.errors import ConfigRejected, NotFound
-from shared.mailbox.probe import ConnectionReport
 from shared.models.config import IncomingAccount
 from shared.models.field_specs import account_fields
 from shared.runtime import Runtime
@@ -58,12 +64,16 @@ ORDER = (
     *("name", "protocol", "security", "host", "port", "verify_tls", "ca_file"),
     *("auth", "username", "password", "client_id", "client_secret", "authority", "scope"),
     *("oauth_ca_file", "folder", "start_position", "start_date", "delete_read_messages"),
-    *("debug", "enabled"),
+    *("leave_on_server", "poll_interval_seconds", "debug", "enabled", "available_to_users"),
+    *("outgoing_host", "outgoing_security", "outgoing_port", "outgoing_credentials"),
+    *("outgoing_username", "outgoing_password", "from_address", "from_name", "reply_to"),
 )
-"""The seeds' order: server, then sign-in, then mailbox."""
+"""The seeds' order: server, then sign-in, then mailbox, then CSM's Outgoing Server and
+From Settings pages."""
 HINTS: Mapping[str, Mapping[str, Any]] = {
     "debug": {"group": "Mailbox"},
     "enabled": {"group": "Mailbox", "title": "Active (fetch mail from this account)"},
+    "available_to_users": {"group": "Mailbox"},
 }
 """Where the form shows a field otherwise than its declaration (``IncomingAccount``)."""
 
@@ -92,13 +102,14 @@ class AccountRow(BaseModel):
 
 async def _rows(rt: Runtime) -> list[AccountRow]:
     health = {h.account: h for h in await read_health(rt)}
-    poll = timedelta(seconds=rt.config.settings.poll_interval_seconds)
+    default_poll = rt.config.settings.poll_interval_seconds
     rows = []
     # The public view's fields are derived from the stored model (one declaration per field),
     # so the type checker does not see them: read them from its dump.
     for listed in sorted(await accounts_listed(rt), key=lambda a: a.model_dump()["name"]):
         shown = listed.model_dump()
         h = health.get(shown["name"])
+        poll = timedelta(seconds=shown["poll_interval_seconds"] or default_poll)
         success = h.last_fetch_at if h and h.last_fetch_at else listed.last_fetch_at
         rows.append(
             AccountRow(
@@ -158,7 +169,7 @@ async def _form_page(
     saved: str | None,
     values: Mapping[str, Any],
     errors: Mapping[str, str] | None = None,
-    report: ConnectionReport | None = None,
+    report: AccountCheck | None = None,
     folders: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -179,7 +190,8 @@ async def _form_page(
         values=values,
         errors=errors or {},
         placeholders=_placeholders(values),
-        report=report,
+        report=report.incoming if report else None,
+        outgoing=report.outgoing if report else None,
         form_id="account-form",
         refresh=DRAFT,
         options={"folder": folders} if folders else {},
@@ -230,12 +242,19 @@ async def redraw(request: Request, rt: RuntimeDep, posted: AdminForm) -> Respons
 
 
 def _test_answer(
-    request: Request, visitor: Visitor, report: ConnectionReport | None, error: str = ""
+    request: Request, visitor: Visitor, report: AccountCheck | None, error: str = ""
 ) -> HTMLResponse | None:
     """The test's outcome as the fragment htmx puts under the form (None: not htmx)."""
     if request.headers.get("HX-Request") != "true":
         return None
-    return render(request, "_account_test.html", visitor, report=report, error=error)
+    return render(
+        request,
+        "_account_test.html",
+        visitor,
+        report=report.incoming if report else None,
+        outgoing=report.outgoing if report else None,
+        error=error,
+    )
 
 
 @router.post("/account-draft/test")
@@ -243,10 +262,10 @@ async def test_draft(request: Request, rt: RuntimeDep, posted: AdminForm) -> Res
     """Test connection with the form's values, before saving them; the server's technical
     error is shown as it said it."""
     draft = _draft(rt, posted)
-    report: ConnectionReport | None = None
+    report: AccountCheck | None = None
     errors: dict[str, str] = {}
     try:
-        report = await check_unsaved(rt, fields=draft.data, saved=draft.saved)
+        report = await check_values(rt, fields=draft.data, saved=draft.saved)
     except ConfigRejected as refused:
         errors[""] = f"not tested: {refused}"
     fragment = _test_answer(request, posted.visitor, report, errors.get("", ""))
@@ -321,12 +340,44 @@ async def change(request: Request, name: str, rt: RuntimeDep, posted: AdminForm)
 @router.post("/accounts/{name}/test")
 async def test_saved(request: Request, name: str, rt: RuntimeDep, posted: OperatorForm) -> Response:
     """Test connection of the saved account."""
-    report = await check_account(rt, name=name)
+    report = await check_saved(rt, name=name)
     fragment = _test_answer(request, posted.visitor, report)
     if fragment is not None:
         return fragment
     values = stored_values(EDIT_FIELDS, _account(rt, name))
     return await _form_page(request, rt, posted.visitor, saved=name, values=values, report=report)
+
+
+@router.post("/accounts/{name}/test-mail")
+async def test_mail(request: Request, name: str, rt: RuntimeDep, posted: AdminForm) -> Response:
+    """Test Account: a real test mail through the account's outgoing path to the address
+    given (the form offers the signed-in user's name when it is one); the server's answer."""
+    _account(rt, name)
+    report: ProbeReport | None = None
+    try:
+        report = await send_test_mail(rt, name=name, to=_address(posted.text("to").strip()))
+    except (ConfigRejected, NotFound) as refused:
+        error = f"no test mail sent: {refused}"
+    else:
+        error = "" if report.ok else f"no test mail sent: {report.error}"
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "_account_test.html", posted.visitor, test_mail=report, error=error)
+    done = f"Test mail {report.test_mail}" if report is not None else ""
+    return after_post(request, f"{ACCOUNTS}/{name}", error or done, error=bool(error))
+
+
+def _address(text: str) -> str:
+    """A mail address as typed, or ConfigRejected naming the field."""
+    try:
+        return str(TestMail(to=text).to)
+    except ValidationError:
+        raise ConfigRejected(f"to: {text!r} is not a mail address") from None
+
+
+class TestMail(BaseModel):
+    """The test mail form's one field."""
+
+    to: EmailStr
 
 
 def _back(name: str, posted: Posted) -> str:
