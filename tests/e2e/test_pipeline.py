@@ -61,6 +61,8 @@ async def test_mail_to_case_and_reply_round_trip(
 ) -> None:
     dovecot.reset_mailbox("alice")
     dovecot.reset_mailbox("bob")
+    # The session's SMTP sink keeps every test's mail: a customer of this test's own.
+    carol = f"carol-{mongo_db_name}@example.org"
     workers = Stack(WORKERS, settings(rabbit_url, mongo_url, mongo_db_name, "e2e-workers"))
     await workers.start()
     store = config_stack.rt.store
@@ -105,7 +107,7 @@ async def test_mail_to_case_and_reply_round_trip(
 
         # -- 1. a new mail opens a case and is acknowledged --------------------------------
         first, first_id = make_mail(
-            subject="Printer on floor 3 is broken", sender="Carol Customer <carol@example.org>"
+            subject="Printer on floor 3 is broken", sender=f"Carol Customer <{carol}>"
         )
         dovecot.deliver("alice", first)
 
@@ -121,7 +123,7 @@ async def test_mail_to_case_and_reply_round_trip(
         assert [m.message_id for m in messages if m.direction == "in"] == [first_id]
 
         async def ack() -> EmailMessage | None:
-            mails = sink_mails_to(smtp_sink, "carol@example.org")
+            mails = sink_mails_to(smtp_sink, carol)
             return mails[0] if mails else None
 
         acknowledgement = await eventually(ack, what="the acknowledgement at the SMTP sink")
@@ -137,16 +139,12 @@ async def test_mail_to_case_and_reply_round_trip(
             return len([m for m in msgs if m.direction == "in"]) == expected
 
         # -- 2. a reply that keeps the subject joins the same case -------------------------
-        reply, _ = make_mail(
-            subject=f"Re: {acknowledgement['Subject']}", sender="carol@example.org"
-        )
+        reply, _ = make_mail(subject=f"Re: {acknowledgement['Subject']}", sender=carol)
         dovecot.deliver("alice", reply)
         await eventually(lambda: count_in(case.number, 2), what="the subject reply on the case")
 
         # -- 3. a reply that only carries In-Reply-To joins the same case ------------------
-        threaded, _ = make_mail(
-            subject="one more thing", sender="carol@example.org", in_reply_to=ack_id
-        )
+        threaded, _ = make_mail(subject="one more thing", sender=carol, in_reply_to=ack_id)
         dovecot.deliver("alice", threaded)
         await eventually(lambda: count_in(case.number, 3), what="the In-Reply-To reply")
         rules = [
@@ -171,7 +169,7 @@ async def test_mail_to_case_and_reply_round_trip(
             )
         )
         rejected, rejected_id = make_mail(
-            subject=f"QUARANTINE {acknowledgement['Subject']}", sender="carol@example.org"
+            subject=f"QUARANTINE {acknowledgement['Subject']}", sender=carol
         )
         dovecot.deliver("alice", rejected)
 

@@ -107,11 +107,12 @@ async def test_test_account_sends_a_real_mail_through_the_accounts_outgoing_path
     body = imap_body(dovecot, smtp_sink, from_address="sales@example.com", from_name="Sales")
     await api.post("/accounts", json=body)
 
+    before = len(smtp_sink.messages())  # the session's sink holds other tests' mail
     answer = await api.post("/accounts/sales/test-mail", json={"to": "carol@example.org"})
 
     report = answer.json()
     assert report["ok"] and report["test_mail"].startswith("sent to carol@example.org: 250 ")
-    (mail,) = [m for m in smtp_sink.messages() if m["Subject"] == "Mailroom test mail"
+    (mail,) = [m for m in smtp_sink.messages()[before:] if m["Subject"] == "Mailroom test mail"
                and m["From"] == "Sales <sales@example.com>"]  # fmt: skip
     assert mail["X-Sink-Auth"] == "alice" and received(smtp_sink, mail["Message-ID"])
     # The API token has no user, so no address of its own: the refusal names the field.
