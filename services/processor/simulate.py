@@ -19,8 +19,8 @@ from shared.models.config import SystemConfig
 
 # Defects that say the parser repaired the header block or an address (shown as findings).
 _REPAIRS = re.compile(
-    r"before the headers removed|broken fold|whitespace before the colon|trailing dot"
-    r"|source route|byte-order mark"
+    r"before the headers (?:removed|set apart)|broken fold|whitespace before the colon"
+    r"|trailing dot|source route|byte-order mark"
 )
 
 
