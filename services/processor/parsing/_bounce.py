@@ -9,8 +9,8 @@ Who bounced comes from ``flufl.bounce`` (GNU Mailman's detectors: qmail, Exim, P
 Sendmail-style "simple match" texts incl. Lotus Notes and carriers, Exchange, GroupWise,
 Yahoo, AOL, ...). Ours, because flufl.bounce lacks them: the wording of Courier, OpenSMTPD,
 Apache James, Exchange legacy "#5.1.1" reports and list managers (``_FAILED_ADDRESS``, used
-when no detector found an address), the status and the SMTP reply (flufl.bounce returns
-addresses only), and Amazon SES JSON notifications (``_ses.py``).
+when no detector found an address), the status, the SMTP reply and the reason (flufl.bounce
+returns addresses only), and Amazon SES JSON notifications (``_ses.py``).
 
 The status is taken only from an RFC 3464 ``Status:`` field or from an enhanced status code
 (RFC 3463) that stands in an SMTP reply ("550 5.1.1", "550-5.1.1", "#5.1.1"): a version
@@ -53,13 +53,23 @@ _ENHANCED = re.compile(
     r"|\(#([245]\.\d{1,3}\.\d{1,3})\)",
     re.MULTILINE | re.IGNORECASE,
 )
-# A line quoting a server's reply: a 4xx/5xx code followed by text (not a version or a date).
-_SMTP_REPLY = re.compile(r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?[ -][^\n]*")
+# A line quoting a server's reply: a 4xx/5xx code followed by text (not a version or a date),
+# with the indented lines that continue it (Postfix folds "552 5.2.2\n    Mailbox full").
+_SMTP_REPLY = re.compile(
+    r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?[ -][^\n]*(?:\n[ \t]+\S[^\n]*)*"
+)
+# The reason a bounce without a quoted SMTP reply gives: Lotus Notes' "because:" block, a
+# "Reason:" line, "user@host: mailbox unavailable".
+_REASON = re.compile(
+    r"^[ \t(]*(?:because|reason|grund|raison|motivo)[ \t]*:[ \t]*(?:\n[ \t]*)*(\S[^\n]*)"
+    r"|^<?[^<>\s:]+@[^<>\s:]+>?:[ \t]+(\S[^\n]*)",
+    re.IGNORECASE | re.MULTILINE,
+)
 _QUOTED_ID = re.compile(r"^[> \t]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 # "<user@host>: ..." (Postfix, qmail, Yahoo), Exim's "The following address(es) failed:",
 # Exchange's "The following recipient(s) cannot be reached:" and the like, each followed by the
-# address; "user@host: 550 ..." (OpenSMTPD) and "user@host:" alone on its line (GMX, Exim's
-# translations).
+# address; "user@host: 550 ..." (OpenSMTPD), "user@host: mailbox unavailable" and "user@host:"
+# alone on its line (GMX, Exim's translations).
 _FAILED_ADDRESS = re.compile(
     r"^<([^<>\s]+@[^<>\s]+)>:"
     r"|(?:following address(?:\(es\))? failed|recipient\(s\) cannot be reached"
@@ -69,7 +79,7 @@ _FAILED_ADDRESS = re.compile(
     r"|following recipient failed permanently)"
     r":?\s+<?([^<>\s]+@[^<>\s]+?)>?\s"
     r"|^(?:recipient|original-recipient|final-recipient):\s*(?:rfc822;\s*)?<?([^<>\s]+@[^<>\s]+?)>?\s"
-    r"|^([^<>\s:]+@[^<>\s:]+):(?: [45]\d\d[ -]|[ \t]*$)",
+    r"|^([^<>\s:]+@[^<>\s:]+):(?:[ \t]|$)",
     re.IGNORECASE | re.MULTILINE,
 )
 # VERP (variable envelope return path): a sender that sends each mail with the envelope
@@ -147,6 +157,10 @@ def _smtp_reply(text: str) -> str | None:
     # The reply that carries an enhanced code says more than the first numeric line.
     replies = [" ".join(m.group(0).split()) for m in _SMTP_REPLY.finditer(text)]
     best = next((r for r in replies if _ENHANCED.search(r)), replies[0] if replies else None)
+    for opening, closing in ("()", "<>"):
+        # The reply was quoted in brackets: "(reason: 550 ...)", "<mx #5.1.1 smtp;550 ...>".
+        if best and best.endswith(closing) and best.count(closing) > best.count(opening):
+            best = best[:-1]
     return best[:_MAX_DIAGNOSTIC] if best else None
 
 
@@ -193,9 +207,15 @@ def _heuristic(
         status=status,
         action="delayed" if status and status.startswith("4") else "failed",
         original_message_id=original,
-        diagnostic=reply,
+        diagnostic=reply or _reason(text),
         smtp_reply=reply,
     )
+
+
+def _reason(text: str) -> str | None:
+    found = _REASON.search(text)
+    reason = next((g for g in found.groups() if g), "") if found else ""
+    return " ".join(reason.split()).rstrip(")")[:_MAX_DIAGNOSTIC] or None
 
 
 def _text_recipient(text: str) -> str | None:
