@@ -1,8 +1,13 @@
-"""Mailroom never loses an address, a header or an attachment a naive stdlib parse finds.
+"""Mailroom never loses an address, a header or an attachment a naive stdlib parse finds, and
+never reads a subject or a display name worse than it.
 
 The naive parse is what a quick script does: ``email.message_from_bytes`` and
 ``email.utils.getaddresses`` on From, To, Cc, Reply-To and Sender, every header name, every
-part with a file name. It runs over the conformance set and the corpus. Comparison rules:
+part with a file name, the Subject and display names decoded with ``email.header``. It runs
+over the conformance set and the corpus. A subject or display name must read as the naive one
+does (whitespace aside) unless Mailroom says in its defects why it reads it otherwise (a
+charset it corrected, a word it could not decode and kept, a header block it repaired, a
+bound): it never differs silently. Comparison rules:
 addresses compare case-insensitively and without a trailing dot after the domain (Mailroom
 drops it); a naive "address" without ``@`` counts only where the header names it alone
 (``MAILER-DAEMON``, ``<postmaster>``), since getaddresses also turns "not an address" into
@@ -29,6 +34,9 @@ DATA = Path(__file__).parents[2] / "data"
 MAILS = sorted([*DATA.glob("conformance/*.eml"), *DATA.glob("mail/*.eml")])
 _TNEF = {"application/ms-tnef", "application/vnd.ms-tnef"}
 _FIELDS = {"From": "from_", "To": "to", "Cc": "cc", "Reply-To": "reply_to", "Sender": "sender"}
+# Surrogate escapes: 8-bit header bytes the stdlib left undecoded.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_HEAD_REPAIR = re.compile(r"broken fold|before the headers")
 
 
 @pytest.mark.parametrize("path", MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -44,6 +52,51 @@ def test_nothing_the_naive_parse_finds_is_lost(path: Path) -> None:
     names = {n.strip().lower() for n, _ in mail.headers}
     assert {n.strip().lower() for n, _ in naive.items()} <= names
     assert _naive_files(naive) <= {a.filename for a in mail.attachments}
+
+
+@pytest.mark.parametrize("path", MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_subjects_and_names_read_as_well_as_the_naive_parse(path: Path) -> None:
+    raw = path.read_bytes()
+    naive = email.message_from_bytes(raw)
+    mail = parse(raw)
+    subject = naive.get("Subject")
+    wanted = None if subject is None else _naive_text(str(subject))
+    if wanted is not None and _same(wanted) != _same(mail.subject):
+        assert _explained("Subject", mail.defects), (wanted, mail.subject, mail.defects)
+    for header, attribute in _FIELDS.items():
+        values = [str(v) for v in naive.get_all(header, [])]
+        for display, address in email.utils.getaddresses(values):
+            name = _naive_text(display) if display and "@" in address else None
+            if name is None:
+                continue
+            found = [
+                _same(a.name)
+                for a in getattr(mail, attribute)
+                if _norm(a.address) == _norm(address)
+            ]
+            if _same(name) not in found:
+                assert _explained(header, mail.defects), (header, name, found, mail.defects)
+
+
+def _naive_text(value: str) -> str | None:
+    """The header text as the stdlib decodes it, or None where it could not (replacement
+    characters or undecoded 8-bit bytes: nothing to compare against)."""
+    try:
+        text = str(email.header.make_header(email.header.decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return None
+    if "\ufffd" in text or _UNDECODED.search(text):
+        return None
+    return text
+
+
+def _same(text: str) -> str:
+    # The stdlib and Mailroom differ in the whitespace between encoded and plain words.
+    return " ".join(text.split())
+
+
+def _explained(header: str, defects: list[str]) -> bool:
+    return any(d.startswith(f"{header}:") or _HEAD_REPAIR.search(d) for d in defects)
 
 
 def test_the_comparison_covers_the_whole_set() -> None:
