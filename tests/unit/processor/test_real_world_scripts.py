@@ -118,3 +118,19 @@ async def test_simulate_lists_each_decision_with_its_reason() -> None:
     assert copy["findings"] == [
         {"kind": "duplicate", "reason": "duplicate of raw-a (case 5, account support)"}
     ]
+
+
+async def test_simulate_names_what_marks_an_automatic_answer() -> None:
+    raw = (SET / "ooo-x-mailer-vacation.eml").read_bytes()
+    result = await simulate(raw, config=SystemConfig(), cases=FakeCases())
+    marker = "X-Mailer: vacation 1.2.7 (Sendmail)"
+    assert {"kind": "auto_reply", "reason": f"automatic answer ({marker}): never answered"} in (
+        result["findings"]
+    )
+    assert f"automatic mail ({marker}): attached, not answered automatically" in result["notes"]
+    assert not result["acknowledge"]
+
+
+def test_simulate_lists_an_mbox_first_line_as_a_header_repair() -> None:
+    mail = parse((SET / "recover-mbox-from.eml").read_bytes())
+    assert [f["kind"] for f in findings(mail, _ctx())] == ["header_repair"]
