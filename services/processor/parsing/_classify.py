@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from services.processor.parsing._decode import header_text
+from services.processor.parsing._decode import header_text, unescape_8bit
 
 _AUTO_MAILER = re.compile(r"vacation|auto-?respond|auto-?reply", re.IGNORECASE)
 
@@ -69,7 +69,7 @@ def auto_reply_marker(msg: Message) -> str | None:
     """What marks the mail as an automatic answer (for the operator), or None."""
     auto = str(msg.get("Auto-Submitted", "no")).split(";")[0].strip().lower()
     if auto and auto != "no":
-        return f"Auto-Submitted: {auto[:40]}"
+        return f"Auto-Submitted: {_short(auto)}"
     precedence = str(msg.get("Precedence", "")).strip().lower()
     if precedence in _AUTO_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -102,4 +102,5 @@ def _weak_sign(msg: Message) -> str | None:
 
 
 def _short(value: str) -> str:
-    return " ".join(value.split())[:60]
+    # Raw header text may hold 8-bit bytes (surrogate escapes): the marker is shown and stored.
+    return " ".join(unescape_8bit(value, "", []).split())[:60]
