@@ -11,7 +11,8 @@ bound): it never differs silently. Comparison rules:
 addresses compare case-insensitively and without a trailing dot after the domain (Mailroom
 drops it); a naive "address" without ``@`` counts only where the header names it alone
 (``MAILER-DAEMON``, ``<postmaster>``), since getaddresses also turns "not an address" into
-``not``, and a source route's "@hop" is no address either; file names compare after RFC 2047
+``not``, and a source route's "@hop" is no address either, nor "Doe" in Outlook's unquoted
+``Doe, John <john@host>`` (Mailroom reads it as the name "Doe, John" and says so in a defect); file names compare after RFC 2047
 decoding, unfolding and without a client's path. Left out on purpose: names the naive parse
 could not decode (replacement characters: Mailroom decodes them by detection), a winmail.dat
 (Mailroom lists the files inside it instead), parts beyond Mailroom's 1,000-part bound.
@@ -48,7 +49,8 @@ def test_nothing_the_naive_parse_finds_is_lost(path: Path) -> None:
         values = [str(v) for v in naive.get_all(header, [])]
         wanted = {_norm(a) for _, a in email.utils.getaddresses(values) if _real(a, values)}
         found = {_norm(a.address) for a in getattr(mail, attribute)}
-        assert wanted <= found, (header, wanted - found)
+        lost = {a for a in wanted - found if not _read_as_name(a, header, mail.defects)}
+        assert not lost, (header, lost)
     names = {n.strip().lower() for n, _ in mail.headers}
     assert {n.strip().lower() for n, _ in naive.items()} <= names
     assert _naive_files(naive) <= {a.filename for a in mail.attachments}
@@ -113,6 +115,12 @@ def _real(address: str, values: list[str]) -> bool:
     word = re.escape(address)
     alone = rf"<{word}>|(?:^|[,:])\s*{word}\s*(?:\([^()]*\))?\s*(?:[,;]|$)"
     return bool(address) and any(re.search(alone, " ".join(v.split())) for v in values)
+
+
+def _read_as_name(address: str, header: str, defects: list[str]) -> bool:
+    # "Doe, John <j@host>": the naive parse lists a mailbox "Doe", Mailroom the name "Doe, John".
+    said = f"{header}: unquoted comma read as part of the name '".lower()
+    return "@" not in address and any(d.lower().startswith(said + address + ",") for d in defects)
 
 
 def _naive_files(naive: email.message.Message) -> set[str | None]:
