@@ -12,10 +12,11 @@ addresses compare case-insensitively and without a trailing dot after the domain
 drops it); a naive "address" without ``@`` counts only where the header names it alone
 (``MAILER-DAEMON``, ``<postmaster>``), since getaddresses also turns "not an address" into
 ``not``, and a source route's "@hop" is no address either, nor "Doe" in Outlook's unquoted
-``Doe, John <john@host>`` (Mailroom reads it as the name "Doe, John" and says so in a defect); file names compare after RFC 2047
-decoding, unfolding and without a client's path. Left out on purpose: names the naive parse
-could not decode (replacement characters: Mailroom decodes them by detection), a winmail.dat
-(Mailroom lists the files inside it instead), parts beyond Mailroom's 1,000-part bound.
+``Doe, John <john@host>`` (Mailroom reads it as the name "Doe, John" and says so in a
+defect); file names compare after RFC 2047 decoding, unfolding and without a client's path.
+Left out on purpose: names the naive parse could not decode (replacement characters: Mailroom
+decodes them by detection), a winmail.dat (Mailroom lists the files inside it instead), parts
+beyond Mailroom's 1,000-part bound.
 """
 
 from __future__ import annotations
