@@ -85,7 +85,8 @@ def _walk(part: Message, depth: int, body: Body, *, alternative: bool) -> None:
             body.feedback.append(part)
         blocks = part.get_payload()
         data = b"".join(_bytes(b, body) for b in blocks) if isinstance(blocks, list) else b""
-        _attach(body, None, ctype, data, None)
+        # Some gateways name the report ("details.txt"): keep the name the sender gave it.
+        _attach(body, _filename(part, body.defects), ctype, data, None)
     elif part.is_multipart():
         _walk_children(part, ctype, depth, body, alternative=alternative)
     else:

@@ -15,8 +15,9 @@ drops it); a naive "address" without ``@`` counts only where the header names it
 ``Doe, John <john@host>`` (Mailroom reads it as the name "Doe, John" and says so in a
 defect); file names compare after RFC 2047 decoding, unfolding and without a client's path.
 Left out on purpose: names the naive parse could not decode (replacement characters: Mailroom
-decodes them by detection), a winmail.dat (Mailroom lists the files inside it instead), parts
-beyond Mailroom's 1,000-part bound.
+decodes them by detection), a winmail.dat (Mailroom lists the files inside it instead), the
+files inside an attached mail (Mailroom keeps that mail whole as one ``.eml`` attachment),
+parts beyond Mailroom's 1,000-part bound.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from services.processor.parsing import parse
 from services.processor.parsing._parts import MAX_PARTS
 
 DATA = Path(__file__).parents[2] / "data"
-MAILS = sorted([*DATA.glob("conformance/*.eml"), *DATA.glob("mail/*.eml")])
+MAILS = sorted(
+    [*DATA.glob("conformance/*.eml"), *DATA.glob("mail/*.eml"), *DATA.glob("flufl-bounce/*.txt")]
+)
 _TNEF = {"application/ms-tnef", "application/vnd.ms-tnef"}
+_MESSAGES = {"message/rfc822", "message/global"}
 _FIELDS = {"From": "from_", "To": "to", "Cc": "cc", "Reply-To": "reply_to", "Sender": "sender"}
 # Surrogate escapes: 8-bit header bytes the stdlib left undecoded.
 _UNDECODED = re.compile("[\udc80-\udcff]")
@@ -126,8 +130,9 @@ def _read_as_name(address: str, header: str, defects: list[str]) -> bool:
 
 def _naive_files(naive: email.message.Message) -> set[str | None]:
     found: set[str | None] = set()
+    inside = {id(p) for m in naive.walk() if m.get_content_type() in _MESSAGES for p in _below(m)}
     for index, part in enumerate(naive.walk()):
-        if index >= MAX_PARTS or part.get_content_type() in _TNEF:
+        if index >= MAX_PARTS or part.get_content_type() in _TNEF or id(part) in inside:
             continue
         try:
             name = part.get_filename()
@@ -139,3 +144,7 @@ def _naive_files(naive: email.message.Message) -> set[str | None]:
             if "\ufffd" not in decoded:
                 found.add(decoded.replace("\\", "/").rsplit("/", 1)[-1].strip())
     return found
+
+
+def _below(message: email.message.Message) -> list[email.message.Message]:
+    return [p for p in message.walk() if p is not message]
