@@ -134,3 +134,13 @@ async def test_simulate_names_what_marks_an_automatic_answer() -> None:
 def test_simulate_lists_an_mbox_first_line_as_a_header_repair() -> None:
     mail = parse((SET / "recover-mbox-from.eml").read_bytes())
     assert [f["kind"] for f in findings(mail, _ctx())] == ["header_repair"]
+
+
+async def test_a_not_spam_report_is_tied_but_suppresses_nobody() -> None:
+    raw = (SET / "arf-not-spam.eml").read_bytes()
+    ctx = _ctx(FakeCases(outbox={"out-7f3a9c": (7, "<case42.arf@mailroom.example.com>")}))
+    decision = await run_scripts(parse(raw), ctx)
+    assert decision.action == "attach" and decision.case_number == 7
+    assert "not-spam" in decision.reason and "no more automatic mail" not in decision.reason
+    assert ctx.complaint_on == "<case42.arf@mailroom.example.com>"
+    assert ctx.suppress == [] and not ctx.acknowledge
