@@ -8,6 +8,7 @@ that a hostile mail costs bounded time.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -206,18 +207,33 @@ def _attach(body: Body, name: str | None, ctype: str, data: bytes, cid: object) 
 
 def _filename(part: Message, defects: list[str]) -> str | None:
     try:
-        name = part.get_filename()
+        value = part.get_param("filename", None, "content-disposition")
+        if value is None:
+            value = part.get_param("name", None, "content-type")
     except Exception as exc:  # RFC 2231 parameters the stdlib cannot take apart
         defects.append(f"attachment filename: {type(exc).__name__}")
         return None
-    if name is None:
+    if value is None:
         return None
-    decoded = header_text(str(name), "attachment filename", defects)
+    name = _rfc2231(value, defects) if isinstance(value, tuple) else email.utils.unquote(value)
+    decoded = header_text(name, "attachment filename", defects)
     if "\ufffd" in decoded:
         defects.append(f"attachment filename: undecodable bytes replaced in {decoded[:80]!r}")
     # Some clients send the sender's full path; whoever saves the file must not get one.
     base = decoded.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return base or decoded or None
+
+
+def _rfc2231(value: tuple[str | None, str | None, str], defects: list[str]) -> str:
+    """An RFC 2231 value (``filename*=charset'lang'%XX..``) decoded like any text: a wrong or
+    unknown charset is detected, never replaced (the stdlib falls back to Latin-1 or U+FFFD)."""
+    charset, _language, text = value
+    try:
+        # The stdlib unquotes the %XX bytes into Latin-1 characters: one character per byte.
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:  # 8-bit text written as is, already decoded with the header
+        return text
+    return decode_bytes(data, charset or None, "attachment filename", defects)
 
 
 def _safe_name(subject: str) -> str:

@@ -13,7 +13,8 @@ drops it); a naive "address" without ``@`` counts only where the header names it
 (``MAILER-DAEMON``, ``<postmaster>``), since getaddresses also turns "not an address" into
 ``not``, and a source route's "@hop" is no address either, nor "Doe" in Outlook's unquoted
 ``Doe, John <john@host>`` (Mailroom reads it as the name "Doe, John" and says so in a
-defect); file names compare after RFC 2047 decoding, unfolding and without a client's path.
+defect); file names compare after RFC 2047 decoding, unfolding and without a client's path,
+and may differ where Mailroom says in a defect that it decoded one otherwise.
 Left out on purpose: names the naive parse could not decode (replacement characters: Mailroom
 decodes them by detection), a winmail.dat (Mailroom lists the files inside it instead), the
 files inside an attached mail (Mailroom keeps that mail whole as one ``.eml`` attachment),
@@ -58,7 +59,13 @@ def test_nothing_the_naive_parse_finds_is_lost(path: Path) -> None:
         assert not lost, (header, lost)
     names = {n.strip().lower() for n, _ in mail.headers}
     assert {n.strip().lower() for n, _ in naive.items()} <= names
-    assert _naive_files(naive) <= {a.filename for a in mail.attachments}
+    files = _naive_files(naive)
+    named = {a.filename for a in mail.attachments if a.filename}
+    if not files <= named:
+        # A name Mailroom decoded otherwise (a charset label it found wrong) and said so; the
+        # file itself is still listed.
+        assert any(d.startswith("attachment filename:") for d in mail.defects), files - named
+        assert len(named) >= len(files), (files, named)
 
 
 @pytest.mark.parametrize("path", MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
