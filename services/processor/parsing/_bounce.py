@@ -65,16 +65,18 @@ _ENHANCED = re.compile(
     r"|\(#([245]\.\d{1,3}\.\d{1,3})\)",
     re.MULTILINE | re.IGNORECASE,
 )
-# A line quoting a server's reply: a 4xx/5xx code followed by text (not a version or a date),
-# with the indented lines that continue it (Postfix folds "552 5.2.2\n    Mailbox full").
+# A line quoting a server's reply: a 4xx/5xx code followed by text (not a version, a date or
+# a phone number "480-624-2500"), with the indented lines that continue it (Postfix folds
+# "552 5.2.2\n    Mailbox full").
 _SMTP_REPLY = re.compile(
-    r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?[ -][^\n]*(?:\n[ \t]+\S[^\n]*)*"
+    r"(?<![\w.:/-])[45]\d\d(?:[ -]#?[245]\.\d{1,3}\.\d{1,3})?(?: |-(?!\d))[^\n]*"
+    r"(?:\n[ \t]+\S[^\n]*)*"
 )
 # The reason a bounce without a quoted SMTP reply gives: Lotus Notes' "because:" block, a
-# "Reason:" line, "user@host: mailbox unavailable".
+# "Reason:" line, "user@host: mailbox unavailable", qmail's line under "<user@host>:".
 _REASON = re.compile(
     r"^[ \t(]*(?:because|reason|grund|raison|motivo)[ \t]*:[ \t]*(?:\n[ \t]*)*(\S[^\n]*)"
-    r"|^<?[^<>\s:]+@[^<>\s:]+>?:[ \t]+(\S[^\n]*)",
+    r"|^<?[^<>\s:]+@[^<>\s:]+>?:[ \t]*\n?[ \t]*([^\s<>][^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _QUOTED_ID = re.compile(r"^[> \t]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
@@ -182,11 +184,15 @@ def _smtp_reply(text: str) -> str | None:
     # The reply that carries an enhanced code says more than the first numeric line.
     replies = [" ".join(m.group(0).split()) for m in _SMTP_REPLY.finditer(text)]
     best = next((r for r in replies if _ENHANCED.search(r)), replies[0] if replies else None)
+    return _unbracketed(best)[:_MAX_DIAGNOSTIC] if best else None
+
+
+def _unbracketed(text: str) -> str:
     for opening, closing in ("()", "<>"):
-        # The reply was quoted in brackets: "(reason: 550 ...)", "<mx #5.1.1 smtp;550 ...>".
-        if best and best.endswith(closing) and best.count(closing) > best.count(opening):
-            best = best[:-1]
-    return best[:_MAX_DIAGNOSTIC] if best else None
+        # Quoted in brackets: "(reason: 550 ...)", "<mx #5.1.1 smtp;550 ...>".
+        if text.endswith(closing) and text.count(closing) > text.count(opening):
+            text = text[:-1]
+    return text
 
 
 def field_blocks(report: Message) -> list[Message]:
@@ -244,7 +250,7 @@ def _heuristic(
 def _reason(text: str) -> str | None:
     found = _REASON.search(text)
     reason = next((g for g in found.groups() if g), "") if found else ""
-    return " ".join(reason.split()).rstrip(")")[:_MAX_DIAGNOSTIC] or None
+    return _unbracketed(" ".join(reason.split()))[:_MAX_DIAGNOSTIC] or None
 
 
 def _text_recipient(text: str) -> str | None:
