@@ -144,3 +144,17 @@ async def test_a_not_spam_report_is_tied_but_suppresses_nobody() -> None:
     assert "not-spam" in decision.reason and "no more automatic mail" not in decision.reason
     assert ctx.complaint_on == "<case42.arf@mailroom.example.com>"
     assert ctx.suppress == [] and not ctx.acknowledge
+
+
+async def test_a_complaint_never_opens_a_case_even_without_its_script() -> None:
+    config = SystemConfig()
+    scripts = tuple(
+        s.model_copy(update={"enabled": s.name != "complaint_handler"})
+        for s in config.processor.incoming_scripts
+    )
+    processor = config.processor.model_copy(update={"incoming_scripts": scripts})
+    ctx = ScriptContext(
+        config=config.model_copy(update={"processor": processor}), cases=FakeCases()
+    )
+    with pytest.raises(MailRejected, match="complaints never open a case"):
+        await run_scripts(parse((SET / "arf-rfc5965-example.eml").read_bytes()), ctx)
