@@ -43,6 +43,7 @@ _MESSAGES = {"message/rfc822", "message/global"}
 _FIELDS = {"From": "from_", "To": "to", "Cc": "cc", "Reply-To": "reply_to", "Sender": "sender"}
 # Surrogate escapes: 8-bit header bytes the stdlib left undecoded.
 _UNDECODED = re.compile("[\udc80-\udcff]")
+_RUN_TOGETHER = re.compile(r'.*\S\s+([^\s"<>@]+@[^\s"<>@]+)')
 _HEAD_REPAIR = re.compile(r"broken fold|before the headers")
 
 
@@ -118,7 +119,9 @@ def test_the_comparison_covers_the_whole_set() -> None:
 
 
 def _norm(address: str) -> str:
-    return address.strip().rstrip(".").lower()
+    # getaddresses runs 'Name user@host' (no angle brackets) together: the address is the end.
+    apart = _RUN_TOGETHER.fullmatch(address.strip())
+    return (apart.group(1) if apart else address).strip().rstrip(".").lower()
 
 
 def _real(address: str, values: list[str]) -> bool:
