@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from services.processor.parsing._decode import header_text, unescape_8bit
+from services.processor.parsing import _headers as headers
+from services.processor.parsing._decode import unescape_8bit
 
 _AUTO_MAILER = re.compile(r"vacation|auto-?respond|auto-?reply", re.IGNORECASE)
 
@@ -86,7 +87,7 @@ def auto_reply_marker(msg: Message) -> str | None:
         # Read receipts (RFC 8098 disposition notifications) are machine answers too.
         kind = str(msg.get_param("report-type") or "").lower()
         return "read receipt" if kind == "disposition-notification" else None
-    subject = header_text(str(msg.get("Subject", "")), "Subject", [])
+    subject = headers.text(msg, "Subject", [])
     if prefix := _CLIENT_PREFIX.match(subject):
         return f"subject starts with {prefix.group(0).strip()!r}"
     weak = _weak_sign(msg)

@@ -184,12 +184,20 @@ def header_text(raw: str, what: str, defects: list[str]) -> str:
     return value.strip()
 
 
-def unescape_8bit(raw: str, what: str, defects: list[str]) -> str:
-    """Header text with raw 8-bit bytes (kept by the parser as surrogate escapes) decoded."""
+def unescape_8bit(raw: str, what: str, defects: list[str], charset: str | None = None) -> str:
+    """Header text with raw 8-bit bytes (kept by the parser as surrogate escapes) decoded.
+
+    ``charset``: the one the mail declares for its text. Raw 8-bit header text that is not
+    UTF-8 is written in it far more often than in anything a detector can guess from a few
+    bytes (mail clients read it so too).
+    """
     try:
         raw.encode("utf-8")
     except UnicodeEncodeError:
         data = raw.encode("utf-8", errors="surrogateescape")
+        if charset is not None and codec_for(charset) is not None and not _is_utf8(data):
+            defects.append(f"{what}: raw 8-bit text read in the mail's charset {charset}")
+            return decode_bytes(data, charset, what, defects)
         return decode_bytes(data, None, what, defects)
     return raw
 
