@@ -174,10 +174,11 @@ def _guess(data: bytes) -> str | None:
     return None if best is None else codec_for(best.encoding)
 
 
-def header_text(raw: str, what: str, defects: list[str]) -> str:
-    """Decode a raw header value: RFC 2047 words, raw 8-bit bytes, folding."""
+def header_text(raw: str, what: str, defects: list[str], charset: str | None = None) -> str:
+    """Decode a raw header value: RFC 2047 words, raw 8-bit bytes (``charset``: see
+    :func:`unescape_8bit`), folding."""
     # Unfold (RFC 5322 2.2.3): a fold's line break goes, its whitespace stays.
-    value = unescape_8bit(_LINE_BREAK.sub("", raw), what, defects)
+    value = unescape_8bit(_LINE_BREAK.sub("", raw), what, defects, charset)
     if "=?" in value:
         value = _decode_words(value, what, defects)
     # Whitespace inside the value is the sender's (file names keep theirs).
