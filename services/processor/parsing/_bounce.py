@@ -44,7 +44,9 @@ _BOUNCE_SUBJECT = re.compile(
     r"|not delivered|non-?delivery"
     r"|mail delivery failed|failure notice|could not be delivered|non remis|unzustellbar"
     r"|nicht zustellbar|no se puede entregar|delivery incomplete|rejected:|warning: could not"
-    r"|mail delivery status|delivery status notification|undelivered|returned to sender",
+    r"|mail delivery status|delivery status notification|undelivered|returned to sender"
+    # Japanese and Chinese carriers and providers: "配信エラー", "配信不能", "退信", "投递失败".
+    r"|配信(?:エラー|不能|失敗)|送信エラー|退信|投递失败",
     re.IGNORECASE,
 )
 # What a server writes when it stops retrying: the failure is final, whatever its last status.
@@ -93,6 +95,10 @@ _FAILED_ADDRESS = re.compile(
     r"|following recipient failed permanently)"
     r":?\s+<?([^<>\s]+@[^<>\s]+?)>?\s"
     r"|^(?:recipient|original-recipient|final-recipient):\s*(?:rfc822;\s*)?<?([^<>\s]+@[^<>\s]+?)>?\s"
+    # The recipient line of bounces written in other languages ("宛先: user@host"; the colon may
+    # be the full-width one).
+    r"|^[ \t]*(?:宛先|收件人|收件者|Empfänger|Destinataire|Destinatario|Получатель)[ \t]*[:\uff1a]"
+    r"[ \t]*<?([^<>\s]+@[^<>\s]+?)>?\s"
     r"|^([^<>\s:]+@[^<>\s:]+):(?:[ \t]|$)",
     re.IGNORECASE | re.MULTILINE,
 )
