@@ -22,6 +22,7 @@ MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
 MAX_HEADER_CHARS = 32 * 1024
 MAX_REFERENCES = 500
 MAX_FIELDS = 1000
+_HINT_PARTS = 20
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -47,7 +48,9 @@ def raw(msg: Message, name: str, defects: list[str]) -> str:
 def charset_hint(msg: Message) -> str | None:
     """The charset the mail declares for its first text part, unless it says nothing about
     8-bit bytes (US-ASCII, or UTF-8, which is tried first anyway)."""
-    for part in msg.walk():
+    for index, part in enumerate(msg.walk()):
+        if index >= _HINT_PARTS:  # a text part that far down says little about the headers
+            return None
         if part.get_content_maintype() != "text":
             continue
         try:
