@@ -26,7 +26,7 @@ from shared import metrics
 from shared.broker import publish
 from shared.errors import Permanent
 from shared.models.config import SystemConfig
-from shared.models.messages import CaseEvent, MailReceived, OutgoingMail
+from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail
 from shared.models.records import Attachment, CaseMessage
 from shared.runtime import Runtime
 from shared.store import CaseRepo
@@ -235,14 +235,21 @@ async def _store_attachments(
 async def _send_script_mails(
     rt: Runtime, msg: MailReceived, mail: ParsedMail, wanted: list[ScriptMail], number: int | None
 ) -> None:
-    """Publish the mails the scripts asked for, each under an id derived from the raw mail."""
+    """Publish the mails the scripts asked for, each under an id derived from the raw mail.
+
+    Automatic ones never answer a spam complaint and never go to an address on the
+    suppression list, whatever the script asked: a script cannot undo either promise.
+    """
     for asked in wanted:
+        recipients = await _automatic_recipients(rt, mail, asked) if asked.automatic else asked.to
+        if not recipients:
+            continue
         outgoing = OutgoingMail(
             mail_id=f"script-{msg.raw_id}-{asked.script}-{asked.key}",
             kind=asked.kind,
             automatic=asked.automatic,
             case_number=number,
-            to=asked.to,
+            to=recipients,
             subject=asked.subject,
             text=asked.text,
             in_reply_to=mail.message_id,
@@ -255,6 +262,20 @@ async def _send_script_mails(
                     answer_id=f"{outgoing.mail_id}:{to.address}", address=str(to.address)
                 )
         await publish(rt.broker, outgoing, routing_key=MAIL_OUTGOING)
+
+
+async def _automatic_recipients(
+    rt: Runtime, mail: ParsedMail, asked: ScriptMail
+) -> list[MailAddress]:
+    """The recipients an automatic script mail may go to."""
+    if mail.classification == "complaint":
+        log.info("script %s: no automatic mail in answer to a spam complaint", asked.script)
+        return []
+    listed = await rt.store.suppressions.suppressed(addresses=[str(a.address) for a in asked.to])
+    kept = [a for a in asked.to if str(a.address).lower() not in listed]
+    if len(kept) < len(asked.to):
+        log.info("script %s: no automatic mail to %s (suppression list)", asked.script, listed)
+    return kept
 
 
 def _thread(mail: ParsedMail) -> list[str]:

@@ -19,8 +19,8 @@ from shared.models.config import SystemConfig
 
 # Defects that say the parser repaired the header block or an address (shown as findings).
 _REPAIRS = re.compile(
-    r"before the headers removed|broken fold|whitespace before the colon|trailing dot"
-    r"|source route|byte-order mark"
+    r"before the headers (?:removed|set apart)|broken fold|whitespace before the colon"
+    r"|trailing dot|source route|byte-order mark"
 )
 
 
@@ -31,7 +31,8 @@ async def simulate(
 
     ``marks`` answers the suppression list and earlier copies (without it the dry run knows
     neither). ``findings`` lists each decision the parser and scripts took on the way with its
-    reason: sender fallback, header repairs, addresses that get no mail, complaint, second copy.
+    reason: sender fallback, header repairs, addresses that get no mail, bounce, automatic answer,
+    complaint, second copy.
     """
     try:
         mail = parse(data)
@@ -74,6 +75,8 @@ def findings(mail: ParsedMail, ctx: ScriptContext) -> list[dict[str, str]]:
     if mail.bounce is not None:
         reply = f"; server said {mail.bounce.smtp_reply}" if mail.bounce.smtp_reply else ""
         found.append(("bounce", f"status {mail.bounce.status or 'unknown'}{reply}"))
+    if mail.auto_reply_marker is not None:
+        found.append(("auto_reply", f"automatic answer ({mail.auto_reply_marker}): never answered"))
     if mail.complaint is not None:
         who = mail.complaint.complainant or "an unnamed recipient"
         kind = mail.complaint.feedback_type

@@ -24,6 +24,20 @@ MAX_ADDRESSES = 1000
 # A bare local name such as MAILER-DAEMON or postmaster: one atom, no "@".
 _ROUTE = re.compile(r"<\s*@[^\s,:<>@]+(?:\s*,\s*@[^\s,:<>@]+)*\s*:")
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,254}")
+# "Name <mailto:user@host>": a link pasted into the address field.
+_MAILTO = re.compile(r"<\s*mailto:", re.IGNORECASE)
+# What getaddresses returns for '"Name" user@host' or 'Name user@host': one "address".
+_RUN_TOGETHER = re.compile(r"(?P<name>.*\S)\s+(?P<addr>[^\s\"<>@]+@[^\s\"<>@]+)")
+# Two unquoted words separated by a comma before an angle address: "Doe, John <john@host>".
+_LAST_FIRST = re.compile(
+    r"(?P<start>^|,)\s*(?P<last>[^,\"<>@();:\\]+),(?P<first>[^,\"<>@();:\\]+?)"
+    r"\s*(?P<address><[^<>@\s]+@[^<>\s]+>)"
+)
+# Local names that stand alone as a mailbox in address lists (RFC 2142 and the MTA's own).
+_SYSTEM_MAILBOXES = {
+    "mailer-daemon", "postmaster", "root", "abuse", "hostmaster", "webmaster", "noc",
+    "security", "nobody",
+}  # fmt: skip
 
 
 def parse_addresses(value: str, what: str, defects: list[str]) -> list[ReceivedAddress]:
@@ -34,6 +48,10 @@ def parse_addresses(value: str, what: str, defects: list[str]) -> list[ReceivedA
         # Obsolete source routes (RFC 5322 4.4): the stdlib splits "@a,@b:" at its comma.
         defects.append(f"{what}: source route removed")
         value = _ROUTE.sub("<", value)
+    if _MAILTO.search(value):
+        defects.append(f"{what}: 'mailto:' removed from an address")
+        value = _MAILTO.sub("<", value)
+    value = _quote_last_first(value, what, defects)
     # Split before decoding: a decoded display name may contain commas or angle brackets.
     try:
         pairs = email.utils.getaddresses([value])
@@ -51,6 +69,21 @@ def parse_addresses(value: str, what: str, defects: list[str]) -> list[ReceivedA
     return result
 
 
+def _quote_last_first(value: str, what: str, defects: list[str]) -> str:
+    """``Doe, John <john@example.org>`` (Outlook's "Last, First" written without quotes) with
+    its name quoted: read as written it is a mailbox "Doe" and "John <john@example.org>"."""
+
+    def quote(found: re.Match[str]) -> str:
+        last, first = found.group("last").strip(), found.group("first").strip()
+        if last.lower() in _SYSTEM_MAILBOXES:  # "postmaster, John <j@x>" lists two mailboxes
+            return found.group(0)
+        name = f"{last}, {first}"
+        defects.append(f"{what}: unquoted comma read as part of the name {name!r}")
+        return f'{found.group("start")} "{name}" {found.group("address")}'
+
+    return _LAST_FIRST.sub(quote, value)
+
+
 def _address(
     display: str, addr: str, value: str, what: str, defects: list[str]
 ) -> ReceivedAddress | None:
@@ -60,6 +93,12 @@ def _address(
         # getaddresses reads "not an address" as the address "not": that is no mailbox.
         defects.append(f"{what}: invalid address {addr[:80]!r}")
         return None
+    apart = _RUN_TOGETHER.fullmatch(addr) if "@" in addr else None
+    if apart is not None:
+        # 'Name user@host' without angle brackets: getaddresses runs the two together.
+        defects.append(f"{what}: name and address without angle brackets in {addr[:80]!r}")
+        display = display or apart.group("name").strip('"').strip()
+        addr = apart.group("addr")
     if addr.endswith(".") and "@" in addr:
         defects.append(f"{what}: trailing dot removed from {addr[:80]!r}")
         addr = addr.rstrip(".")

@@ -1,8 +1,9 @@
 """Auto-replies: RFC 3834 and the vendor headers that mean "a machine answered".
 
 An out-of-office subject alone is not enough (people write "out of office until Monday"
-themselves); it counts only together with a sign of automatic sending that is too weak on its
-own, such as an empty Return-Path.
+themselves); it counts only as a client's prefix ("Automatic reply:", "Abwesenheitsnotiz:") or
+together with a sign of automatic sending that is too weak on its own, such as an empty
+Return-Path or Exchange's inbox-rule headers (a rule that forwards mail sets them too).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from services.processor.parsing._decode import header_text
+from services.processor.parsing import _headers as headers
+from services.processor.parsing._decode import unescape_8bit
 
-_AUTO_MAILER = re.compile(r"vacation|autorespond|autoreply", re.IGNORECASE)
+_AUTO_MAILER = re.compile(r"vacation|auto-?respond|auto-?reply", re.IGNORECASE)
 
 AUTO_SUBMITTED_HEADERS = (
     "X-Autoreply",
@@ -38,10 +40,12 @@ _VENDOR_MARKERS = (
     ("X-Ms-Exchange-Organization-Autoreply", re.compile(r"\S")),
 )
 # The subject prefixes mail clients put on the replies they send by themselves (Outlook and
-# Exchange in their languages, Apple Mail, Lotus Notes, Zimbra, GroupWise). At the start of
-# the subject and with the colon they are the client's, not a person's wording.
+# Exchange in their languages, Outlook Web App's "Out of Office:", Apple Mail, Lotus Notes,
+# Zimbra, GroupWise). At the start of the subject and with the colon they are the client's,
+# not a person's wording.
 _CLIENT_PREFIX = re.compile(
-    r"\s*(?:automatic reply|auto(?:matic)?[- ]?reply|auto[- ]?response|out of office autoreply"
+    r"\s*(?:automatic reply|auto(?:matic)?[- ]?reply|auto[- ]?response"
+    r"|out of (?:the )?office(?: autoreply| reply)?"
     r"|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|risposta automatica"
     r"|respuesta autom[áa]tica|automatisch antwoord|autosvar|automaattinen vastaus"
     r"|resposta autom[áa]tica|automatyczna odpowied[źz]|automatick[áa] odpov[ěe]ď"
@@ -58,28 +62,46 @@ _OUT_OF_OFFICE = re.compile(
 
 
 def is_auto_reply(msg: Message) -> bool:
-    """RFC 3834 Auto-Submitted, Precedence bulk/junk/list and the common vendor headers."""
+    """RFC 3834 Auto-Submitted, Precedence bulk/junk/list and the common vendor markers."""
+    return auto_reply_marker(msg) is not None
+
+
+def auto_reply_marker(msg: Message) -> str | None:
+    """What marks the mail as an automatic answer (for the operator), or None."""
     auto = str(msg.get("Auto-Submitted", "no")).split(";")[0].strip().lower()
     if auto and auto != "no":
-        return True
-    if str(msg.get("Precedence", "")).strip().lower() in _AUTO_PRECEDENCE:
-        return True
-    if any(msg.get(name) is not None for name in AUTO_SUBMITTED_HEADERS):
-        return True
-    if any(pattern.search(str(msg.get(name, ""))) for name, pattern in _VENDOR_MARKERS):
-        return True
+        return f"Auto-Submitted: {_short(auto)}"
+    precedence = str(msg.get("Precedence", "")).strip().lower()
+    if precedence in _AUTO_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    found = next((name for name in AUTO_SUBMITTED_HEADERS if msg.get(name) is not None), None)
+    if found is not None:
+        return f"{found} header"
+    for name, pattern in _VENDOR_MARKERS:
+        if pattern.search(value := str(msg.get(name, ""))):
+            return f"{name}: {_short(value)}"
+    # vacation(1) and autoresponders name themselves; no person's mail client is called so.
+    if _AUTO_MAILER.search(mailer := str(msg.get("X-Mailer", ""))):
+        return f"X-Mailer: {_short(mailer)}"
     if msg.get_content_type() == "multipart/report":
         # Read receipts (RFC 8098 disposition notifications) are machine answers too.
-        return str(msg.get_param("report-type") or "").lower() == "disposition-notification"
-    subject = header_text(str(msg.get("Subject", "")), "Subject", [])
-    if _CLIENT_PREFIX.match(subject):
-        return True
-    return _weak_sign(msg) and bool(_OUT_OF_OFFICE.search(subject))
+        kind = str(msg.get_param("report-type") or "").lower()
+        return "read receipt" if kind == "disposition-notification" else None
+    subject = headers.text(msg, "Subject", [])
+    if prefix := _CLIENT_PREFIX.match(subject):
+        return f"subject starts with {prefix.group(0).strip()!r}"
+    weak = _weak_sign(msg)
+    if weak is not None and _OUT_OF_OFFICE.search(subject):
+        return f"out-of-office subject and {weak}"
+    return None
 
 
-def _weak_sign(msg: Message) -> bool:
+def _weak_sign(msg: Message) -> str | None:
     if str(msg.get("Return-Path", "")).strip() == "<>":
-        return True
-    if any(msg.get(name) is not None for name in _WEAK_HEADERS):
-        return True
-    return bool(_AUTO_MAILER.search(str(msg.get("X-Mailer", ""))))
+        return "an empty Return-Path"
+    return next((f"{name} header" for name in _WEAK_HEADERS if msg.get(name) is not None), None)
+
+
+def _short(value: str) -> str:
+    # Raw header text may hold 8-bit bytes (surrogate escapes): the marker is shown and stored.
+    return " ".join(unescape_8bit(value, "", []).split())[:60]

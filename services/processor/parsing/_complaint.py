@@ -3,14 +3,18 @@
 A report is ``multipart/report; report-type=feedback-report`` with a ``message/feedback-report``
 part (its fields: Feedback-Type, User-Agent, Original-Mail-From, Original-Rcpt-To, Source-IP)
 and the reported mail or its headers. Some mailbox providers leave out the ``report-type``
-parameter; the ``message/feedback-report`` part alone is as clear a sign. What the report says
+parameter; the ``message/feedback-report`` part alone is as clear a sign, and so is a plain
+text part made of its fields (``Feedback-Type:`` first, with ``Version`` or ``User-Agent``), as
+some feedback loops send it. What the report says
 about the reported mail lets the processor tie it to our outgoing mail: its Message-ID and,
 with VERP, the outbox id in the envelope sender.
 """
 
 from __future__ import annotations
 
+import re
 from email.message import Message
+from email.parser import HeaderParser
 
 from services.processor.parsing._bounce import (
     MAX_VERP_TOKENS,
@@ -20,19 +24,24 @@ from services.processor.parsing._bounce import (
     original_id,
 )
 from services.processor.parsing._decode import unescape_8bit
+from services.processor.parsing._headers import RAW_POLICY
 from services.processor.parsing._model import Complaint
 from services.processor.parsing._parts import Body
 
 _MAX_FIELD = 200
+_FEEDBACK_START = re.compile(r"^Feedback-Type:[ \t]*\S", re.IGNORECASE | re.MULTILINE)
+_TEXT_SAMPLE = 64 * 1024
 
 
 def complaint_info(msg: Message, body: Body) -> Complaint | None:
     """What the mail reports as a spam complaint, or None when it is no feedback report."""
     report_type = str(msg.get_param("report-type") or "").lower()
     is_report = msg.get_content_type() == "multipart/report" and report_type == "feedback-report"
-    if not (is_report or body.feedback):
-        return None
     fields = [b for part in body.feedback for b in field_blocks(part)]
+    if not (is_report or fields):
+        fields = _fields_in_text(body.text)
+        if not fields:
+            return None
 
     def first(name: str) -> str | None:
         found = next((value for b in fields if (value := field(b, name))), "")
@@ -52,6 +61,20 @@ def complaint_info(msg: Message, body: Body) -> Complaint | None:
         source_ip=first("Source-IP"),
         verp_tokens=list(dict.fromkeys(tokens))[:MAX_VERP_TOKENS],
     )
+
+
+def _fields_in_text(texts: list[str]) -> list[Message]:
+    """The feedback fields of a report whose ``message/feedback-report`` part was sent as plain
+    text: a text part that starts with ``Feedback-Type:`` and carries the ARF ``Version`` or
+    ``User-Agent`` (a person quoting one line does not)."""
+    for text in texts:
+        found = _FEEDBACK_START.search(text[:_TEXT_SAMPLE])
+        if found is None:
+            continue
+        block = HeaderParser(policy=RAW_POLICY).parsestr(text[found.start() :])
+        if block.get("Version") is not None or block.get("User-Agent") is not None:
+            return [block]
+    return []
 
 
 def _text(msg: Message, name: str) -> str:

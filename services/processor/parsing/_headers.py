@@ -22,6 +22,7 @@ MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
 MAX_HEADER_CHARS = 32 * 1024
 MAX_REFERENCES = 500
 MAX_FIELDS = 1000
+_HINT_PARTS = 20
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -41,7 +42,23 @@ def raw(msg: Message, name: str, defects: list[str]) -> str:
     value = msg.get(name)
     if value is None:
         return ""
-    return unescape_8bit(_bounded(str(value), name, defects), name, defects)
+    return unescape_8bit(_bounded(str(value), name, defects), name, defects, charset_hint(msg))
+
+
+def charset_hint(msg: Message) -> str | None:
+    """The charset the mail declares for its first text part, unless it says nothing about
+    8-bit bytes (US-ASCII, or UTF-8, which is tried first anyway)."""
+    for index, part in enumerate(msg.walk()):
+        if index >= _HINT_PARTS:  # a text part that far down says little about the headers
+            return None
+        if part.get_content_maintype() != "text":
+            continue
+        try:
+            found = part.get_content_charset()
+        except Exception:  # an RFC 2231 charset parameter the stdlib cannot take apart
+            return None
+        return None if found in (None, "us-ascii", "ascii", "utf-8", "utf8") else found
+    return None
 
 
 def _bounded(value: str, name: str, defects: list[str]) -> str:
@@ -88,15 +105,18 @@ def date(msg: Message, defects: list[str]) -> datetime | None:
 def addresses(msg: Message, name: str, defects: list[str]) -> list[ReceivedAddress]:
     """Every mailbox of every ``name`` header, display names decoded, none dropped."""
     values = [_bounded(str(v), name, defects) for v in msg.get_all(name, [])]
-    value = ", ".join(unescape_8bit(v, name, defects) for v in values if v.strip())
+    hint = charset_hint(msg) if values else None
+    value = ", ".join(unescape_8bit(v, name, defects, hint) for v in values if v.strip())
     return parse_addresses(value, name, defects)
 
 
 def fields(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
     """Every header field as written (unfolded, bounded), in order: nothing is dropped."""
     found: list[tuple[str, str]] = []
+    hint = charset_hint(msg)
     for field_name, value in msg.items()[:MAX_FIELDS]:
-        found.append((field_name, unescape_8bit(_bounded(str(value), field_name, defects), "", [])))
+        text = _bounded(str(value), field_name, defects)
+        found.append((field_name, unescape_8bit(text, "", [], hint)))
     if len(msg) > MAX_FIELDS:
         defects.append(f"{len(msg)} header fields; only the first {MAX_FIELDS} listed")
     return found

@@ -72,6 +72,9 @@ class ParsedMail(BaseModel):
     """Set when ``classification`` is ``bounce``."""
     complaint: Complaint | None = None
     """Set when ``classification`` is ``complaint`` (an RFC 5965 feedback report)."""
+    auto_reply_marker: str | None = None
+    """Set when ``classification`` is ``auto_reply``: what marks it (``X-Autoreply header``,
+    ``subject starts with 'Automatic reply:'``)."""
     content_digest: str = ""
     """SHA-256 of the mail without its trace headers: the same mail fetched twice (two
     accounts, one more Received) has the same digest."""

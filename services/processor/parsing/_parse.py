@@ -15,7 +15,7 @@ from inscriptis import get_text
 
 from services.processor.parsing import _headers as headers
 from services.processor.parsing._bounce import bounce_info
-from services.processor.parsing._classify import is_auto_reply
+from services.processor.parsing._classify import auto_reply_marker
 from services.processor.parsing._complaint import complaint_info
 from services.processor.parsing._digest import content_digest
 from services.processor.parsing._headers import RAW_POLICY
@@ -82,10 +82,11 @@ def _parse(data: bytes, contents: list[bytes] | None) -> ParsedMail:
     bounce = ses if isinstance(ses, BounceInfo) else None
     if complaint is None and bounce is None:
         bounce = bounce_info(msg, body, sender, subject)
+    marker = None if complaint or bounce else auto_reply_marker(msg)
     classification: Classification = (
         "complaint" if complaint
         else "bounce" if bounce
-        else "auto_reply" if is_auto_reply(msg)
+        else "auto_reply" if marker
         else "normal"
     )  # fmt: skip
     text, html = _join(body.text), _join(body.html)
@@ -115,6 +116,7 @@ def _parse(data: bytes, contents: list[bytes] | None) -> ParsedMail:
         classification=classification,
         bounce=bounce,
         complaint=complaint,
+        auto_reply_marker=marker,
         content_digest=content_digest(start),
         size=len(data),
         defects=_bounded(defects),

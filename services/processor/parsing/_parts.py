@@ -8,6 +8,7 @@ that a hostile mail costs bounded time.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -15,7 +16,7 @@ from email.parser import BytesParser
 
 from services.processor.parsing._decode import decode_bytes, header_text, unescape_8bit
 from services.processor.parsing._extract import Extracted, signed_content, untnef, uudecode
-from services.processor.parsing._headers import RAW_POLICY
+from services.processor.parsing._headers import RAW_POLICY, charset_hint
 from shared.models.records import Attachment
 
 MAX_DEPTH = 20
@@ -46,6 +47,8 @@ class Body:
     """message/feedback-report parts (RFC 5965), for the complaint parser."""
     originals: list[Message] = field(default_factory=list)
     """Headers of mails a bounce returns (message/rfc822, text/rfc822-headers)."""
+    charset: str | None = None
+    """The mail's charset (``charset_hint``): raw 8-bit file names are read in it."""
     parts: int = 0
     unlisted: int = 0
     """Attachments beyond MAX_PARTS (uuencode and TNEF can hold any number)."""
@@ -53,7 +56,7 @@ class Body:
 
 def collect(msg: Message, defects: list[str], *, contents: list[bytes] | None = None) -> Body:
     """Walk the whole mail; the attachments' bytes go to ``contents`` when it is given."""
-    body = Body(defects, contents=contents)
+    body = Body(defects, contents=contents, charset=charset_hint(msg))
     _walk(msg, 0, body, alternative=False)
     if body.unlisted:
         defects.append(f"{body.unlisted} more attachments not listed (limit {MAX_PARTS})")
@@ -85,7 +88,8 @@ def _walk(part: Message, depth: int, body: Body, *, alternative: bool) -> None:
             body.feedback.append(part)
         blocks = part.get_payload()
         data = b"".join(_bytes(b, body) for b in blocks) if isinstance(blocks, list) else b""
-        _attach(body, None, ctype, data, None)
+        # Some gateways name the report ("details.txt"): keep the name the sender gave it.
+        _attach(body, _filename(part, body), ctype, data, None)
     elif part.is_multipart():
         _walk_children(part, ctype, depth, body, alternative=alternative)
     else:
@@ -100,7 +104,7 @@ def _walk_children(part: Message, ctype: str, depth: int, body: Body, *, alterna
 
 
 def _leaf(part: Message, ctype: str, depth: int, body: Body, *, alternative: bool) -> None:
-    filename = _filename(part, body.defects)
+    filename = _filename(part, body)
     data = _payload(part)
     disposition = str(part.get("Content-Disposition", "")).split(";")[0].strip().lower()
     inline = filename is None and disposition != "attachment"
@@ -141,12 +145,12 @@ def _unify_lines(text: str) -> str:
 def _attach_message(part: Message, children: object, body: Body) -> None:
     inner = children[0] if isinstance(children, list) and children else None
     if not isinstance(inner, Message):
-        _attach(body, _filename(part, body.defects) or "message.eml", "message/rfc822", b"", None)
+        _attach(body, _filename(part, body) or "message.eml", "message/rfc822", b"", None)
         return
     body.originals.append(inner)
     data = _bytes(inner, body)
     subject = header_text(str(inner.get("Subject", "")), "attached message", body.defects)
-    name = _filename(part, body.defects) or f"{_safe_name(subject) or 'message'}.eml"
+    name = _filename(part, body) or f"{_safe_name(subject) or 'message'}.eml"
     _attach(body, name, part.get_content_type(), data, part.get("Content-ID"))
 
 
@@ -203,20 +207,36 @@ def _attach(body: Body, name: str | None, ctype: str, data: bytes, cid: object) 
         body.contents.append(data)
 
 
-def _filename(part: Message, defects: list[str]) -> str | None:
+def _filename(part: Message, body: Body) -> str | None:
+    defects = body.defects
     try:
-        name = part.get_filename()
+        value = part.get_param("filename", None, "content-disposition")
+        if value is None:
+            value = part.get_param("name", None, "content-type")
     except Exception as exc:  # RFC 2231 parameters the stdlib cannot take apart
         defects.append(f"attachment filename: {type(exc).__name__}")
         return None
-    if name is None:
+    if value is None:
         return None
-    decoded = header_text(str(name), "attachment filename", defects)
+    name = _rfc2231(value, defects) if isinstance(value, tuple) else email.utils.unquote(value)
+    decoded = header_text(name, "attachment filename", defects, body.charset)
     if "\ufffd" in decoded:
         defects.append(f"attachment filename: undecodable bytes replaced in {decoded[:80]!r}")
     # Some clients send the sender's full path; whoever saves the file must not get one.
     base = decoded.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return base or decoded or None
+
+
+def _rfc2231(value: tuple[str | None, str | None, str], defects: list[str]) -> str:
+    """An RFC 2231 value (``filename*=charset'lang'%XX..``) decoded like any text: a wrong or
+    unknown charset is detected, never replaced (the stdlib falls back to Latin-1 or U+FFFD)."""
+    charset, _language, text = value
+    try:
+        # The stdlib unquotes the %XX bytes into Latin-1 characters: one character per byte.
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:  # 8-bit text written as is, already decoded with the header
+        return text
+    return decode_bytes(data, charset or None, "attachment filename", defects)
 
 
 def _safe_name(subject: str) -> str:

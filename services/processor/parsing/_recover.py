@@ -55,7 +55,10 @@ def _repair(
         defects.append(f"{name}: whitespace before the colon removed")
         return field.group(1) + b":" + line[field.end() :]
     if index == 0 and line.startswith(b"From "):
-        return line  # an mbox envelope line: the stdlib parser keeps it as the unixfrom
+        # An mbox envelope line: the stdlib parser keeps it apart (the unixfrom), no header is
+        # lost, but the operator should see the mail was cut from a mailbox file.
+        defects.append(f"mbox From line before the headers set apart: {_show(line)}")
+        return line
     if not any(_FIELD.match(after) for after in lines[index + 1 : index + 1 + _LOOKAHEAD]):
         return None
     if not seen_field:

@@ -3,8 +3,9 @@
 flufl.bounce reads MTA text and has no detector for them, so this one is ours: a text body
 that holds a JSON object with ``notificationType`` (or ``eventType``) ``Bounce`` or
 ``Complaint`` is read as one. The notification names our mail by its ``Message-ID`` header
-(``mail.commonHeaders.messageId``, else ``mail.headers``), the bounced or complaining
-recipient and, for bounces, the status and the remote server's diagnostic.
+(``mail.commonHeaders.messageId``, else ``mail.headers``) and, with VERP, by the envelope
+sender it was sent with (``mail.source``); it names the bounced or complaining recipient and,
+for bounces, the status and the remote server's diagnostic.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import json
 import re
 from typing import Any
 
+from services.processor.parsing._bounce import MAX_VERP_TOKENS, VERP
 from services.processor.parsing._model import BounceInfo, Complaint
 
-_MARK = re.compile(r'"(?:notificationType|eventType)"\s*:\s*"(Bounce|Complaint)"')
+# Inside an SNS envelope (an "Email-JSON" subscription) the notification is a JSON string, its
+# quotes escaped: \"notificationType\":\"Bounce\".
+_MARK = re.compile(r'\\?"(?:notificationType|eventType)\\?"\s*:\s*\\?"(Bounce|Complaint)\\?"')
 _MAX_JSON = 256 * 1024
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
 
@@ -33,6 +37,7 @@ def ses_notification(text: str) -> BounceInfo | Complaint | None:
     kind = found.get("notificationType") or found.get("eventType")
     mail = _dict(found.get("mail"))
     original = _message_id(mail)
+    tokens = [m.group(1) for m in VERP.finditer(_str(mail.get("source")) or "")][:MAX_VERP_TOKENS]
     if kind == "Complaint":
         complaint = _dict(found.get("complaint"))
         return Complaint(
@@ -41,6 +46,7 @@ def ses_notification(text: str) -> BounceInfo | Complaint | None:
             original_message_id=original,
             original_mail_from=_str(mail.get("source")),
             user_agent=_str(complaint.get("userAgent")),
+            verp_tokens=tokens,
         )
     if kind != "Bounce":
         return None
@@ -57,6 +63,7 @@ def ses_notification(text: str) -> BounceInfo | Complaint | None:
         original_message_id=original,
         diagnostic=diagnostic,
         smtp_reply=reply,
+        verp_tokens=tokens,
     )
 
 

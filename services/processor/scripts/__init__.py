@@ -183,9 +183,11 @@ class ScriptContext:
         ``._-``), so a redelivered or replayed mail sends it once; a second mail of the same
         script needs another key. An automatic mail counts against the recipients' automatic
         answers per hour; whether this mail may be answered automatically at all is
-        ``self.acknowledge``. The mail's own addresses may be passed (``mail.from_[:1]``): those
-        no mail can be sent to (``replyable=False``) are left out, with a note, and a mail left
-        without recipients is not sent. Raises ValueError for a bad or repeated key.
+        ``self.acknowledge``, and the processor never sends an automatic one in answer to a
+        spam complaint nor to an address on the suppression list. The mail's own addresses may
+        be passed (``mail.from_[:1]``): those no mail can be sent to (``replyable=False``) are
+        left out, with a note, and a mail left without recipients is not sent. Raises
+        ValueError for a bad or repeated key.
         """
         if not _MAIL_KEY.fullmatch(key):
             raise ValueError(f"mail key {key!r}: use 1 to 64 letters, digits, '.', '_' or '-'")

@@ -10,4 +10,5 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
     """Suppress automatic answers to automatic mail (the classic mail loop)."""
     if mail.classification == "auto_reply":
         ctx.acknowledge = False
-        ctx.notes.append("automatic mail: attached, not answered automatically")
+        marked = f" ({mail.auto_reply_marker})" if mail.auto_reply_marker else ""
+        ctx.notes.append(f"automatic mail{marked}: attached, not answered automatically")

@@ -6,9 +6,10 @@ A report is tied to our outgoing mail it reports: by VERP first (the envelope se
 Return-Path), else by the reported mail's Message-ID. A tied report joins that mail's case,
 the complaint is recorded on the mail, and the complainant's address goes on the suppression
 list (no automatic mail to it any more; an operator can take it off: ``mailroom
-suppressions``). A report we cannot tie goes to the failed-mail desk with the reason, where an
-operator decides; nothing is suppressed then, since we cannot tell whose complaint it is about
-our mail.
+suppressions``) unless the report says the mail was wanted after all (``not-spam``) or is
+about authentication (``auth-failure``). A report we cannot tie goes to the failed-mail desk
+with the reason, where an operator decides; nothing is suppressed then, since we cannot tell
+whose complaint it is about our mail.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from services.processor.parsing import ParsedMail
 from services.processor.parsing._model import Complaint
 from services.processor.scripts import Decision, ScriptContext, our_mail_reported
 from shared.errors import MailRejected
+
+# Feedback types (RFC 5965 7.3, RFC 6591) that say a person did not want our mail. A
+# "not-spam" report (they took it out of their spam folder) and an "auth-failure" report
+# (about our DKIM/SPF, from no person) are recorded on our mail but stop nothing.
+STOPS_AUTOMATIC_MAIL = {"abuse", "fraud", "virus", "other"}
 
 
 async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
@@ -39,9 +45,10 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
             script=ctx.script,
         )
     ctx.complaint_on = original
-    if complaint.complainant:
+    stop = complaint.complainant is not None and complaint.feedback_type in STOPS_AUTOMATIC_MAIL
+    if stop and complaint.complainant:
         ctx.suppress.append(complaint.complainant)
-    suppressed = "; no more automatic mail to them" if complaint.complainant else ""
+    suppressed = "; no more automatic mail to them" if stop else ""
     ctx.decision = Decision(
         action="attach",
         rule="references",

@@ -86,7 +86,7 @@ def auto_replies() -> list[Case]:
             "ooo-vacation-mailer",
             b"Away: your mail",
             (b"X-Mailer: vacation 1.2", b"Return-Path: <>"),
-            "normal",
+            "auto_reply",
         ),
         (
             "ooo-mailer-subject",

@@ -43,7 +43,8 @@ def attachments() -> list[Case]:
         ("att-plain", b'attachment; filename="invoice.pdf"', "invoice.pdf"),
         ("att-windows-path", b'attachment; filename="C:\\Users\\bob\\Report.pdf"', "Report.pdf"),
         ("att-unix-path", b'attachment; filename="../../etc/passwd.pdf"', "passwd.pdf"),
-        ("att-2231-bad-percent", b"attachment; filename*=utf-8''%E4%ZZbad.pdf", "\ufffd%ZZbad.pdf"),
+        # The lone byte is no UTF-8: read by detection (Windows-1252), not replaced.
+        ("att-2231-bad-percent", b"attachment; filename*=utf-8''%E4%ZZbad.pdf", "ä%ZZbad.pdf"),
     ]
     for name, disposition, decoded in names:
         raw = mixed(

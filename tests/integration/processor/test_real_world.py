@@ -3,13 +3,18 @@ addresses that get no mail."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from services.config.suppressions import SuppressionAdd, add_suppression, remove_suppression
 from services.processor.process import process_mail
 from shared.errors import MailRejected
+from shared.models.config import ScriptSetting
 from shared.models.records import CaseMessage
 from shared.runtime import Runtime
+from tests.e2e.conftest import DEFAULT_SCRIPTS, install_script
 from tests.integration.processor.helpers import outgoing, store_raw
 
 MAIL = (
@@ -94,3 +99,43 @@ async def test_an_address_that_gets_no_mail_is_kept_and_not_answered(rt: Runtime
     assert outcome.case_number is not None
     [message] = await rt.store.cases.messages(case_number=outcome.case_number)
     assert [(a.address, a.replyable) for a in message.from_] == [("root@localhost", False)]
+
+
+@pytest.fixture
+def thanks_script(tmp_path: Path) -> Iterator[str]:
+    """A third-party script that thanks every sender automatically."""
+    yield from install_script(
+        tmp_path,
+        "thanks_everyone",
+        """
+        async def run(mail, ctx):
+            ctx.send_mail("thanks", to=mail.from_[:1], subject="Thanks", text="Thank you.")
+        """,
+    )
+
+
+async def test_no_script_mails_a_complaint_or_a_suppressed_address(
+    rt: Runtime, thanks_script: str
+) -> None:
+    scripts = tuple(ScriptSetting(name=n) for n in [thanks_script, *DEFAULT_SCRIPTS])
+    processor = rt.config.processor.model_copy(update={"incoming_scripts": scripts})
+    rt.config = rt.config.model_copy(update={"processor": processor})
+    await process_mail(rt, await store_raw(rt, MAIL, "6:1"))
+    thanked = [m for m in await outgoing(rt) if m.subject == "Thanks"]
+    assert [str(m.to[0].address) for m in thanked] == ["hana@example.org"]
+
+    await add_suppression(rt, entry=SuppressionAdd(address="kim@example.org"), by="cli")
+    mail = MAIL.replace(b"hana@example.org", b"kim@example.org").replace(b"fire-1", b"fire-6")
+    await process_mail(rt, await store_raw(rt, mail, "6:2"))
+    assert await outgoing(rt) == []
+
+    case, _ = await rt.store.cases.create_for_raw(raw_id="r-6", subject="Case", contact=None)
+    ours = CaseMessage.model_validate(
+        {"case_number": case.number, "direction": "out", "message_id": "<out-6@example.com>",
+         "subject": "Your case", "to": [{"address": "ivan@example.org"}]}
+    )  # fmt: skip
+    await rt.store.cases.add_message(message=ours)
+    report = await process_mail(
+        rt, await store_raw(rt, _arf("<out-6@example.com>", "ivan@example.org"), "6:3")
+    )
+    assert report.decision.action == "attach" and await outgoing(rt) == []

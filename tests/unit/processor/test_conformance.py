@@ -70,4 +70,5 @@ def _view(mail: ParsedMail) -> dict[str, Any]:
         "bounce": mail.bounce.model_dump() if mail.bounce else None,
         "complaint": mail.complaint.model_dump() if mail.complaint else None,
         "auto_reply": mail.classification == "auto_reply",
+        "auto_reply_marker": mail.auto_reply_marker,
     }

@@ -41,6 +41,43 @@ def test_bytes_are_never_lost_silently() -> None:
     assert defects and defects[0].startswith("body plain: not valid utf-8")
 
 
+# Correctly labelled single-byte text, much of it short runs of symbols or capitals that read as
+# "gibberish" to a mess ratio: none of it may be read in another charset.
+_RIGHTLY_LABELLED = [
+    ("Grüße aus Zürich", "cp1252"),
+    ("ÄÖÜ äöü ß", "iso-8859-1"),
+    ("€ 100 \u2013 \u201cquoted\u201d", "cp1252"),
+    ("€ 100 \u2013 \u201cquoted\u201d", "cp1251"),
+    ("© 2024 ®", "iso-8859-15"),
+    ("µm ± 5°", "iso-8859-1"),
+    ("Zażółć gęślą jaźń", "iso-8859-2"),
+    ("Příliš žluťoučký kůň", "cp1250"),
+    ("Çok teşekkürler", "cp1254"),
+    ("Счёт на оплату №123", "cp1251"),
+    ("Привет", "koi8-r"),
+    ("Ελληνικά κείμενο", "iso-8859-7"),
+    ("שלום עולם מה שלומך היום", "cp1255"),
+]
+
+
+@pytest.mark.parametrize(("text", "label"), _RIGHTLY_LABELLED)
+def test_a_right_single_byte_label_is_kept(text: str, label: str) -> None:
+    defects: list[str] = []
+    assert decode_bytes(text.encode(label), label, "body", defects) == text
+    assert defects == []
+
+
+@pytest.mark.parametrize(
+    ("written", "label"),
+    [("cp1251", "koi8-r"), ("koi8-r", "cp1251"), ("cp1251", "iso-8859-1"), ("cp1253", "cp1252")],
+)
+def test_a_wrong_single_byte_label_is_read_by_detection(written: str, label: str) -> None:
+    text = "Ελληνικά κείμενο" if written == "cp1253" else "Привет, как дела?"
+    defects: list[str] = []
+    assert decode_bytes(text.encode(written), label, "body", defects) == text
+    assert defects == [f"body: declared {label} but reads as {written}"]
+
+
 def test_encoded_words_split_inside_a_character_are_joined() -> None:
     # "ü" is C3 BC in UTF-8; a client split it across two words.
     assert header_text("=?utf-8?Q?Gr=C3?= =?utf-8?Q?=BC=C3=9Fe?=", "Subject", []) == "Grüße"

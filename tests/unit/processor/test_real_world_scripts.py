@@ -118,3 +118,43 @@ async def test_simulate_lists_each_decision_with_its_reason() -> None:
     assert copy["findings"] == [
         {"kind": "duplicate", "reason": "duplicate of raw-a (case 5, account support)"}
     ]
+
+
+async def test_simulate_names_what_marks_an_automatic_answer() -> None:
+    raw = (SET / "ooo-x-mailer-vacation.eml").read_bytes()
+    result = await simulate(raw, config=SystemConfig(), cases=FakeCases())
+    marker = "X-Mailer: vacation 1.2.7 (Sendmail)"
+    assert {"kind": "auto_reply", "reason": f"automatic answer ({marker}): never answered"} in (
+        result["findings"]
+    )
+    assert f"automatic mail ({marker}): attached, not answered automatically" in result["notes"]
+    assert not result["acknowledge"]
+
+
+def test_simulate_lists_an_mbox_first_line_as_a_header_repair() -> None:
+    mail = parse((SET / "recover-mbox-from.eml").read_bytes())
+    assert [f["kind"] for f in findings(mail, _ctx())] == ["header_repair"]
+
+
+async def test_a_not_spam_report_is_tied_but_suppresses_nobody() -> None:
+    raw = (SET / "arf-not-spam.eml").read_bytes()
+    ctx = _ctx(FakeCases(outbox={"out-7f3a9c": (7, "<case42.arf@mailroom.example.com>")}))
+    decision = await run_scripts(parse(raw), ctx)
+    assert decision.action == "attach" and decision.case_number == 7
+    assert "not-spam" in decision.reason and "no more automatic mail" not in decision.reason
+    assert ctx.complaint_on == "<case42.arf@mailroom.example.com>"
+    assert ctx.suppress == [] and not ctx.acknowledge
+
+
+async def test_a_complaint_never_opens_a_case_even_without_its_script() -> None:
+    config = SystemConfig()
+    scripts = tuple(
+        s.model_copy(update={"enabled": s.name != "complaint_handler"})
+        for s in config.processor.incoming_scripts
+    )
+    processor = config.processor.model_copy(update={"incoming_scripts": scripts})
+    ctx = ScriptContext(
+        config=config.model_copy(update={"processor": processor}), cases=FakeCases()
+    )
+    with pytest.raises(MailRejected, match="complaints never open a case"):
+        await run_scripts(parse((SET / "arf-rfc5965-example.eml").read_bytes()), ctx)
