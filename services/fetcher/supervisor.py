@@ -41,9 +41,14 @@ MailboxFactory = Callable[[IncomingAccount, float], Mailbox]
 FetchRound = Callable[[Runtime, IncomingAccount, Mailbox], Awaitable[int]]
 
 
-def imap_mailbox(account: IncomingAccount, timeout: float) -> Mailbox:
-    """The production mailbox of an account: IMAP or POP3 by its protocol."""
-    return open_mailbox(account, timeout=timeout)
+def imap_mailbox(rt: Runtime) -> MailboxFactory:
+    """The production mailbox factory: IMAP or POP3 by the account's protocol, with the
+    tokens of a named credential read through ``rt``'s store."""
+
+    def make(account: IncomingAccount, timeout: float) -> Mailbox:
+        return open_mailbox(account, timeout=timeout, credentials=rt.credentials)
+
+    return make
 
 
 @dataclass(frozen=True)
@@ -119,12 +124,12 @@ class Supervisor:
         self,
         rt: Runtime,
         *,
-        mailbox_factory: MailboxFactory = imap_mailbox,
+        mailbox_factory: MailboxFactory | None = None,
         fetch: FetchRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:
         self._rt = rt
-        self._mailbox_factory = mailbox_factory
+        self._mailbox_factory = mailbox_factory or imap_mailbox(rt)
         self._fetch = fetch
         self._backoff = backoff or Backoff.of(RetrySettings().fetcher)
         self._tasks: dict[str, tuple[AccountSpec, asyncio.Task[None]]] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -28,9 +28,10 @@ from services.sender.smtp import (
     token_provider,
     translated,
 )
-from shared.auth.oauth import MsalTokenProvider
+from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
+from shared.store.credentials import CredentialRepo
 
 IDLE_PROBE_S = 5.0
 """A connection idle for longer is probed with NOOP first: servers drop idle clients."""
@@ -41,11 +42,16 @@ _ProviderKey = tuple[str | None, ...]
 class _Session:
     """One SMTP connection, opened on first use and reused until it fails."""
 
-    def __init__(self, providers: dict[_ProviderKey, MsalTokenProvider]) -> None:
+    def __init__(
+        self,
+        providers: dict[_ProviderKey, TokenProvider],
+        credentials: Callable[[], CredentialRepo] | None,
+    ) -> None:
         self._smtp: aiosmtplib.SMTP | None = None
         self._settings: OutgoingConnection | None = None
         self._last_used = 0.0
         self._providers = providers
+        self._credentials = credentials
 
     async def send(
         self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
@@ -110,12 +116,22 @@ class _Session:
                     f"SMTP server {server_name(conn)} refused the OAuth 2.0 token for user "
                     f"{conn.username!r}: {exc.code} {exc.message}"
                 ) from exc
+            if isinstance(provider, NamedTokenProvider):
+                await provider.login_ok()
             self._smtp, self._settings = smtp, conn
         return smtp
 
-    def _provider(self, conn: OutgoingConnection) -> MsalTokenProvider | None:
+    def _provider(self, conn: OutgoingConnection) -> TokenProvider | None:
         if conn.auth != "oauth2":
             return None
+        if conn.credential is not None:
+            if self._credentials is None:
+                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
+            named = ("credential", conn.credential, conn.username)
+            if named not in self._providers:
+                repo, user = self._credentials(), conn.username or ""
+                self._providers[named] = NamedTokenProvider(repo, conn.credential, user=user)
+            return self._providers[named]
         secret = conn.client_secret.get_secret_value() if conn.client_secret else None
         key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
         if key not in self._providers:
@@ -166,12 +182,13 @@ async def _transmit(
 class AiosmtplibTransport:
     """SMTP over aiosmtplib with ``concurrency`` connections, each reused across messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Callable[[], CredentialRepo] | None = None) -> None:
         self._settings: OutgoingConnection | None = None
         self._slots = asyncio.Semaphore(1)
         self._idle: list[_Session] = []
         # One provider per OAuth client, shared by the sessions, so tokens are reused.
-        self._providers: dict[_ProviderKey, MsalTokenProvider] = {}
+        self._providers: dict[_ProviderKey, TokenProvider] = {}
+        self._credentials = credentials
 
     async def send(
         self,
@@ -206,7 +223,9 @@ class AiosmtplibTransport:
                 break
             # The pool was rebuilt while this mail waited: queue up under the new limit.
             slots.release()
-        return slots, self._idle.pop() if self._idle else _Session(self._providers)
+        return slots, self._idle.pop() if self._idle else _Session(
+            self._providers, self._credentials
+        )
 
     def _checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
         slots.release()

@@ -12,6 +12,6 @@ from shared.service import Service
 def build(rt: Runtime) -> Service:
     """The sender: subscribers on ``sender.outbound`` and ``sender.account_failing``, and
     a pool of reused SMTP connections (``outgoing/smtp`` ``concurrency``)."""
-    transport = AiosmtplibTransport()
+    transport = AiosmtplibTransport(credentials=lambda: rt.credentials)
     routers = [build_router(rt, transport), build_notification_router(rt)]
     return Service(name="sender", routers=routers, stop=transport.close, http_port=8028)
