@@ -26,6 +26,7 @@ from services.fetcher.health import record_round
 from services.fetcher.ingest import fetch_once
 from shared import metrics
 from shared.broker import publish
+from shared.credential_health import credential_refused
 from shared.errors import MailroomError, Permanent
 from shared.logs import log_context
 from shared.mailbox import Mailbox, open_mailbox
@@ -46,7 +47,12 @@ def imap_mailbox(rt: Runtime) -> MailboxFactory:
     tokens of a named credential read through ``rt``'s store."""
 
     def make(account: IncomingAccount, timeout: float) -> Mailbox:
-        return open_mailbox(account, timeout=timeout, credentials=rt.credentials)
+        return open_mailbox(
+            account,
+            timeout=timeout,
+            credentials=rt.credentials,
+            on_refused=lambda name: credential_refused(rt, name),
+        )
 
     return make
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -46,7 +46,9 @@ class _Session:
         self,
         providers: dict[_ProviderKey, TokenProvider],
         credentials: Callable[[], CredentialRepo] | None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_refused = on_refused
         self._smtp: aiosmtplib.SMTP | None = None
         self._settings: OutgoingConnection | None = None
         self._last_used = 0.0
@@ -130,7 +132,9 @@ class _Session:
             named = ("credential", conn.credential, conn.username)
             if named not in self._providers:
                 repo, user = self._credentials(), conn.username or ""
-                self._providers[named] = NamedTokenProvider(repo, conn.credential, user=user)
+                self._providers[named] = NamedTokenProvider(
+                    repo, conn.credential, user=user, on_refused=self._on_refused
+                )
             return self._providers[named]
         secret = conn.client_secret.get_secret_value() if conn.client_secret else None
         key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
@@ -182,7 +186,14 @@ async def _transmit(
 class AiosmtplibTransport:
     """SMTP over aiosmtplib with ``concurrency`` connections, each reused across messages."""
 
-    def __init__(self, credentials: Callable[[], CredentialRepo] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialRepo] | None = None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``credentials`` reads named credentials; ``on_refused`` hears of a credential
+        whose issuer refused a token."""
+        self._on_refused = on_refused
         self._settings: OutgoingConnection | None = None
         self._slots = asyncio.Semaphore(1)
         self._idle: list[_Session] = []
@@ -223,9 +234,9 @@ class AiosmtplibTransport:
                 break
             # The pool was rebuilt while this mail waited: queue up under the new limit.
             slots.release()
-        return slots, self._idle.pop() if self._idle else _Session(
-            self._providers, self._credentials
-        )
+        if self._idle:
+            return slots, self._idle.pop()
+        return slots, _Session(self._providers, self._credentials, self._on_refused)
 
     def _checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
         slots.release()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from shared.auth.errors import AuthFailed
@@ -55,7 +55,8 @@ def _client_credentials(credential: Credential) -> Token:
 
 
 class NamedTokenProvider:
-    """Tokens of the named credential ``name`` for mail user ``user``."""
+    """Tokens of the named credential ``name`` for mail user ``user``; ``on_refused`` is
+    called with the name when the issuer refused a token (the alert goes out at once)."""
 
     def __init__(
         self,
@@ -64,8 +65,10 @@ class NamedTokenProvider:
         *,
         user: str,
         clock: Callable[[], float] = time.time,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._repo = repo
+        self._on_refused = on_refused
         self._name = name
         self._user = user
         self._clock = clock
@@ -155,6 +158,8 @@ class NamedTokenProvider:
         if isinstance(exc, AuthFailed) and credential.delegated:
             fields["consent"] = "failing"
         await self._note(**fields)
+        if isinstance(exc, AuthFailed) and self._on_refused is not None:
+            await self._on_refused(self._name)
 
     async def _note(self, **fields: object) -> None:
         # Best effort: a MongoDB hiccup must not turn a good token into a failed login.

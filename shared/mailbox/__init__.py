@@ -1,5 +1,7 @@
 """Mailbox adapters behind one async protocol."""
 
+from collections.abc import Awaitable, Callable
+
 from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
 from shared.mailbox.base import FetchedMail, Mailbox, MailboxStatus, MessageRef
 from shared.mailbox.imap import ImapMailbox
@@ -20,7 +22,11 @@ __all__ = [
 
 
 def token_provider(
-    account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
+    account: IncomingAccount,
+    *,
+    timeout: float,
+    credentials: CredentialRepo | None = None,
+    on_refused: Callable[[str], Awaitable[None]] | None = None,
 ) -> TokenProvider | None:
     """The account's OAuth 2.0 token source, or None for Basic auth; an account naming a
     credential takes its tokens from ``credentials``."""
@@ -29,7 +35,9 @@ def token_provider(
     if account.credential is not None:
         if credentials is None:
             raise ValueError(f"account {account.name} names a credential: give the store")
-        return NamedTokenProvider(credentials, account.credential, user=account.username)
+        return NamedTokenProvider(
+            credentials, account.credential, user=account.username, on_refused=on_refused
+        )
     assert account.client_id and account.client_secret and account.authority and account.scope
     client = OAuthCredentials(
         client_id=account.client_id,
@@ -48,10 +56,13 @@ def open_mailbox(
     timeout: float,
     tokens: TokenProvider | None = None,
     credentials: CredentialRepo | None = None,
+    on_refused: Callable[[str], Awaitable[None]] | None = None,
 ) -> Mailbox:
     """The adapter for the account's protocol (not yet connected); ``tokens`` defaults to
     a new provider for an OAuth 2.0 account (from ``credentials`` when it names one)."""
-    tokens = tokens or token_provider(account, timeout=timeout, credentials=credentials)
+    tokens = tokens or token_provider(
+        account, timeout=timeout, credentials=credentials, on_refused=on_refused
+    )
     if account.is_pop3:
         return Pop3Mailbox(account, timeout=timeout, tokens=tokens)
     return ImapMailbox(account, timeout=timeout, tokens=tokens)

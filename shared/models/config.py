@@ -494,6 +494,9 @@ class GlobalSettings(_View):
     """How long a fetcher instance holds an account without renewing (it renews every third
     of it, at most every 2 s), and how old a heartbeat may be for the instance to count as
     alive: a killed instance's accounts move after at most this long."""
+    credential_warning_days: int = Field(default=14, ge=1, le=365)
+    """Days before an OAuth 2.0 credential's client secret, certificate or refresh token
+    expires that the administrators are mailed (once a day until it is renewed)."""
 
     @field_validator("incoming_subject_pattern")
     @classmethod

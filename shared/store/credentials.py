@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.errors import ConfigRejected, NotFound
 from shared.models.credentials import Consent, Credential, CredentialState
@@ -34,6 +35,7 @@ class CredentialRepo(Repo):
     def __init__(self, db: AsyncDatabase[Doc], box: SecretBox) -> None:
         self._defs = db["credentials"]
         self._state = db["credential_state"]
+        self._alerts = db["credential_alerts"]
         self._box = box
 
     def _sealed(self, credential: Credential) -> Doc:
@@ -133,6 +135,15 @@ class CredentialRepo(Repo):
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else int(doc["version"])
+
+    async def first_alert(self, *, key: str, at: datetime) -> bool:
+        """Claim the alert ``key`` (credential, condition, day): True for the first caller
+        only, so that an alert goes out once whatever the number of instances."""
+        try:
+            await self._alerts.insert_one({"_id": key, "at": at})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def begin_consent(self, *, name: str, state: str, flow: str) -> None:
         """Keep a consent in progress (msal's flow with its PKCE verifier, sealed) under the
