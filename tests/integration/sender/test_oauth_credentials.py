@@ -52,8 +52,15 @@ def register_tokens(issuer: OAuthIssuer) -> None:
 
 
 def imap_account(dovecot: Dovecot, credential: str) -> IncomingAccount:
+    # Traced: the protocol trace in the logs must not show a token either.
     return account(
-        dovecot, "bob", protocol="IMAPS", auth="oauth2", password=None, credential=credential
+        dovecot,
+        "bob",
+        protocol="IMAPS",
+        auth="oauth2",
+        password=None,
+        credential=credential,
+        debug="yes",
     )
 
 
@@ -125,6 +132,24 @@ async def expiry_refresh_revocation(
     assert state.consent == "failing"
 
 
+async def several_instances_share_the_refresh_token(
+    rt: Runtime, issuer: OAuthIssuer, name: str
+) -> None:
+    """Three fetcher instances refresh at once: each write of the cache is checked against
+    the version it read, so none overwrites a newer one, and all get a token that works."""
+    _, before = await rt.credentials.cache(name=name)
+    providers = [NamedTokenProvider(rt.credentials, name, user="bob") for _ in range(3)]
+    tokens = await asyncio.gather(*(p.token() for p in providers))
+    register_tokens(issuer)
+    assert all(issuer.introspect(t)["active"] for t in tokens)
+    cache, after = await rt.credentials.cache(name=name)
+    assert cache is not None and after > before
+    # A write over a version that is no longer current is refused, not applied.
+    stale = await rt.credentials.save_cache(name=name, cache="{}", version=before)
+    assert stale is None
+    assert (await rt.credentials.cache(name=name))[0] == cache
+
+
 async def test_microsoft_authorization_code_with_pkce_end_to_end(
     rt: Runtime,
     api: httpx.AsyncClient,
@@ -172,6 +197,7 @@ async def test_microsoft_authorization_code_with_pkce_end_to_end(
     assert state["consented_by"] == "bob" and state["last_login_at"] is not None
     assert state["token_expires_at"] is not None
 
+    await several_instances_share_the_refresh_token(rt, oauth_issuer, "m365")
     await expiry_refresh_revocation(rt, oauth_issuer, dovecot, "m365", "AADSTS50173")
     listed = (await api.get("/credentials")).json()
     assert [c["state"]["consent"] for c in listed] == ["failing"]
