@@ -24,7 +24,9 @@ async def check_account(rt: Runtime, *, name: str) -> ConnectionReport:
     if name not in config.accounts:
         raise NotFound(f"no account {name!r}")
     return await check_connection(
-        config.accounts[name], timeout=config.settings.connect_timeout_seconds
+        config.accounts[name],
+        timeout=config.settings.connect_timeout_seconds,
+        credentials=rt.credentials,
     )
 
 
@@ -52,7 +54,8 @@ async def check_unsaved(
     """Test connection with the values of a form before they are saved (see
     :func:`draft_account`): what saving them would make the fetcher do."""
     account = draft_account(rt, fields=fields, saved=saved)
-    return await check_connection(account, timeout=rt.config.settings.connect_timeout_seconds)
+    timeout = rt.config.settings.connect_timeout_seconds
+    return await check_connection(account, timeout=timeout, credentials=rt.credentials)
 
 
 async def folders_unsaved(
@@ -61,4 +64,5 @@ async def folders_unsaved(
     """The folders the account ``fields`` describe can take mail from (IMAP LIST), for the
     form's folder drop-down; the folder itself need not exist yet."""
     account = draft_account(rt, fields={**fields, "folder": "INBOX"}, saved=saved)
-    return await list_folders(account, timeout=rt.config.settings.connect_timeout_seconds)
+    timeout = rt.config.settings.connect_timeout_seconds
+    return await list_folders(account, timeout=timeout, credentials=rt.credentials)

@@ -31,6 +31,7 @@ from shared.auth import AuthFailed, NamedTokenProvider
 from shared.mailbox import open_mailbox
 from shared.models.config import IncomingAccount
 from shared.runtime import Runtime
+from shared.service import Stack
 from tests.integration.fetcher.helpers import account, append, tricky_mail
 from tests.integration.sender.helpers import outgoing_mail
 from tests.integration.sender.test_sender_postfix import base, configure, relayed
@@ -280,6 +281,7 @@ async def test_google_authorization_code_end_to_end(
 
 async def test_google_service_account_with_domain_wide_delegation(
     rt: Runtime,
+    config_stack: Stack,
     api: httpx.AsyncClient,
     oauth_issuer: OAuthIssuer,
     dovecot: Dovecot,
@@ -308,6 +310,24 @@ async def test_google_service_account_with_domain_wide_delegation(
     assert created.json()["state"]["consent"] == "not_needed"
 
     await login_everywhere(rt, dovecot, postfix, smtp_sink, "gsa")
+    register_tokens(oauth_issuer)
+    # Test connection (API) of an account and of the outgoing connection naming it.
+    box = {
+        "name": "gsa-box",
+        "protocol": "IMAPS",
+        "host": "127.0.0.1",
+        "port": dovecot.imaps_port,
+        "username": "bob",
+        "ca_file": str(dovecot.cert_file),
+        "auth": "oauth2",
+        "credential": "gsa",
+    }
+    assert (await api.post("/accounts", json=box)).status_code == 201
+    tested = (await api.post("/accounts/gsa-box/test")).json()
+    assert tested["ok"] is True, tested
+    await config_stack.rt.reload_config()  # the outgoing connection login_everywhere stored
+    smtp = (await api.post("/outgoing/test", json={})).json()
+    assert smtp["ok"] is True, smtp
     register_tokens(oauth_issuer)
     # A user outside the delegation is refused with Google's text.
     other = NamedTokenProvider(rt.credentials, "gsa", user="alice")
