@@ -8,6 +8,7 @@ condition                 when                                                  
 token_refused             the issuer refused the last token (revoked consent,   at once
                           expired secret, withdrawn delegation)
 client_secret_expiring    ``client_secret_expires`` within the warning days     daily
+certificate_expiring      the certificate's notAfter within the warning days    daily
 refresh_token_expiring    Microsoft delegated: the refresh token unused for     daily
                           90 days less the warning days (Entra lets it lapse)
 
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from shared import metrics
 from shared.broker import publish
 from shared.errors import MailroomError
-from shared.models.credentials import Credential, CredentialState
+from shared.models.credentials import Credential, CredentialState, certificate_pair
 from shared.models.messages import MailAddress, OutgoingMail
 from shared.runtime import Runtime
 from shared.topology import MAIL_OUTGOING
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 
 MICROSOFT_REFRESH_TOKEN_DAYS = 90
 """Entra ID lets a refresh token lapse after 90 days without use."""
-Kind = Literal["token_refused", "client_secret_expiring", "refresh_token_expiring"]
+Kind = Literal[
+    "token_refused", "client_secret_expiring", "certificate_expiring", "refresh_token_expiring"
+]
 Status = Literal["ok", "warning", "failing"]
 
 
@@ -63,6 +66,7 @@ class CredentialReport(BaseModel):
     token_expires_at: datetime | None = None
     refresh_token_age_days: float | None = None
     client_secret_expires: datetime | None = None
+    certificate_expires: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
     conditions: list[Condition] = []
@@ -104,6 +108,21 @@ def assess(
                     expires_at=secret_expires,
                 )
             )
+    certificate_expires = None
+    if credential.certificate is not None:
+        _, certificate = certificate_pair(credential.certificate.get_secret_value())
+        certificate_expires = certificate.not_valid_after_utc
+        if certificate_expires - now <= warn:
+            conditions.append(
+                Condition(
+                    kind="certificate_expiring",
+                    text=f"credential {name}: the certificate expires on "
+                    f"{certificate_expires.date().isoformat()}; upload a new one to the app "
+                    f"registration and set it with `mailroom credentials set {name} "
+                    "--certificate-stdin`",
+                    expires_at=certificate_expires,
+                )
+            )
     age = None
     if state.refresh_token_at is not None:
         age = (now - state.refresh_token_at).total_seconds() / 86400
@@ -134,6 +153,7 @@ def assess(
         token_expires_at=state.token_expires_at,
         refresh_token_age_days=age,
         client_secret_expires=secret_expires,
+        certificate_expires=certificate_expires,
         last_error=state.last_error,
         last_error_at=state.last_error_at,
         conditions=conditions,
@@ -147,6 +167,7 @@ def _gauges(report: CredentialReport, now: datetime) -> None:
     for kind, at in (
         ("access_token", report.token_expires_at),
         ("client_secret", report.client_secret_expires),
+        ("certificate", report.certificate_expires),
     ):
         metrics.credential_expiry(report.name, kind, (at - now).total_seconds() if at else None)
     metrics.credential_expiry(report.name, "refresh_token", refresh)

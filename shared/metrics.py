@@ -55,8 +55,8 @@ ACCOUNT_ERRORS: Final = Gauge(
 )
 CREDENTIAL_EXPIRY: Final = Gauge(
     "mailroom_credential_expiry_seconds",
-    "Seconds until an OAuth 2.0 credential's access token, client secret or refresh token "
-    "expires (negative: expired), by credential and kind.",
+    "Seconds until an OAuth 2.0 credential's access token, client secret, certificate or "
+    "refresh token expires (negative: expired), by credential and kind.",
     ["credential", "kind"],
     registry=REGISTRY,
 )

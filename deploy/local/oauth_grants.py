@@ -12,6 +12,11 @@ Pages followed (wire formats, error codes and texts):
   ``/token`` with ``grant_type=authorization_code`` and ``code_verifier``, answering
   ``access_token``, ``token_type``, ``expires_in``, ``scope``, ``refresh_token``,
   ``id_token``; ``grant_type=refresh_token`` the same; ``invalid_grant`` with AADSTS texts.
+- Microsoft identity platform, "Certificate credentials for application authentication"
+  (learn.microsoft.com/entra/identity-platform/certificate-credentials): ``client_assertion``
+  with ``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer``, a
+  JWT with header ``alg`` PS256 (RS256 still taken) and ``x5t#S256`` (or ``x5t``), claims
+  ``aud`` the token endpoint, ``iss`` = ``sub`` = the client id, ``jti``, ``nbf``, ``exp``.
 - Microsoft identity platform, "OAuth 2.0 device authorization grant"
   (learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code): ``/devicecode``
   answering ``device_code``, ``user_code``, ``verification_uri``, ``expires_in``,
@@ -45,14 +50,17 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+CLIENT_ASSERTION_JWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
 MS_REVOKED = (
     "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token "
@@ -190,14 +198,14 @@ class Grants:
         self,
         form: dict[str, str],
         tenant: str,
-        client_ok: Callable[[str, str | None], bool],
+        client_ok: Callable[[dict[str, str]], bool],
         ttl: int,
         issue: Issue,
     ) -> Answer:
         """The delegated grants of ``/<tenant>/oauth2/v2.0/token``."""
         grant = form.get("grant_type")
         client_id = form.get("client_id", "")
-        if not client_ok(client_id, form.get("client_secret")):
+        if not client_ok(form):
             return _error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
         if grant == "authorization_code":
             pending = self.codes.pop(form.get("code", ""), None)
@@ -296,7 +304,7 @@ class Grants:
     def google_token(
         self,
         form: dict[str, str],
-        client_ok: Callable[[str, str | None], bool],
+        client_ok: Callable[[dict[str, str]], bool],
         ttl: int,
         issue: Issue,
     ) -> Answer:
@@ -305,7 +313,7 @@ class Grants:
         if grant == JWT_BEARER:
             return self._jwt_bearer(form.get("assertion", ""), ttl, issue)
         client_id = form.get("client_id", "")
-        if not client_ok(client_id, form.get("client_secret")):
+        if not client_ok(form):
             return _error(401, "invalid_client", "Unauthorized")
         if grant == "authorization_code":
             pending = self.codes.pop(form.get("code", ""), None)
@@ -383,6 +391,76 @@ class Grants:
                 "not authorized for any of the scopes requested.",
             )
         return 200, {"access_token": issue(subject, ttl), "expires_in": ttl, "token_type": "Bearer"}
+
+
+def client_assertion_refused(
+    form: dict[str, str], certificate: x509.Certificate, audience: str
+) -> str | None:
+    """Why a certificate credential's ``client_assertion`` is refused (Entra's AADSTS text),
+    or None when it is good: signed (PS256 or RS256) by the registered certificate's key,
+    ``x5t#S256`` or ``x5t`` its thumbprint, ``aud`` the token endpoint, ``iss`` and ``sub``
+    the client id, within ``nbf``..``exp``."""
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_JWT:
+        return "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required."
+    try:
+        head, body, signature = form.get("client_assertion", "").split(".")
+        header, claims = json.loads(_unb64(head)), json.loads(_unb64(body))
+    except ValueError:
+        return "AADSTS50027: JWT token is invalid or malformed."
+    thumbprints = {
+        _b64(certificate.fingerprint(hashes.SHA256())),
+        _b64(certificate.fingerprint(hashes.SHA1())),  # noqa: S303 - x5t is SHA-1 by definition
+    }
+    # msal pads its base64url thumbprints, RFC 7515 does not: either is taken.
+    given = {str(header.get(name) or "").rstrip("=") for name in ("x5t#S256", "x5t")}
+    if not given & thumbprints:
+        return (
+            "AADSTS700027: The certificate with identifier used to sign the client assertion "
+            "is not registered on application."
+        )
+    key = certificate.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    pad: padding.AsymmetricPadding = padding.PKCS1v15()
+    if header.get("alg") == "PS256":
+        pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    try:
+        key.verify(_unb64(signature), f"{head}.{body}".encode(), pad, hashes.SHA256())
+    except InvalidSignature:
+        return "AADSTS700027: Client assertion failed signature validation."
+    client_id = form.get("client_id") or claims.get("iss")
+    now = time.time()
+    if claims.get("aud") != audience or not claims.get("iss") == claims.get("sub") == client_id:
+        return "AADSTS700021: Client assertion application identifier doesn't match."
+    if not claims.get("nbf", 0) - 300 <= now <= claims.get("exp", 0):
+        return "AADSTS700024: Client assertion is not within its valid time range."
+    return None
+
+
+def app_certificate(days: int) -> tuple[str, x509.Certificate]:
+    """A self-signed RSA certificate valid for ``days`` and its key, as one PEM (what an
+    administrator uploads to an Entra app registration and gives Mailroom)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "mailroom app")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    pem = (
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        + cert.public_bytes(serialization.Encoding.PEM).decode()
+    )
+    return pem, cert
 
 
 def service_account_key(client_email: str, token_uri: str) -> tuple[str, rsa.RSAPublicKey]:

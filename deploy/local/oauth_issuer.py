@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from deploy.local.oauth_grants import Grants
+from cryptography import x509
+
+from deploy.local.oauth_grants import Grants, client_assertion_refused
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Client:
     """None: a public client (device code), which authenticates with no secret."""
     username: str
     ttl: int = 3600
+    certificate: x509.Certificate | None = None
+    """A certificate credential: the client proves itself with an assertion it signs."""
 
 
 @dataclass
@@ -81,12 +85,18 @@ class OAuthIssuer:
         return f"https://127.0.0.1:{self.https_port}/token"
 
     def add_client(
-        self, client_id: str, secret: str | None, username: str, ttl: int = 3600
+        self,
+        client_id: str,
+        secret: str | None,
+        username: str,
+        ttl: int = 3600,
+        certificate: x509.Certificate | None = None,
     ) -> None:
         """Register (or change) an app whose tokens log in as ``username`` (in the delegated
-        flows: the user who consents); ``secret`` None is a public client."""
+        flows: the user who consents); ``secret`` None is a public client, unless it has a
+        ``certificate`` to sign its assertions with."""
         with self._lock:
-            self.clients[client_id] = Client(secret, username, ttl)
+            self.clients[client_id] = Client(secret, username, ttl, certificate)
 
     def approve_device(self, user_code: str) -> None:
         """The client's user signs in on the device-login page with ``user_code``."""
@@ -111,13 +121,15 @@ class OAuthIssuer:
         with self._lock:
             self.tokens = {t: (user, 0.0) for t, (user, _) in self.tokens.items()}
 
-    def _client_ok(self, client_id: str, secret: str | None) -> bool:
-        client = self.clients.get(client_id)
+    def _client_ok(self, form: dict[str, str], audience: str) -> bool:
+        client = self.clients.get(form.get("client_id", ""))
         if client is None:
             return False
+        if client.certificate is not None:
+            return client_assertion_refused(form, client.certificate, audience) is None
         if client.secret is None:
             return True
-        return secrets.compare_digest(client.secret, secret or "")
+        return secrets.compare_digest(client.secret, form.get("client_secret", ""))
 
     def _issue(self, username: str, ttl: int) -> str:
         token = secrets.token_urlsafe(24)
@@ -148,30 +160,41 @@ class OAuthIssuer:
 
     def microsoft_token(self, form: dict[str, str], tenant: str) -> tuple[int, dict[str, Any]]:
         """``/<tenant>/oauth2/v2.0/token``: client credentials, or a delegated grant."""
+        audience = f"{self.authority(tenant)}/oauth2/v2.0/token"
         if form.get("grant_type") == "client_credentials":
-            return self.issue(form)
+            return self.issue(form, audience)
         with self._lock:
             ttl = self._ttl(form.get("client_id", ""))
-            return self.grants.microsoft_token(form, tenant, self._client_ok, ttl, self._issue)
+            return self.grants.microsoft_token(
+                form, tenant, lambda f: self._client_ok(f, audience), ttl, self._issue
+            )
 
     def google_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """Google's ``/token``."""
         with self._lock:
             ttl = self._ttl(form.get("client_id", ""))
-            return self.grants.google_token(form, self._client_ok, ttl, self._issue)
+            uri = self.google_token_uri
+            return self.grants.google_token(
+                form, lambda f: self._client_ok(f, uri), ttl, self._issue
+            )
 
     def revoke_all(self) -> None:
         """Make every token issued so far inactive."""
         with self._lock:
             self.tokens.clear()
 
-    def issue(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """The token endpoint's answer to a request form."""
+    def issue(self, form: dict[str, str], audience: str) -> tuple[int, dict[str, Any]]:
+        """The client-credentials grant's answer to a request form (with a client secret, or
+        an assertion signed for ``audience``)."""
         with self._lock:
             client = self.clients.get(form.get("client_id", ""))
             if form.get("grant_type") != "client_credentials":
                 return 400, {"error": "unsupported_grant_type"}
-            if client is None or not secrets.compare_digest(
+            if client is not None and client.certificate is not None:
+                refused = client_assertion_refused(form, client.certificate, audience)
+                if refused:
+                    return 401, {"error": "invalid_client", "error_description": refused}
+            elif client is None or not secrets.compare_digest(
                 client.secret or "", form.get("client_secret", "")
             ):
                 return 401, {

@@ -46,7 +46,15 @@ from shared.store.credentials import SECRET_FIELDS
 
 log = logging.getLogger(__name__)
 
-APP_FIELDS = ("provider", "flow", "client_id", "client_secret", "authority", "scopes")
+APP_FIELDS = (
+    "provider",
+    "flow",
+    "client_id",
+    "client_secret",
+    "certificate",
+    "authority",
+    "scopes",
+)
 """A change to one of these makes an existing consent useless: it is dropped."""
 
 

@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 import msal
 import requests
+from cryptography.hazmat.primitives import serialization
 from google.auth import exceptions as google_errors
 from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import credentials as google_user
@@ -37,7 +38,7 @@ from google.oauth2 import service_account
 from shared.auth.errors import AuthFailed
 from shared.auth.oauth import _CaSession
 from shared.errors import Permanent, Transient
-from shared.models.credentials import GOOGLE_TOKEN_URI, Credential
+from shared.models.credentials import GOOGLE_TOKEN_URI, Credential, certificate_pair
 
 GOOGLE_AUTHORIZE = "https://accounts.google.com/o/oauth2/v2/auth"
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "slow_down"})
@@ -60,7 +61,11 @@ def _session(credential: Credential) -> requests.Session:
 
 def scrub(credential: Credential, text: str) -> str:
     """``text`` with the credential's secrets (and the parts of a key) replaced by ***."""
-    for secret in (credential.client_secret, credential.service_account_key):
+    for secret in (
+        credential.client_secret,
+        credential.service_account_key,
+        credential.certificate,
+    ):
         value = secret.get_secret_value() if secret else ""
         if value:
             text = text.replace(value, "***")
@@ -99,6 +104,15 @@ def msal_app(credential: Credential, cache: msal.SerializableTokenCache | None =
         "validate_authority": False,
     }
     try:
+        if credential.certificate is not None:
+            key, cert = certificate_pair(credential.certificate.get_secret_value())
+            # With the certificate msal signs PS256 assertions with its SHA-256 thumbprint.
+            public = cert.public_bytes(serialization.Encoding.PEM).decode()
+            return msal.ConfidentialClientApplication(
+                credential.client_id,
+                client_credential={"private_key": key, "public_certificate": public},
+                **common,
+            )
         if credential.client_secret is not None:
             return msal.ConfidentialClientApplication(
                 credential.client_id,

@@ -25,6 +25,7 @@ import re
 from datetime import date, datetime
 from typing import Final, Literal
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.models.field_hints import hints
@@ -90,6 +91,17 @@ class Credential(BaseModel):
     )
     """The day the client secret expires (Entra shows it; at most 24 months): Mailroom warns
     before it."""
+    certificate: SecretStr | None = Field(
+        default=None,
+        max_length=65536,
+        title="Certificate",
+        json_schema_extra=hints(
+            group="App", applies_to={"provider": ("microsoft",), **_SECRET_FLOWS}
+        ),
+    )
+    """Microsoft: in place of a client secret, the PEM of the certificate uploaded to the app
+    registration and its private key (secret, stored encrypted); Mailroom warns before the
+    certificate expires."""
     service_account_key: SecretStr | None = Field(
         default=None,
         max_length=16384,
@@ -165,8 +177,17 @@ class Credential(BaseModel):
         needs_secret = self.flow == "client_credentials" or (
             self.flow == "authorization_code" and self.provider == "google"
         )
-        if needs_secret and self.client_secret is None:
-            raise ValueError(f"{self.provider} flow {self.flow} needs client_secret")
+        if self.client_secret is not None and self.certificate is not None:
+            raise ValueError("give client_secret or certificate, not both")
+        if self.certificate is not None:
+            if self.provider != "microsoft" or self.flow == "device_code":
+                raise ValueError("a certificate signs in Microsoft confidential clients only")
+            certificate_pair(self.certificate.get_secret_value())
+        elif needs_secret and self.client_secret is None:
+            raise ValueError(
+                f"{self.provider} flow {self.flow} needs client_secret"
+                + (" (or certificate)" if self.provider == "microsoft" else "")
+            )
         if self.provider == "microsoft" and self.authority is None:
             raise ValueError(
                 "a Microsoft credential needs authority, e.g. "
@@ -201,6 +222,23 @@ class Credential(BaseModel):
     def token_uri(self) -> str:
         """Google's token endpoint for this credential."""
         return self.authority or GOOGLE_TOKEN_URI
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def certificate_pair(pem: str) -> tuple[str, x509.Certificate]:
+    """The private key (PEM) and the certificate of a certificate credential's PEM text;
+    ValueError when either is missing or unreadable."""
+    blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(pem)]
+    keys = [text for kind, text in blocks if kind.endswith("PRIVATE KEY")]
+    certs = [text for kind, text in blocks if kind == "CERTIFICATE"]
+    if not keys or not certs:
+        raise ValueError("certificate must be PEM holding the certificate and its private key")
+    try:
+        return keys[0], x509.load_pem_x509_certificate(certs[0].encode())
+    except ValueError:
+        raise ValueError("the certificate in the PEM cannot be read") from None
 
 
 Consent = Literal["not_needed", "pending", "granted", "failing"]

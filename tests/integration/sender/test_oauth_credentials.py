@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from deploy.local.oauth_grants import service_account_key
+from deploy.local.oauth_grants import app_certificate, service_account_key
 from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import Dovecot, SmtpSink
@@ -241,6 +241,46 @@ async def test_microsoft_device_code_from_the_cli(
     await login_everywhere(rt, dovecot, postfix, smtp_sink, "m365dev")
     register_tokens(oauth_issuer)
     await expiry_refresh_revocation(rt, oauth_issuer, dovecot, "m365dev", "AADSTS50173")
+
+
+async def test_microsoft_app_only_with_a_certificate(
+    rt: Runtime,
+    api: httpx.AsyncClient,
+    oauth_issuer: OAuthIssuer,
+    dovecot: Dovecot,
+    postfix: Postfix,
+    smtp_sink: SmtpSink,
+) -> None:
+    pem, cert = app_certificate(days=10)
+    key = pem.split("-----END PRIVATE KEY-----")[0]
+    SCAN.secret("a certificate credential's private key", key.splitlines()[5])
+    oauth_issuer.add_client("m365-cert", None, "bob", certificate=cert)
+    created = await api.post(
+        "/credentials",
+        json={
+            "name": "m365cert",
+            "client_id": "m365-cert",
+            "certificate": pem,
+            "authority": oauth_issuer.authority(),
+            "ca_file": str(oauth_issuer.ca_file),
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["credential"]["certificate_set"] is True
+    await login_everywhere(rt, dovecot, postfix, smtp_sink, "m365cert")
+    register_tokens(oauth_issuer)
+
+    # Ten days left: the health says so (the warning starts 14 days before).
+    health = {c["name"]: c for c in (await api.get("/healthz/credentials")).json()}
+    assert health["m365cert"]["status"] == "warning"
+    assert [c["kind"] for c in health["m365cert"]["conditions"]] == ["certificate_expiring"]
+
+    # Another certificate in the app registration: the assertion is refused with Entra's text.
+    _, other = app_certificate(days=365)
+    oauth_issuer.add_client("m365-cert", None, "bob", certificate=other)
+    provider = NamedTokenProvider(rt.credentials, "m365cert", user="bob")
+    with pytest.raises(AuthFailed, match="AADSTS700027"):
+        await provider.token()
 
 
 async def test_google_authorization_code_end_to_end(
