@@ -86,13 +86,7 @@ def _initial_consent(credential: Credential) -> Consent:
 
 def _register(credential: Credential) -> None:
     # Logs and traces redact a secret only once it is known to the redactor.
-    REDACTOR.register(
-        *(
-            getattr(credential, f).get_secret_value()
-            for f in SECRET_FIELDS
-            if getattr(credential, f)
-        )
-    )
+    REDACTOR.register(*(s.get_secret_value() for s in credential.secrets() if s is not None))
 
 
 def shown(credential: Credential) -> dict[str, Any]:

@@ -98,6 +98,10 @@ class NamedTokenProvider:
             if self._token is not None and self._clock() < self._expires - self._margin:
                 return self._token
             credential = await self._repo.get(name=self._name)
+            # Known to the redactor before any library could log them.
+            REDACTOR.register(
+                *(s.get_secret_value() for s in credential.secrets() if s is not None)
+            )
             try:
                 got = await self._acquire(credential)
             except MailroomError as exc:

@@ -61,11 +61,7 @@ def _session(credential: Credential) -> requests.Session:
 
 def scrub(credential: Credential, text: str) -> str:
     """``text`` with the credential's secrets (and the parts of a key) replaced by ***."""
-    for secret in (
-        credential.client_secret,
-        credential.service_account_key,
-        credential.certificate,
-    ):
+    for secret in credential.secrets():
         value = secret.get_secret_value() if secret else ""
         if value:
             text = text.replace(value, "***")

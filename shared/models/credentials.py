@@ -202,6 +202,10 @@ class Credential(BaseModel):
             )
         return self
 
+    def secrets(self) -> tuple[SecretStr | None, ...]:
+        """The credential's secrets: client secret, certificate, service account key."""
+        return (self.client_secret, self.certificate, self.service_account_key)
+
     @property
     def delegated(self) -> bool:
         """True when a user consents and Mailroom keeps their refresh token."""

@@ -9,6 +9,7 @@ command then waits until the user signed in).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -95,8 +96,8 @@ def credentials_add(name: str, as_json: JsonOpt = False, **values: Any) -> None:
 @app.command("set")
 @with_field_options(FIELDS, create=False)
 def credentials_set(name: str, as_json: JsonOpt = False, **values: Any) -> None:
-    """Change a credential: the options given, the others keep their value. A changed app
-    registration needs `authorize` again."""
+    """Change a credential: the options given, the others keep their value (a changed app
+    registration needs `authorize` again)."""
     from services.config.credentials import change_credential, show_credential
 
     fields = given_fields(FIELDS, values)
@@ -143,8 +144,6 @@ def credentials_authorize(
 
 
 async def _wait_for_consent(rt: Any, name: str, wait: float) -> str:
-    import asyncio
-
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         state = await rt.credentials.state(name=name)

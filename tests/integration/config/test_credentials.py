@@ -9,8 +9,10 @@ import json
 
 import httpx
 
+from deploy.local.oauth_issuer import OAuthIssuer
 from shared.service import Stack
 from tests.secret_scan import SCAN
+from tests.support import eventually
 from tests.support_cli import mailroom, settings_cli_env
 
 SECRET = SCAN.secret("a credential's client secret", "crud-client-secret-0123456789")
@@ -91,3 +93,35 @@ async def test_credentials_from_the_cli(config_stack: Stack) -> None:
 
     deleted = await asyncio.to_thread(mailroom, "credentials", "delete", "cli-app", env=env)
     assert deleted.returncode == 0 and "deleted credential cli-app" in deleted.stdout
+
+
+async def test_device_code_consent_through_the_api(
+    api: httpx.AsyncClient, oauth_issuer: OAuthIssuer
+) -> None:
+    oauth_issuer.add_client("api-device", None, "alice")
+    created = await api.post(
+        "/credentials",
+        json={
+            "name": "device",
+            "flow": "device_code",
+            "client_id": "api-device",
+            "authority": oauth_issuer.authority(),
+            "ca_file": str(oauth_issuer.ca_file),
+        },
+    )
+    assert created.status_code == 201, created.text
+    started = (await api.post("/credentials/device/authorize")).json()
+    assert started["flow"] == "device_code" and started["user_code"] in started["message"]
+    assert started["verification_uri"].endswith("/devicelogin")
+    oauth_issuer.approve_device(started["user_code"])  # the user signs in with the code
+
+    async def granted() -> dict[str, object] | None:
+        state: dict[str, object] = (await api.get("/credentials/device")).json()["state"]
+        return state if state["consent"] == "granted" else None
+
+    state = await eventually(granted, what="the device consent completed by the service")
+    assert state["consented_by"] == "alice"
+    for refresh in list(oauth_issuer.grants.refresh):
+        SCAN.secret("an OAuth 2.0 refresh token", refresh)
+    for token in list(oauth_issuer.tokens):
+        SCAN.secret("an OAuth 2.0 access token", token)

@@ -5,10 +5,11 @@ carries is what only the started consent knows)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Request, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel
 
 from services.config.api.deps import Admin, RuntimeDep, Viewer
@@ -30,6 +31,8 @@ from shared.models.credentials import CredentialState
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
+_DEVICE_CONSENTS: set[asyncio.Task[None]] = set()
+"""Device consents being polled; held so that they are not garbage-collected midway."""
 
 router = APIRouter(tags=["credentials"])
 
@@ -87,14 +90,16 @@ async def delete(name: Name, rt: RuntimeDep, who: Admin) -> None:
 
 
 @router.post("/credentials/{name}/authorize")
-async def authorize(
-    name: Name, rt: RuntimeDep, _: Admin, background: BackgroundTasks
-) -> Consenting:
+async def authorize(name: Name, rt: RuntimeDep, _: Admin) -> Consenting:
     """Start consent: the URL to open (authorization code), or the device code to type; the
     config service completes it (redirect to ``/oauth/callback``, or polling the issuer)."""
     consenting, device_flow = await start_consent(rt, name=name)
     if device_flow is not None:
-        background.add_task(_finish_device, rt, name, device_flow)
+        # Not a BackgroundTask: those hold the response's end until they finish, and this
+        # one waits for the user (up to the code's 15 minutes).
+        task = asyncio.create_task(_finish_device(rt, name, device_flow))
+        _DEVICE_CONSENTS.add(task)
+        task.add_done_callback(_DEVICE_CONSENTS.discard)
     return consenting
 
 
