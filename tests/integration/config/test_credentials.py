@@ -47,7 +47,27 @@ async def test_credentials_api_keeps_secrets_and_guards_use(api: httpx.AsyncClie
         "auth": "oauth2",
         "credential": "m365-app",
     }
+    unknown = await api.post("/accounts", json={**account, "credential": "typo"})
+    assert unknown.status_code == 422 and "'typo' does not exist" in unknown.json()["detail"]
     assert (await api.post("/accounts", json=account)).status_code == 201
+    # An account on an inline OAuth client moves to the credential; its stored client goes.
+    inline = {
+        **account,
+        "name": "inline",
+        "credential": None,
+        "client_id": "old-client",
+        "client_secret": SECRET,
+        "authority": AUTHORITY,
+        "scope": "https://outlook.office365.com/.default",
+    }
+    assert (await api.post("/accounts", json=inline)).status_code == 201
+    moved = await api.patch(
+        "/accounts/inline",
+        json={"credential": "m365-app", "client_id": None, "authority": None, "scope": None},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["credential"] == "m365-app" and moved.json()["client_secret_set"] is False
+    assert (await api.delete("/accounts/inline")).status_code == 200
     both = await api.post(
         "/accounts", json={**account, "name": "twice", "client_id": "x", "scope": "y"}
     )
