@@ -53,6 +53,13 @@ ACCOUNT_ERRORS: Final = Gauge(
     ["account"],
     registry=REGISTRY,
 )
+CREDENTIAL_EXPIRY: Final = Gauge(
+    "mailroom_credential_expiry_seconds",
+    "Seconds until an OAuth 2.0 credential's access token, client secret, certificate or "
+    "refresh token expires (negative: expired), by credential and kind.",
+    ["credential", "kind"],
+    registry=REGISTRY,
+)
 MAILS_PROCESSED: Final = Counter(
     "mailroom_mails_processed",
     "Mails the processor finished, by outcome (new_case, follow_up, dropped, failed).",
@@ -115,6 +122,16 @@ def fetch_failed(account: str, consecutive: int) -> None:
 def fetch_recovered(account: str) -> None:
     """A fetch round of ``account`` succeeded (its error streak ends)."""
     ACCOUNT_ERRORS.labels(account=account).set(0)
+
+
+def credential_expiry(credential: str, kind: str, seconds: float | None) -> None:
+    """Seconds until ``kind`` (access_token, client_secret, refresh_token) of ``credential``
+    expires; None removes the series (nothing of that kind expires)."""
+    if seconds is None:
+        with contextlib.suppress(KeyError):
+            CREDENTIAL_EXPIRY.remove(credential, kind)
+        return
+    CREDENTIAL_EXPIRY.labels(credential, kind).set(seconds)
 
 
 def mail_processed(outcome: ProcessedOutcome) -> None:

@@ -18,6 +18,7 @@ from shared.redact import REDACTOR
 from shared.secrets import SecretBox
 from shared.settings import SharedSettings
 from shared.store import Store, open_store
+from shared.store.credentials import CredentialRepo
 
 if TYPE_CHECKING:
     from faststream.rabbit import RabbitBroker, RabbitRouter
@@ -63,6 +64,11 @@ class Runtime:
         if self._store is None:
             raise RuntimeError("store not open: call start_store() first")
         return self._store
+
+    @property
+    def credentials(self) -> CredentialRepo:
+        """The named OAuth 2.0 credentials, sealed with this runtime's secret key."""
+        return CredentialRepo(self.store.db, self.box)
 
     async def start_store(self, *, timeout_ms: int = 10_000) -> None:
         """Open MongoDB (waiting up to ``timeout_ms`` for it to answer: the CLI waits less

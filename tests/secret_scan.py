@@ -24,7 +24,9 @@ import pytest
 
 from shared.logs import REDACTOR, JsonFormatter
 
-SECRET_FIELDS = frozenset({"password", "client_secret", "passphrase", "secret_key", "token"})
+SECRET_FIELDS = frozenset(
+    {"password", "client_secret", "passphrase", "secret_key", "token", "service_account_key"}
+)
 """Request-body fields whose values are secrets."""
 
 

@@ -55,7 +55,8 @@ async def folders_unsaved(
     """The folders the account ``fields`` describe can take mail from (IMAP LIST), for the
     form's folder drop-down; the folder itself need not exist yet."""
     account = draft_account(rt, fields={**fields, "folder": "INBOX"}, saved=saved)
-    return await list_folders(account, timeout=rt.config.settings.connect_timeout_seconds)
+    timeout = rt.config.settings.connect_timeout_seconds
+    return await list_folders(account, timeout=timeout, credentials=rt.credentials)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,12 @@ async def check_both(rt: Runtime, account: IncomingAccount) -> AccountCheck:
     at the same time; server-side failures are in the reports, never raised."""
     config = rt.config
     own = account.outgoing_connection(config.outgoing)
-    outgoing = probe(own, routed(config, account)) if own is not None else None
-    incoming = check_connection(account, timeout=config.settings.connect_timeout_seconds)
+    outgoing = (
+        probe(own, routed(config, account), credentials=rt.credentials) if own is not None else None
+    )
+    incoming = check_connection(
+        account, timeout=config.settings.connect_timeout_seconds, credentials=rt.credentials
+    )
     if outgoing is None:
         return AccountCheck(incoming=await incoming, outgoing=None)
     checked_in, checked_out = await asyncio.gather(incoming, outgoing)
@@ -120,4 +125,4 @@ async def send_test_mail(rt: Runtime, *, name: str, to: str) -> ProbeReport:
             f"account {name!r} has no outgoing server of its own and no global outgoing "
             "connection is configured (outgoing/smtp)"
         )
-    return await probe(connection, config, send_to=to)
+    return await probe(connection, config, send_to=to, credentials=rt.credentials)

@@ -121,7 +121,10 @@ async def put_account(
         raise Conflict(f"account {name!r} exists; change it instead")
     if not create and existing is None:
         raise NotFound(f"no account {name!r}")
-    merged = {**(existing.value if existing else {}), **_updates(fields)}
+    await _known_credential(rt, fields)
+    dropped = _credential_switch(fields)
+    kept = {k: v for k, v in (existing.value if existing else {}).items() if k not in dropped}
+    merged = {**kept, **_updates(fields)}
     merged.pop("name", None)
     await set_property(rt, module=ACCOUNTS_MODULE, key=name, value=merged, who=who)
     return rt.config.accounts[name]
@@ -135,23 +138,52 @@ async def set_outgoing(rt: Runtime, *, fields: Mapping[str, Any], who: str) -> O
     all own credentials, ``auth: basic`` the OAuth client, ``auth: oauth2`` the password,
     and clearing ``username`` (sending without AUTH) the password.
     """
+    await _known_credential(rt, fields)
     existing = await rt.store.properties.get(module=OUTGOING_MODULE, key=OUTGOING_KEY)
     kept = dict(existing.value) if existing else {}
-    oauth = ("client_id", "client_secret", "authority", "scope", "oauth_ca_file")
+    oauth = ("client_id", "client_secret", "authority", "scope", "oauth_ca_file", "credential")
     if fields.get("credentials_from"):
         dropped: tuple[str, ...] = ("username", "password", "auth", *oauth)
     elif fields.get("auth") == "basic":
         dropped = (*oauth, "credentials_from")
     elif fields.get("auth") == "oauth2":
-        dropped = ("password", "credentials_from")
+        dropped = ("password", "credentials_from", *_credential_switch(fields))
     else:
-        dropped = ()
+        dropped = _credential_switch(fields)
     if "username" in fields and not fields["username"]:
         dropped = (*dropped, "password")
     merged = {**{k: v for k, v in kept.items() if k not in dropped}, **_updates(fields)}
     await set_property(rt, module=OUTGOING_MODULE, key=OUTGOING_KEY, value=merged, who=who)
     assert rt.config.outgoing is not None
     return rt.config.outgoing
+
+
+OAUTH_CLIENT = ("client_id", "client_secret", "authority", "scope", "oauth_ca_file")
+"""The inline OAuth 2.0 client fields a named credential replaces."""
+
+
+def _credential_switch(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stored fields a change drops when it switches between a named credential and the
+    inline OAuth client or Basic auth (a stored secret cannot be cleared by the client: it
+    is never sent back)."""
+    if fields.get("credential"):
+        return OAUTH_CLIENT
+    if fields.get("auth") == "basic" or fields.get("client_id"):
+        return ("credential",)
+    return ()
+
+
+async def _known_credential(rt: Runtime, fields: Mapping[str, Any]) -> None:
+    name = fields.get("credential")
+    if not name:
+        return
+    try:
+        await rt.credentials.get(name=name)
+    except NotFound:
+        raise ConfigRejected(
+            f"credential {name!r} does not exist: add it with `mailroom credentials add` "
+            "(or POST /credentials) first"
+        ) from None
 
 
 def _updates(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from typing import Protocol
 from services.fetcher.fence import Fence, Holder, LeaseFence
 from services.fetcher.ingest import fetch_once
 from services.fetcher.rendezvous import assign
-from services.fetcher.supervisor import Backoff, MailboxFactory, Supervisor, imap_mailbox
+from services.fetcher.supervisor import Backoff, MailboxFactory, Supervisor
 from shared import metrics
 from shared.errors import LeaseLost
 from shared.mailbox import Mailbox
@@ -98,7 +98,7 @@ class Fleet:
         rt: Runtime,
         holder: Holder,
         *,
-        mailbox_factory: MailboxFactory = imap_mailbox,
+        mailbox_factory: MailboxFactory | None = None,
         fetch: FencedRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:

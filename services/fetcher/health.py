@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.auth import AuthFailed, CredentialHealth
+from shared.auth import AuthFailed, CredentialHealth, NamedTokenProvider
 from shared.mailbox import Mailbox
 from shared.models.messages import utcnow
 from shared.runtime import Runtime
@@ -27,6 +27,9 @@ async def record_round(
     times in a row. A refused login or token counts as an auth error, and so does any
     failure to get a token (the provider noted it as its own last error)."""
     credential = _credential(mailbox)
+    tokens = getattr(mailbox, "tokens", None)
+    if error is None and isinstance(tokens, NamedTokenProvider):
+        await tokens.login_ok()
     text = None if error is None else str(error) or type(error).__name__
     token_failed = credential is not None and text is not None and credential.last_error == text
     try:

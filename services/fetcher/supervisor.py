@@ -26,6 +26,7 @@ from services.fetcher.health import record_round
 from services.fetcher.ingest import fetch_once
 from shared import metrics
 from shared.broker import publish
+from shared.credential_health import credential_refused
 from shared.errors import MailroomError, Permanent
 from shared.logs import log_context
 from shared.mailbox import Mailbox, open_mailbox
@@ -41,9 +42,19 @@ MailboxFactory = Callable[[IncomingAccount, float], Mailbox]
 FetchRound = Callable[[Runtime, IncomingAccount, Mailbox], Awaitable[int]]
 
 
-def imap_mailbox(account: IncomingAccount, timeout: float) -> Mailbox:
-    """The production mailbox of an account: IMAP or POP3 by its protocol."""
-    return open_mailbox(account, timeout=timeout)
+def imap_mailbox(rt: Runtime) -> MailboxFactory:
+    """The production mailbox factory: IMAP or POP3 by the account's protocol, with the
+    tokens of a named credential read through ``rt``'s store."""
+
+    def make(account: IncomingAccount, timeout: float) -> Mailbox:
+        return open_mailbox(
+            account,
+            timeout=timeout,
+            credentials=rt.credentials,
+            on_refused=lambda name: credential_refused(rt, name),
+        )
+
+    return make
 
 
 @dataclass(frozen=True)
@@ -119,12 +130,12 @@ class Supervisor:
         self,
         rt: Runtime,
         *,
-        mailbox_factory: MailboxFactory = imap_mailbox,
+        mailbox_factory: MailboxFactory | None = None,
         fetch: FetchRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:
         self._rt = rt
-        self._mailbox_factory = mailbox_factory
+        self._mailbox_factory = mailbox_factory or imap_mailbox(rt)
         self._fetch = fetch
         self._backoff = backoff or Backoff.of(RetrySettings().fetcher)
         self._tasks: dict[str, tuple[AccountSpec, asyncio.Task[None]]] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -30,9 +30,10 @@ from services.sender.smtp import (
     token_provider,
     translated,
 )
-from shared.auth.oauth import MsalTokenProvider
+from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
+from shared.store.credentials import CredentialRepo
 
 IDLE_PROBE_S = 5.0
 """A connection idle for longer is probed with NOOP first: servers drop idle clients."""
@@ -43,11 +44,18 @@ _ProviderKey = tuple[str | None, ...]
 class _Session:
     """One SMTP connection, opened on first use and reused until it fails."""
 
-    def __init__(self, providers: dict[_ProviderKey, MsalTokenProvider]) -> None:
+    def __init__(
+        self,
+        providers: dict[_ProviderKey, TokenProvider],
+        credentials: Callable[[], CredentialRepo] | None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._on_refused = on_refused
         self._smtp: aiosmtplib.SMTP | None = None
         self._settings: OutgoingConnection | None = None
         self._last_used = 0.0
         self._providers = providers
+        self._credentials = credentials
 
     async def send(
         self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
@@ -112,12 +120,24 @@ class _Session:
                     f"SMTP server {server_name(conn)} refused the OAuth 2.0 token for user "
                     f"{conn.username!r}: {exc.code} {exc.message}"
                 ) from exc
+            if isinstance(provider, NamedTokenProvider):
+                await provider.login_ok()
             self._smtp, self._settings = smtp, conn
         return smtp
 
-    def _provider(self, conn: OutgoingConnection) -> MsalTokenProvider | None:
+    def _provider(self, conn: OutgoingConnection) -> TokenProvider | None:
         if conn.auth != "oauth2":
             return None
+        if conn.credential is not None:
+            if self._credentials is None:
+                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
+            named = ("credential", conn.credential, conn.username)
+            if named not in self._providers:
+                repo, user = self._credentials(), conn.username or ""
+                self._providers[named] = NamedTokenProvider(
+                    repo, conn.credential, user=user, on_refused=self._on_refused
+                )
+            return self._providers[named]
         secret = conn.client_secret.get_secret_value() if conn.client_secret else None
         key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
         if key not in self._providers:
@@ -177,11 +197,11 @@ def server_key(conn: OutgoingConnection) -> ServerKey:
 class _Pool:
     """The sessions of one outgoing server: ``concurrency`` at most, each reused."""
 
-    def __init__(self, providers: dict[_ProviderKey, MsalTokenProvider]) -> None:
+    def __init__(self, new_session: Callable[[], _Session]) -> None:
         self._settings: OutgoingConnection | None = None
         self._slots = asyncio.Semaphore(1)
         self._idle: list[_Session] = []
-        self._providers = providers
+        self._new_session = new_session
         self._out = 0  # sessions a mail holds
         self.last_used = time.monotonic()
 
@@ -199,7 +219,7 @@ class _Pool:
             # The pool was rebuilt while this mail waited: queue up under the new limit.
             slots.release()
         self._out += 1
-        return slots, self._idle.pop() if self._idle else _Session(self._providers)
+        return slots, self._idle.pop() if self._idle else self._new_session()
 
     def checkin(self, slots: asyncio.Semaphore, session: _Session) -> None:
         """Give a session back (closed if the pool was rebuilt meanwhile)."""
@@ -232,10 +252,18 @@ class AiosmtplibTransport:
     """SMTP over aiosmtplib: one pool per outgoing server (the global connection and each
     account's own), each with ``concurrency`` connections reused across messages."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialRepo] | None = None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``credentials`` reads named credentials; ``on_refused`` hears of a credential
+        whose issuer refused a token."""
+        self._on_refused = on_refused
         self._pools: dict[ServerKey, _Pool] = {}
         # One provider per OAuth client, shared by the sessions, so tokens are reused.
-        self._providers: dict[_ProviderKey, MsalTokenProvider] = {}
+        self._providers: dict[_ProviderKey, TokenProvider] = {}
+        self._credentials = credentials
 
     async def send(
         self,
@@ -251,7 +279,7 @@ class AiosmtplibTransport:
         key = server_key(connection)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool(self._providers)
+            pool = self._pools[key] = _Pool(self._new_session)
         slots, session = await pool.checkout(connection)
         try:
             if starting is not None:
@@ -269,6 +297,9 @@ class AiosmtplibTransport:
     def servers(self) -> list[ServerKey]:
         """The servers a pool is kept for."""
         return list(self._pools)
+
+    def _new_session(self) -> _Session:
+        return _Session(self._providers, self._credentials, self._on_refused)
 
     async def _drop_unused(self) -> None:
         now = time.monotonic()

@@ -14,9 +14,11 @@ import aiosmtplib
 
 from services.sender.compose import compose
 from services.sender.smtp import is_encrypted, open_connection, translate
+from shared.auth import NamedTokenProvider
 from shared.errors import MailroomError
 from shared.models.config import OutgoingConnection, SystemConfig
 from shared.models.messages import MailAddress, OutgoingMail, new_id
+from shared.store.credentials import CredentialRepo
 
 TEST_SUBJECT = "Mailroom test mail"
 TEST_TEXT = (
@@ -41,9 +43,14 @@ class ProbeReport:
 
 
 async def probe(
-    connection: OutgoingConnection, config: SystemConfig, *, send_to: str | None = None
+    connection: OutgoingConnection,
+    config: SystemConfig,
+    *,
+    send_to: str | None = None,
+    credentials: CredentialRepo | None = None,
 ) -> ProbeReport:
-    """Test ``connection``; with ``send_to``, send a test mail there (unless intercepted)."""
+    """Test ``connection``; with ``send_to``, send a test mail there (unless intercepted).
+    A connection naming a credential takes its tokens from ``credentials``."""
     report = ProbeReport(
         ok=False,
         server=f"{connection.host}:{connection.effective_port}",
@@ -52,7 +59,11 @@ async def probe(
     )
     smtp: aiosmtplib.SMTP | None = None
     try:
-        smtp = await open_connection(connection)
+        tokens = None
+        if connection.credential is not None and credentials is not None:
+            user = connection.username or ""
+            tokens = NamedTokenProvider(credentials, connection.credential, user=user).token
+        smtp = await open_connection(connection, tokens)
         report.steps.append(f"connected to {report.server}")
         if connection.security == "auto" and not is_encrypted(smtp):
             report.steps.append("no TLS: the server offers no STARTTLS (security auto)")

@@ -213,6 +213,8 @@ async def open_connection(
         )
     oauth = conn.auth == "oauth2"
     if oauth and token is None:
+        if conn.credential is not None:
+            raise Permanent(f"credential {conn.credential!r}: no token source was given")
         token = token_provider(conn).token
     auto = conn.security == "auto"
     password = conn.password.get_secret_value() if conn.password and not oauth else None

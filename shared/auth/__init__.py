@@ -1,6 +1,7 @@
 """Credentials for mail servers: OAuth 2.0 token providers, and the error for refused ones."""
 
 from shared.auth.errors import AuthFailed
+from shared.auth.named import NamedTokenProvider
 from shared.auth.oauth import (
     CredentialHealth,
     MsalTokenProvider,
@@ -13,6 +14,7 @@ __all__ = [
     "AuthFailed",
     "CredentialHealth",
     "MsalTokenProvider",
+    "NamedTokenProvider",
     "OAuthCredentials",
     "TokenProvider",
     "xoauth2",

@@ -1,10 +1,13 @@
 """Mailbox adapters behind one async protocol."""
 
-from shared.auth import MsalTokenProvider, OAuthCredentials, TokenProvider
+from collections.abc import Awaitable, Callable
+
+from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
 from shared.mailbox.base import FetchedMail, Mailbox, MailboxStatus, MessageRef
 from shared.mailbox.imap import ImapMailbox
 from shared.mailbox.pop3 import Pop3Mailbox
 from shared.models.config import IncomingAccount
+from shared.store.credentials import CredentialRepo
 
 __all__ = [
     "FetchedMail",
@@ -18,12 +21,25 @@ __all__ = [
 ]
 
 
-def token_provider(account: IncomingAccount, *, timeout: float) -> TokenProvider | None:
-    """The account's OAuth 2.0 token source, or None for Basic auth."""
+def token_provider(
+    account: IncomingAccount,
+    *,
+    timeout: float,
+    credentials: CredentialRepo | None = None,
+    on_refused: Callable[[str], Awaitable[None]] | None = None,
+) -> TokenProvider | None:
+    """The account's OAuth 2.0 token source, or None for Basic auth; an account naming a
+    credential takes its tokens from ``credentials``."""
     if account.auth != "oauth2":
         return None
+    if account.credential is not None:
+        if credentials is None:
+            raise ValueError(f"account {account.name} names a credential: give the store")
+        return NamedTokenProvider(
+            credentials, account.credential, user=account.username, on_refused=on_refused
+        )
     assert account.client_id and account.client_secret and account.authority and account.scope
-    credentials = OAuthCredentials(
+    client = OAuthCredentials(
         client_id=account.client_id,
         client_secret=account.client_secret.get_secret_value(),
         authority=account.authority,
@@ -31,15 +47,22 @@ def token_provider(account: IncomingAccount, *, timeout: float) -> TokenProvider
         ca_file=account.oauth_ca_file,
         timeout=timeout,
     )
-    return MsalTokenProvider(credentials)
+    return MsalTokenProvider(client)
 
 
 def open_mailbox(
-    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None = None
+    account: IncomingAccount,
+    *,
+    timeout: float,
+    tokens: TokenProvider | None = None,
+    credentials: CredentialRepo | None = None,
+    on_refused: Callable[[str], Awaitable[None]] | None = None,
 ) -> Mailbox:
     """The adapter for the account's protocol (not yet connected); ``tokens`` defaults to
-    a new provider for an OAuth 2.0 account."""
-    tokens = tokens or token_provider(account, timeout=timeout)
+    a new provider for an OAuth 2.0 account (from ``credentials`` when it names one)."""
+    tokens = tokens or token_provider(
+        account, timeout=timeout, credentials=credentials, on_refused=on_refused
+    )
     if account.is_pop3:
         return Pop3Mailbox(account, timeout=timeout, tokens=tokens)
     return ImapMailbox(account, timeout=timeout, tokens=tokens)

@@ -80,6 +80,11 @@ class ImapMailbox:
         """The OAuth 2.0 credential's health; None for Basic auth."""
         return self._tokens.health if self._tokens is not None else None
 
+    @property
+    def tokens(self) -> TokenProvider | None:
+        """The OAuth 2.0 token source; None for Basic auth."""
+        return self._tokens
+
     async def connect(self) -> MailboxStatus:
         """Open (or reuse) the session and select the folder."""
         session = self._session

@@ -76,6 +76,11 @@ class Pop3Mailbox:
         """The OAuth 2.0 credential's health; None for Basic auth."""
         return self._tokens.health if self._tokens is not None else None
 
+    @property
+    def tokens(self) -> TokenProvider | None:
+        """The OAuth 2.0 token source; None for Basic auth."""
+        return self._tokens
+
     async def connect(self) -> MailboxStatus:
         """Open a new session (committing the previous one's deletions) and log in."""
         await self.close()

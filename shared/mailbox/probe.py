@@ -10,6 +10,7 @@ from shared.errors import MailroomError
 from shared.mailbox import open_mailbox
 from shared.mailbox.imap import ImapMailbox
 from shared.models.config import IncomingAccount
+from shared.store.credentials import CredentialRepo
 
 
 class ConnectionReport(BaseModel):
@@ -25,7 +26,9 @@ class ConnectionReport(BaseModel):
     error: str | None = None
 
 
-async def check_connection(account: IncomingAccount, *, timeout: float) -> ConnectionReport:
+async def check_connection(
+    account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
+) -> ConnectionReport:
     """Connect, authenticate (Basic or OAuth 2.0), select the folder; never raises for a
     server-side failure: it is the report's ``error``."""
     report = ConnectionReport(
@@ -34,7 +37,7 @@ async def check_connection(account: IncomingAccount, *, timeout: float) -> Conne
         protocol=account.protocol,
         ok=False,
     )
-    mailbox = open_mailbox(account, timeout=timeout)
+    mailbox = open_mailbox(account, timeout=timeout, credentials=credentials)
     try:
         # Every command has its own timeout; this bounds the whole (connect, TLS, login,
         # token, select) for a server that trickles.
@@ -64,13 +67,15 @@ class FolderReport(BaseModel):
     error: str | None = None
 
 
-async def list_folders(account: IncomingAccount, *, timeout: float) -> FolderReport:
+async def list_folders(
+    account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
+) -> FolderReport:
     """Connect and authenticate like :func:`check_connection`, then list the folders
     (IMAP LIST); POP3 has only the inbox. Never raises for a server-side failure."""
     report = FolderReport(account=account.name, server=f"{account.host}:{account.effective_port}")
     if account.is_pop3:
         return report.model_copy(update={"folders": ["INBOX"]})
-    mailbox = open_mailbox(account, timeout=timeout)
+    mailbox = open_mailbox(account, timeout=timeout, credentials=credentials)
     assert isinstance(mailbox, ImapMailbox)  # not POP3, see above
     try:
         folders = await asyncio.wait_for(mailbox.folders(), timeout * 3)

@@ -68,6 +68,15 @@ def _given(secret: SecretStr | None) -> bool:
     return secret is not None and secret.get_secret_value() != ""
 
 
+def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel) -> None:
+    """Refuse a named credential beside the view's own OAuth 2.0 client fields."""
+    own = [f for f in fields if getattr(view, f) is not None]
+    if credential is not None and own:
+        raise ValueError(
+            f"credential {credential!r} brings the OAuth 2.0 client; leave {', '.join(own)} unset"
+        )
+
+
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -184,6 +193,14 @@ class IncomingAccount(_View):
         default=None, max_length=4096, title="Token issuer CA file", json_schema_extra=_OAUTH2
     )
     """CA that signed a private token issuer's certificate; None: the system store."""
+    credential: str | None = Field(
+        default=None,
+        max_length=64,
+        title="Credential",
+        json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("oauth2",)}),
+    )
+    """A named OAuth 2.0 credential (``mailroom credentials``) to sign in with, in place of
+    the client fields here; the username is the mailbox it logs in to."""
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
@@ -321,20 +338,21 @@ class IncomingAccount(_View):
                 "the inbox; leave the folder at INBOX or use IMAP/IMAPS"
             )
         if self.auth == "oauth2":
-            missing = [
-                f
-                for f in ("client_id", "client_secret", "authority", "scope")
-                if getattr(self, f) is None
-            ]
+            client = ("client_id", "client_secret", "authority", "scope")
+            _one_client(self.credential, client, self)
+            needed = () if self.credential is not None else client
+            missing = [f for f in needed if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"auth oauth2 needs {', '.join(missing)}")
-            if not str(self.authority).startswith("https://"):
+            if self.credential is None and not str(self.authority).startswith("https://"):
                 raise ValueError("the OAuth 2.0 authority must be an https:// URL")
             if self.security == "none":
                 raise ValueError(
                     "OAuth 2.0 tokens are only sent over TLS: use "
                     f"{self.protocol}S, or security STARTTLS or auto"
                 )
+        elif self.credential is not None:
+            raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         if self.start_position != "all" and self.is_pop3:
             raise ValueError(
                 "start_position applies to IMAP only: POP3 takes and deletes all mail "
@@ -397,7 +415,7 @@ class IncomingAccount(_View):
         elif self.outgoing_credentials == "incoming":
             sign_in = ("username", "password", "auth", "client_id", "client_secret")
             values.update({f: getattr(self, f) for f in (*sign_in, "authority", "scope")})
-            values["oauth_ca_file"] = self.oauth_ca_file
+            values.update(oauth_ca_file=self.oauth_ca_file, credential=self.credential)
             if self.auth == "oauth2":
                 values["password"] = None
         return OutgoingConnection.model_validate(values)
@@ -540,6 +558,14 @@ class OutgoingConnection(_View):
         default=None, max_length=4096, title="Token issuer CA file", json_schema_extra=_OAUTH2
     )
     """CA that signed a private token issuer's certificate; None: the system store."""
+    credential: str | None = Field(
+        default=None,
+        max_length=64,
+        title="Credential",
+        json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("oauth2",)}),
+    )
+    """A named OAuth 2.0 credential (``mailroom credentials``) to sign in with, in place of
+    the client fields here; the username is the mailbox it sends as."""
     credentials_from: str | None = Field(
         default=None,
         max_length=64,
@@ -557,7 +583,7 @@ class OutgoingConnection(_View):
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
-        update = {f: getattr(account, f) for f in (*fields, "scope", "oauth_ca_file")}
+        update = {f: getattr(account, f) for f in (*fields, "scope", "oauth_ca_file", "credential")}
         return self.model_copy(update={**update, "credentials_from": None})
 
     @field_validator("concurrency")
@@ -582,22 +608,27 @@ class OutgoingConnection(_View):
             )
         oauth = ("client_id", "client_secret", "authority", "scope")
         if self.credentials_from is not None:
-            own = [f for f in ("username", "password", *oauth) if getattr(self, f) is not None]
+            mine = ("username", "password", *oauth, "credential")
+            own = [f for f in mine if getattr(self, f) is not None]
             if own or self.auth != "basic":
                 raise ValueError(
                     f"credentials_from {self.credentials_from!r} takes the credentials of that "
                     f"incoming account; leave {', '.join(own) or 'auth'} unset"
                 )
         if self.auth == "oauth2":
-            missing = [f for f in ("username", *oauth) if getattr(self, f) is None]
+            _one_client(self.credential, oauth, self)
+            needed = ("username",) if self.credential is not None else ("username", *oauth)
+            missing = [f for f in needed if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"auth oauth2 needs {', '.join(missing)}")
-            if not str(self.authority).startswith("https://"):
+            if self.credential is None and not str(self.authority).startswith("https://"):
                 raise ValueError("the OAuth 2.0 authority must be an https:// URL")
             if self.security == "none":
                 raise ValueError(
                     "OAuth 2.0 tokens are only sent over TLS: use auto, starttls or tls"
                 )
+        elif self.credential is not None:
+            raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         return self
 
 
@@ -627,6 +658,9 @@ class GlobalSettings(_View):
     """How long a fetcher instance holds an account without renewing (it renews every third
     of it, at most every 2 s), and how old a heartbeat may be for the instance to count as
     alive: a killed instance's accounts move after at most this long."""
+    credential_warning_days: int = Field(default=14, ge=1, le=365)
+    """Days before an OAuth 2.0 credential's client secret, certificate or refresh token
+    expires that the administrators are mailed (once a day until it is renewed)."""
 
     @field_validator("incoming_subject_pattern")
     @classmethod

@@ -25,6 +25,7 @@ from pydantic import BaseModel, EmailStr, SecretStr
 from pydantic.fields import FieldInfo
 
 from shared.models.config import IncomingAccount, OutgoingConnection
+from shared.models.credentials import Credential
 from shared.models.messages import MailAddress
 
 Kind = Literal[
@@ -186,6 +187,11 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
 def defaults(specs: list[FieldSpec]) -> dict[str, Any]:
     """The values a new object starts with (required fields left out)."""
     return {s.name: s.default for s in specs if not s.required}
+
+
+def credential_fields() -> list[FieldSpec]:
+    """The fields of a named OAuth 2.0 credential."""
+    return field_specs(Credential)
 
 
 def account_fields() -> list[FieldSpec]:

@@ -84,6 +84,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("user", ASCENDING)]),
     ],
+    # One document per credential, condition and day an alert went out; a week is plenty.
+    "credential_alerts": [IndexModel([("at", ASCENDING)], expireAfterSeconds=7 * 86400)],
     "web_sessions": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         IndexModel([("user", ASCENDING)]),

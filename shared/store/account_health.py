@@ -37,6 +37,12 @@ class AccountHealth(BaseModel):
     failures: int = 0
     """Rounds in a row that failed; 0 after a good one."""
     updated_at: datetime | None = None
+    credential: str | None = None
+    """The named OAuth 2.0 credential the account signs in with, if any."""
+    credential_status: str | None = None
+    """That credential's health: ok, warning (something expires soon) or failing."""
+    credential_problems: list[str] = []
+    """What is wrong with it or expires soon, as the alerts say it."""
 
 
 class AccountHealthRepo(Repo):

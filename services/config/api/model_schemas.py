@@ -66,6 +66,8 @@ def _wire(annotation: Any, *, public: bool) -> Any:
         base = date if public else _DAY
     elif get_origin(inner) is Literal or inner in (bool, int, float, SecretStr):
         base = inner
+    elif get_origin(inner) is tuple:
+        base = tuple[str, ...]  # texts (scopes), a JSON list; items keep the view's checks
     elif inner is EmailStr or (isinstance(inner, type) and issubclass(inner, str)):
         base = str  # the stored view validates the address
     else:

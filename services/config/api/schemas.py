@@ -19,6 +19,7 @@ from services.config.api.model_schemas import (
     update_schema,
 )
 from shared.models.config import IncomingAccount, OutgoingConnection
+from shared.models.credentials import Credential
 from shared.models.messages import MailAddress
 from shared.models.records import ArchivedMail, FailedMail
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     AccountPublic = PublicView
     OutgoingIn = RequestBody
     OutgoingPublic = PublicView
+    CredentialCreate = RequestBody
+    CredentialUpdate = RequestBody
+    CredentialPublic = PublicView
 else:
     AccountCreate = create_schema(IncomingAccount, "AccountCreate", "A new incoming account.")
     AccountUpdate = update_schema(
@@ -53,6 +57,18 @@ else:
         "OutgoingPublic",
         "The outgoing connection as the API shows it: secrets only as set / not set.",
         resolved={"port": (int, "effective_port")},
+    )
+    CredentialCreate = create_schema(Credential, "CredentialCreate", "A new OAuth 2.0 credential.")
+    CredentialUpdate = update_schema(
+        Credential,
+        "CredentialUpdate",
+        "A change to a credential; omitted fields (and omitted secrets) are kept.",
+        exclude=("name",),
+    )
+    CredentialPublic = public_schema(
+        Credential,
+        "CredentialPublic",
+        "An OAuth 2.0 credential as the API shows it: secrets only as set / not set.",
     )
 
 

@@ -52,6 +52,10 @@ COMMANDS: dict[str, Lazy] = {
         "The test archive: outgoing mail kept instead of sent on test systems.",
     ),
     "users": Lazy(f"{_CLI}.users:app", "Console users and their roles."),
+    "credentials": Lazy(
+        f"{_CLI}.credentials:app",
+        "Named OAuth 2.0 credentials (Microsoft 365, Google Workspace) and their consent.",
+    ),
     "tokens": Lazy(f"{_CLI}.users:tokens_app", "Users' API tokens (printed once, at creation)."),
     "demo": Lazy(
         f"{_CLI}.demo:app",

@@ -25,7 +25,9 @@ F = TypeVar("F", bound=Callable[..., None])
 RESET = "reset"
 """The parameter of ``--reset FIELD`` on a command that changes."""
 
-_TYPES: Mapping[str, Any] = {"text": str, "date": str, "bool": bool}
+_TYPES: Mapping[str, Any] = {"text": str, "date": str, "bool": bool, "lines": list[str]}
+"""Option types by field kind; a ``lines`` field is a repeatable option (``--scopes A
+--scopes B``)."""
 
 
 def secret_param(spec: FieldSpec) -> str:

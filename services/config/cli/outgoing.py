@@ -83,7 +83,7 @@ def outgoing_test(
         connection = effective_connection(config)
         if connection is None:
             raise NotFound("no outgoing connection is configured; use `mailroom outgoing set`")
-        return await probe(connection, config, send_to=to)
+        return await probe(connection, config, send_to=to, credentials=rt.credentials)
 
     report = OutgoingTestOut.of(run_with(work))
     if as_json:

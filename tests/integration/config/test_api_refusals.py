@@ -19,7 +19,7 @@ from shared.settings import SharedSettings
 from tests.integration.config.api_routes import route_roles
 from tests.support import API_TOKEN, OPERATOR_TOKEN, api_client, server_settings
 
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/oauth/callback"}
 """Probes and metrics answer without a token (orchestrators and Prometheus call them)."""
 
 

@@ -16,7 +16,7 @@ from tests.integration.config.api_routes import route_roles
 from tests.secret_scan import SCAN
 from tests.support import api_client
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/oauth/callback"}
 """Probes, metrics and the API documentation pages answer without a token."""
 SELF_SERVICE = {("POST", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 """Changes any signed-in user may make: to their own tokens."""

@@ -45,4 +45,5 @@ async def test_outgoing(body: OutgoingTestIn, rt: RuntimeDep, _: Admin) -> Outgo
     if connection is None:
         raise NotFound("no outgoing connection is configured")
     send_to = str(body.send_to) if body.send_to is not None else None
-    return OutgoingTestOut.of(await probe(connection, config, send_to=send_to))
+    report = await probe(connection, config, send_to=send_to, credentials=rt.credentials)
+    return OutgoingTestOut.of(report)

@@ -212,7 +212,7 @@ async def test_outgoing(request: Request, rt: RuntimeDep, posted: AdminForm) -> 
                 "goes to (name@example.org)", error=True,
             )  # fmt: skip
         send_to = str(asked.send_to)
-    report = await probe(connection, rt.config, send_to=send_to)
+    report = await probe(connection, rt.config, send_to=send_to, credentials=rt.credentials)
     if request.headers.get("HX-Request") == "true":
         return render(request, "_outgoing_test.html", posted.visitor, report=report)
     return _page(request, rt, posted.visitor, report=report)

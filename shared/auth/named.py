@@ -1,0 +1,173 @@
+"""Access tokens from a named credential (``mailroom credentials``), for one mail user.
+
+A :class:`NamedTokenProvider` implements :class:`TokenProvider` for an account whose
+``credential`` names a stored :class:`Credential`. It reads the credential (and, for delegated
+flows, the sealed token cache) from MongoDB when it needs a token, so that a changed secret or
+a new consent is used at the next refresh without a restart. The vendor call runs in a
+thread (``shared.auth.vendors``).
+
+Several fetcher and sender instances share one credential's refresh token. A refresh that
+changed msal's cache is written only over the version it was read at; when another instance
+wrote in between, this one reads that cache again and takes its (new) token from it rather
+than overwriting the newer refresh token with its own.
+
+Every outcome is noted on the credential's state (last token and expiry, or the issuer's
+error text, and consent ``failing`` when a delegated refresh was refused), which credential
+health and its alerts read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from shared.auth.errors import AuthFailed
+from shared.auth.oauth import REFRESH_MARGIN_SECONDS, CredentialHealth
+from shared.auth.vendors import (
+    Token,
+    google_service_account_token,
+    google_user_token,
+    microsoft_delegated_token,
+    msal_app,
+    msal_result,
+)
+from shared.errors import MailroomError, StoreError, StoreUnavailable
+from shared.models.credentials import Credential
+from shared.redact import REDACTOR
+from shared.store.credentials import CredentialRepo
+
+log = logging.getLogger(__name__)
+CACHE_WRITE_ATTEMPTS = 3
+"""Reads of a cache another instance rewrote before this one gives up writing its own."""
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _client_credentials(credential: Credential) -> Token:
+    app = msal_app(credential)
+    result = msal_result(credential, app.acquire_token_for_client(credential.effective_scopes))
+    return Token(str(result["access_token"]), float(result.get("expires_in") or 3600))
+
+
+class NamedTokenProvider:
+    """Tokens of the named credential ``name`` for mail user ``user``; ``on_refused`` is
+    called with the name when the issuer refused a token (the alert goes out at once)."""
+
+    def __init__(
+        self,
+        repo: CredentialRepo,
+        name: str,
+        *,
+        user: str,
+        clock: Callable[[], float] = time.time,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._on_refused = on_refused
+        self._name = name
+        self._user = user
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+        self._margin = REFRESH_MARGIN_SECONDS
+        self._lock = asyncio.Lock()
+        self._health = CredentialHealth()
+
+    @property
+    def name(self) -> str:
+        """The credential's name."""
+        return self._name
+
+    @property
+    def health(self) -> CredentialHealth:
+        """The credential's health as this provider saw it."""
+        return self._health
+
+    def invalidate(self) -> None:
+        """Forget the current token (a server refused it); the next call asks anew."""
+        self._token = None
+
+    async def token(self) -> str:
+        """The current token, or a new one when it is near expiry."""
+        async with self._lock:
+            if self._token is not None and self._clock() < self._expires - self._margin:
+                return self._token
+            credential = await self._repo.get(name=self._name)
+            # Known to the redactor before any library could log them.
+            REDACTOR.register(
+                *(s.get_secret_value() for s in credential.secrets() if s is not None)
+            )
+            try:
+                got = await self._acquire(credential)
+            except MailroomError as exc:
+                await self._failed(credential, exc)
+                raise
+            REDACTOR.register(got.access_token)
+            now = self._clock()
+            self._token, self._expires = got.access_token, now + got.expires_in
+            # A short-lived token is renewed after half its life rather than at every call.
+            self._margin = min(REFRESH_MARGIN_SECONDS, got.expires_in / 2)
+            self._health = CredentialHealth(
+                last_token_at=_utc(now),
+                expires_at=_utc(self._expires),
+                last_error=self._health.last_error,
+                last_error_at=self._health.last_error_at,
+            )
+            await self._note(last_token_at=_utc(now), token_expires_at=_utc(self._expires))
+            return self._token
+
+    async def login_ok(self) -> None:
+        """A mail server accepted a login with this credential's token."""
+        await self._note(last_login_at=_utc(self._clock()))
+
+    async def _acquire(self, credential: Credential) -> Token:
+        if credential.flow == "client_credentials":
+            return await asyncio.to_thread(_client_credentials, credential)
+        if credential.flow == "service_account":
+            return await asyncio.to_thread(google_service_account_token, credential, self._user)
+        for _ in range(CACHE_WRITE_ATTEMPTS):
+            cache, version = await self._repo.cache(name=self._name)
+            text = cache.get_secret_value() if cache else None
+            if credential.provider == "google":
+                return await asyncio.to_thread(google_user_token, credential, text)
+            got = await asyncio.to_thread(microsoft_delegated_token, credential, text)
+            if got.cache is None:
+                return got
+            written = await self._repo.save_cache(
+                name=self._name,
+                cache=got.cache,
+                version=version,
+                refresh_token_at=_utc(self._clock()),
+            )
+            if written is not None:
+                return got
+            # Another instance refreshed first: its cache holds the newest refresh token.
+            log.info("credential %s: token cache changed meanwhile, reading it again", self._name)
+        return got
+
+    async def _failed(self, credential: Credential, exc: MailroomError) -> None:
+        now = _utc(self._clock())
+        self._health = CredentialHealth(
+            last_token_at=self._health.last_token_at,
+            expires_at=self._health.expires_at,
+            last_error=str(exc),
+            last_error_at=now,
+        )
+        fields: dict[str, object] = {"last_error": str(exc), "last_error_at": now}
+        if isinstance(exc, AuthFailed) and credential.delegated:
+            fields["consent"] = "failing"
+        await self._note(**fields)
+        if isinstance(exc, AuthFailed) and self._on_refused is not None:
+            await self._on_refused(self._name)
+
+    async def _note(self, **fields: object) -> None:
+        # Best effort: a MongoDB hiccup must not turn a good token into a failed login.
+        try:
+            await self._repo.note(name=self._name, **fields)
+        except (StoreError, StoreUnavailable) as exc:
+            log.debug("credential %s state not noted: %s", self._name, type(exc).__name__)

@@ -1,0 +1,271 @@
+"""Named OAuth 2.0 credentials (the credentials manager): one declaration per field.
+
+A :class:`Credential` is what an administrator enters once — provider, flow, app
+registration, scopes, the client secret's expiry date — and then names from the incoming and
+outgoing side of any number of accounts (their ``credential`` field). Secrets
+(``client_secret``, ``service_account_key``) are stored sealed with the project's
+``SecretBox`` and shown on every surface only as set / not set.
+
+What Mailroom learns while using a credential (consent, the token cache with its refresh
+token, token expiry, last login, last error) is not configuration: it lives beside it as a
+:class:`CredentialState` and changes without a config broadcast.
+
+flow per provider::
+
+    microsoft  client_credentials   app-only (Exchange application access policy), as before
+               authorization_code   a user consents in a browser (PKCE); refresh token kept
+               device_code          a user consents on another device with a short code
+    google     service_account      domain-wide delegation, JWT bearer grant per mailbox user
+               authorization_code   a user consents in a browser; refresh token kept
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Final, Literal
+
+from cryptography import x509
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from shared.models.field_hints import hints
+from shared.models.messages import HeaderText
+
+CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+Provider = Literal["microsoft", "google"]
+Flow = Literal["client_credentials", "authorization_code", "device_code", "service_account"]
+FLOWS: Final[dict[str, tuple[str, ...]]] = {
+    "microsoft": ("client_credentials", "authorization_code", "device_code"),
+    "google": ("service_account", "authorization_code"),
+}
+"""The flows each provider offers."""
+DELEGATED: Final = ("authorization_code", "device_code")
+"""Flows in which a user consents once and Mailroom keeps a refresh token."""
+GOOGLE_TOKEN_URI: Final = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+MICROSOFT_SCOPES: Final = (
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/SMTP.Send",
+    "offline_access",
+)
+"""Delegated Microsoft 365 mail scopes (``offline_access`` brings the refresh token)."""
+GOOGLE_SCOPES: Final = ("https://mail.google.com/",)
+
+_MS = {"provider": ("microsoft",)}
+_SECRET_FLOWS = {"flow": ("client_credentials", "authorization_code", "device_code")}
+
+
+class Credential(BaseModel):
+    """An OAuth 2.0 app registration and how Mailroom signs in with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Credential"))
+    """The credential's name, unique; accounts refer to it by this name."""
+    provider: Provider = Field(
+        default="microsoft", title="Provider", json_schema_extra=hints(group="Credential")
+    )
+    """``microsoft`` (Entra ID / Microsoft 365) or ``google`` (Google Workspace)."""
+    flow: Flow = Field(
+        default="client_credentials", title="Flow", json_schema_extra=hints(group="Credential")
+    )
+    """How tokens are obtained: ``client_credentials`` (Microsoft app-only),
+    ``authorization_code`` (a user consents in a browser), ``device_code`` (Microsoft: a user
+    consents with a code), ``service_account`` (Google domain-wide delegation)."""
+    client_id: HeaderText | None = Field(
+        default=None, max_length=255, title="Client ID", json_schema_extra=hints(group="App")
+    )
+    """The app registration's client (application) id; Google service accounts take theirs
+    from the key."""
+    client_secret: SecretStr | None = Field(
+        default=None,
+        max_length=4096,
+        title="Client secret",
+        json_schema_extra=hints(group="App", applies_to=_SECRET_FLOWS),
+    )
+    """The app's client secret (secret, stored encrypted); a Microsoft device-code app (a
+    public client) has none."""
+    client_secret_expires: date | None = Field(
+        default=None,
+        title="Client secret expires",
+        json_schema_extra=hints(group="App", placeholder="YYYY-MM-DD"),
+    )
+    """The day the client secret expires (Entra shows it; at most 24 months): Mailroom warns
+    before it."""
+    certificate: SecretStr | None = Field(
+        default=None,
+        max_length=65536,
+        title="Certificate",
+        json_schema_extra=hints(
+            group="App", applies_to={"provider": ("microsoft",), **_SECRET_FLOWS}
+        ),
+    )
+    """Microsoft: in place of a client secret, the PEM of the certificate uploaded to the app
+    registration and its private key (secret, stored encrypted); Mailroom warns before the
+    certificate expires."""
+    service_account_key: SecretStr | None = Field(
+        default=None,
+        max_length=16384,
+        title="Service account key",
+        json_schema_extra=hints(group="App", applies_to={"flow": ("service_account",)}),
+    )
+    """Google: the service account's JSON key file content (secret, stored encrypted)."""
+    authority: HeaderText | None = Field(
+        default=None,
+        max_length=1024,
+        title="Authority / token URI",
+        json_schema_extra=hints(
+            group="App",
+            placeholder_by={
+                "provider": {
+                    "microsoft": "https://login.microsoftonline.com/<tenant>",
+                    "google": GOOGLE_TOKEN_URI,
+                }
+            },
+        ),
+    )
+    """Microsoft: ``https://login.microsoftonline.com/<tenant id or domain>``; Google: the
+    token URI (empty: ``https://oauth2.googleapis.com/token``)."""
+    scopes: tuple[HeaderText, ...] = Field(
+        default=(), max_length=16, title="Scopes", json_schema_extra=hints(group="App")
+    )
+    """Scopes asked for; empty: the provider's mail scopes (Microsoft delegated:
+    ``https://outlook.office.com/IMAP.AccessAsUser.All``, ``.../SMTP.Send``,
+    ``offline_access``; app-only: ``https://outlook.office365.com/.default``; Google:
+    ``https://mail.google.com/``)."""
+    redirect_uri: HeaderText | None = Field(
+        default=None,
+        max_length=1024,
+        title="Redirect URI",
+        json_schema_extra=hints(
+            group="App",
+            placeholder="https://<config service>/oauth/callback",
+            applies_to={"flow": ("authorization_code",)},
+        ),
+    )
+    """Where the provider sends the browser back after consent: the config service's
+    ``/oauth/callback``, exactly as registered with the app."""
+    ca_file: str | None = Field(
+        default=None,
+        max_length=4096,
+        title="Token issuer CA file",
+        json_schema_extra=hints(group="App", placeholder="the system's CA store"),
+    )
+    """CA that signed a private token issuer's certificate; empty: the system store."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not CREDENTIAL_NAME.match(value):
+            raise ValueError(
+                "credential name must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Credential:
+        if self.flow not in FLOWS[self.provider]:
+            raise ValueError(
+                f"flow {self.flow} is not offered by {self.provider}: use one of "
+                f"{', '.join(FLOWS[self.provider])}"
+            )
+        if self.flow == "service_account":
+            if self.service_account_key is None:
+                raise ValueError("flow service_account needs service_account_key (the JSON key)")
+        elif self.client_id is None:
+            raise ValueError(f"flow {self.flow} needs client_id")
+        needs_secret = self.flow == "client_credentials" or (
+            self.flow == "authorization_code" and self.provider == "google"
+        )
+        if self.client_secret is not None and self.certificate is not None:
+            raise ValueError("give client_secret or certificate, not both")
+        if self.certificate is not None:
+            if self.provider != "microsoft" or self.flow == "device_code":
+                raise ValueError("a certificate signs in Microsoft confidential clients only")
+            certificate_pair(self.certificate.get_secret_value())
+        elif needs_secret and self.client_secret is None:
+            raise ValueError(
+                f"{self.provider} flow {self.flow} needs client_secret"
+                + (" (or certificate)" if self.provider == "microsoft" else "")
+            )
+        if self.provider == "microsoft" and self.authority is None:
+            raise ValueError(
+                "a Microsoft credential needs authority, e.g. "
+                "https://login.microsoftonline.com/<tenant>"
+            )
+        if self.authority is not None and not self.authority.startswith("https://"):
+            raise ValueError("the authority (token URI) must be an https:// URL")
+        if self.flow == "authorization_code" and self.redirect_uri is None:
+            raise ValueError(
+                "flow authorization_code needs redirect_uri: the config service's "
+                "/oauth/callback as registered with the app"
+            )
+        return self
+
+    def secrets(self) -> tuple[SecretStr | None, ...]:
+        """The credential's secrets: client secret, certificate, service account key."""
+        return (self.client_secret, self.certificate, self.service_account_key)
+
+    @property
+    def delegated(self) -> bool:
+        """True when a user consents and Mailroom keeps their refresh token."""
+        return self.flow in DELEGATED
+
+    @property
+    def effective_scopes(self) -> list[str]:
+        """The scopes asked for: the given ones or the provider's mail scopes."""
+        if self.scopes:
+            return list(self.scopes)
+        if self.provider == "google":
+            return list(GOOGLE_SCOPES)
+        if self.flow == "client_credentials":
+            return ["https://outlook.office365.com/.default"]
+        return list(MICROSOFT_SCOPES)
+
+    @property
+    def token_uri(self) -> str:
+        """Google's token endpoint for this credential."""
+        return self.authority or GOOGLE_TOKEN_URI
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def certificate_pair(pem: str) -> tuple[str, x509.Certificate]:
+    """The private key (PEM) and the certificate of a certificate credential's PEM text;
+    ValueError when either is missing or unreadable."""
+    blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(pem)]
+    keys = [text for kind, text in blocks if kind.endswith("PRIVATE KEY")]
+    certs = [text for kind, text in blocks if kind == "CERTIFICATE"]
+    if not keys or not certs:
+        raise ValueError("certificate must be PEM holding the certificate and its private key")
+    try:
+        return keys[0], x509.load_pem_x509_certificate(certs[0].encode())
+    except ValueError:
+        raise ValueError("the certificate in the PEM cannot be read") from None
+
+
+Consent = Literal["not_needed", "pending", "granted", "failing"]
+
+
+class CredentialState(BaseModel):
+    """What Mailroom has learned using a credential; no secret is in it (the sealed token
+    cache is kept apart, see ``shared.store.credentials``)."""
+
+    name: str
+    consent: Consent = "not_needed"
+    """``pending`` until a user consented (delegated flows), ``granted`` after, ``failing``
+    once the issuer refused a refresh (consent again)."""
+    consented_by: str | None = None
+    """The user who consented (the token's account), when known."""
+    refresh_token_at: datetime | None = None
+    """When the current refresh token was issued (delegated flows)."""
+    last_token_at: datetime | None = None
+    token_expires_at: datetime | None = None
+    last_login_at: datetime | None = None
+    """The last login to a mail server (IMAP, POP3 or SMTP) with this credential."""
+    last_error: str | None = None
+    """The issuer's or the server's last refusal, as it said it."""
+    last_error_at: datetime | None = None
+    version: int = 0
+    """Bumped on every write of the token cache: several fetchers share it safely."""
