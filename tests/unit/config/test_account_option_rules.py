@@ -75,3 +75,15 @@ def test_pop3_deletes_unless_left_on_server_and_the_poll_interval_falls_back() -
     assert pop.polls_every(30.0) == 30.0
     assert pop.model_copy(update={"poll_interval_seconds": 5.0}).polls_every(30.0) == 5.0
     assert pop.available_to_users  # CSM's flag: offered unless switched off
+
+
+def test_an_outgoing_server_signing_in_as_the_incoming_side_carries_its_named_credential() -> None:
+    account = IncomingAccount.model_validate(
+        BASE
+        | {"auth": "oauth2", "password": None, "credential": "m365-support"}
+        | {"outgoing_host": "smtp.office365.com", "outgoing_credentials": "incoming"}
+    )
+    conn = account.outgoing_connection(None)
+    assert conn is not None
+    assert (conn.auth, conn.credential, conn.username) == ("oauth2", "m365-support", "u")
+    assert conn.password is None and conn.client_id is None
