@@ -50,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger().addHandler(LogRecorder(SCAN))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``long`` modules first (in collection order otherwise): the workers of
+    ``make test`` take modules in this order, and one started last would run alone at the
+    end while the other workers idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def state_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     """One directory for every server of the session; kept when a test failed (logs)."""

@@ -32,7 +32,7 @@ from deploy.local.stack import vhost_name
 from tests.secret_scan import SCAN
 from tests.support_cli import mailroom
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

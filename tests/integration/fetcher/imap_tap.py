@@ -30,20 +30,26 @@ class Connection:
         return [line for at, line in self.lines if at > moment and DESTRUCTIVE.search(line)]
 
 
-def _socket_inode(local_port: int) -> str | None:
-    """The inode of the TCP socket bound to 127.0.0.1:``local_port`` on this host."""
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    """The inode of the TCP socket from local port ``local_port`` to ``remote_port``.
+
+    Both ports, not the local one alone: Linux reuses an ephemeral port for connections to
+    other destinations, and other test runs on the machine hold connections of their own.
+    """
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as f:
             for row in f.readlines()[1:]:
                 fields = row.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                local = int(fields[1].rsplit(":", 1)[1], 16)
+                remote = int(fields[2].rsplit(":", 1)[1], 16)
+                if (local, remote) == (local_port, remote_port):
                     return fields[9]
     return None
 
 
-def pid_of_client(port: int, pids: list[int]) -> int | None:
-    """Which of ``pids`` owns the client socket with local ``port``."""
-    inode = _socket_inode(port)
+def pid_of_client(port: int, server_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` owns the client socket from local ``port`` to ``server_port``."""
+    inode = _socket_inode(port, server_port)
     if inode is None:
         return None
     target = f"socket:[{inode}]"
@@ -81,7 +87,8 @@ class ImapTap:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(pid_of_client(writer.get_extra_info("peername")[1], self.pids), 0.0)
+        client_port = writer.get_extra_info("peername")[1]
+        conn = Connection(pid_of_client(client_port, self.port, self.pids), 0.0)
         conn.opened = time.monotonic()
         self.connections.append(conn)
         try:

@@ -30,7 +30,7 @@ from shared.topology import PROCESSOR_INBOUND
 from tests.integration.fetcher.helpers import PASSWORDS, account, announced, append
 from tests.support import eventually, make_mail
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 MAILS = 600
 LEASE_SECONDS = 3.0
