@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.processor.marks import StoreMarks, record_marks
 from services.processor.parsing import ParsedMail, parse
@@ -24,9 +24,9 @@ from services.processor.scripts.size_limit import over_limit
 from services.processor.slim import slim
 from shared import metrics
 from shared.broker import publish
-from shared.errors import Permanent
+from shared.errors import NotFound, Permanent, Transient
 from shared.models.config import SystemConfig
-from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail
+from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail, utcnow
 from shared.models.records import Attachment, CaseMessage
 from shared.runtime import Runtime
 from shared.store import CaseRepo
@@ -176,6 +176,7 @@ async def _apply(
         return None
     created = False
     if decision.action == "new_case":
+        await _first_copy_or_wait(rt, msg, mail, ctx.config)
         case, created = await rt.store.cases.create_for_raw(
             raw_id=msg.raw_id,
             subject=mail.subject,
@@ -216,6 +217,45 @@ async def _apply(
         await publish(rt.broker, ack, routing_key=MAIL_OUTGOING)
     await _send_script_mails(rt, msg, mail, ctx.outgoing, number)
     return number
+
+
+async def _first_copy_or_wait(
+    rt: Runtime, msg: MailReceived, mail: ParsedMail, config: SystemConfig
+) -> None:
+    """Before a mail opens a case: make sure no other copy of it is opening one right now.
+
+    The ``duplicates`` script finds a first copy once that copy is attached; two copies
+    processed at the same moment would both find none. The first to get here claims the mail;
+    another copy waits (a transient failure, retried by the processor's policy) until the
+    holder is processed, and then the script attaches it to the holder's case. A holder that
+    failed or is gone hands the claim on, so a copy never waits for a mail on the desk.
+    """
+    enabled = any(s.name == "duplicates" and s.enabled for s in config.processor.incoming_scripts)
+    if not (enabled and mail.message_id and mail.content_digest):
+        return
+    marks = rt.store.mail_marks
+    since = utcnow() - timedelta(hours=config.processor.duplicate_window_hours)
+    holder = await marks.claim_first_copy(
+        message_id=mail.message_id, digest=mail.content_digest, raw_id=msg.raw_id, since=since
+    )
+    if holder == msg.raw_id:
+        return
+    try:
+        status = (await rt.store.raw_emails.get(raw_id=holder)).status
+    except NotFound:
+        status = None
+    if status in (None, "failed"):
+        await marks.take_copy_claim(
+            message_id=mail.message_id, digest=mail.content_digest, holder=holder, raw_id=msg.raw_id
+        )
+        return
+    if status == "processed":
+        first = await marks.first_copy(
+            message_id=mail.message_id, digest=mail.content_digest, since=since, raw_id=msg.raw_id
+        )
+        if first is None:
+            return  # the holder was attached nowhere (dropped, say): this copy opens the case
+    raise Transient(f"another copy of this mail ({holder}) is opening its case: joining it next")
 
 
 async def _store_attachments(

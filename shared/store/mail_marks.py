@@ -5,16 +5,25 @@ on its ``messages`` document, beside a bounce's ``bounce``). Every incoming mail
 carries the account it came from and its content digest, so that a second copy of the same
 mail (same Message-ID and digest, fetched from another account or delivered twice) finds the
 first one and joins its case.
+
+Two copies processed at the same moment (the same mail fetched from support@ and sales@ in
+one round) would each find no first copy and open a case each; the one that opens a case
+first takes a claim on the mail in ``copy_claims`` (unique by Message-ID and digest), and
+the other waits until the holder's case exists (see ``services.processor.process``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
+from shared.errors import StoreError
 from shared.models.messages import utcnow
 from shared.store._base import Doc
 from shared.store._errors import Repo
@@ -34,6 +43,7 @@ class MailMarkRepo(Repo):
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._messages = db["messages"]
+        self._claims = db["copy_claims"]
 
     async def record_complaint(self, *, message_id: str, complaint: dict[str, Any]) -> None:
         """Record a spam complaint on our outgoing mail with this Message-ID."""
@@ -72,3 +82,49 @@ class MailMarkRepo(Repo):
         async for doc in cursor:
             return FirstCopy(int(doc["case_number"]), str(doc["raw_id"]), doc.get("account"))
         return None
+
+    async def claim_first_copy(
+        self, *, message_id: str, digest: str, raw_id: str, since: datetime
+    ) -> str:
+        """Claim being the first copy of this mail; the raw id holding the claim (``raw_id``
+        when this copy is first). A claim taken before ``since`` (outside the duplicate
+        window) passes to this copy."""
+        key = _claim_key(message_id, digest)
+        for _ in range(_CLAIM_TRIES):
+            now = utcnow()
+            try:
+                doc = await self._claims.find_one_and_update(
+                    {"_id": key},
+                    {"$setOnInsert": {"raw_id": raw_id, "claimed_at": now}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue  # two first claims raced; the claim exists now
+            if doc is None:
+                continue  # the stand-in's answer to the same race
+            holder = str(doc["raw_id"])
+            if holder == raw_id:
+                return holder
+            expired = await self._claims.update_one(
+                {"_id": key, "raw_id": holder, "claimed_at": {"$lt": since}},
+                {"$set": {"raw_id": raw_id, "claimed_at": now}},
+            )
+            return raw_id if expired.modified_count else holder
+        raise StoreError("the copy claim could not be read", operation="claim_first_copy")
+
+    async def take_copy_claim(
+        self, *, message_id: str, digest: str, holder: str, raw_id: str
+    ) -> None:
+        """Pass the claim from ``holder`` (a copy that failed or is gone) to ``raw_id``."""
+        key = _claim_key(message_id, digest)
+        await self._claims.update_one(
+            {"_id": key, "raw_id": holder}, {"$set": {"raw_id": raw_id, "claimed_at": utcnow()}}
+        )
+
+
+_CLAIM_TRIES = 5
+
+
+def _claim_key(message_id: str, digest: str) -> str:
+    return hashlib.sha256(f"{message_id}\n{digest}".encode()).hexdigest()

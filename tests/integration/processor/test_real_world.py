@@ -3,14 +3,19 @@ addresses that get no mail."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.config.suppressions import SuppressionAdd, add_suppression, remove_suppression
-from services.processor.process import process_mail
-from shared.errors import MailRejected
+from services.processor.parsing import parse
+from services.processor.process import Outcome, process_mail
+from shared.errors import MailRejected, Transient
 from shared.models.config import ScriptSetting
 from shared.models.records import CaseMessage
 from shared.runtime import Runtime
@@ -49,6 +54,56 @@ async def test_a_second_copy_from_another_account_joins_the_first_case(rt: Runti
     docs = [d async for d in rt.store.db["messages"].find({"case_number": first.case_number})]
     assert sorted(d["account"] for d in docs) == ["sales", "support"]
     assert [d.get("duplicate_of") is not None for d in docs].count(True) == 1
+
+
+async def test_two_copies_processed_at_the_same_moment_open_one_case(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both copies pass the scripts before either case exists (the same mail fetched from
+    # support@ and sales@ in one round): each would open a case unless one of them waits.
+    create, arrived, both = rt.store.cases.create_for_raw, [], asyncio.Event()
+
+    async def together(**fields: Any) -> Any:
+        arrived.append(fields["raw_id"])
+        if len(arrived) == 2:
+            both.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await both.wait()
+        return await create(**fields)
+
+    monkeypatch.setattr(rt.store.cases, "create_for_raw", together)
+    copy = b"Received: from relay.example.net by mx.example.com; Mon, 23 Nov 2026\r\n" + MAIL
+    copies = [
+        await store_raw(rt, MAIL, "1:1", account="support"),
+        await store_raw(rt, copy, "1:1", account="sales"),
+    ]
+    results = await asyncio.gather(*(process_mail(rt, m) for m in copies), return_exceptions=True)
+
+    opened = [r for r in results if isinstance(r, Outcome)]
+    waiting = [m for m, r in zip(copies, results, strict=True) if isinstance(r, Transient)]
+    assert len(opened) == 1 and len(waiting) == 1, results
+    assert "another copy of this mail" in str(next(r for r in results if isinstance(r, Transient)))
+    retried = await process_mail(rt, waiting[0])  # the processor's retry
+    assert retried.decision.rule == "duplicate"
+    assert retried.case_number == opened[0].case_number
+    assert len(await rt.store.cases.recent()) == 1
+    assert len(await outgoing(rt)) == 1
+
+
+async def test_a_copy_whose_first_copy_failed_opens_the_case(rt: Runtime) -> None:
+    first = await store_raw(rt, MAIL, "1:1", account="support")
+    holder = await rt.store.mail_marks.claim_first_copy(
+        message_id="<fire-1@example.org>",
+        digest=parse(MAIL).content_digest,
+        raw_id=first.raw_id,
+        since=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert holder == first.raw_id
+    await rt.store.raw_emails.record_failure(raw_id=first.raw_id, error="on the desk")
+    copy = b"Received: from relay.example.net by mx.example.com; Mon, 23 Nov 2026\r\n" + MAIL
+    second = await process_mail(rt, await store_raw(rt, copy, "1:1", account="sales"))
+    assert second.decision.action == "new_case"  # never waits for a mail on the desk
 
 
 async def test_a_complaint_is_tied_recorded_and_suppresses_automatic_mail(rt: Runtime) -> None:
