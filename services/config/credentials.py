@@ -80,11 +80,13 @@ class Consenting(BaseModel):
     message: str | None = None
 
 
-def _initial_consent(credential: Credential) -> Consent:
+def initial_consent(credential: Credential) -> Consent:
+    """The consent a credential starts with: pending for the delegated flows."""
     return "pending" if credential.delegated else "not_needed"
 
 
-def _register(credential: Credential) -> None:
+def register(credential: Credential) -> None:
+    """Make the redactor hide the credential's secrets from logs and traces."""
     # Logs and traces redact a secret only once it is known to the redactor.
     REDACTOR.register(*(s.get_secret_value() for s in credential.secrets() if s is not None))
 
@@ -105,7 +107,8 @@ def users_of(rt: Runtime, name: str) -> list[str]:
     return used
 
 
-def _validated(fields: dict[str, Any]) -> Credential:
+def validated(fields: dict[str, Any]) -> Credential:
+    """The credential ``fields`` describe; ConfigRejected naming each field that does not fit."""
     try:
         return Credential.model_validate(fields)
     except ValidationError as exc:
@@ -117,11 +120,11 @@ def _validated(fields: dict[str, Any]) -> Credential:
 
 async def add_credential(rt: Runtime, *, fields: dict[str, Any], who: str) -> Credential:
     """Store a new credential; ConfigRejected when a field or the name does not fit."""
-    credential = _validated(fields)
+    credential = validated(fields)
     if credential.name in {c.name for c in await rt.credentials.all()}:
         raise Conflict(f"credential {credential.name!r} already exists")
-    _register(credential)
-    await rt.credentials.add(credential=credential, consent=_initial_consent(credential))
+    register(credential)
+    await rt.credentials.add(credential=credential, consent=initial_consent(credential))
     log.info("credential %s added by %s", credential.name, who)
     return credential
 
@@ -133,11 +136,11 @@ async def change_credential(
     app registration drops the consent it had."""
     old = await rt.credentials.get(name=name)
     merged = {**old.model_dump(), **{k: v for k, v in fields.items() if k != "name"}}
-    credential = _validated(merged)
-    _register(credential)
+    credential = validated(merged)
+    register(credential)
     await rt.credentials.replace(credential=credential)
     if any(getattr(old, f) != getattr(credential, f) for f in APP_FIELDS):
-        await rt.credentials.reset_consent(name=name, consent=_initial_consent(credential))
+        await rt.credentials.reset_consent(name=name, consent=initial_consent(credential))
     log.info("credential %s changed by %s", name, who)
     return credential
 

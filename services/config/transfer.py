@@ -5,6 +5,15 @@ for; then they are re-encrypted with a key derived from a passphrase (PBKDF2-SHA
 salt in the file), because the two systems do not share MAILROOM_SECRET_KEY. An import is
 validated as a whole before anything is written, then written property by property (each
 audited) and broadcast.
+
+Named OAuth 2.0 credentials travel beside the properties (format version 2), because accounts
+name them and an import without them would refuse every such account. Their secrets (client
+secret, certificate with its private key, service account key) are handled as the
+properties' secrets. Their token cache (msal's or Google's, holding the refresh token) travels
+too, encrypted, but only with a passphrase: the consent a user gave then need not be repeated
+on the new system; without a passphrase a delegated credential arrives waiting for consent.
+An import writes the credentials before the properties, so no account names a credential
+that is not stored yet.
 """
 
 from __future__ import annotations
@@ -16,16 +25,20 @@ from typing import Any, Literal
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.config.credentials import APP_FIELDS, initial_consent, register, validated
 from services.config.guards import check_guards
 from services.config.properties import broadcast
 from shared.config_views import build_config
 from shared.errors import ConfigRejected
+from shared.models.config import SystemConfig
+from shared.models.credentials import Consent, Credential
 from shared.models.messages import utcnow
 from shared.models.records import Property
 from shared.runtime import Runtime
 from shared.secrets import is_sealed
+from shared.store.credentials import SECRET_FIELDS
 
 KDF_ITERATIONS = 390_000
 EXPORTED_SECRET = "$exported"  # noqa: S105 - a key name, not a secret
@@ -39,21 +52,44 @@ class ExportedProperty(BaseModel):
     value: Any
 
 
+class ExportedCredential(BaseModel):
+    """One named credential in an export: its fields with each secret encrypted (or None when
+    secrets are excluded), its consent, and with a passphrase its token cache, encrypted."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, Any]
+    consent: Consent = "not_needed"
+    consented_by: str | None = Field(default=None, max_length=320)
+    token_cache: dict[str, str] | None = None
+
+
 class ConfigExport(BaseModel):
-    """The export document."""
+    """The export document (version 1, written before credentials travelled, still imports)."""
 
     format: Literal["mailroom-config"] = "mailroom-config"
-    format_version: Literal[1] = 1
+    format_version: Literal[1, 2] = 2
     exported_at: str = Field(default_factory=lambda: utcnow().isoformat())
     config_version: int = 0
     secrets: Literal["excluded", "encrypted"] = "excluded"
     salt: str | None = None
     properties: list[ExportedProperty] = Field(default_factory=list, max_length=10_000)
+    credentials: list[ExportedCredential] = Field(default_factory=list, max_length=1_000)
 
 
 def _fernet(passphrase: str, salt: bytes) -> Fernet:
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=KDF_ITERATIONS)
     return Fernet(base64.urlsafe_b64encode(kdf.derive(passphrase.encode())))
+
+
+def _encrypt(fernet: Fernet, plain: str) -> dict[str, str]:
+    return {EXPORTED_SECRET: fernet.encrypt(plain.encode()).decode()}
+
+
+def _decrypt(fernet: Fernet, exported: dict[str, str]) -> str:
+    try:
+        return fernet.decrypt(exported[EXPORTED_SECRET].encode()).decode()
+    except (InvalidToken, KeyError):
+        raise ConfigRejected("wrong passphrase: the exported secrets cannot be read") from None
 
 
 def _map_secrets(value: Any, convert: Any) -> Any:
@@ -72,8 +108,7 @@ async def export_config(rt: Runtime, *, passphrase: str | None = None) -> Config
     def convert(sealed: dict[str, str]) -> Any:
         if fernet is None:
             return None
-        plain = rt.box.open(sealed).get_secret_value()
-        return {EXPORTED_SECRET: fernet.encrypt(plain.encode()).decode()}
+        return _encrypt(fernet, rt.box.open(sealed).get_secret_value())
 
     props = await rt.store.properties.all()
     return ConfigExport(
@@ -84,7 +119,35 @@ async def export_config(rt: Runtime, *, passphrase: str | None = None) -> Config
             ExportedProperty(module=p.module, key=p.key, value=_map_secrets(p.value, convert))
             for p in props
         ],
+        credentials=await _export_credentials(rt, fernet),
     )
+
+
+async def _export_credentials(rt: Runtime, fernet: Fernet | None) -> list[ExportedCredential]:
+    exported = []
+    for credential in await rt.credentials.all():
+        fields = credential.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+        for name in SECRET_FIELDS:
+            secret = getattr(credential, name)
+            fields[name] = (
+                None
+                if fernet is None or secret is None
+                else (_encrypt(fernet, secret.get_secret_value()))
+            )
+        state = await rt.credentials.state(name=credential.name)
+        cache, _ = await rt.credentials.cache(name=credential.name)
+        token_cache = None
+        if fernet is not None and cache is not None:
+            token_cache = _encrypt(fernet, cache.get_secret_value())
+        exported.append(
+            ExportedCredential(
+                fields=fields,
+                consent=state.consent,
+                consented_by=state.consented_by,
+                token_cache=token_cache,
+            )
+        )
+    return exported
 
 
 async def import_config(
@@ -98,9 +161,12 @@ async def import_config(
 ) -> int:
     """Validate the whole document, then write it; returns the new configuration version.
 
-    A secret left out of the export keeps the value stored here. With ``replace``, properties
-    absent from the document are removed (they fall back to their defaults). The guards apply
-    as to every write (``force`` overrides them, and the audit records say so).
+    A secret left out of the export keeps the value stored here. Credentials are written
+    first, then the properties (accounts name credentials); an account naming a credential
+    neither in the document nor stored here refuses the document. With ``replace``,
+    properties absent from the document are removed (they fall back to their defaults), and
+    so are credentials (not by a version 1 document, which holds none). The guards apply as
+    to every write (``force`` overrides them, and the audit records say so).
     """
     fernet: Fernet | None = None
     if document.secrets == "encrypted":
@@ -110,11 +176,7 @@ async def import_config(
 
     def convert(exported: dict[str, str]) -> Any:
         assert fernet is not None
-        try:
-            plain = fernet.decrypt(exported[EXPORTED_SECRET].encode()).decode()
-        except (InvalidToken, KeyError):
-            raise ConfigRejected("wrong passphrase: the exported secrets cannot be read") from None
-        return rt.box.seal(plain)
+        return rt.box.seal(_decrypt(fernet, exported))
 
     current = {(p.module, p.key): p for p in await rt.store.properties.all()}
     incoming: dict[tuple[str, str], Any] = {}
@@ -132,7 +194,21 @@ async def import_config(
     result.update(incoming)
     candidate = [Property(module=m, key=k, value=v) for (m, k), v in result.items()]
     after = build_config(candidate, box=rt.box, version=0)
+    stored = {c.name: c for c in await rt.credentials.all()}
+    credentials = _incoming_credentials(document, fernet, stored)
+    # A version 1 document knows nothing of credentials: replacing with it keeps them.
+    drop = set(stored) - {c.credential.name for c in credentials}
+    drop = drop if replace and document.format_version >= 2 else set()
+    _check_named(after, (set(stored) - drop) | {c.credential.name for c in credentials})
     forced = check_guards(rt.config, after, force=force)
+    for arriving in credentials:
+        register(arriving.credential)
+        await rt.credentials.restore(
+            credential=arriving.credential,
+            consent=arriving.consent,
+            consented_by=arriving.consented_by,
+            cache=arriving.cache,
+        )
     version = await rt.store.properties.version()
     for (module, key), value in incoming.items():
         old = current.get((module, key))
@@ -146,5 +222,69 @@ async def import_config(
                 module=module, key=key, who=who, forced=forced
             )
             version = deleted or version
+    for name in drop:
+        await rt.credentials.delete(name=name)
     await broadcast(rt, version, "*", "import", "set")
     return version
+
+
+class _Incoming(BaseModel):
+    """A credential of the document, validated, and the state it is stored with."""
+
+    credential: Credential
+    consent: Consent | None
+    consented_by: str | None = None
+    cache: str | None = None
+
+
+def _incoming_credentials(
+    document: ConfigExport, fernet: Fernet | None, stored: dict[str, Credential]
+) -> list[_Incoming]:
+    """Every credential of the document decrypted and validated, nothing written: a secret
+    excluded from the export keeps the value stored here; a token cache that came along
+    brings its consent; a new or re-registered credential without one waits for consent;
+    otherwise the state stored here stays."""
+    result: list[_Incoming] = []
+    for item in document.credentials:
+        name = str(item.fields.get("name"))
+        if name in {r.credential.name for r in result}:
+            raise ConfigRejected(f"credentials: {name!r} appears twice")
+        old = stored.get(name)
+        fields = dict(item.fields)
+        for field in SECRET_FIELDS:
+            value = fields.get(field)
+            if isinstance(value, dict) and fernet is not None:
+                fields[field] = _decrypt(fernet, value)
+            elif value is None and document.secrets == "excluded" and old is not None:
+                fields[field] = getattr(old, field)
+        try:
+            credential = validated(fields)
+        except ConfigRejected as refused:
+            raise ConfigRejected(f"credentials: {name!r}: {refused}") from None
+        if item.token_cache is not None and fernet is not None:
+            cache = _decrypt(fernet, item.token_cache)
+            result.append(
+                _Incoming(
+                    credential=credential,
+                    consent=item.consent,
+                    cache=cache,
+                    consented_by=item.consented_by,
+                )
+            )
+        elif old is None or any(getattr(old, f) != getattr(credential, f) for f in APP_FIELDS):
+            result.append(_Incoming(credential=credential, consent=initial_consent(credential)))
+        else:
+            result.append(_Incoming(credential=credential, consent=None))
+    return result
+
+
+def _check_named(config: SystemConfig, available: set[str]) -> None:
+    """Refuse a configuration whose accounts name a credential that will not be stored."""
+    named = [(f"incoming account {a.name!r}", a.credential) for a in config.accounts.values()]
+    if config.outgoing is not None:
+        named.append(("the outgoing connection", config.outgoing.credential))
+    for who, credential in named:
+        if credential is not None and credential not in available:
+            raise ConfigRejected(
+                f"{who}: credential {credential!r} is neither in the document nor stored here"
+            )

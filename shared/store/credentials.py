@@ -64,6 +64,31 @@ class CredentialRepo(Repo):
             {"_id": credential.name}, {**state.model_dump(), "cache": None}, upsert=True
         )
 
+    async def restore(
+        self,
+        *,
+        credential: Credential,
+        consent: Consent | None,
+        consented_by: str | None = None,
+        cache: str | None = None,
+    ) -> None:
+        """Store an imported credential, new or over the one of its name. With ``consent``
+        the state takes it with ``consented_by`` and ``cache`` (the token cache that came
+        with the import, or none); without, the state stored here stays."""
+        await self._defs.replace_one(
+            {"_id": credential.name}, self._sealed(credential), upsert=True
+        )
+        if consent is None:
+            return
+        sealed = None if cache is None else self._box.seal(cache)
+        fields = {"name": credential.name, "consent": consent, "consented_by": consented_by}
+        # The version moves on so that a fetcher holding the old cache does not write it back.
+        await self._state.update_one(
+            {"_id": credential.name},
+            {"$set": {**fields, "cache": sealed}, "$inc": {"version": 1}},
+            upsert=True,
+        )
+
     async def reset_consent(self, *, name: str, consent: Consent) -> None:
         """Drop the token cache (the app registration changed) and set the consent."""
         await self._state.update_one(

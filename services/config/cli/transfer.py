@@ -20,7 +20,8 @@ def config_export(
         bool, typer.Option(help="Include secrets, encrypted with a passphrase read from stdin.")
     ] = False,
 ) -> None:
-    """Export the whole configuration to one file (secrets left out unless asked for)."""
+    """Export the whole configuration and the named credentials to one file (secrets and
+    tokens left out unless asked for; then encrypted with the passphrase)."""
     from services.config.transfer import export_config
 
     passphrase = read_secret(passphrase_stdin)
@@ -30,7 +31,8 @@ def config_export(
     path.write_text(document.model_dump_json(indent=2))
     path.chmod(0o600)
     console.print(
-        f"{len(document.properties)} properties written to {path} (secrets {document.secrets})",
+        f"{len(document.properties)} properties and {len(document.credentials)} credentials "
+        f"written to {path} (secrets {document.secrets})",
         highlight=False,
     )
 
