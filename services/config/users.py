@@ -13,6 +13,8 @@ Decisions:
 * The last admin user cannot be demoted or deleted: the console would have no one left to
   manage it (the service token still could, but a console user should not have to know).
   Two admins demoting each other at the same moment can still both succeed.
+* A user's ``email`` is optional and validated as a mail address; a user name that is an
+  address stands in for it where an address is needed (Test Account).
 * An unknown name is checked against a dummy hash, so it takes as long to refuse as a wrong
   password; lock-out is recorded per existing user only.
 """
@@ -25,7 +27,7 @@ import re
 from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, TypeAdapter, ValidationError
 
 from services.config.errors import Conflict
 from services.config.passwords import (
@@ -62,6 +64,7 @@ class UserSummary(BaseModel):
 
     name: str
     role: Role
+    email: str | None = None
     created_at: datetime
     updated_at: datetime
     password_changed_at: datetime
@@ -104,12 +107,30 @@ async def _keep_an_admin(rt: Runtime, user: UserRecord, change: str) -> None:
         raise ConfigRejected(f"{user.name!r} is the last admin user: add another before {change}")
 
 
-async def add_user(rt: Runtime, *, name: str, role: Role, password: str, who: str) -> UserSummary:
+_ADDRESS: TypeAdapter[str] = TypeAdapter(EmailStr)
+
+
+def normal_email(email: str | None) -> str | None:
+    """The mail address as stored (None for none or an empty one), or ConfigRejected naming
+    the field ``email``."""
+    text = (email or "").strip()
+    if not text:
+        return None
+    try:
+        return _ADDRESS.validate_python(text)
+    except ValidationError:
+        raise ConfigRejected(f"email: {text[:70]!r} is not a mail address") from None
+
+
+async def add_user(
+    rt: Runtime, *, name: str, role: Role, password: str, who: str, email: str | None = None
+) -> UserSummary:
     """Create a user (409 Conflict when the name is taken)."""
     normal = normal_name(name)
+    address = normal_email(email)
     check_strength(password)
     hashed = await asyncio.to_thread(hash_password, password)
-    user = UserRecord(name=normal, role=role, password_hash=hashed)
+    user = UserRecord(name=normal, role=role, password_hash=hashed, email=address)
     if not await rt.store.users.add(user=user):
         raise Conflict(f"user {normal!r} already exists")
     await _audit(rt, who, "user_added", normal, f"role {role}")
@@ -138,6 +159,34 @@ async def set_role(rt: Runtime, *, name: str, role: Role, who: str) -> UserSumma
         raise NotFound(f"no user {user.name!r}")
     await _audit(rt, who, "role_changed", user.name, f"{user.role} -> {role}")
     return UserSummary.of(changed)
+
+
+async def set_email(rt: Runtime, *, name: str, email: str | None, who: str) -> UserSummary:
+    """Set a user's mail address, or clear it with None or an empty one."""
+    user = await _stored(rt, name)
+    address = normal_email(email)
+    if user.email == address:
+        return UserSummary.of(user)
+    changed = await rt.store.users.set_email(name=user.name, email=address)
+    if changed is None:
+        raise NotFound(f"no user {user.name!r}")
+    await _audit(rt, who, "email_changed", user.name, address or "cleared")
+    return UserSummary.of(changed)
+
+
+async def address_of(rt: Runtime, *, user: str | None) -> str:
+    """Where a test mail for the signed-in ``user`` goes: their ``email``, else their user
+    name when it is a mail address; ConfigRejected naming both fields when there is none."""
+    if user:
+        stored = await rt.store.users.get(name=normal_name(user))
+        if stored is not None and stored.email:
+            return stored.email
+        try:
+            return _ADDRESS.validate_python(user)
+        except ValidationError:
+            pass
+    who = f"user {user!r} has no email" if user else "no user is signed in to take it from"
+    raise ConfigRejected(f"to: {who}; give the address to send to, or set the user's email")
 
 
 async def reset_password(rt: Runtime, *, name: str, password: str, who: str) -> UserSummary:

@@ -26,11 +26,13 @@ class _Record(BaseModel):
 
 
 class UserRecord(_Record):
-    """One console user. ``failed_logins`` counts wrong passwords since the last right one;
-    ``locked_until`` is when the next password check may be made again."""
+    """One console user. ``email`` is their mail address (Test Account sends there);
+    ``failed_logins`` counts wrong passwords since the last right one; ``locked_until`` is
+    when the next password check may be made again."""
 
     name: str = Field(alias="_id")
     role: Role
+    email: str | None = None
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -54,6 +56,7 @@ class ApiTokenRecord(_Record):
 UserAction = Literal[
     "user_added",
     "role_changed",
+    "email_changed",
     "password_reset",
     "user_deleted",
     "user_unlocked",

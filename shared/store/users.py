@@ -48,6 +48,10 @@ class UserRepo(Repo):
         """Give the user another role; the user as it is now, or None when there is none."""
         return await self._update(name, {"role": role, "updated_at": utcnow()})
 
+    async def set_email(self, *, name: str, email: str | None) -> UserRecord | None:
+        """Set or clear the user's mail address; the user as it is now, or None."""
+        return await self._update(name, {"email": email, "updated_at": utcnow()})
+
     async def set_password(self, *, name: str, password_hash: str) -> UserRecord | None:
         """Replace the password hash; the failed-login count and any lock-out end with it."""
         now = utcnow()

@@ -205,15 +205,28 @@ def accounts_folders(name: str, as_json: JsonOpt = False) -> None:
 @app.command("test-mail")
 def accounts_test_mail(
     name: str,
-    to: Annotated[str, typer.Option("--to", help="The address the test mail goes to.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The address the test mail goes to.")
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Without --to: send to this console user's email."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Test Account: send a real test mail through the account's outgoing path (its own
-    server, else the global connection, with its From settings); the server's answer."""
+    server, else the global connection, with its From settings) to --to or to --user's
+    email; the server's answer."""
     from services.config.account_probe import send_test_mail
     from services.config.api.routes.outgoing_test import OutgoingTestOut
+    from services.config.users import address_of
+    from services.sender.probe import ProbeReport
 
-    report = OutgoingTestOut.of(run_with(lambda rt: send_test_mail(rt, name=name, to=to)))
+    async def send(rt: Runtime) -> ProbeReport:
+        address = to if to is not None else await address_of(rt, user=user)
+        return await send_test_mail(rt, name=name, to=address)
+
+    report = OutgoingTestOut.of(run_with(send))
     print_rows([report], OUTGOING_COLUMNS, as_json, "Test mail")
     if not report.ok:
         raise typer.Exit(1)

@@ -17,6 +17,7 @@ from services.config.users import (
     delete_user,
     list_users,
     reset_password,
+    set_email,
     set_role,
     unlock,
     user_log,
@@ -28,7 +29,7 @@ tokens_app = typer.Typer(
     help="Users' API tokens (printed once, at creation).", no_args_is_help=True
 )
 
-USER_COLUMNS = ("name", "role", "last_login_at", "failed_logins", "locked_until")
+USER_COLUMNS = ("name", "role", "email", "last_login_at", "failed_logins", "locked_until")
 LOG_COLUMNS = ("at", "who", "action", "user", "detail")
 TOKEN_COLUMNS = ("id", "user", "label", "created_at", "last_used_at")
 RoleOpt = Annotated[
@@ -53,11 +54,30 @@ def _password(from_stdin: bool) -> str:
 
 
 @app.command("add")
-def users_add(name: str, role: RoleOpt = "viewer", password_stdin: PasswordStdin = False) -> None:
+def users_add(
+    name: str,
+    role: RoleOpt = "viewer",
+    email: Annotated[
+        str | None, typer.Option(help="The user's mail address (Test Account sends there).")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Add a user (the password from stdin or a prompt)."""
     password = _password(password_stdin)
-    user = run_with(lambda rt: add_user(rt, name=name, role=role, password=password, who=WHO))
+    user = run_with(
+        lambda rt: add_user(rt, name=name, role=role, password=password, who=WHO, email=email)
+    )
     console.print(f"added {user.name} ({user.role})", highlight=False)
+
+
+@app.command("set-email")
+def users_set_email(
+    name: str,
+    email: Annotated[str, typer.Argument(help="The user's mail address; '' removes it.")],
+) -> None:
+    """Set or remove a user's mail address (where Test Account sends by default)."""
+    user = run_with(lambda rt: set_email(rt, name=name, email=email, who=WHO))
+    console.print(f"{user.name}: email {user.email or 'none'}", highlight=False)
 
 
 @app.command("list")

@@ -18,8 +18,12 @@ from tests.support import api_client
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/oauth/callback"}
 """Probes, metrics and the API documentation pages answer without a token."""
-SELF_SERVICE = {("POST", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
-"""Changes any signed-in user may make: to their own tokens."""
+SELF_SERVICE = {
+    ("POST", "/me/tokens"),
+    ("DELETE", "/me/tokens/{token_id}"),
+    ("PUT", "/me/email"),
+}
+"""Changes any signed-in user may make: to their own tokens and mail address."""
 OPERATOR_CHANGES = {
     ("POST", "/failed/replay"),
     ("POST", "/failed/{failed_id}/replay"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, status
-from pydantic import BaseModel, EmailStr, ValidationError
+from pydantic import BaseModel, EmailStr
 
 from services.config.account_probe import (
     AccountCheck,
@@ -29,7 +29,8 @@ from services.config.api.schemas import (
 )
 from services.config.fetchers import AccountListed, accounts_listed
 from services.config.properties import put_account
-from shared.errors import ConfigRejected, NotFound
+from services.config.users import address_of
+from shared.errors import NotFound
 from shared.mailbox.probe import ConnectionReport, FolderReport
 from shared.models.users import allows
 
@@ -71,8 +72,8 @@ class AccountTestOut(ConnectionReport):
 
 
 class TestMailIn(BaseModel):
-    """Where the test mail goes; empty: the signed-in user's address (their user name, when
-    it is a mail address)."""
+    """Where the test mail goes; empty: the signed-in user's ``email`` (else their user name,
+    when it is a mail address)."""
 
     to: EmailStr | None = None
 
@@ -188,17 +189,6 @@ async def test_mail(
 ) -> OutgoingTestOut:
     """Test Account: send a real test mail through the account's outgoing path (its own
     server, else the global connection, with its From settings) to ``to`` or the signed-in
-    user, and report the server's answer (``test_mail``)."""
-    to = str(body.to) if body.to is not None else _address_of(caller.user)
+    user's ``email``, and report the server's answer (``test_mail``)."""
+    to = str(body.to) if body.to is not None else await address_of(rt, user=caller.user)
     return OutgoingTestOut.of(await send_test_mail(rt, name=name, to=to))
-
-
-def _address_of(user: str | None) -> str:
-    """The signed-in user's mail address: their user name, when it is one."""
-    if user:
-        try:
-            return str(TestMailIn(to=user).to)
-        except ValidationError:
-            pass
-    who = f"user {user!r}" if user else "an API token without a user"
-    raise ConfigRejected(f"to: {who} has no mail address; give the address to send to")

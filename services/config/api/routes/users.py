@@ -27,6 +27,7 @@ from services.config.users import (
     get_user,
     list_users,
     reset_password,
+    set_email,
     set_role,
     unlock,
     user_log,
@@ -49,12 +50,20 @@ class UserIn(_In):
     name: str = Field(max_length=64)
     role: Role = "viewer"
     password: SecretStr = Field(max_length=MAX_LENGTH)
+    email: str | None = Field(default=None, max_length=320)
+    """The user's mail address (Test Account sends there); optional."""
 
 
 class RoleIn(_In):
     """Another role for a user."""
 
     role: Role
+
+
+class EmailIn(_In):
+    """A user's mail address; null or empty removes it."""
+
+    email: str | None = Field(max_length=320)
 
 
 class PasswordIn(_In):
@@ -111,7 +120,9 @@ async def get_users(rt: RuntimeDep, _: Admin) -> list[UserSummary]:
 async def post_user(body: UserIn, rt: RuntimeDep, who: Admin) -> UserSummary:
     """Add a user (409 when the name is taken, 422 for a weak password)."""
     password = body.password.get_secret_value()
-    return await add_user(rt, name=body.name, role=body.role, password=password, who=who)
+    return await add_user(
+        rt, name=body.name, role=body.role, password=password, who=who, email=body.email
+    )
 
 
 @router.get("/users/{name}")
@@ -124,6 +135,12 @@ async def get_one_user(name: Name, rt: RuntimeDep, _: Admin) -> UserSummary:
 async def put_role(name: Name, body: RoleIn, rt: RuntimeDep, who: Admin) -> UserSummary:
     """Change a user's role (the last admin keeps theirs); their tokens follow at once."""
     return await set_role(rt, name=name, role=body.role, who=who)
+
+
+@router.put("/users/{name}/email")
+async def put_email(name: Name, body: EmailIn, rt: RuntimeDep, who: Admin) -> UserSummary:
+    """Set or remove a user's mail address (422 naming ``email`` when it is not one)."""
+    return await set_email(rt, name=name, email=body.email, who=who)
 
 
 @router.put("/users/{name}/password")
@@ -180,6 +197,12 @@ async def remove_user_token(name: Name, token_id: TokenId, rt: RuntimeDep, who: 
 async def get_me(caller: SignedIn) -> MeOut:
     """Who this token acts for, and with which role."""
     return MeOut(name=caller.name, role=caller.role, user=caller.user)
+
+
+@router.put("/me/email")
+async def put_my_email(body: EmailIn, rt: RuntimeDep, caller: SignedIn) -> UserSummary:
+    """Set or remove the caller's own mail address, where Test Account sends by default."""
+    return await set_email(rt, name=_own_user(caller), email=body.email, who=caller.name)
 
 
 @router.get("/me/tokens")

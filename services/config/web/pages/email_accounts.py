@@ -26,6 +26,7 @@ from services.config.api.deps import RuntimeDep
 from services.config.errors import Conflict
 from services.config.fetchers import accounts_listed
 from services.config.properties import put_account
+from services.config.users import address_of
 from services.config.web.auth import (
     AdminForm,
     Administering,
@@ -351,11 +352,13 @@ async def test_saved(request: Request, name: str, rt: RuntimeDep, posted: Operat
 @router.post("/accounts/{name}/test-mail")
 async def test_mail(request: Request, name: str, rt: RuntimeDep, posted: AdminForm) -> Response:
     """Test Account: a real test mail through the account's outgoing path to the address
-    given (the form offers the signed-in user's name when it is one); the server's answer."""
+    given, or when none to the signed-in user's email; the server's answer."""
     _account(rt, name)
     report: ProbeReport | None = None
+    typed = posted.text("to").strip()
     try:
-        report = await send_test_mail(rt, name=name, to=_address(posted.text("to").strip()))
+        to = _address(typed) if typed else await address_of(rt, user=posted.visitor.name)
+        report = await send_test_mail(rt, name=name, to=to)
     except (ConfigRejected, NotFound) as refused:
         error = f"no test mail sent: {refused}"
     else:

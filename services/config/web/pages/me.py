@@ -1,5 +1,5 @@
-"""Your account: change your own password, create and revoke your own API tokens (a new
-token is shown on the answer to its form, once, and never again)."""
+"""Your account: set your own email, change your own password, create and revoke your own
+API tokens (a new token is shown on the answer to its form, once, and never again)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.config.api.deps import RuntimeDep
 from services.config.api_tokens import NewToken, create_token, list_tokens, revoke_token
-from services.config.users import change_own_password, get_user
+from services.config.users import change_own_password, get_user, set_email
 from services.config.web.auth import ViewerForm, Viewing, Visitor
 from services.config.web.responses import after_post
 from services.config.web.sessions import COOKIE, LONGEST, start_session
@@ -43,6 +43,14 @@ async def _page(
 async def me_page(request: Request, rt: RuntimeDep, visitor: Viewing) -> HTMLResponse:
     """Your role, your password, your API tokens."""
     return await _page(request, rt, visitor)
+
+
+@router.post("/email")
+async def me_email(request: Request, rt: RuntimeDep, posted: ViewerForm) -> Response:
+    """Set or remove your mail address, where Test Account sends by default."""
+    name = posted.visitor.name
+    user = await set_email(rt, name=name, email=posted.text("email"), who=name)
+    return after_post(request, ME, f"Your email: {user.email or 'none'}.")
 
 
 @router.post("/password")

@@ -1,6 +1,7 @@
-"""Users (admins only): every console user with their role; add one, change a role, set a
-new password, end a lock-out, delete (after a confirmation page). The rules (name, password
-strength, the last admin) are ``services.config.users``'s, as for the API and the CLI."""
+"""Users (admins only): every console user with their role and email; add one, change a
+role or an email, set a new password, end a lock-out, delete (after a confirmation page).
+The rules (name, email, password strength, the last admin) are ``services.config.users``'s,
+as for the API and the CLI."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.config.users import (
     get_user,
     list_users,
     reset_password,
+    set_email,
     set_role,
     unlock,
     user_log,
@@ -62,6 +64,7 @@ async def user_add(request: Request, rt: RuntimeDep, posted: AdminForm) -> Respo
         role=posted_role(posted),
         password=posted.text("password"),
         who=posted.visitor.name,
+        email=posted.text("email"),
     )
     return after_post(request, LIST, f"User {user.name} added as {user.role}.")
 
@@ -90,6 +93,14 @@ async def user_token_revoke(
     """Revoke one of a user's tokens."""
     await revoke_token(rt, token_id=token_id, user=name, who=posted.visitor.name)
     return after_post(request, f"{LIST}/{name}", f"Token {token_id} revoked.")
+
+
+@router.post("/{name}/email")
+async def user_email(request: Request, name: Name, rt: RuntimeDep, posted: AdminForm) -> Response:
+    """Set or remove a user's mail address."""
+    user = await set_email(rt, name=name, email=posted.text("email"), who=posted.visitor.name)
+    done = f"Email of {user.name}: {user.email or 'none'}."
+    return after_post(request, f"{LIST}/{user.name}", done)
 
 
 @router.post("/{name}/role")
