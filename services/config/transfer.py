@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import os
+from datetime import datetime
 from typing import Any, Literal
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -60,6 +61,9 @@ class ExportedCredential(BaseModel):
     fields: dict[str, Any]
     consent: Consent = "not_needed"
     consented_by: str | None = Field(default=None, max_length=320)
+    refresh_token_at: datetime | None = None
+    """When the refresh token was last renewed: its age keeps counting on the new system
+    (Microsoft's lapses after 90 days unused)."""
     token_cache: dict[str, str] | None = None
 
 
@@ -144,6 +148,7 @@ async def _export_credentials(rt: Runtime, fernet: Fernet | None) -> list[Export
                 fields=fields,
                 consent=state.consent,
                 consented_by=state.consented_by,
+                refresh_token_at=state.refresh_token_at,
                 token_cache=token_cache,
             )
         )
@@ -207,6 +212,7 @@ async def import_config(
             credential=arriving.credential,
             consent=arriving.consent,
             consented_by=arriving.consented_by,
+            refresh_token_at=arriving.refresh_token_at,
             cache=arriving.cache,
         )
     version = await rt.store.properties.version()
@@ -234,6 +240,7 @@ class _Incoming(BaseModel):
     credential: Credential
     consent: Consent | None
     consented_by: str | None = None
+    refresh_token_at: datetime | None = None
     cache: str | None = None
 
 
@@ -262,15 +269,14 @@ def _incoming_credentials(
         except ConfigRejected as refused:
             raise ConfigRejected(f"credentials: {name!r}: {refused}") from None
         if item.token_cache is not None and fernet is not None:
-            cache = _decrypt(fernet, item.token_cache)
-            result.append(
-                _Incoming(
-                    credential=credential,
-                    consent=item.consent,
-                    cache=cache,
-                    consented_by=item.consented_by,
-                )
+            arriving = _Incoming(
+                credential=credential,
+                consent=item.consent,
+                consented_by=item.consented_by,
+                refresh_token_at=item.refresh_token_at,
+                cache=_decrypt(fernet, item.token_cache),
             )
+            result.append(arriving)
         elif old is None or any(getattr(old, f) != getattr(credential, f) for f in APP_FIELDS):
             result.append(_Incoming(credential=credential, consent=initial_consent(credential)))
         else:

@@ -70,18 +70,24 @@ class CredentialRepo(Repo):
         credential: Credential,
         consent: Consent | None,
         consented_by: str | None = None,
+        refresh_token_at: datetime | None = None,
         cache: str | None = None,
     ) -> None:
         """Store an imported credential, new or over the one of its name. With ``consent``
-        the state takes it with ``consented_by`` and ``cache`` (the token cache that came
-        with the import, or none); without, the state stored here stays."""
+        the state takes it with ``consented_by``, ``refresh_token_at`` and ``cache`` (the
+        token cache that came with the import, or none); without, the state here stays."""
         await self._defs.replace_one(
             {"_id": credential.name}, self._sealed(credential), upsert=True
         )
         if consent is None:
             return
         sealed = None if cache is None else self._box.seal(cache)
-        fields = {"name": credential.name, "consent": consent, "consented_by": consented_by}
+        fields = {
+            "name": credential.name,
+            "consent": consent,
+            "consented_by": consented_by,
+            "refresh_token_at": refresh_token_at,
+        }
         # The version moves on so that a fetcher holding the old cache does not write it back.
         await self._state.update_one(
             {"_id": credential.name},

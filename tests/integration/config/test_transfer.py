@@ -223,6 +223,10 @@ async def test_credentials_move_with_their_secrets_and_refresh_token(
     lacking = {**document, "credentials": [travelled["cert"], travelled["robot"]]}
     refused = await dst.post("/config/import", json={"document": lacking, "passphrase": PASSPHRASE})
     assert refused.status_code == 422 and "credential 'delegated'" in refused.text
+    broken = {**travelled["cert"], "fields": {**travelled["cert"]["fields"], "authority": "x"}}
+    invalid = {**document, "credentials": [travelled["delegated"], broken, travelled["robot"]]}
+    refused = await dst.post("/config/import", json={"document": invalid, "passphrase": PASSPHRASE})
+    assert refused.status_code == 422 and "'cert'" in refused.text and "authority" in refused.text
     assert (await dst.get("/credentials")).json() == []
     assert (await dst.get("/accounts")).json() == []
 
@@ -232,6 +236,7 @@ async def test_credentials_move_with_their_secrets_and_refresh_token(
     assert applied.status_code == 200, applied.text
     shown = {c["credential"]["name"]: c for c in (await dst.get("/credentials")).json()}
     assert shown["delegated"]["state"]["consent"] == "granted"
+    assert shown["delegated"]["state"]["refresh_token_at"] is not None
     assert shown["delegated"]["credential"]["client_secret_set"] is True
     assert shown["cert"]["credential"]["certificate_set"] is True
     assert shown["robot"]["credential"]["service_account_key_set"] is True
