@@ -25,13 +25,14 @@ $(RUN_STAMP): pyproject.toml
 	touch $@
 
 # Most of the suite waits on servers, not the CPU: one worker per core (at most 4, each starts
-# servers of its own), a module's tests kept together on one worker (--dist loadfile).
+# servers of its own), a module's tests kept together on one worker (--dist loadfile), in the
+# order tests/conftest.py gives them (the long ones first; xdist would sort by test count).
 # WORKERS=0 runs everything in this process.
 WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
 
 # pytest exits 5 when it collected nothing: a broken test tree must not look green.
 test: venv
-	@rc=0; $(PY) -m pytest -q -n $(WORKERS) --dist loadfile || rc=$$?; \
+	@rc=0; $(PY) -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; \
 	exit $$rc
 
