@@ -45,6 +45,8 @@ from shared.runtime import Runtime
 from shared.store.credentials import SECRET_FIELDS
 
 log = logging.getLogger(__name__)
+_DEVICE_CONSENTS: set[asyncio.Task[None]] = set()
+"""Device consents being polled; held so that they are not garbage-collected midway."""
 
 APP_FIELDS = (
     "provider",
@@ -223,6 +225,24 @@ async def finish_device_consent(rt: Runtime, *, name: str, flow: dict[str, Any])
     """Poll the issuer until the user typed the device code (or it expired)."""
     credential = await rt.credentials.get(name=name)
     return await _store(rt, credential, lambda: microsoft_finish_device_flow(credential, flow))
+
+
+def finish_device_consent_later(rt: Runtime, *, name: str, flow: dict[str, Any]) -> None:
+    """Poll for the device consent in the background (the API and the console answer the
+    code at once; the user may take up to the code's 15 minutes). The outcome is on the
+    credential's state: consent granted, or failing with the issuer's text."""
+    # Not a BackgroundTask: those hold the response's end until they finish.
+    task = asyncio.create_task(_finish_device(rt, name, dict(flow)))
+    _DEVICE_CONSENTS.add(task)
+    task.add_done_callback(_DEVICE_CONSENTS.discard)
+
+
+async def _finish_device(rt: Runtime, name: str, flow: dict[str, Any]) -> None:
+    # Nobody waits for this task: its outcome is on the credential's state.
+    try:
+        await finish_device_consent(rt, name=name, flow=flow)
+    except MailroomError as exc:
+        log.info("credential %s: device consent not completed: %s", name, type(exc).__name__)
 
 
 async def _store(

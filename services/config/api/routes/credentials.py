@@ -5,8 +5,6 @@ carries is what only the started consent knows)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
@@ -21,18 +19,12 @@ from services.config.credentials import (
     change_credential,
     delete_credential,
     finish_consent,
-    finish_device_consent,
+    finish_device_consent_later,
     list_credentials,
     show_credential,
     start_consent,
 )
-from shared.errors import MailroomError
 from shared.models.credentials import CredentialState
-from shared.runtime import Runtime
-
-log = logging.getLogger(__name__)
-_DEVICE_CONSENTS: set[asyncio.Task[None]] = set()
-"""Device consents being polled; held so that they are not garbage-collected midway."""
 
 router = APIRouter(tags=["credentials"])
 
@@ -95,21 +87,8 @@ async def authorize(name: Name, rt: RuntimeDep, _: Admin) -> Consenting:
     config service completes it (redirect to ``/oauth/callback``, or polling the issuer)."""
     consenting, device_flow = await start_consent(rt, name=name)
     if device_flow is not None:
-        # Not a BackgroundTask: those hold the response's end until they finish, and this
-        # one waits for the user (up to the code's 15 minutes).
-        task = asyncio.create_task(_finish_device(rt, name, device_flow))
-        _DEVICE_CONSENTS.add(task)
-        task.add_done_callback(_DEVICE_CONSENTS.discard)
+        finish_device_consent_later(rt, name=name, flow=device_flow)
     return consenting
-
-
-async def _finish_device(rt: Runtime, name: str, flow: dict[str, object]) -> None:
-    # Its outcome is on the credential's state (consent granted, or failing with the
-    # issuer's text); nobody waits for this task.
-    try:
-        await finish_device_consent(rt, name=name, flow=dict(flow))
-    except MailroomError as exc:
-        log.info("credential %s: device consent not completed: %s", name, type(exc).__name__)
 
 
 @router.get("/oauth/callback")
