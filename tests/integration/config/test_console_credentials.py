@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from deploy.local.oauth_grants import app_certificate
 from deploy.local.oauth_issuer import OAuthIssuer
 from services.config.properties import put_account
 from services.config.users import add_user
@@ -141,6 +142,26 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
         )
         assert deleted.headers["location"] == "/console/email/credentials"
         assert "No credential yet" in (await browser.get("/console/email/credentials")).text
+
+
+async def test_a_certificate_is_pasted_whole_and_its_expiry_warned(config_stack: Stack) -> None:
+    pem, _ = app_certificate(days=5)
+    SCAN.secret("a credential's certificate and private key", pem)
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = app_form(csrf, "", name="m365-cert", client_secret_expires="")
+        page = await browser.post("/console/email/credential-draft", data=form)
+        # A password input would drop the PEM's line breaks.
+        assert '<textarea id="f-certificate"' in page.text
+        added = await browser.post(
+            "/console/email/new-credential", data={**form, "certificate": pem}
+        )
+        assert added.status_code == 303, added.text
+        stored = await config_stack.rt.credentials.get(name="m365-cert")
+        assert stored.certificate is not None and stored.certificate.get_secret_value() == pem
+        shown = (await browser.get("/console/email/credentials/m365-cert")).text
+        assert "certificate expiring" in shown and "Certificate expires" in shown
+        listing = (await browser.get("/console/email/credentials")).text
+        assert ">warning<" in listing and "Certificate" in listing
 
 
 async def test_a_viewer_reads_credentials_and_changes_nothing(config_stack: Stack) -> None:

@@ -52,7 +52,13 @@ DRAFT = f"{CONSOLE}/email/credential-draft"
 """Posting the form here re-renders it for the chosen provider and flow, without saving."""
 # Outside /credentials/: "new" is a valid credential name.
 
-FIELDS = form_fields(Credential)
+HINTS: Mapping[str, Mapping[str, Any]] = {
+    "certificate": {"multiline": True},
+    "service_account_key": {"multiline": True},
+}
+"""Secrets pasted as several lines (PEM, JSON key file)."""
+
+FIELDS = form_fields(Credential, hints=HINTS)
 EDIT_FIELDS = tuple(f for f in FIELDS if f.name != "name")
 """A saved credential keeps its name: accounts refer to it by that name."""
 STATUS_ORDER = {"failing": 0, "warning": 1, "ok": 2}
