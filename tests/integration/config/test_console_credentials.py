@@ -5,6 +5,8 @@ the credential, device-code consent followed on the page, and a viewer who reads
 from __future__ import annotations
 
 import contextlib
+import re
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -224,6 +226,45 @@ async def test_device_code_consent_is_followed_on_the_page(
         assert "alice" in fragment and "hx-trigger" not in fragment
         listing = (await browser.get("/console/email/credentials")).text
         assert ">granted<" in listing
+    for refresh in list(oauth_issuer.grants.refresh):
+        SCAN.secret("an OAuth 2.0 refresh token", refresh)
+    for token in list(oauth_issuer.tokens):
+        SCAN.secret("an OAuth 2.0 access token", token)
+
+
+async def test_the_browser_flow_sends_the_admin_to_the_provider_and_back(
+    config_stack: Stack, oauth_issuer: OAuthIssuer
+) -> None:
+    oauth_issuer.add_client("console-code", SECRET, "alice")
+    callback = "http://config/oauth/callback"
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = {
+            **app_form(csrf, SECRET, name="code"),
+            "flow": "authorization_code",
+            "client_id": "console-code",
+            "authority": oauth_issuer.authority(),
+            "ca_file": str(oauth_issuer.ca_file),
+            "redirect_uri": callback,
+            "client_secret_expires": "",
+        }
+        added = await browser.post("/console/email/new-credential", data=form)
+        assert added.status_code == 303, added.text
+        started = await browser.post(
+            "/console/email/credentials/code/authorize", data={"csrf_token": csrf}
+        )
+        assert started.status_code == 303
+        assert started.headers["location"].startswith(oauth_issuer.authority())
+        trust = ssl.create_default_context(cafile=str(oauth_issuer.ca_file))
+        async with httpx.AsyncClient(verify=trust) as provider:
+            consent = await provider.get(started.headers["location"])
+        # Microsoft answers with a page that posts the code to the redirect URI at once.
+        assert re.search(r'action="([^"]+)"', consent.text)[1] == callback  # type: ignore[index]
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', consent.text))
+        back = await browser.post("/oauth/callback", data=fields, headers={"Accept": "text/html"})
+        assert back.status_code == 303
+        assert back.headers["location"] == "/console/email/credentials/code"
+        page = (await browser.get(back.headers["location"])).text
+        assert ">granted<" in page
     for refresh in list(oauth_issuer.grants.refresh):
         SCAN.secret("an OAuth 2.0 refresh token", refresh)
     for token in list(oauth_issuer.tokens):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from services.config.api.deps import Admin, RuntimeDep, Viewer
@@ -24,6 +25,7 @@ from services.config.credentials import (
     show_credential,
     start_consent,
 )
+from services.config.web.templates import CONSOLE
 from shared.models.credentials import CredentialState
 
 router = APIRouter(tags=["credentials"])
@@ -91,15 +93,24 @@ async def authorize(name: Name, rt: RuntimeDep, _: Admin) -> Consenting:
     return consenting
 
 
-@router.get("/oauth/callback")
-async def callback(request: Request, rt: RuntimeDep) -> CredentialState:
+def _consented(request: Request, state: CredentialState) -> CredentialState | Response:
+    """The state for a client; a person's browser (the console's Authorize) goes on to the
+    credential's console page, where the consent shows."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(f"{CONSOLE}/email/credentials/{state.name}", status_code=303)
+    return state
+
+
+@router.get("/oauth/callback", response_model=CredentialState)
+async def callback(request: Request, rt: RuntimeDep) -> CredentialState | Response:
     """Where the provider sends the browser back after consent (``code`` and ``state`` in
     the query: Google)."""
-    return await finish_consent(rt, query=dict(request.query_params))
+    return _consented(request, await finish_consent(rt, query=dict(request.query_params)))
 
 
-@router.post("/oauth/callback")
-async def callback_form(request: Request, rt: RuntimeDep) -> CredentialState:
+@router.post("/oauth/callback", response_model=CredentialState)
+async def callback_form(request: Request, rt: RuntimeDep) -> CredentialState | Response:
     """The same, posted as a form (``response_mode=form_post``: Microsoft)."""
     form = await request.form()
-    return await finish_consent(rt, query={k: str(v) for k, v in form.items()})
+    query = {k: str(v) for k, v in form.items()}
+    return _consented(request, await finish_consent(rt, query=query))
