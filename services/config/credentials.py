@@ -39,7 +39,13 @@ from shared.auth.vendors import (
     microsoft_start_device_flow,
 )
 from shared.errors import ConfigRejected, MailroomError, NotFound, Permanent
-from shared.models.credentials import Consent, Credential, CredentialState
+from shared.models.credentials import (
+    Consent,
+    Credential,
+    CredentialAction,
+    CredentialLogEntry,
+    CredentialState,
+)
 from shared.redact import REDACTOR
 from shared.runtime import Runtime
 from shared.store.credentials import SECRET_FIELDS
@@ -107,6 +113,15 @@ def users_of(rt: Runtime, name: str) -> list[str]:
     return used
 
 
+async def _audit(
+    rt: Runtime, name: str, action: CredentialAction, who: str, fields: list[str] | None = None
+) -> None:
+    entry = CredentialLogEntry(
+        name=name, action=action, who=who, at=datetime.now(UTC), fields=fields or []
+    )
+    await rt.credentials.audit(entry=entry)
+
+
 def _validated(fields: dict[str, Any]) -> Credential:
     try:
         return Credential.model_validate(fields)
@@ -124,6 +139,8 @@ async def add_credential(rt: Runtime, *, fields: dict[str, Any], who: str) -> Cr
         raise Conflict(f"credential {credential.name!r} already exists")
     _register(credential)
     await rt.credentials.add(credential=credential, consent=_initial_consent(credential))
+    given = [f for f in Credential.model_fields if getattr(credential, f) not in (None, ())]
+    await _audit(rt, credential.name, "added", who, given)
     log.info("credential %s added by %s", credential.name, who)
     return credential
 
@@ -140,6 +157,8 @@ async def change_credential(
     await rt.credentials.replace(credential=credential)
     if any(getattr(old, f) != getattr(credential, f) for f in APP_FIELDS):
         await rt.credentials.reset_consent(name=name, consent=_initial_consent(credential))
+    changed = [f for f in Credential.model_fields if getattr(old, f) != getattr(credential, f)]
+    await _audit(rt, name, "changed", who, changed)
     log.info("credential %s changed by %s", name, who)
     return credential
 
@@ -152,6 +171,7 @@ async def delete_credential(rt: Runtime, *, name: str, who: str) -> None:
             f"credential {name!r} is used by {', '.join(used)}: change those first"
         )
     await rt.credentials.delete(name=name)
+    await _audit(rt, name, "deleted", who)
     log.info("credential %s deleted by %s", name, who)
 
 
@@ -175,7 +195,9 @@ async def list_credentials(rt: Runtime) -> list[CredentialShown]:
     ]
 
 
-async def start_consent(rt: Runtime, *, name: str) -> tuple[Consenting, dict[str, Any] | None]:
+async def start_consent(
+    rt: Runtime, *, name: str, who: str
+) -> tuple[Consenting, dict[str, Any] | None]:
     """Begin consent for a delegated credential: the URL or device code to show, and for the
     device code the flow to hand to :func:`finish_device_consent`."""
     credential = await rt.credentials.get(name=name)
@@ -183,6 +205,7 @@ async def start_consent(rt: Runtime, *, name: str) -> tuple[Consenting, dict[str
         raise ConfigRejected(
             f"credential {name!r} uses flow {credential.flow}, which needs no consent"
         )
+    await _audit(rt, name, "authorize", who)
     if credential.flow == "device_code":
         flow = await asyncio.to_thread(microsoft_start_device_flow, credential)
         await rt.credentials.note(name=name, consent="pending")

@@ -273,3 +273,18 @@ class CredentialState(BaseModel):
     last_error_at: datetime | None = None
     version: int = 0
     """Bumped on every write of the token cache: several fetchers share it safely."""
+
+
+CredentialAction = Literal["added", "changed", "deleted", "authorize"]
+
+
+class CredentialLogEntry(BaseModel):
+    """Audit of one administrator's action on a credential; names the fields it changed,
+    never their values."""
+
+    name: str
+    action: CredentialAction
+    who: str
+    at: datetime
+    fields: list[str] = []
+    """The fields added or changed (a secret by its name only)."""

@@ -102,6 +102,17 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
         stored = await rt.credentials.get(name="m365-app")
         assert stored.client_secret is not None
         assert stored.client_secret.get_secret_value() == NEW_SECRET
+        # Every change is audited with who made it and which fields, never their values.
+        history = await rt.credentials.history(name="m365-app")
+        assert [(e.action, e.who) for e in history] == [
+            ("changed", "admin"),
+            ("changed", "admin"),
+            ("added", "admin"),
+        ]
+        assert history[0].fields == ["client_secret", "client_secret_expires"]
+        assert history[1].fields == ["client_secret_expires"]
+        page = (await browser.get("/console/email/credentials/m365-app")).text
+        assert "Changes (newest first)" in page and "client_secret, client_secret_expires" in page
 
         await put_account(
             rt,
@@ -143,6 +154,7 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
             "/console/email/credentials/m365-app/delete", data={"csrf_token": csrf}
         )
         assert deleted.headers["location"] == "/console/email/credentials"
+        assert (await rt.credentials.history(name="m365-app"))[0].action == "deleted"
         assert "No credential yet" in (await browser.get("/console/email/credentials")).text
 
 
@@ -216,6 +228,8 @@ async def test_device_code_consent_is_followed_on_the_page(
         assert started.status_code == 200, started.text
         assert "/devicelogin" in started.text and 'hx-trigger="every 2s"' in started.text
         code = started.text.split('user-code">', 1)[1].split("<", 1)[0].strip()
+        audited = await config_stack.rt.credentials.history(name="device")
+        assert (audited[0].action, audited[0].who) == ("authorize", "admin")
         oauth_issuer.approve_device(code)  # the user signs in with the code
 
         async def granted() -> str | None:

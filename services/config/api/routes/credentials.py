@@ -84,10 +84,10 @@ async def delete(name: Name, rt: RuntimeDep, who: Admin) -> None:
 
 
 @router.post("/credentials/{name}/authorize")
-async def authorize(name: Name, rt: RuntimeDep, _: Admin) -> Consenting:
+async def authorize(name: Name, rt: RuntimeDep, who: Admin) -> Consenting:
     """Start consent: the URL to open (authorization code), or the device code to type; the
     config service completes it (redirect to ``/oauth/callback``, or polling the issuer)."""
-    consenting, device_flow = await start_consent(rt, name=name)
+    consenting, device_flow = await start_consent(rt, name=name, who=who)
     if device_flow is not None:
         finish_device_consent_later(rt, name=name, flow=device_flow)
     return consenting

@@ -40,7 +40,12 @@ from services.config.web.responses import after_post
 from services.config.web.templates import CONSOLE, render
 from shared.credential_health import CredentialReport, check_credentials
 from shared.errors import ConfigRejected, NotFound
-from shared.models.credentials import DELEGATED, Credential, CredentialState
+from shared.models.credentials import (
+    DELEGATED,
+    Credential,
+    CredentialLogEntry,
+    CredentialState,
+)
 from shared.models.field_specs import field_specs
 from shared.runtime import Runtime
 
@@ -61,6 +66,8 @@ HINTS: Mapping[str, Mapping[str, Any]] = {
 FIELDS = form_fields(Credential, hints=HINTS)
 EDIT_FIELDS = tuple(f for f in FIELDS if f.name != "name")
 """A saved credential keeps its name: accounts refer to it by that name."""
+HISTORY_SHOWN = 20
+"""The latest audit entries a credential's page shows."""
 STATUS_ORDER = {"failing": 0, "warning": 1, "ok": 2}
 
 
@@ -141,8 +148,10 @@ async def _form_page(
 ) -> HTMLResponse:
     fields = FIELDS if saved is None else EDIT_FIELDS
     row = None
+    history: list[CredentialLogEntry] = []
     if saved is not None:
         row = next((r for r in await _rows(rt) if r.name == saved), None)
+        history = await rt.credentials.history(name=saved, limit=HISTORY_SHOWN)
     return render(
         request,
         "email_credential.html",
@@ -152,6 +161,7 @@ async def _form_page(
         tab="credentials",
         saved=saved,
         row=row,
+        history=history,
         delegated=values.get("flow") in DELEGATED,
         groups=grouped(shown(fields, values)),
         fields=shown(fields, values),
@@ -289,7 +299,7 @@ async def authorize(request: Request, name: str, rt: RuntimeDep, posted: AdminFo
     """Start consent: the browser flow sends the administrator to the provider (which sends
     them back to ``/oauth/callback``); the device flow shows the code and waits for it."""
     try:
-        consenting, device_flow = await start_consent(rt, name=name)
+        consenting, device_flow = await start_consent(rt, name=name, who=posted.visitor.name)
     except ConfigRejected as refused:
         return after_post(request, f"{CREDENTIALS}/{name}", f"Not started: {refused}", error=True)
     if device_flow is None:
