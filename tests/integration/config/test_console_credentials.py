@@ -111,8 +111,8 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
         ]
         assert history[0].fields == ["client_secret", "client_secret_expires"]
         assert history[1].fields == ["client_secret_expires"]
-        page = (await browser.get("/console/email/credentials/m365-app")).text
-        assert "Changes (newest first)" in page and "client_secret, client_secret_expires" in page
+        audit = (await browser.get("/console/email/credentials/m365-app")).text
+        assert "Changes (newest first)" in audit and "client_secret, client_secret_expires" in audit
 
         await put_account(
             rt,
@@ -145,8 +145,8 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
         refused = await browser.post(
             "/console/email/credentials/m365-app/delete", data={"csrf_token": csrf}
         )
-        shown = await browser.get(refused.headers["location"])
-        assert "Not deleted" in shown.text and "incoming:helpdesk" in shown.text
+        after = await browser.get(refused.headers["location"])
+        assert "Not deleted" in after.text and "incoming:helpdesk" in after.text
         await rt.credentials.get(name="m365-app")
 
         await browser.post("/console/email/accounts/helpdesk/delete", data={"csrf_token": csrf})

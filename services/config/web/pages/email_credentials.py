@@ -52,10 +52,9 @@ from shared.runtime import Runtime
 router = APIRouter(prefix=f"{CONSOLE}/email", include_in_schema=False)
 
 CREDENTIALS = f"{CONSOLE}/email/credentials"
-NEW = f"{CONSOLE}/email/new-credential"
 DRAFT = f"{CONSOLE}/email/credential-draft"
 """Posting the form here re-renders it for the chosen provider and flow, without saving."""
-# Outside /credentials/: "new" is a valid credential name.
+# It and new-credential are outside /credentials/: "new" is a valid credential name.
 
 HINTS: Mapping[str, Mapping[str, Any]] = {
     "certificate": {"multiline": True},
