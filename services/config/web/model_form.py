@@ -48,12 +48,12 @@ CHOICE_LABELS: Mapping[str, str] = {
     "all": "All mail in the folder",
     "new": "Only new mail",
     "since": "Mail since a date",
-    "microsoft": "Microsoft (Entra ID / Microsoft 365)",
-    "google": "Google (Google Workspace)",
-    "client_credentials": "Client credentials (app-only)",
-    "authorization_code": "Authorization code (a user consents in a browser)",
-    "device_code": "Device code (a user consents with a code)",
-    "service_account": "Service account (domain-wide delegation)",
+    "microsoft": "Microsoft 365",
+    "google": "Google Workspace",
+    "client_credentials": "App-only (client credentials)",
+    "authorization_code": "Browser consent (auth. code)",
+    "device_code": "Device code",
+    "service_account": "Service account",
 }
 """How a drop-down shows a model's choice; a choice not listed is shown as it is."""
 
