@@ -77,6 +77,12 @@ async def test_a_credential_is_added_edited_listed_and_kept_while_used(
             "/console/email/new-credential", data=app_form(csrf, "", authority="")
         )
         assert missing.status_code == 422 and "needs client_secret" in missing.text
+        # A refused form comes back without the secret typed into it (the scan checks too).
+        refused = await browser.post(
+            "/console/email/new-credential", data=app_form(csrf, SECRET, authority="")
+        )
+        assert refused.status_code == 422 and "needs authority" in refused.text
+        assert SECRET not in refused.text
         added = await browser.post("/console/email/new-credential", data=app_form(csrf, SECRET))
         assert added.status_code == 303, added.text
         assert added.headers["location"] == "/console/email/credentials/m365-app"
