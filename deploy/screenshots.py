@@ -60,6 +60,9 @@ DETAILS: tuple[tuple[str, str], ...] = (
     ("email-scripts", f"{CONSOLE}/email/scripts"),
     ("email-account", f"{CONSOLE}/email/accounts/{{account}}"),
     ("email-new-account", f"{CONSOLE}/email/new-account"),
+    ("email-credentials", f"{CONSOLE}/email/credentials"),
+    ("email-credential", f"{CONSOLE}/email/credentials/{{credential}}"),
+    ("email-new-credential", f"{CONSOLE}/email/new-credential"),
     ("failed-mail", f"{CONSOLE}/failed/{{failed}}"),
     ("case", f"{CONSOLE}/cases/{{case}}"),
     ("outbox-mail", f"{CONSOLE}/outbox/{{outbox}}"),
@@ -67,7 +70,8 @@ DETAILS: tuple[tuple[str, str], ...] = (
     ("me", f"{CONSOLE}/me"),
 )
 """Pages beyond the navigation: tabs and one detail page per list, by name and path template
-(``{account}``, ``{case}``, ``{failed}``, ``{outbox}``, ``{user}`` are the seeded ids)."""
+(``{account}``, ``{credential}``, ``{case}``, ``{failed}``, ``{outbox}``, ``{user}`` are the
+seeded ids)."""
 
 NAV_PATHS = tuple(href for _, href, _ in NAV)
 ADMIN = "admin"

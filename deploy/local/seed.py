@@ -1,5 +1,7 @@
-"""A little data for a console to show: an incoming account, the outgoing connection to an
-SMTP sink, a case with its acknowledgement in the outbox, and a failed mail on the desk.
+"""A little data for a console to show: an incoming account, two OAuth 2.0 credentials (an
+app-only one whose client secret expires soon, a device-code one awaiting consent), the
+outgoing connection to an SMTP sink, a case with its acknowledgement in the outbox, and a
+failed mail on the desk.
 
 Configuration goes through the HTTP API (the surface that stays put while the service
 functions behind it change); the two mails are stored and announced as the fetcher would,
@@ -14,6 +16,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -31,6 +34,11 @@ T = TypeVar("T")
 
 ACCOUNT = "support"
 ACCOUNT_PASSWORD = "seeded-account-password"  # noqa: S105 - the account is never fetched from
+CREDENTIAL = "m365-helpdesk"
+CREDENTIAL_SECRET = "seeded-client-secret-0123456789"  # noqa: S105 - never sent to an issuer
+SECRET_DAYS_LEFT = 10
+"""The seeded app-only credential's client secret expires this many days after seeding:
+within the warning days, so its pages show the warning."""
 SPAM = "You have won the lottery"
 REJECT_PATTERN = r"(?i)\blottery\b"
 """The subject the seeded ``reject_subject`` script sends to the desk."""
@@ -51,6 +59,7 @@ class Seeded:
     """What was seeded, by the ids a detail page's URL takes."""
 
     account: str
+    credential: str
     case: int
     failed: str
     outbox: str
@@ -59,6 +68,7 @@ class Seeded:
         """The ids by name, for ``str.format`` on a path template."""
         return {
             "account": self.account,
+            "credential": self.credential,
             "case": str(self.case),
             "failed": self.failed,
             "outbox": self.outbox,
@@ -143,9 +153,40 @@ async def configure(api: httpx.AsyncClient, smtp: SmtpTarget) -> None:
             },
         )
     )
+    await configure_credentials(api)
     spam_rule = {"reject_subject_pattern": REJECT_PATTERN}
     await _ok(await api.patch("/settings/processor", json=spam_rule))
     await _ok(await api.post("/scripts/incoming/reject_subject/enable"))
+
+
+async def configure_credentials(api: httpx.AsyncClient) -> None:
+    """A device-code credential waiting for consent and an app-only one whose client secret
+    expires within the warning days, through the API."""
+    authority = "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    await _ok(
+        await api.post(
+            "/credentials",
+            json={
+                "name": CREDENTIAL,
+                "flow": "device_code",
+                "client_id": "0b7e4c1a-5f0e-4c7e-9d43-3c1f8f0a2b11",
+                "authority": authority,
+            },
+        )
+    )
+    expires = date.today() + timedelta(days=SECRET_DAYS_LEFT)
+    await _ok(
+        await api.post(
+            "/credentials",
+            json={
+                "name": "m365-app",
+                "client_id": "6a1d2e3f-4b5c-4d6e-8f70-81a2b3c4d5e6",
+                "client_secret": CREDENTIAL_SECRET,
+                "client_secret_expires": expires.isoformat(),
+                "authority": authority,
+            },
+        )
+    )
 
 
 async def seed(rt: Runtime, api: httpx.AsyncClient, smtp: SmtpTarget) -> Seeded:
@@ -174,6 +215,7 @@ async def seed(rt: Runtime, api: httpx.AsyncClient, smtp: SmtpTarget) -> Seeded:
 
     return Seeded(
         account=ACCOUNT,
+        credential=CREDENTIAL,
         case=number,
         failed=await _eventually(failed, "the seeded failed mail on the desk", 60),
         outbox=await _eventually(sent, "the acknowledgement sent (outbox)", 60),

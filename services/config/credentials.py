@@ -39,12 +39,20 @@ from shared.auth.vendors import (
     microsoft_start_device_flow,
 )
 from shared.errors import ConfigRejected, MailroomError, NotFound, Permanent
-from shared.models.credentials import Consent, Credential, CredentialState
+from shared.models.credentials import (
+    Consent,
+    Credential,
+    CredentialAction,
+    CredentialLogEntry,
+    CredentialState,
+)
 from shared.redact import REDACTOR
 from shared.runtime import Runtime
 from shared.store.credentials import SECRET_FIELDS
 
 log = logging.getLogger(__name__)
+_DEVICE_CONSENTS: set[asyncio.Task[None]] = set()
+"""Device consents being polled; held so that they are not garbage-collected midway."""
 
 APP_FIELDS = (
     "provider",
@@ -107,6 +115,15 @@ def users_of(rt: Runtime, name: str) -> list[str]:
     return used
 
 
+async def _audit(
+    rt: Runtime, name: str, action: CredentialAction, who: str, fields: list[str] | None = None
+) -> None:
+    entry = CredentialLogEntry(
+        name=name, action=action, who=who, at=datetime.now(UTC), fields=fields or []
+    )
+    await rt.credentials.audit(entry=entry)
+
+
 def validated(fields: dict[str, Any]) -> Credential:
     """The credential ``fields`` describe; ConfigRejected naming each field that does not fit."""
     try:
@@ -125,6 +142,8 @@ async def add_credential(rt: Runtime, *, fields: dict[str, Any], who: str) -> Cr
         raise Conflict(f"credential {credential.name!r} already exists")
     register(credential)
     await rt.credentials.add(credential=credential, consent=initial_consent(credential))
+    given = [f for f in Credential.model_fields if getattr(credential, f) not in (None, ())]
+    await _audit(rt, credential.name, "added", who, given)
     log.info("credential %s added by %s", credential.name, who)
     return credential
 
@@ -141,6 +160,8 @@ async def change_credential(
     await rt.credentials.replace(credential=credential)
     if any(getattr(old, f) != getattr(credential, f) for f in APP_FIELDS):
         await rt.credentials.reset_consent(name=name, consent=initial_consent(credential))
+    changed = [f for f in Credential.model_fields if getattr(old, f) != getattr(credential, f)]
+    await _audit(rt, name, "changed", who, changed)
     log.info("credential %s changed by %s", name, who)
     return credential
 
@@ -153,6 +174,7 @@ async def delete_credential(rt: Runtime, *, name: str, who: str) -> None:
             f"credential {name!r} is used by {', '.join(used)}: change those first"
         )
     await rt.credentials.delete(name=name)
+    await _audit(rt, name, "deleted", who)
     log.info("credential %s deleted by %s", name, who)
 
 
@@ -176,7 +198,9 @@ async def list_credentials(rt: Runtime) -> list[CredentialShown]:
     ]
 
 
-async def start_consent(rt: Runtime, *, name: str) -> tuple[Consenting, dict[str, Any] | None]:
+async def start_consent(
+    rt: Runtime, *, name: str, who: str
+) -> tuple[Consenting, dict[str, Any] | None]:
     """Begin consent for a delegated credential: the URL or device code to show, and for the
     device code the flow to hand to :func:`finish_device_consent`."""
     credential = await rt.credentials.get(name=name)
@@ -184,6 +208,7 @@ async def start_consent(rt: Runtime, *, name: str) -> tuple[Consenting, dict[str
         raise ConfigRejected(
             f"credential {name!r} uses flow {credential.flow}, which needs no consent"
         )
+    await _audit(rt, name, "authorize", who)
     if credential.flow == "device_code":
         flow = await asyncio.to_thread(microsoft_start_device_flow, credential)
         await rt.credentials.note(name=name, consent="pending")
@@ -226,6 +251,24 @@ async def finish_device_consent(rt: Runtime, *, name: str, flow: dict[str, Any])
     """Poll the issuer until the user typed the device code (or it expired)."""
     credential = await rt.credentials.get(name=name)
     return await _store(rt, credential, lambda: microsoft_finish_device_flow(credential, flow))
+
+
+def finish_device_consent_later(rt: Runtime, *, name: str, flow: dict[str, Any]) -> None:
+    """Poll for the device consent in the background (the API and the console answer the
+    code at once; the user may take up to the code's 15 minutes). The outcome is on the
+    credential's state: consent granted, or failing with the issuer's text."""
+    # Not a BackgroundTask: those hold the response's end until they finish.
+    task = asyncio.create_task(_finish_device(rt, name, dict(flow)))
+    _DEVICE_CONSENTS.add(task)
+    task.add_done_callback(_DEVICE_CONSENTS.discard)
+
+
+async def _finish_device(rt: Runtime, name: str, flow: dict[str, Any]) -> None:
+    # Nobody waits for this task: its outcome is on the credential's state.
+    try:
+        await finish_device_consent(rt, name=name, flow=flow)
+    except MailroomError as exc:
+        log.info("credential %s: device consent not completed: %s", name, type(exc).__name__)
 
 
 async def _store(

@@ -52,6 +52,9 @@ GOOGLE_SCOPES: Final = ("https://mail.google.com/",)
 
 _MS = {"provider": ("microsoft",)}
 _SECRET_FLOWS = {"flow": ("client_credentials", "authorization_code", "device_code")}
+_CONFIDENTIAL_FLOWS = ("client_credentials", "authorization_code")
+"""The flows of a confidential client, which may sign with a certificate (a device-code app
+is a public client)."""
 
 
 class Credential(BaseModel):
@@ -96,7 +99,8 @@ class Credential(BaseModel):
         max_length=65536,
         title="Certificate",
         json_schema_extra=hints(
-            group="App", applies_to={"provider": ("microsoft",), **_SECRET_FLOWS}
+            group="App",
+            applies_to={"provider": ("microsoft",), "flow": _CONFIDENTIAL_FLOWS},
         ),
     )
     """Microsoft: in place of a client secret, the PEM of the certificate uploaded to the app
@@ -269,3 +273,18 @@ class CredentialState(BaseModel):
     last_error_at: datetime | None = None
     version: int = 0
     """Bumped on every write of the token cache: several fetchers share it safely."""
+
+
+CredentialAction = Literal["added", "changed", "deleted", "authorize"]
+
+
+class CredentialLogEntry(BaseModel):
+    """Audit of one administrator's action on a credential; names the fields it changed,
+    never their values."""
+
+    name: str
+    action: CredentialAction
+    who: str
+    at: datetime
+    fields: list[str] = []
+    """The fields added or changed (a secret by its name only)."""

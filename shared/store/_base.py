@@ -86,6 +86,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # One document per credential, condition and day an alert went out; a week is plenty.
     "credential_alerts": [IndexModel([("at", ASCENDING)], expireAfterSeconds=7 * 86400)],
+    "credential_log": [IndexModel([("name", ASCENDING), ("at", ASCENDING)])],
     "web_sessions": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         IndexModel([("user", ASCENDING)]),

@@ -1,4 +1,4 @@
-"""Named OAuth 2.0 credentials and their state, in two collections.
+"""Named OAuth 2.0 credentials, their state and their audit, in three collections.
 
 ``credentials`` holds each credential as entered (``_id`` is its name); its secrets are
 sealed with the caller's :class:`SecretBox` before they reach MongoDB and opened only when
@@ -7,6 +7,8 @@ Mailroom (:class:`CredentialState`), and msal's or Google's token cache, sealed 
 under a ``version`` that each write of the cache bumps: a fetcher writes its refreshed cache
 only over the version it read (:meth:`CredentialRepo.save_cache`), so two instances that
 refreshed at once cannot overwrite each other's newer refresh token unnoticed.
+``credential_log`` records who added, changed, deleted or authorized a credential (the
+fields' names, never their values).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.errors import ConfigRejected, NotFound
-from shared.models.credentials import Consent, Credential, CredentialState
+from shared.models.credentials import (
+    Consent,
+    Credential,
+    CredentialLogEntry,
+    CredentialState,
+)
 from shared.secrets import SecretBox, is_sealed
 from shared.store._base import Doc
 from shared.store._errors import Repo
@@ -36,6 +43,7 @@ class CredentialRepo(Repo):
         self._defs = db["credentials"]
         self._state = db["credential_state"]
         self._alerts = db["credential_alerts"]
+        self._log = db["credential_log"]
         self._box = box
 
     def _sealed(self, credential: Credential) -> Doc:
@@ -166,6 +174,15 @@ class CredentialRepo(Repo):
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else int(doc["version"])
+
+    async def audit(self, *, entry: CredentialLogEntry) -> None:
+        """Record an administrator's action on a credential (kept after its deletion)."""
+        await self._log.insert_one(entry.model_dump())
+
+    async def history(self, *, name: str, limit: int = 20) -> list[CredentialLogEntry]:
+        """The latest audit entries of credential ``name``, newest first."""
+        cursor = self._log.find({"name": name}, {"_id": 0}).sort("at", -1).limit(limit)
+        return [CredentialLogEntry.model_validate(doc) async for doc in cursor]
 
     async def first_alert(self, *, key: str, at: datetime) -> bool:
         """Claim the alert ``key`` (credential, condition, day): True for the first caller

@@ -16,7 +16,13 @@ from deploy.screenshots import (
 )
 from services.config.web.templates import NAV
 
-SEEDED = Seeded(account="support", case=10001, failed="processor:abc", outbox="ack-1")
+SEEDED = Seeded(
+    account="support",
+    credential="m365-helpdesk",
+    case=10001,
+    failed="processor:abc",
+    outbox="ack-1",
+)
 
 
 def test_a_page_is_named_by_its_path_below_the_console() -> None:

@@ -132,7 +132,7 @@ def credentials_authorize(
     from services.config.credentials import finish_device_consent, start_consent
 
     async def authorize(rt: Any) -> str:
-        consenting, device_flow = await start_consent(rt, name=name)
+        consenting, device_flow = await start_consent(rt, name=name, who=WHO)
         if device_flow is not None:
             typer.echo(consenting.message or f"code {consenting.user_code}", err=False)
             state = await finish_device_consent(rt, name=name, flow=device_flow)

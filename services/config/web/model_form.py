@@ -48,10 +48,16 @@ CHOICE_LABELS: Mapping[str, str] = {
     "all": "All mail in the folder",
     "new": "Only new mail",
     "since": "Mail since a date",
+    "microsoft": "Microsoft 365",
+    "google": "Google Workspace",
+    "client_credentials": "App-only (client credentials)",
+    "authorization_code": "Browser consent (auth. code)",
+    "device_code": "Device code",
+    "service_account": "Service account",
 }
 """How a drop-down shows a model's choice; a choice not listed is shown as it is."""
 
-HINT_KEYS = ("secret", "group", "title", "help", "placeholder", "applies_to")
+HINT_KEYS = ("secret", "group", "title", "help", "placeholder", "applies_to", "multiline")
 """What a page may add to (or override of) a field's own declaration."""
 
 _FORM_KINDS: Mapping[SpecKind, Kind] = {
@@ -86,6 +92,9 @@ class FormField:
     applies_to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     controls: bool = False
     """Other fields' visibility depends on this one: changing it re-renders the form."""
+    multiline: bool = False
+    """A secret pasted as several lines (a PEM, a JSON key): a text area, since a password
+    input drops line breaks."""
 
 
 def _form_field(spec: FieldSpec, meta: Mapping[str, Any]) -> FormField:
@@ -104,6 +113,7 @@ def _form_field(spec: FieldSpec, meta: Mapping[str, Any]) -> FormField:
         placeholder=str(meta.get("placeholder") or spec.placeholder),
         group=str(meta.get("group") or spec.group),
         applies_to={k: tuple(map(str, v)) for k, v in applies_to.items()},
+        multiline=bool(meta.get("multiline")),
     )
 
 

@@ -26,7 +26,7 @@ from pymongo import AsyncMongoClient
 
 from deploy.local.chromium import launch_chromium
 from deploy.local.console import serve_console
-from deploy.local.seed import ACCOUNT_PASSWORD, SmtpTarget, seed
+from deploy.local.seed import ACCOUNT_PASSWORD, CREDENTIAL_SECRET, SmtpTarget, seed
 from deploy.local.servers import SmtpSink, create_vhost, delete_vhost
 from services.config.service import build as config_service
 from services.processor.service import build as processor_service
@@ -47,6 +47,7 @@ are 30 s and 5 s; the machines running the suite are often busy)."""
 expect.set_options(timeout=TIMEOUT_MS)
 
 SCAN.secret("password of the seeded account", ACCOUNT_PASSWORD)
+SCAN.secret("client secret of the seeded credential", CREDENTIAL_SECRET)
 
 
 @pytest.fixture(scope="session")

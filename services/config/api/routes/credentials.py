@@ -5,11 +5,10 @@ carries is what only the started consent knows)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from services.config.api.deps import Admin, RuntimeDep, Viewer
@@ -21,18 +20,13 @@ from services.config.credentials import (
     change_credential,
     delete_credential,
     finish_consent,
-    finish_device_consent,
+    finish_device_consent_later,
     list_credentials,
     show_credential,
     start_consent,
 )
-from shared.errors import MailroomError
+from services.config.web.templates import CONSOLE
 from shared.models.credentials import CredentialState
-from shared.runtime import Runtime
-
-log = logging.getLogger(__name__)
-_DEVICE_CONSENTS: set[asyncio.Task[None]] = set()
-"""Device consents being polled; held so that they are not garbage-collected midway."""
 
 router = APIRouter(tags=["credentials"])
 
@@ -90,37 +84,33 @@ async def delete(name: Name, rt: RuntimeDep, who: Admin) -> None:
 
 
 @router.post("/credentials/{name}/authorize")
-async def authorize(name: Name, rt: RuntimeDep, _: Admin) -> Consenting:
+async def authorize(name: Name, rt: RuntimeDep, who: Admin) -> Consenting:
     """Start consent: the URL to open (authorization code), or the device code to type; the
     config service completes it (redirect to ``/oauth/callback``, or polling the issuer)."""
-    consenting, device_flow = await start_consent(rt, name=name)
+    consenting, device_flow = await start_consent(rt, name=name, who=who)
     if device_flow is not None:
-        # Not a BackgroundTask: those hold the response's end until they finish, and this
-        # one waits for the user (up to the code's 15 minutes).
-        task = asyncio.create_task(_finish_device(rt, name, device_flow))
-        _DEVICE_CONSENTS.add(task)
-        task.add_done_callback(_DEVICE_CONSENTS.discard)
+        finish_device_consent_later(rt, name=name, flow=device_flow)
     return consenting
 
 
-async def _finish_device(rt: Runtime, name: str, flow: dict[str, object]) -> None:
-    # Its outcome is on the credential's state (consent granted, or failing with the
-    # issuer's text); nobody waits for this task.
-    try:
-        await finish_device_consent(rt, name=name, flow=dict(flow))
-    except MailroomError as exc:
-        log.info("credential %s: device consent not completed: %s", name, type(exc).__name__)
+def _consented(request: Request, state: CredentialState) -> CredentialState | Response:
+    """The state for a client; a person's browser (the console's Authorize) goes on to the
+    credential's console page, where the consent shows."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(f"{CONSOLE}/email/credentials/{state.name}", status_code=303)
+    return state
 
 
-@router.get("/oauth/callback")
-async def callback(request: Request, rt: RuntimeDep) -> CredentialState:
+@router.get("/oauth/callback", response_model=CredentialState)
+async def callback(request: Request, rt: RuntimeDep) -> CredentialState | Response:
     """Where the provider sends the browser back after consent (``code`` and ``state`` in
     the query: Google)."""
-    return await finish_consent(rt, query=dict(request.query_params))
+    return _consented(request, await finish_consent(rt, query=dict(request.query_params)))
 
 
-@router.post("/oauth/callback")
-async def callback_form(request: Request, rt: RuntimeDep) -> CredentialState:
+@router.post("/oauth/callback", response_model=CredentialState)
+async def callback_form(request: Request, rt: RuntimeDep) -> CredentialState | Response:
     """The same, posted as a form (``response_mode=form_post``: Microsoft)."""
     form = await request.form()
-    return await finish_consent(rt, query={k: str(v) for k, v in form.items()})
+    query = {k: str(v) for k, v in form.items()}
+    return _consented(request, await finish_consent(rt, query=query))
