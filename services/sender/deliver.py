@@ -29,6 +29,7 @@ ask. Decision (a trusted MTA's rule: never deliver twice on a guess, never drop 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
@@ -83,6 +84,43 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
         return entry
     if entry.sending_since is not None and entry.status != "failed":
         await _check_claim(rt, entry, recipients, effective_connection(config))
+    # A stop while the transaction runs (SIGTERM, the broker's channel gone) cancels this
+    # task: the transaction still ends and its outcome is written, so the redelivery finds
+    # it, not a claim whose outcome is unknown ("possibly sent" on the desk for a restart).
+    # A second cancellation stops waiting; only a kill leaves the claim for the check.
+    finishing = asyncio.ensure_future(
+        _send_and_record(rt, mail, entry, recipients, config, transport)
+    )
+    try:
+        done, summary = await asyncio.shield(finishing)
+    except asyncio.CancelledError:
+        await finishing
+        raise
+    metrics.mail_delivered(summary.status, retry=summary.retry)
+    if summary.retry:
+        raise Transient(summary.error or "recipients deferred")
+    if summary.status == "failed":
+        raise Permanent(summary.error or "every recipient failed")
+    log.info(
+        f"mail {summary.status}",
+        extra={
+            "mail_id": mail.mail_id,
+            "message_id": done.message_id,
+            "smtp_reply": done.smtp_reply,
+        },
+    )
+    return done
+
+
+async def _send_and_record(
+    rt: Runtime,
+    mail: OutgoingMail,
+    entry: OutboxEntry,
+    recipients: list[RecipientDelivery],
+    config: SystemConfig,
+    transport: SmtpTransport,
+) -> tuple[OutboxEntry, outcome.Summary]:
+    """Send, then record each recipient's state (held until MongoDB takes it)."""
     recipients = await _send(rt, mail, entry, recipients, config, transport)
     summary = outcome.summarise(recipients)
 
@@ -98,20 +136,7 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
 
     # Held (the message unacknowledged) until written: a redelivery must find it sent.
     done = await until_available("MongoDB", "the outbox", record, policy=RECORD_POLICY)
-    metrics.mail_delivered(summary.status, retry=summary.retry)
-    if summary.retry:
-        raise Transient(summary.error or "recipients deferred")
-    if summary.status == "failed":
-        raise Permanent(summary.error or "every recipient failed")
-    log.info(
-        f"mail {summary.status}",
-        extra={
-            "mail_id": mail.mail_id,
-            "message_id": done.message_id,
-            "smtp_reply": done.smtp_reply,
-        },
-    )
-    return done
+    return done, summary
 
 
 async def _check_claim(

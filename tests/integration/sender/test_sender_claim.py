@@ -71,6 +71,40 @@ async def test_an_accepted_mail_is_recorded_after_the_outage_and_not_sent_again(
     assert len(handler.received) == 1
 
 
+@dataclass
+class HoldingHandler(ScriptedHandler):
+    """Holds the answer to DATA until released: a transaction under way."""
+
+    in_data: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_data.set()
+        await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_stop_during_the_transaction_lets_it_end_and_records_the_outcome(
+    rt: Runtime, transport: AiosmtplibTransport
+) -> None:
+    handler = HoldingHandler()
+    async with serving(ScriptedServer(handler)) as server:
+        await configure(rt, server)
+        mail = outgoing_mail(to=[CAROL])
+        sending = asyncio.create_task(deliver(rt, mail, transport))
+        await handler.in_data.wait()
+        sending.cancel()  # the service stops (SIGTERM) or the broker's channel closes
+        await asyncio.sleep(0.2)
+        handler.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+        again = await deliver(rt, mail, transport)  # the broker's redelivery
+    assert entry is not None and entry.status == "sent" and entry.sending_since is None
+    assert again.status == "sent"
+    assert len(handler.received) == 1
+
+
 async def test_a_claim_without_an_outcome_is_checked_not_sent(
     rt: Runtime, transport: AiosmtplibTransport
 ) -> None:
