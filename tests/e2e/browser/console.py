@@ -156,3 +156,12 @@ async def horizontal_overflow(page: Page) -> int:
     """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
     excess: int = await page.evaluate(_OVERFLOW)
     return excess
+
+
+async def htmx_settled(page: Page) -> None:
+    """Wait until htmx has finished every request, swap and settle: content it swapped in
+    reacts to events only once processed, so a choice made earlier is lost."""
+    await page.wait_for_function(
+        "() => !document.querySelector("
+        "'.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )

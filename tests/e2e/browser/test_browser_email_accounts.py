@@ -14,7 +14,7 @@ from playwright.async_api import Locator, Page, expect
 from deploy.local.servers import Dovecot, SmtpSink
 from services.config.web.templates import CONSOLE
 from shared.models.users import Role
-from tests.e2e.browser.console import Console, ConsoleUser
+from tests.e2e.browser.console import Console, ConsoleUser, htmx_settled
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,7 @@ async def test_test_connection_shows_dovecots_refusal_then_success_and_the_accou
     # the default: choosing it alone would race its own redraw, which empties the inputs).
     await _field(page, "Protocol").select_option("IMAP")
     await expect(_field(page, "Port")).to_have_attribute("placeholder", "143")
+    await htmx_settled(page)
     await _field(page, "Protocol").select_option("IMAPS")
     await expect(_field(page, "Port")).to_have_attribute("placeholder", "993")
     await _field(page, "Name").fill(name)

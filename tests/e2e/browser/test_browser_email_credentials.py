@@ -14,7 +14,7 @@ from playwright.async_api import Locator, Page, expect
 from deploy.local.oauth_issuer import OAuthIssuer
 from services.config.web.templates import CONSOLE
 from shared.models.users import Role
-from tests.e2e.browser.console import Console, ConsoleUser
+from tests.e2e.browser.console import Console, ConsoleUser, htmx_settled
 from tests.secret_scan import SCAN
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +41,7 @@ async def test_a_device_code_credential_is_added_and_authorized_on_the_page(
     # and from another one, so the redraw is seen to land before the form is filled.
     await _field(page, "Flow").select_option("authorization_code")
     await expect(page.locator("#f-redirect_uri")).to_be_visible()
+    await htmx_settled(page)
     await _field(page, "Flow").select_option("device_code")
     await expect(page.locator("#f-redirect_uri")).to_have_count(0)
     await _field(page, "Name").fill(name)
