@@ -27,7 +27,7 @@ from tests.integration.fetcher.fleet_support import (
 )
 from tests.support import eventually, make_mail
 
-pytestmark = [pytest.mark.integration, pytest.mark.long]
+pytestmark = pytest.mark.integration
 
 LEASE = 3.0
 ACCOUNTS = [f"fleet{n:02d}" for n in range(30)]

@@ -30,7 +30,7 @@ from tests.integration.fetcher.fleet_support import (
 from tests.integration.fetcher.imap_tap import ImapTap
 from tests.support import eventually, make_mail
 
-pytestmark = [pytest.mark.integration, pytest.mark.long]
+pytestmark = pytest.mark.integration
 
 LEASE = 3.0
 ACCOUNTS = [f"pause{n}" for n in range(6)]
