@@ -16,7 +16,7 @@ block a save.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from email.utils import formataddr, parseaddr
@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from services.config.errors import Conflict
+from shared.errors import ConfigRejected
 from shared.models.field_specs import FieldSpec, field_specs
 from shared.models.field_specs import Kind as SpecKind
 from shared.models.messages import MailAddress
@@ -252,6 +254,22 @@ class Checked:
 
     values: dict[str, Any]
     errors: dict[str, str]
+
+
+async def write_checked(
+    checked: Checked, write: Callable[[dict[str, Any]], Awaitable[object]]
+) -> int | None:
+    """Write a checked form's values unless it has refusals; None once written, else the
+    status its form page is answered with (409 for a taken name, 422 otherwise), the write's
+    refusal added to ``checked.errors``."""
+    if checked.errors:
+        return 422
+    try:
+        await write(checked.values)
+    except ConfigRejected as refused:
+        checked.errors[""] = str(refused)
+        return 409 if isinstance(refused, Conflict) else 422
+    return None
 
 
 def check(model: type[BaseModel], data: Mapping[str, Any], names: Iterable[str]) -> Checked:

@@ -23,7 +23,6 @@ from services.config.account_probe import (
 )
 from services.config.accounts import copy_account, delete_account, rename_account, set_enabled
 from services.config.api.deps import RuntimeDep
-from services.config.errors import Conflict
 from services.config.fetchers import accounts_listed
 from services.config.properties import put_account
 from services.config.users import address_of
@@ -44,6 +43,7 @@ from services.config.web.model_form import (
     shown,
     stored_values,
     texts,
+    write_checked,
 )
 from services.config.web.responses import after_post
 from services.config.web.templates import CONSOLE, render
@@ -305,16 +305,13 @@ async def _save(request: Request, rt: Runtime, posted: Posted, *, create: bool) 
     names = [n for n in draft.data if n != "name"]
     checked = check(IncomingAccount, {**base, **draft.data}, names)
     name = str(draft.data.get("name") if create else draft.saved)
-    status_code = 422
-    if not checked.errors:
-        try:
-            await put_account(
-                rt, name=name, fields=checked.values, who=posted.visitor.name, create=create
-            )
-        except ConfigRejected as refused:
-            checked.errors[""] = str(refused)
-            status_code = 409 if isinstance(refused, Conflict) else 422
-    if checked.errors:
+    status_code = await write_checked(
+        checked,
+        lambda values: put_account(
+            rt, name=name, fields=values, who=posted.visitor.name, create=create
+        ),
+    )
+    if status_code is not None:
         return await _form_page(
             request, rt, posted.visitor, saved=draft.saved, values=draft.values,
             errors=checked.errors, status_code=status_code,

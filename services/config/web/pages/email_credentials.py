@@ -24,7 +24,6 @@ from services.config.credentials import (
     show_credential,
     start_consent,
 )
-from services.config.errors import Conflict
 from services.config.web.auth import AdminForm, Administering, Posted, Viewing, Visitor
 from services.config.web.model_form import (
     check,
@@ -35,6 +34,7 @@ from services.config.web.model_form import (
     shown,
     stored_values,
     texts,
+    write_checked,
 )
 from services.config.web.responses import after_post
 from services.config.web.templates import CONSOLE, render
@@ -234,19 +234,16 @@ async def _save(request: Request, rt: Runtime, posted: Posted, *, create: bool) 
     names = [n for n in data if n != "name" or create]
     checked = check(Credential, {**base, **data}, names)
     name = str(data.get("name") if create else draft.saved)
-    status_code = 422
-    if not checked.errors:
-        try:
-            if create:
-                await add_credential(rt, fields=checked.values, who=posted.visitor.name)
-            else:
-                await change_credential(
-                    rt, name=name, fields=checked.values, who=posted.visitor.name
-                )
-        except ConfigRejected as refused:
-            checked.errors[""] = str(refused)
-            status_code = 409 if isinstance(refused, Conflict) else 422
-    if checked.errors:
+    who = posted.visitor.name
+    status_code = await write_checked(
+        checked,
+        lambda values: (
+            add_credential(rt, fields=values, who=who)
+            if create
+            else change_credential(rt, name=name, fields=values, who=who)
+        ),
+    )
+    if status_code is not None:
         return await _form_page(
             request, rt, posted.visitor, saved=draft.saved, values=draft.values,
             errors=checked.errors, status_code=status_code,
