@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from shared.auth.errors import AuthFailed
-from shared.auth.oauth import REFRESH_MARGIN_SECONDS, CredentialHealth
+from shared.auth.oauth import CredentialHealth, TokenCache
 from shared.auth.vendors import (
     Token,
     google_service_account_token,
@@ -72,11 +72,8 @@ class NamedTokenProvider:
         self._name = name
         self._user = user
         self._clock = clock
-        self._token: str | None = None
-        self._expires = 0.0
-        self._margin = REFRESH_MARGIN_SECONDS
+        self._cache = TokenCache(clock)
         self._lock = asyncio.Lock()
-        self._health = CredentialHealth()
 
     @property
     def name(self) -> str:
@@ -86,17 +83,17 @@ class NamedTokenProvider:
     @property
     def health(self) -> CredentialHealth:
         """The credential's health as this provider saw it."""
-        return self._health
+        return self._cache.health
 
     def invalidate(self) -> None:
         """Forget the current token (a server refused it); the next call asks anew."""
-        self._token = None
+        self._cache.forget()
 
     async def token(self) -> str:
         """The current token, or a new one when it is near expiry."""
         async with self._lock:
-            if self._token is not None and self._clock() < self._expires - self._margin:
-                return self._token
+            if (token := self._cache.fresh()) is not None:
+                return token
             credential = await self._repo.get(name=self._name)
             # Known to the redactor before any library could log them.
             REDACTOR.register(
@@ -108,18 +105,9 @@ class NamedTokenProvider:
                 await self._failed(credential, exc)
                 raise
             REDACTOR.register(got.access_token)
-            now = self._clock()
-            self._token, self._expires = got.access_token, now + got.expires_in
-            # A short-lived token is renewed after half its life rather than at every call.
-            self._margin = min(REFRESH_MARGIN_SECONDS, got.expires_in / 2)
-            self._health = CredentialHealth(
-                last_token_at=_utc(now),
-                expires_at=_utc(self._expires),
-                last_error=self._health.last_error,
-                last_error_at=self._health.last_error_at,
-            )
-            await self._note(last_token_at=_utc(now), token_expires_at=_utc(self._expires))
-            return self._token
+            came, expires = self._cache.keep(got.access_token, got.expires_in)
+            await self._note(last_token_at=came, token_expires_at=expires)
+            return got.access_token
 
     async def login_ok(self) -> None:
         """A mail server accepted a login with this credential's token."""
@@ -151,13 +139,7 @@ class NamedTokenProvider:
         return got
 
     async def _failed(self, credential: Credential, exc: MailroomError) -> None:
-        now = _utc(self._clock())
-        self._health = CredentialHealth(
-            last_token_at=self._health.last_token_at,
-            expires_at=self._health.expires_at,
-            last_error=str(exc),
-            last_error_at=now,
-        )
+        now = self._cache.failed(str(exc))
         fields: dict[str, object] = {"last_error": str(exc), "last_error_at": now}
         if isinstance(exc, AuthFailed) and credential.delegated:
             fields["consent"] = "failing"

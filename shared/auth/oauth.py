@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -113,6 +113,43 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+class TokenCache:
+    """A provider's token, kept until near its expiry, and the credential's health."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+        self._margin = REFRESH_MARGIN_SECONDS
+        self.health = CredentialHealth()
+
+    def fresh(self) -> str | None:
+        """The token while it is not near its expiry, else None."""
+        if self._token is not None and self._clock() < self._expires - self._margin:
+            return self._token
+        return None
+
+    def keep(self, token: str, lifetime: float) -> tuple[datetime, datetime]:
+        """Keep a new token valid ``lifetime`` seconds; when it came and when it expires."""
+        now = self._clock()
+        self._token, self._expires = token, now + lifetime
+        # A short-lived token is renewed after half its life rather than at every call.
+        self._margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
+        came, expires = _utc(now), _utc(self._expires)
+        self.health = replace(self.health, last_token_at=came, expires_at=expires)
+        return came, expires
+
+    def failed(self, error: str) -> datetime:
+        """Record a refused or failed request for a token; when it happened."""
+        at = _utc(self._clock())
+        self.health = replace(self.health, last_error=error, last_error_at=at)
+        return at
+
+    def forget(self) -> None:
+        """Drop the token (a server refused it): the next call asks anew."""
+        self._token = None
+
+
 class MsalTokenProvider:
     """Client-credentials tokens from msal (implements :class:`TokenProvider`)."""
 
@@ -120,52 +157,33 @@ class MsalTokenProvider:
         self, credentials: OAuthCredentials, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._credentials = credentials
-        self._clock = clock
         self._app: Any = None  # msal.ConfidentialClientApplication, built in the thread
-        self._token: str | None = None
-        self._expires = 0.0
-        self._margin = REFRESH_MARGIN_SECONDS
+        self._cache = TokenCache(clock)
         self._lock = asyncio.Lock()
-        self._health = CredentialHealth()
 
     @property
     def health(self) -> CredentialHealth:
         """The credential's health."""
-        return self._health
+        return self._cache.health
 
     def invalidate(self) -> None:
         """Drop the cached token and msal's cache with it."""
-        self._token = None
+        self._cache.forget()
         self._app = None
 
     async def token(self) -> str:
         """The cached token, or a new one when it is near expiry."""
         async with self._lock:
-            if self._token is not None and self._clock() < self._expires - self._margin:
-                return self._token
+            if (token := self._cache.fresh()) is not None:
+                return token
             try:
                 result = await asyncio.to_thread(self._acquire)
             except MailroomError as exc:
-                self._health = CredentialHealth(
-                    last_token_at=self._health.last_token_at,
-                    expires_at=self._health.expires_at,
-                    last_error=str(exc),
-                    last_error_at=_utc(self._clock()),
-                )
+                self._cache.failed(str(exc))
                 raise
-            now = self._clock()
-            lifetime = float(result.get("expires_in") or 3600)
-            self._token = str(result["access_token"])
-            self._expires = now + lifetime
-            # A short-lived token is renewed after half its life rather than at every call.
-            self._margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
-            self._health = CredentialHealth(
-                last_token_at=_utc(now),
-                expires_at=_utc(self._expires),
-                last_error=self._health.last_error,
-                last_error_at=self._health.last_error_at,
-            )
-            return self._token
+            token = str(result["access_token"])
+            self._cache.keep(token, float(result.get("expires_in") or 3600))
+            return token
 
     def _acquire(self) -> dict[str, Any]:
         """One msal call (in a worker thread); its outcome translated."""
