@@ -1,18 +1,25 @@
 """Throughput and memory of the fetcher, on a private Dovecot, MongoDB and RabbitMQ vhost.
 
     .venv/bin/python bench/fetch.py [--mails 10000] [--size 3072] [--big-mb 50]
+                                    [--transport imap|pop3] [--peer mbsync]
                                     [--mongo-url mongodb://host:27017/]
+    .venv/bin/python bench/fetch.py --accounts 300 [--first-sync 100000]   (see fetch_accounts.py)
 
 1. Fills a Dovecot INBOX with N mails of about SIZE bytes (IMAP APPEND), then drains it
    through the fetcher's real round (``fetch_once``: UID FETCH in batches, one insert per
    chunk into MongoDB, ``mail.received`` published with confirms, the status update, UID
    EXPUNGE) and prints mail/s, the CPU seconds the draining process spent per 1,000 mails
-   (less noisy than wall time on a shared machine) and its peak RSS.
+   (less noisy than wall time on a shared machine) and its peak RSS. ``--transport`` picks
+   the protocol the fetcher uses (:data:`TRANSPORTS`; IMAP by default). With ``--peer
+   mbsync`` Debian's isync first copies the same mailbox to a Maildir with ``FSync yes`` (the
+   durable peer a user would run instead; over IMAP, and leaving the mailbox as it was) in
+   the same run, and the ratio Mailroom/mbsync is printed.
 2. Runs the same MongoDB writes without the fetcher (insert_many per chunk, then the status
    update, through the real repository) and prints what MongoDB alone sustains: when that
    is not far above the drain's mail/s, the database caps the figure, not the fetcher.
 3. Puts one mail of BIG-MB megabytes there and drains it in a fresh process (so the peak
-   belongs to that mail alone): prints its peak RSS above the process's baseline.
+   belongs to that mail alone): prints its peak RSS above the process's baseline
+   (``--big-mb 0`` leaves this out).
 
 Each phase runs in a child process of its own (``--phase``) so that its peak RSS and its
 CPU time measure exactly that phase. Starts its own servers and removes them afterwards;
@@ -35,12 +42,16 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deploy.local._proc import apt_install, tool  # noqa: E402
 from deploy.local.servers import (  # noqa: E402
+    Dovecot,
     create_vhost,
     delete_vhost,
     start_dovecot,
@@ -54,6 +65,71 @@ from shared.runtime import Runtime  # noqa: E402
 from shared.settings import SharedSettings  # noqa: E402
 
 USER, PASSWORD = "bench", "benchpw"
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How the fetcher reaches the bench's Dovecot with one protocol."""
+
+    protocol: Literal["IMAP", "POP3"]
+    port: str
+    """The :class:`Dovecot` attribute holding the plain-text port."""
+
+
+TRANSPORTS = {
+    "imap": Transport("IMAP", "imap_port"),
+    "pop3": Transport("POP3", "pop3_port"),
+}
+"""The protocols ``--transport`` offers; a new mailbox adapter adds its line here."""
+
+MBSYNC_CONF = """\
+FSync yes
+
+IMAPAccount bench
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass {password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore far
+Account bench
+
+MaildirStore near
+Path {maildir}/
+Inbox {maildir}/INBOX
+
+Channel bench
+Far :far:
+Near :near:
+Patterns INBOX
+Sync Pull
+Create Near
+Expunge None
+SyncState *
+"""
+
+
+def run_mbsync(state: Path, dovecot: Dovecot) -> tuple[int, float]:
+    """Copy the bench's mailbox with Debian's ``mbsync`` to a Maildir (``FSync yes``), as a
+    user would instead of Mailroom; the mailbox itself is left as it was. Returns the mails
+    copied and the seconds it took."""
+    if tool("mbsync") is None:
+        apt_install("isync")
+    maildir = state / "mbsync"
+    maildir.mkdir()
+    conf = state / "mbsyncrc"
+    conf.write_text(
+        MBSYNC_CONF.format(port=dovecot.imap_port, user=USER, password=PASSWORD, maildir=maildir)
+    )
+    conf.chmod(0o600)
+    started = time.perf_counter()
+    subprocess.run(
+        ["mbsync", "-q", "-c", str(conf), "bench"], check=True, capture_output=True, timeout=600
+    )
+    seconds = time.perf_counter() - started
+    return len(list((maildir / "INBOX" / "new").iterdir())), seconds
 
 
 def mail(n: int, size: int) -> bytes:
@@ -132,7 +208,7 @@ async def drain(env: dict[str, str]) -> dict[str, float]:
     await rt.start_broker()
     account = IncomingAccount(
         name="bench",
-        protocol="IMAP",
+        protocol=TRANSPORTS[env["transport"]].protocol,
         security="none",  # loopback; TLS is not what is measured
         host="127.0.0.1",
         port=int(env["port"]),
@@ -216,6 +292,12 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=3 * 1024)
     parser.add_argument("--big-mb", type=float, default=50.0)
+    parser.add_argument("--transport", choices=sorted(TRANSPORTS), default="imap")
+    parser.add_argument("--peer", choices=["mbsync"], help="run this peer in the same run")
+    parser.add_argument("--accounts", type=int, help="N watched accounts (fetch_accounts.py)")
+    parser.add_argument("--first-sync", type=int, default=0, help="with --accounts: M mails")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="with --accounts")
+    parser.add_argument("--probes", type=int, default=40, help="with --accounts: new mails")
     parser.add_argument("--mongo-url", help="a real MongoDB instead of the local stand-in")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,6 +308,11 @@ def main() -> None:
         return
     if args.mongo_url:
         os.environ["MONGODB_URL"] = args.mongo_url  # start_mongodb then uses it
+    if args.accounts:
+        from bench import fetch_accounts
+
+        fetch_accounts.main(args)
+        return
 
     state = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
     state.chmod(0o755)
@@ -234,9 +321,23 @@ def main() -> None:
     mongo = start_mongodb(state)
     try:
         broker = create_vhost(vhost)
-        base = {"broker": broker, "mongo": mongo.url, "port": str(dovecot.imap_port)}
+        transport = TRANSPORTS[args.transport]
+        base = {
+            "broker": broker,
+            "mongo": mongo.url,
+            "port": str(getattr(dovecot, transport.port)),
+            "transport": args.transport,
+        }
         seconds = fill(dovecot.imap_port, args.mails, args.size)
         print(f"filled {args.mails} mails of ~{args.size} B in {seconds:.1f} s")
+        peer_rate = 0.0
+        if args.peer == "mbsync":
+            copied, peer_seconds = run_mbsync(state, dovecot)
+            peer_rate = copied / peer_seconds
+            print(
+                f"mbsync (isync, IMAP → Maildir, FSync yes): {copied} mails in "
+                f"{peer_seconds:.2f} s: {peer_rate:,.0f} mail/s"
+            )
         small = child(base | {"db": f"bench_{uuid.uuid4().hex[:8]}"})
         rate = small["stored"] / small["seconds"]
         cpu_per_1000 = small["cpu"] / max(small["stored"], 1) * 1000
@@ -246,6 +347,11 @@ def main() -> None:
             f"mails (its own CPU would allow {1000 / cpu_per_1000:,.0f} mail/s on one core); "
             f"peak RSS {small['peak_mb']:.0f} MiB (baseline {small['baseline_mb']:.0f} MiB)"
         )
+        if peer_rate:
+            print(
+                f"ratio Mailroom ({transport.protocol}) / mbsync (IMAP), same run: "
+                f"{rate / peer_rate:.2f}"
+            )
         store = child(
             base
             | {
@@ -260,6 +366,9 @@ def main() -> None:
             f"{store['stored'] / store['seconds']:,.0f} mail/s"
         )
 
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.big_mb <= 0:
+            return
         # A fresh stand-in: after 20,000 mails its 256 MiB cache (and oplog) has no room for
         # 50 MiB more and it answers "internal server error". A real MongoDB is kept.
         mongo.stop()
