@@ -77,7 +77,8 @@ from shared.store.cases import CASE_COUNTER, FIRST_CASE_NUMBER  # noqa: E402
 TOKEN = "e2e-api-token-0123456789"
 SECRET = "e2e-secret-key-0123456789"
 USER, PASSWORD = "support", "supportpw"
-DATABASE = "e2e"
+DATABASE = f"e2e_{uuid.uuid4().hex[:8]}"
+"""The run's own database, dropped at its end (a real MongoDB may hold others)."""
 REPLY_GAP = 50
 """A reply in the run answers a mail this many mails older: its case exists by then."""
 STALL_SECONDS = 120.0
@@ -373,6 +374,7 @@ async def _measure(
         recorded, kinds = await recorded_at(db, since)
     finally:
         services.stop_all()
+        await client.drop_database(DATABASE)
         await client.close()
     acks = sink_acks(sink)
     report(args, mails, delivered, recorded, kinds, acks, before, after, peaks, complete)
