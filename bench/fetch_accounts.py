@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from deploy.local._proc import tail  # noqa: E402
 from deploy.local.servers import create_vhost, delete_vhost, start_dovecot, start_mongodb  # noqa: E402
 from shared.models.messages import MailReceived  # noqa: E402
 from shared.topology import PROCESSOR_INBOUND  # noqa: E402
@@ -200,8 +201,10 @@ class Probe:
             imap.append("INBOX", None, None, small_mail(100_000 + n))
 
 
-async def measure(args: argparse.Namespace, env: dict[str, str], port: int) -> None:
+async def measure(args: argparse.Namespace, env: dict[str, str], port: int, log: Path) -> None:
     """Start the child, take the figures, stop it."""
+    # Its log (one plain-text login warning per account) goes to a file, shown on failure.
+    errors = log.open("wb")
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -209,6 +212,7 @@ async def measure(args: argparse.Namespace, env: dict[str, str], port: int) -> N
         json.dumps(env),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        stderr=errors,
         cwd=ROOT,
     )
     assert child.stdin is not None and child.stdout is not None
@@ -217,7 +221,7 @@ async def measure(args: argparse.Namespace, env: dict[str, str], port: int) -> N
     rng = random.Random(1)
     try:
         if (await child.stdout.readline()).strip() != b"baseline":
-            raise RuntimeError("the fetcher child failed to start")
+            raise RuntimeError(f"the fetcher child failed to start:\n{tail(log)}")
         rss0 = harness.rss_mib(child.pid)
         consumer = asyncio.create_task(probe.consume(args.first_sync))
         started = time.perf_counter()
@@ -269,6 +273,7 @@ async def measure(args: argparse.Namespace, env: dict[str, str], port: int) -> N
             await asyncio.wait_for(child.wait(), 60)
         except TimeoutError:
             child.kill()
+        errors.close()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -293,7 +298,7 @@ def main(args: argparse.Namespace) -> None:
             "port": str(dovecot.imap_port),
             "accounts": str(args.accounts),
         }
-        asyncio.run(measure(args, env, dovecot.imap_port))
+        asyncio.run(measure(args, env, dovecot.imap_port, state / "fetcher.log"))
     finally:
         delete_vhost(vhost)
         mongo.stop()
