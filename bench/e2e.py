@@ -38,6 +38,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -237,7 +238,7 @@ def counts_of(prefix: Path, pid: int) -> dict[str, Counter[str]]:
         data = json.loads(Path(f"{prefix}.{pid}").read_text())
     except (OSError, ValueError):
         data = {}
-    return {k: Counter(data.get(k, {})) for k in ("commands", "publishes")}
+    return {k: Counter(data.get(k, {})) for k in ("commands", "micros", "publishes")}
 
 
 @dataclass
@@ -267,11 +268,12 @@ def percentiles(seconds: list[float]) -> str:
     return f"p50 {q[49] * 1000:,.0f} ms, p95 {q[94] * 1000:,.0f} ms, p99 {q[98] * 1000:,.0f} ms"
 
 
-async def settle(db: Any, sink: SmtpSink, mails: int, since: datetime) -> bool:
+async def settle(db: Any, sink: SmtpSink, mails: int, since: datetime, max_seconds: float) -> bool:
     """Wait until every mail is in a case and every new case has its acknowledgement (or
-    nothing changed for STALL_SECONDS); whether the run completed."""
+    nothing changed for STALL_SECONDS, or ``max_seconds`` passed); whether it completed."""
     last: tuple[int, int, int] = (-1, -1, -1)
     still = time.monotonic()
+    deadline = still + max_seconds
     while True:
         recorded, opened = await progress(db, since)
         acked = len(list((sink.maildir / "new").iterdir()))
@@ -281,6 +283,12 @@ async def settle(db: Any, sink: SmtpSink, mails: int, since: datetime) -> bool:
             last, still = (recorded, opened, acked), time.monotonic()
         elif time.monotonic() - still > STALL_SECONDS:
             print(f"stalled: {recorded} recorded, {opened} cases, {acked} acks", file=sys.stderr)
+            return False
+        if time.monotonic() > deadline:
+            print(
+                f"--max-seconds passed: {recorded} recorded, {opened} cases, {acked} acks",
+                file=sys.stderr,
+            )
             return False
         await asyncio.sleep(0.5)
 
@@ -367,7 +375,7 @@ async def _measure(
         since = datetime.now(UTC)
         before = snapshot(services, prefix)
         delivered = await asyncio.to_thread(deliver, dovecot.imap_port, mails, args.rate)
-        complete = await settle(db, sink, len(mails), since)
+        complete = await settle(db, sink, len(mails), since, args.max_seconds)
         await asyncio.sleep(1.2)  # the counts are written twice a second
         after = snapshot(services, prefix)
         peaks = {n: harness.peak_rss_mib(p.pid) for n, p in services.procs.items()}
@@ -400,18 +408,22 @@ def report(
     last = max([*(recorded[k] for k in ours if k in recorded), *acked.values()])
     seconds = last - first
     mode = "mailroom run all (one process)" if args.all_in_one else "4 service processes"
-    state = "" if complete else " (INCOMPLETE: see stderr)"
+    done = sum(1 for k in ours if k in recorded)
+    state = "" if complete else f" (INCOMPLETE: {done} of {n} in cases, see stderr)"
     print(
-        f"end to end, {mode}: {n} mails in {seconds:.1f} s = {n / seconds:,.1f} mail/s{state}; "
+        f"end to end, {mode}: {done} mails in {seconds:.1f} s = {done / seconds:,.1f} mail/s"
+        f"{state}; "
         f"{kinds['new_case']} new cases, {kinds['follow_up']} follow-ups, {len(acked)} acks"
     )
     to_case = [recorded[k] - delivered[k] for k in ours if k in recorded]
     to_ack = [acked[k] - delivered[k] for k in acked]
     print(f"  delivery → case: {percentiles(to_case)}")
     print(f"  delivery → ack:  {percentiles(to_ack)}")
+    n = max(done, 1)  # per mail that went through: an incomplete run did less work
     total_commands = 0.0
     for name in after.cpu:
         commands = after.counts[name]["commands"] - before.counts[name]["commands"]
+        micros = after.counts[name]["micros"] - before.counts[name]["micros"]
         publishes = after.counts[name]["publishes"] - before.counts[name]["publishes"]
         cpu = after.cpu[name] - before.cpu[name]
         total_commands += commands.total()
@@ -421,7 +433,10 @@ def report(
             f"per 1,000 mails, peak RSS {peaks[name]:4.0f} MiB"
         )
         if args.verbose:
-            by_name = ", ".join(f"{k} {v / n:.2f}" for k, v in commands.most_common())
+            by_name = ", ".join(
+                f"{k} {v / n:.2f} ({micros[k] / v / 1000:.1f} ms each)"
+                for k, v in commands.most_common()
+            )
             print(f"            commands: {by_name}")
             print(f"            publishes: {', '.join(f'{k} {v}' for k, v in publishes.items())}")
     print(f"  MongoDB commands per mail, all services: {total_commands / n:.2f}")
@@ -436,10 +451,14 @@ def main() -> None:
     parser.add_argument("--preload-cases", type=int, default=0)
     parser.add_argument("--all-in-one", action="store_true", help="mailroom run all")
     parser.add_argument("--mongo-url", help="a real MongoDB instead of the local stand-in")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="then report so far")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
     parser.add_argument("-v", "--verbose", action="store_true", help="commands by name")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    # A TERM (timeout, CI) unwinds like Ctrl-C: the services and servers are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

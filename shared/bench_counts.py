@@ -1,7 +1,8 @@
 """MongoDB commands and RabbitMQ publishes counted per process, for the benchmarks.
 
 Off unless ``MAILROOM_BENCH_COUNTS`` names a file prefix (``bench/e2e.py`` sets it). Then the
-first store client of the process gets a PyMongo command listener, every AMQP publish of the
+first store client of the process gets a PyMongo command listener (commands and their round
+trips in microseconds, by command name), every AMQP publish of the
 process is counted, and a thread writes the counts to ``<prefix>.<pid>`` as JSON twice a
 second, so a benchmark can read them while the service runs and diff two readings (start-up
 and shutdown commands then stay out of its figures). Nothing is counted, wrapped or written
@@ -37,6 +38,7 @@ class Counts(CommandListener):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.commands: Counter[str] = Counter()
+        self.micros: Counter[str] = Counter()
         self.publishes: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -46,10 +48,14 @@ class Counts(CommandListener):
             self.commands[event.command_name] += 1
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
-        """Nothing: a command is counted when it is sent."""
+        """Add the command's round trip to its name's total (where MongoDB time goes)."""
+        with self._lock:
+            self.micros[event.command_name] += event.duration_micros
 
     def failed(self, event: CommandFailedEvent) -> None:
-        """Nothing: a command is counted when it is sent."""
+        """Add the failed command's round trip to its name's total."""
+        with self._lock:
+            self.micros[event.command_name] += event.duration_micros
 
     def published(self, routing_key: str) -> None:
         """Count one AMQP publish, by routing key."""
@@ -59,7 +65,11 @@ class Counts(CommandListener):
     def write(self) -> None:
         """Replace the file with the counts so far (atomically: readers never see half)."""
         with self._lock:
-            data = {"commands": dict(self.commands), "publishes": dict(self.publishes)}
+            data = {
+                "commands": dict(self.commands),
+                "micros": dict(self.micros),
+                "publishes": dict(self.publishes),
+            }
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self.path)

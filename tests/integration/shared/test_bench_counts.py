@@ -72,6 +72,7 @@ def test_a_process_writes_its_commands_and_publishes(
     commands = counts["commands"]
     assert commands["insert"] >= 1 and commands["find"] >= 1 and commands["update"] >= 1
     assert commands["createIndexes"] >= 1, "open_store's own commands count too"
+    assert {"insert", "find", "update"} <= set(counts["micros"]), "round trips by name"
     assert counts["publishes"] == {"mail.received": 1}
 
 
