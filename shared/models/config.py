@@ -10,7 +10,7 @@ import functools
 import re
 from datetime import date
 from importlib.metadata import entry_points
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -29,6 +29,9 @@ from shared.models._validators import HostName, NonEmptyText, optional_regex, re
 from shared.models.field_hints import hints
 from shared.models.messages import HeaderText, MailAddress
 from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
+
+if TYPE_CHECKING:
+    from shared.mailbox.base import Disposal
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SAMPLE_CASE_REFERENCE = "10042"
@@ -91,6 +94,8 @@ SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
 the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
 is ``none``; CSM's "Auto" is ``auto``."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
+LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
+"""Account fields replaced by ``after_fetch``, still read from configs written before it."""
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
@@ -144,12 +149,28 @@ class IncomingAccount(_View):
         json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("basic",)}),
     )
     """The login password (secret, stored encrypted); needed with auth ``basic``."""
-    delete_read_messages: Literal["inherit", "yes", "no"] = Field(
+    after_fetch: Literal["inherit", "seen", "move", "delete"] = Field(
         default="inherit",
-        title="Delete read messages",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        title="After fetching",
+        json_schema_extra=hints(group="Mailbox"),
     )
-    """Delete mail from the server once stored; ``inherit`` follows the global setting."""
+    """What happens to a mail on the server once stored and announced: ``seen`` flags it
+    read and keeps it (POP3: keeps it, its UIDL remembered), ``move`` moves it to
+    ``move_to_folder`` (IMAP), ``delete`` deletes it; ``inherit`` follows the global
+    ``delete_read_messages``. Replaces ``delete_read_messages`` (yes: delete, no: seen) and
+    POP3's ``leave_on_server`` (on: seen, off: delete), which are still read from configs
+    written before (see ``_legacy_disposal``)."""
+    move_to_folder: str | None = Field(
+        default=None,
+        max_length=255,
+        title="Move to folder",
+        json_schema_extra=hints(
+            group="Mailbox",
+            applies_to={"protocol": IMAP_PROTOCOLS, "after_fetch": ("move",)},
+        ),
+    )
+    """The folder fetched mail is moved to with ``after_fetch`` ``move``; it must exist
+    (the connection test refuses a missing one)."""
     debug: Literal["inherit", "yes", "no"] = Field(
         default="inherit", title="Debug", json_schema_extra=hints(group="Account")
     )
@@ -293,13 +314,6 @@ class IncomingAccount(_View):
     )
     """Seconds between two fetches of this account without IMAP IDLE; empty: the global
     ``settings/poll_interval_seconds``."""
-    leave_on_server: bool = Field(
-        default=False,
-        title="Leave mail on the server",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": ("POP3", "POP3S")}),
-    )
-    """POP3: keep fetched mail in the maildrop; the UIDLs already taken are remembered, so
-    each mail is fetched once. Off (the default): mail is deleted once stored and announced."""
     available_to_users: bool = Field(
         default=True,
         title="Make account available to users",
@@ -317,6 +331,29 @@ class IncomingAccount(_View):
                 "starting with a letter or digit"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_disposal(cls, data: Any) -> Any:
+        """Configs written before ``after_fetch`` (exports, stored accounts) still load:
+        their ``delete_read_messages`` and ``leave_on_server`` become ``after_fetch`` with
+        the same effect when it is not given. POP3 deleted unless ``leave_on_server``,
+        whatever the global setting, so a POP3 account without ``after_fetch`` deletes."""
+        if not isinstance(data, dict):
+            return data
+        pop3 = str(data.get("protocol", "IMAPS")).startswith("POP3")
+        if not (pop3 or LEGACY_DISPOSAL & data.keys()):
+            return data
+        data = dict(data)
+        delete = data.pop("delete_read_messages", None)
+        leave = data.pop("leave_on_server", None)
+        if data.get("after_fetch") is not None:
+            return data
+        if pop3:
+            data["after_fetch"] = "seen" if leave in (True, "true", "on", "yes") else "delete"
+        elif delete is not None:
+            data["after_fetch"] = {"yes": "delete", "no": "seen"}.get(str(delete), "inherit")
+        return data
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
@@ -360,9 +397,15 @@ class IncomingAccount(_View):
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
-        if self.leave_on_server and not self.is_pop3:
+        if (self.after_fetch == "move") != (self.move_to_folder is not None):
             raise ValueError(
-                "leave_on_server applies to POP3 only: for IMAP use delete_read_messages"
+                "after_fetch 'move' needs move_to_folder, and only it takes one: "
+                "name the folder fetched mail goes to"
+            )
+        if self.after_fetch == "move" and self.is_pop3:
+            raise ValueError(
+                "after_fetch 'move' cannot be used with POP3, which has no folders: "
+                "use seen (keep the mail) or delete"
             )
         self._outgoing_fits()
         return self
@@ -435,17 +478,12 @@ class IncomingAccount(_View):
         """True when the connection is TLS from the first byte."""
         return self.protocol in ("IMAPS", "POP3S")
 
-    def deletes(self, default: bool) -> bool:
-        """Whether read messages are deleted, resolving ``inherit`` against the global default.
-
-        POP3 deletes unless ``leave_on_server``: it has no flags, so mail left on the server
-        is told apart by the UIDLs remembered in the fetch state.
-        """
-        if self.is_pop3:
-            return not self.leave_on_server
-        if self.delete_read_messages == "inherit":
-            return default
-        return self.delete_read_messages == "yes"
+    def disposal(self, default_delete: bool) -> Disposal:
+        """What happens to fetched mail on the server, resolving ``inherit`` against the
+        global ``delete_read_messages`` (``default_delete``)."""
+        if self.after_fetch == "inherit":
+            return "delete" if default_delete else "seen"
+        return self.after_fetch
 
     def polls_every(self, default: float) -> float:
         """Seconds between two fetches: the account's own interval, else ``default``."""

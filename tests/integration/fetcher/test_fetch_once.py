@@ -39,7 +39,7 @@ async def test_keep_mode_stores_announces_and_flags_each_mail_once(
 ) -> None:
     mails = [tricky_mail(n) for n in range(3)]
     append(bob, "bob", *mails)
-    acc = account(bob, "bob", delete_read_messages="no")
+    acc = account(bob, "bob", after_fetch="seen")
     mailbox = open_mailbox(acc)
 
     assert await fetch_once(rt, acc, mailbox) == 3
@@ -78,7 +78,7 @@ async def test_delete_mode_empties_the_mailbox_after_storing(
     for n in range(2):
         mail, _ = make_mail(subject=f"delete me {n}")
         bob.deliver("bob", mail)
-    acc = account(bob, "bob", protocol="IMAPS", delete_read_messages="yes")
+    acc = account(bob, "bob", protocol="IMAPS", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
     assert server_flags(bob, "bob") == {}
     assert len(await announced(rt)) == 2
@@ -92,7 +92,7 @@ async def test_the_global_default_decides_when_the_account_inherits(
     rt.config = rt.config.model_copy(
         update={"settings": rt.config.settings.model_copy(update={"delete_read_messages": True})}
     )
-    acc = account(bob, "bob", delete_read_messages="inherit")
+    acc = account(bob, "bob", after_fetch="inherit")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
     assert server_flags(bob, "bob") == {}
 
@@ -197,7 +197,7 @@ async def test_many_mails_in_several_batches(
 ) -> None:
     count = ingest.BATCH_SIZE * 2 + 17
     append(bob, "bob", *(tricky_mail(n) for n in range(count)))
-    acc = account(bob, "bob", delete_read_messages="yes")
+    acc = account(bob, "bob", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == count
     uidvalidity = (await rt.store.fetch_state.get(account=acc.name, folder="INBOX")).uidvalidity
     # Announced in the order the mails arrived: a reply is not processed before its original.

@@ -80,7 +80,7 @@ async def test_fetch_state_accepts_writes_only_with_the_current_token(rt: Runtim
 async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
     rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
-    acc = account(bob, "bob", name="support", delete_read_messages="yes")
+    acc = account(bob, "bob", name="support", after_fetch="delete")
     token_a = await take(rt, A, seconds=30)
     assert token_a is not None
     await rt.store.fetch_state.claim(account=acc.name, folder=acc.folder, token=token_a)

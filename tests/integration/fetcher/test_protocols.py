@@ -69,7 +69,7 @@ async def test_each_variant_stores_and_announces_every_mail_once(
 ) -> None:
     mails = [tricky_mail(n) for n in range(3)] + [DOT_MAIL]
     append(carol, "alice", *mails)
-    acc = account(carol, protocol=protocol, security=security, delete_read_messages="no")
+    acc = account(carol, protocol=protocol, security=security, after_fetch="seen")
     mailbox = open_mailbox(acc)
 
     assert await fetch_once(rt, acc, mailbox) == 4

@@ -30,8 +30,9 @@ def test_starttls_on_an_implicit_tls_protocol_is_refused() -> None:
         make(protocol="IMAPS", security="STARTTLS")
 
 
-def test_pop3_always_deletes_whatever_the_setting() -> None:
-    assert make(protocol="POP3S", delete_read_messages="no").deletes(False)
+def test_pop3_without_after_fetch_deletes_whatever_the_global_setting() -> None:
+    assert make(protocol="POP3S").disposal(False) == "delete"
+    assert make(protocol="POP3S", after_fetch="seen").disposal(True) == "seen"
 
 
 @pytest.mark.parametrize(
