@@ -1,9 +1,10 @@
-"""Per-account fetch options on the real Dovecot: POP3 ``leave_on_server`` (mail stays in the
-maildrop, each UIDL is fetched once and remembered in the fetch state) and the account's own
-poll interval overriding the global one."""
+"""Per-account fetch options on the real Dovecot: POP3 keeping mail (``after_fetch`` seen: mail
+stays in the maildrop, each UIDL is fetched once and remembered in the adapter's cursor) and
+the account's own poll interval overriding the global one."""
 
 from __future__ import annotations
 
+import json
 import poplib
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -56,20 +57,25 @@ class Counting:
             yield mail
 
 
-async def test_pop3_leave_on_server_fetches_each_uidl_once_and_keeps_the_mail(
+async def taken(rt: Runtime, name: str) -> list[str]:
+    """The UIDLs the POP3 cursor holds (taken and left on the server)."""
+    state = await rt.store.fetch_state.get(account=name, folder="INBOX")
+    return list(json.loads(state.cursor)["taken"]) if state.cursor else []
+
+
+async def test_pop3_keeping_mail_fetches_each_uidl_once_and_keeps_the_mail(
     rt: Runtime, dovecot: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
     dovecot.reset_mailbox("alice")
     append(dovecot, "alice", tricky_mail(1), tricky_mail(2))
-    acc = account(dovecot, protocol="POP3S", leave_on_server=True)
+    acc = account(dovecot, protocol="POP3S", after_fetch="seen")
     counting = Counting(open_mailbox(acc))
     mailbox: Mailbox = counting  # type: ignore[assignment]
 
     assert await fetch_once(rt, acc, mailbox) == 2
     await mailbox.close()
     assert maildrop(dovecot, "alice") == 2  # left on the server
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 2 and len(counting.fetched) == 2
+    assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 2
 
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
@@ -78,26 +84,25 @@ async def test_pop3_leave_on_server_fetches_each_uidl_once_and_keeps_the_mail(
     append(dovecot, "alice", tricky_mail(3))
     assert await fetch_once(rt, acc, mailbox) == 1
     await mailbox.close()
-    assert len(counting.fetched) == 3 and counting.fetched[-1] not in state.uidls
+    assert len(counting.fetched) == 3 and len(await taken(rt, acc.name)) == 3
     assert len(await announced(rt)) == 3  # each mail announced once
     assert await rt.store.raw_emails.count(account=acc.name) == 3
 
-    # A round that stopped after announcing and before remembering: the stored, announced
-    # mail is remembered from MongoDB, not fetched again.
-    await rt.store.db["fetch_state"].update_one(
-        {"account": acc.name}, {"$pull": {"uidls": counting.fetched[-1]}}
-    )
+    # A round that stopped after announcing and before its cursor write: the mail is
+    # fetched once more, but neither stored nor announced again, and then remembered.
+    cursor = json.dumps({"taken": (await taken(rt, acc.name))[:-1]})
+    await rt.store.fetch_state.save_cursor(account=acc.name, folder="INBOX", cursor=cursor)
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 3 and len(counting.fetched) == 3
+    assert len(await taken(rt, acc.name)) == 3 and len(counting.fetched) == 4
+    assert await announced(rt) == []
+    assert await rt.store.raw_emails.count(account=acc.name) == 3
 
     # A mail deleted by another client is forgotten: the list is as long as the maildrop.
     assert maildrop(dovecot, "alice", delete=1) == 2
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 2 and len(counting.fetched) == 3
+    assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 4
 
 
 async def test_pop3_deletes_by_default(
@@ -112,8 +117,7 @@ async def test_pop3_deletes_by_default(
     await mailbox.close()
 
     assert maildrop(dovecot, "alice") == 0
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert state.uidls == []
+    assert await taken(rt, acc.name) == []
 
 
 async def test_an_accounts_poll_interval_overrides_the_global_one(
