@@ -135,7 +135,8 @@ def test_set_changes_only_the_options_given_from_the_cli(
     assert (changed["protocol"], changed["security"], changed["port"]) == ("IMAP", "STARTTLS", 1143)
     assert changed["host"] == "imap.example.org" and changed["password_set"] is True
     assert account("--reset", "port")["port"] == 143
-    assert account("--folder", "Support", "--delete", "yes")["folder"] == "Support"
+    moved = account("--folder", "Support", "--after-fetch", "delete")
+    assert (moved["folder"], moved["after_fetch"]) == ("Support", "delete")
     assert account("--password-stdin", stdin="another-password-7\n")["password_set"] is True
 
     refused = mailroom("accounts", "set", "support", "--reset", "host", env=env)
