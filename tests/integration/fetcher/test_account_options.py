@@ -1,9 +1,11 @@
 """Per-account fetch options on the real Dovecot: POP3 keeping mail (``after_fetch`` seen: mail
-stays in the maildrop, each UIDL is fetched once and remembered in the adapter's cursor) and
-the account's own poll interval overriding the global one."""
+stays in the maildrop, each UIDL is fetched once and remembered in the adapter's cursor), IMAP
+moving fetched mail to a folder, and the account's own poll interval overriding the global
+one."""
 
 from __future__ import annotations
 
+import imaplib
 import json
 import poplib
 import ssl
@@ -15,6 +17,7 @@ from deploy.local.servers import Dovecot
 from services.fetcher.ingest import fetch_once
 from services.fetcher.supervisor import Backoff, Supervisor
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
+from shared.mailbox.probe import check_connection
 from shared.models.config import GlobalSettings
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
@@ -156,3 +159,38 @@ async def _rounds(rt: Runtime, names: tuple[str, ...]) -> bool:
         if health.last_fetch_at is None:
             return False
     return True
+
+
+def folder_flags(dovecot: Dovecot, user: str, folder: str) -> list[str]:
+    """The flags of each mail in ``folder`` (IMAP), creating the folder if it is missing."""
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=30)
+    try:
+        imap.login(user, PASSWORDS[user])
+        imap.create(folder)  # NO when it exists: fine
+        imap.select(folder, readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(FLAGS)")
+    finally:
+        imap.logout()
+    return [item.decode() for item in data if isinstance(item, bytes)]
+
+
+async def test_imap_moves_fetched_mail_to_the_chosen_folder(
+    rt: Runtime, dovecot: Dovecot, open_mailbox: MailboxMaker
+) -> None:
+    dovecot.reset_mailbox("alice")
+    assert folder_flags(dovecot, "alice", "Done") == []
+    append(dovecot, "alice", tricky_mail(1), tricky_mail(2))
+    acc = account(dovecot, after_fetch="move", move_to_folder="Done")
+
+    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert len(await announced(rt)) == 2
+    assert folder_flags(dovecot, "alice", "INBOX") == []
+    moved = folder_flags(dovecot, "alice", "Done")
+    assert len(moved) == 2 and all("\\Seen" in flags for flags in moved)
+
+    # The connection test refuses a folder that is not there, naming the field.
+    missing = acc.model_copy(update={"move_to_folder": "Nope"})
+    report = await check_connection(missing, timeout=10)
+    assert not report.ok and report.error is not None
+    assert "move_to_folder 'Nope' does not exist" in report.error
+    assert (await check_connection(acc, timeout=10)).ok
