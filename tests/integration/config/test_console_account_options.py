@@ -97,3 +97,20 @@ async def test_pop3_keeps_mail_on_the_server_when_asked(
         added = await browser.post("/console/email/new-account", data=pop)
         assert added.status_code == 303, added.text
         assert config_stack.rt.config.accounts["support"].after_fetch == "seen"
+
+
+async def test_choosing_move_shows_the_folder_to_move_to(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = imap_form(dovecot, csrf, "alicepw", after_fetch="move")
+        redrawn = await browser.post("/console/email/account-draft", data=form)
+        assert 'name="move_to_folder"' in redrawn.text
+        refused = await browser.post("/console/email/new-account", data=form)
+        assert "move_to_folder" in refused.text  # move needs the folder
+        added = await browser.post(
+            "/console/email/new-account", data={**form, "move_to_folder": "Done"}
+        )
+        assert added.status_code == 303, added.text
+        account = config_stack.rt.config.accounts["support"]
+        assert (account.after_fetch, account.move_to_folder) == ("move", "Done")
