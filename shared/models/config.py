@@ -157,9 +157,9 @@ class IncomingAccount(_View):
     """What happens to a mail on the server once stored and announced: ``seen`` flags it
     read and keeps it (POP3: keeps it, its UIDL remembered), ``move`` moves it to
     ``move_to_folder`` (IMAP), ``delete`` deletes it; ``inherit`` follows the global
-    ``delete_read_messages``. Replaces ``delete_read_messages`` (yes: delete, no: seen) and
-    POP3's ``leave_on_server`` (on: seen, off: delete), which are still read from configs
-    written before (see ``_legacy_disposal``)."""
+    ``delete_read_messages``. Replaces the account's ``delete_read_messages`` (yes: delete,
+    no: seen) and POP3's ``leave_on_server`` (on: seen, off: delete), which are still read
+    from configs written before; a POP3 account without it deletes, as POP3 always did."""
     move_to_folder: str | None = Field(
         default=None,
         max_length=255,
