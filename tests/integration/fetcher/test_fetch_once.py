@@ -214,3 +214,30 @@ async def test_many_mails_in_several_batches(
     assert keys == [f"{uidvalidity}:{uid}" for uid in range(1, count + 1)]
     assert server_flags(bob, "bob") == {}
     assert position[1] == count
+
+
+async def test_a_position_stored_before_the_seam_resumes_without_fetching_again(
+    rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
+) -> None:
+    append(bob, "bob", *(tricky_mail(n) for n in range(3)))
+    acc = account(bob, "bob", after_fetch="seen")
+    mailbox = open_mailbox(acc)
+    status = await mailbox.connect()
+    # What a fetcher before the seam left after taking UIDs 1 and 2.
+    await rt.store.db["fetch_state"].insert_one(
+        {
+            "account": acc.name,
+            "folder": "INBOX",
+            "uidvalidity": status.uidvalidity,
+            "last_uid": 2,
+            "renumbered": False,
+            "uidls": [],
+        }
+    )
+
+    assert await fetch_once(rt, acc, mailbox) == 1
+    [record] = await rt.store.raw_emails.recent(account=acc.name)
+    assert record.source_key == f"{status.uidvalidity}:3"
+    assert await imap_position(rt, acc) == (status.uidvalidity, 3)
+    doc = await rt.store.db["fetch_state"].find_one({"account": acc.name}, {"_id": 0})
+    assert doc is not None and not {"uidvalidity", "last_uid", "uidls"} & doc.keys()
