@@ -15,7 +15,7 @@ answer                                   → Mailroom error
 ├── 404 (mailbox, folder or mail gone)   → Gone (a Permanent)
 ├── 429, 503 with Retry-After ≤ 10 s     → waited out here, at most 3 tries
 ├── 429, 5xx beyond that                 → RetryLater (a Transient) carrying the delay
-├── other 4xx                            → Permanent with Graph's error code and message
+├── other 4xx                            → Refused (a Permanent) with Graph's error code
 └── timeout, connection refused/dropped  → Transient
 Texts name the host and the mailbox, never a token.
 """
@@ -59,6 +59,14 @@ class Gone(Permanent):
     """404: the mailbox, folder or message does not exist (or no longer)."""
 
 
+class Refused(Permanent):
+    """Another 4xx; ``code`` is Graph's error code (``ErrorInvalidRecipients``, ...)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _retry_after(response: httpx.Response, attempt: int) -> float:
     try:
         return max(0.0, float(response.headers.get("Retry-After", "")))
@@ -66,12 +74,13 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
         return float(BACKOFF_S * 2.0**attempt)
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """Graph's error code and message (``/graph/errors``)."""
     try:
         error = response.json().get("error", {})
-        return f"{error.get('code', '?')}: {error.get('message', '')}".strip()
+        return str(error.get("code", "")), str(error.get("message", ""))
     except (ValueError, AttributeError):
-        return response.reason_phrase
+        return "", response.reason_phrase
 
 
 class GraphClient:
@@ -166,7 +175,8 @@ class GraphClient:
     def _wait(self, response: httpx.Response, attempt: int) -> float:
         """How long to wait before trying again, or the error to raise."""
         status = response.status_code
-        text = f"{self.where}: {method_path(response)} answered {status} {_error_text(response)}"
+        code, message = _error(response)
+        text = f"{self.where}: {method_path(response)} answered {status} {code}: {message}"
         if status == 429 or status >= 500:
             delay = _retry_after(response, attempt)
             if delay <= MAX_INLINE_WAIT_S and attempt + 1 < ATTEMPTS:
@@ -182,7 +192,7 @@ class GraphClient:
             )
         if status == 404:
             raise Gone(text)
-        raise Permanent(text)
+        raise Refused(text, code=code)
 
     def _transport_error(self, exc: httpx.HTTPError) -> MailroomError:
         cert = cert_error(exc)
