@@ -602,6 +602,9 @@ def _json_body(body: bytes) -> dict[str, Any]:
 def _handler(standin: GraphStandin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Graph's front doors do
+        # Headers and body go out in separate writes: without TCP_NODELAY the client's
+        # delayed ACK holds each answer ~40 ms.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
