@@ -477,9 +477,11 @@ class GraphStandin:
         if rest:
             skip = secrets.token_urlsafe(12)
             self._snapshots[skip] = _Snapshot(rest, snapshot.token)
-            answer["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': skip})}"
+            answer["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': skip}, safe='$')}"
         else:
-            answer["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': snapshot.token})}"
+            answer["@odata.deltaLink"] = (
+                f"{base}?{urlencode({'$deltatoken': snapshot.token}, safe='$')}"
+            )
         return answer
 
     def _changes(self, box: _Mailbox, folder: _Folder, query: dict[str, str]) -> _Snapshot:
