@@ -108,8 +108,10 @@ class GraphMailbox:
             link = str(page["@odata.nextLink"])
             if len(items) >= MAX_LISTED:
                 break
-        items.sort(key=lambda i: str(i.get("receivedDateTime") or ""))
-        refs = [MessageRef(source_key=str(i["id"]), handle=str(i["id"])) for i in items]
+        # Graph may report one item twice in a round ("apply the latest"): once is enough.
+        unique = {str(i["id"]): i for i in items}
+        ordered = sorted(unique.values(), key=lambda i: str(i.get("receivedDateTime") or ""))
+        refs = [MessageRef(source_key=str(i["id"]), handle=str(i["id"])) for i in ordered]
         keys = {r.source_key for r in refs}
         after = json.dumps({"folder": folder_id, "link": link})
 
@@ -123,7 +125,7 @@ class GraphMailbox:
     ) -> AsyncIterator[FetchedMail]:
         """Each message's MIME, streamed; a message gone meanwhile is skipped."""
         for ref in refs:
-            url = self._client.url(f"/messages/{ref.handle}/$value")
+            url = self._client.url(f"/messages/{_graph_id(ref)}/$value")
             try:
                 async with self._client.stream("GET", url) as response:
                     size = int(response.headers.get("Content-Length") or 0) or None
@@ -152,7 +154,7 @@ class GraphMailbox:
         slots = asyncio.Semaphore(DONE_PARALLEL)
 
         async def one(ref: MessageRef) -> None:
-            url = self._client.url(f"/messages/{ref.handle}")
+            url = self._client.url(f"/messages/{_graph_id(ref)}")
             async with slots:
                 try:
                     if disposal == "seen":
@@ -165,7 +167,12 @@ class GraphMailbox:
                 except Gone:
                     log.info("%s: message %s already gone", self.where, ref.source_key)
 
-        await asyncio.gather(*(one(ref) for ref in refs))
+        # Every request runs to its end; then the first failure is the round's error (a
+        # TaskGroup would wrap it in an ExceptionGroup the fetcher does not expect).
+        outcomes = await asyncio.gather(*(one(ref) for ref in refs), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def wait_for_news(self, timeout: float) -> bool:
         """Poll the delta link until new mail shows or ``timeout`` passes."""
@@ -239,6 +246,11 @@ def _link(cursor: str | None, folder_id: str) -> str | None:
         return None
     link = state.get("link")
     return str(link) if link else None
+
+
+def _graph_id(ref: MessageRef) -> str:
+    # The immutable id is both the source key and the handle.
+    return str(ref.handle or ref.source_key)
 
 
 def _day(day: date) -> str:
