@@ -170,6 +170,12 @@ async def test_delete_leaves_mail_in_deleted_items_only(
     assert graph_standin.remaining(graph_server.upn, "deleteditems") == [
         ("<graph-1@example.org>", False)
     ]
+    # Deleted from Deleted Items, then gone: disposing again and fetching skip it.
+    await mailbox.mark_done(listing.refs, disposal="delete")
+    assert graph_standin.remaining(graph_server.upn, "deleteditems") == []
+    await mailbox.mark_done(listing.refs, disposal="delete")
+    assert await drain(mailbox, list(listing.refs)) == []
+    assert [r.status for r in graph_standin.requests[-2:]] == [404, 404]
 
 
 async def test_a_short_throttle_is_waited_out_and_others_go_on_meanwhile(
