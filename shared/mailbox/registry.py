@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.mailbox.base import Mailbox
+from shared.mailbox.graph import open_graph_mailbox
 from shared.mailbox.imap import open_imap_mailbox
 from shared.mailbox.pop3 import open_pop3_mailbox
 
@@ -17,5 +18,6 @@ FACTORIES: dict[str, MailboxFactory] = {
     "IMAPS": open_imap_mailbox,
     "POP3": open_pop3_mailbox,
     "POP3S": open_pop3_mailbox,
+    "GRAPH": open_graph_mailbox,
 }
 """The account's ``protocol`` → the factory of its adapter."""

@@ -11,6 +11,7 @@ import re
 from datetime import date
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -84,7 +85,7 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}
+MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995, "GRAPH": 443}
 """The port each incoming protocol uses when an account gives none."""
 SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
 """The port each SMTP security mode uses when the connection gives none (``auto`` is
@@ -96,6 +97,27 @@ is ``none``; CSM's "Auto" is ``auto``."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
 LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
 """Account fields replaced by ``after_fetch``, still read from configs written before it."""
+GRAPH_URL: Final = "https://graph.microsoft.com/v1.0"
+"""Microsoft Graph's v1.0 endpoint (national clouds and test stand-ins have their own)."""
+GRAPH_SCOPE: Final = "https://graph.microsoft.com/.default"
+"""The app-only scope of Microsoft Graph: the application permissions granted to the app."""
+_GRAPH = hints(group="Server", applies_to={"protocol": ("GRAPH",)})
+
+
+def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
+    """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
+    account or connection needs neither: its server is the URL."""
+    if not isinstance(values, dict):
+        return values
+    url = values.get(url_field) or GRAPH_URL
+    filled = dict(values)
+    if not filled.get("host"):
+        filled["host"] = urlsplit(str(url)).hostname or ""
+    if scope and not filled.get("scope") and not filled.get("credential"):
+        filled["scope"] = GRAPH_SCOPE
+    return filled
+
+
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
@@ -105,11 +127,12 @@ class IncomingAccount(_View):
 
     name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
     """The account's name, unique; everything refers to the account by it."""
-    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = Field(
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S", "GRAPH"] = Field(
         default="IMAPS", title="Protocol", json_schema_extra=hints(group="Server")
     )
-    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), or IMAPS or POP3S (TLS from the
-    first byte)."""
+    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), IMAPS or POP3S (TLS from the
+    first byte), or GRAPH: a Microsoft 365 mailbox through Microsoft Graph (HTTPS, OAuth 2.0;
+    ``host`` and ``port`` follow from ``graph_url``)."""
     security: Literal["none", "STARTTLS", "auto"] = Field(
         default="auto",
         title="Security",
@@ -135,9 +158,28 @@ class IncomingAccount(_View):
         default="INBOX",
         max_length=255,
         title="Folder",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(
+            group="Mailbox", applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH")}
+        ),
     )
-    """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
+    """The IMAP folder mail is taken from (POP3 knows only INBOX); with GRAPH the folder's
+    display name (``INBOX`` is the inbox; ``Parent/Child`` for a child folder)."""
+    graph_mailbox: HeaderText | None = Field(
+        default=None,
+        max_length=320,
+        title="Mailbox (UPN or id)",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("GRAPH",)},
+            placeholder="the username's own mailbox",
+        ),
+    )
+    """GRAPH: the mailbox read, as user principal name or object id, e.g. a shared mailbox
+    ``support@contoso.com`` the app may read; empty: the username's mailbox."""
+    graph_url: HeaderText = Field(
+        default=GRAPH_URL, max_length=1024, title="Graph URL", json_schema_extra=_GRAPH
+    )
+    """GRAPH: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
     username: NonEmptyText = Field(
         max_length=320, title="Username", json_schema_extra=hints(group="Sign-in")
     )
@@ -166,7 +208,7 @@ class IncomingAccount(_View):
         title="Move to folder",
         json_schema_extra=hints(
             group="Mailbox",
-            applies_to={"protocol": IMAP_PROTOCOLS, "after_fetch": ("move",)},
+            applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH"), "after_fetch": ("move",)},
         ),
     )
     """The folder fetched mail is moved to with ``after_fetch`` ``move``; it must exist
@@ -225,7 +267,9 @@ class IncomingAccount(_View):
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(
+            group="Mailbox", applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH")}
+        ),
     )
     """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
@@ -355,8 +399,19 @@ class IncomingAccount(_View):
             data["after_fetch"] = {"yes": "delete", "no": "seen"}.get(str(delete), "inherit")
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_server(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("protocol") == "GRAPH":
+            return _graph_host(values, "graph_url", scope=True)
+        return values
+
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
+        if self.protocol == "GRAPH":
+            self._graph_fits()
+        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
+            raise ValueError("graph_mailbox and graph_url apply to protocol GRAPH only")
         if self.uses_tls and self.security != "auto":
             # IMAPS/POP3S are TLS from the first byte: STARTTLS cannot happen and "none"
             # (password in clear) would not be what the connection does.
@@ -392,7 +447,7 @@ class IncomingAccount(_View):
             raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         if self.start_position != "all" and self.is_pop3:
             raise ValueError(
-                "start_position applies to IMAP only: POP3 takes and deletes all mail "
+                "start_position applies to IMAP and GRAPH only: POP3 takes and deletes all mail "
                 "in the maildrop"
             )
         if (self.start_position == "since") != (self.start_date is not None):
@@ -409,6 +464,17 @@ class IncomingAccount(_View):
             )
         self._outgoing_fits()
         return self
+
+    def _graph_fits(self) -> None:
+        if self.auth != "oauth2":
+            raise ValueError(
+                "protocol GRAPH signs in with OAuth 2.0 only: set auth oauth2 with a client "
+                "(client_id, client_secret, authority) or a credential"
+            )
+        if not self.graph_url.startswith("https://"):
+            raise ValueError("graph_url must be an https:// URL")
+        if self.security != "auto":
+            raise ValueError("security does not apply to GRAPH (always HTTPS): leave it auto")
 
     def _outgoing_fits(self) -> None:
         own = self.outgoing_credentials == "own"
@@ -499,7 +565,32 @@ MAX_SMTP_CONCURRENCY = 32
 
 
 class OutgoingConnection(_View):
-    """The SMTP connection the sender uses."""
+    """The connection the sender uses: SMTP, or Microsoft Graph's ``sendMail``."""
+
+    protocol: Literal["smtp", "graph"] = Field(
+        default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
+    )
+    """``smtp``, or ``graph``: Microsoft Graph's ``sendMail`` with the MIME body over HTTPS
+    (OAuth 2.0 only; ``host`` and ``port`` follow from ``graph_url``)."""
+    graph_url: HeaderText = Field(
+        default=GRAPH_URL,
+        max_length=1024,
+        title="Graph URL",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": ("graph",)}),
+    )
+    """graph: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
+    graph_mailbox: HeaderText | None = Field(
+        default=None,
+        max_length=320,
+        title="Send from mailbox (UPN or id)",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("graph",)},
+            placeholder="the username's own mailbox",
+        ),
+    )
+    """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
+    the username's mailbox."""
 
     host: HostName = Field(
         max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
@@ -634,8 +725,25 @@ class OutgoingConnection(_View):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_server(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("protocol") == "graph":
+            return _graph_host(values, "graph_url", scope=bool(values.get("client_id")))
+        return values
+
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
+        if self.protocol == "graph":
+            if self.auth != "oauth2" and self.credentials_from is None:
+                raise ValueError(
+                    "protocol graph sends with OAuth 2.0 only: set auth oauth2 with a client "
+                    "or a credential (Graph has no password login)"
+                )
+            if not self.graph_url.startswith("https://"):
+                raise ValueError("graph_url must be an https:// URL")
+        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
+            raise ValueError("graph_mailbox and graph_url apply to protocol graph only")
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
         basic_login = self.auth == "basic" and self.username and self.credentials_from is None

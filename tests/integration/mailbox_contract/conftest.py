@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.fetcher.conftest import rt
+from tests.integration.graph.contract_server import graph_server, graph_standin
 from tests.integration.mailbox_contract.contract import SERVERS, ContractServer
 from tests.integration.mailbox_contract.dovecot import imap_server, pop3_server
 
-__all__ = ["contract", "imap_server", "pop3_server", "rt"]
+__all__ = [
+    "contract",
+    "graph_server",
+    "graph_standin",
+    "imap_server",
+    "pop3_server",
+    "rt",
+]
 
 
 @pytest.fixture(params=SERVERS)
