@@ -77,11 +77,38 @@ def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel
         )
 
 
+def check_jmap_url(url: str) -> None:
+    """Refuse a JMAP URL that is not https (http only to a loopback host) or has no host."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    name = host if host.startswith("[") else host.split(":", 1)[0]
+    if scheme not in ("https", "http") or not name:
+        raise ValueError(f"jmap_url must be an https:// URL with a host, not {url!r}")
+    if "@" in rest.split("/", 1)[0]:
+        raise ValueError("jmap_url must not carry credentials: use username and password")
+    if scheme == "http" and name.split("]")[0].strip("[") not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(
+            "jmap_url must be https:// (http:// would send the password in clear); "
+            "http:// is accepted for 127.0.0.1 and localhost only"
+        )
+
+
+def jmap_session_url(url: str | None, host: str, port: int | None) -> str:
+    """The JMAP session URL: ``url`` as given when it has a path, ``url`` plus
+    ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
+    if url is None:
+        return f"https://{host}{f':{port}' if port else ''}{JMAP_WELL_KNOWN}"
+    scheme, _, rest = url.partition("://")
+    if "/" not in rest.strip("/"):
+        return f"{scheme}://{rest.strip('/')}{JMAP_WELL_KNOWN}"
+    return url
+
+
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}
+MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995, "JMAP": 443}
 """The port each incoming protocol uses when an account gives none."""
 SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
 """The port each SMTP security mode uses when the connection gives none (``auto`` is
@@ -91,6 +118,9 @@ SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
 the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
 is ``none``; CSM's "Auto" is ``auto``."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
+FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "JMAP")
+"""Protocols with folders (and so a folder to fetch from and a start position)."""
+JMAP_WELL_KNOWN = "/.well-known/jmap"
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
@@ -100,19 +130,20 @@ class IncomingAccount(_View):
 
     name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
     """The account's name, unique; everything refers to the account by it."""
-    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = Field(
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S", "JMAP"] = Field(
         default="IMAPS", title="Protocol", json_schema_extra=hints(group="Server")
     )
-    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), or IMAPS or POP3S (TLS from the
-    first byte)."""
+    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), IMAPS or POP3S (TLS from the
+    first byte), or JMAP (RFC 8620/8621 over HTTPS, see ``jmap_url``)."""
     security: Literal["none", "STARTTLS", "auto"] = Field(
         default="auto",
         title="Security",
         json_schema_extra=hints(group="Server", applies_to={"protocol": ("IMAP", "POP3")}),
     )
-    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
-    upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
-    password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
+    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte; JMAP's is its URL's
+    scheme): ``STARTTLS`` requires the upgrade, ``auto`` upgrades when the server offers it
+    and otherwise refuses to send the password in clear, ``none`` sends it in clear (an
+    explicit, logged choice)."""
     host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
     """The mail server's host name."""
     port: int | None = Field(
@@ -125,14 +156,29 @@ class IncomingAccount(_View):
             placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
         ),
     )
-    """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
+    """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("JMAP",)},
+        ),
+    )
+    """JMAP: the session URL (e.g. ``https://api.fastmail.com/jmap/session``) or the server's
+    base URL (``/.well-known/jmap`` is added); empty: ``https://host[:port]/.well-known/jmap``.
+    ``http://`` is accepted for a loopback host only (a password never crosses a network in
+    clear)."""
     folder: HeaderText = Field(
         default="INBOX",
         max_length=255,
         title="Folder",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
-    """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
+    """The IMAP folder mail is taken from (POP3 knows only INBOX); JMAP: the mailbox's name
+    or role, ``INBOX`` being the mailbox with role ``inbox``."""
     username: NonEmptyText = Field(
         max_length=320, title="Username", json_schema_extra=hints(group="Sign-in")
     )
@@ -147,7 +193,7 @@ class IncomingAccount(_View):
     delete_read_messages: Literal["inherit", "yes", "no"] = Field(
         default="inherit",
         title="Delete read messages",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
     """Delete mail from the server once stored; ``inherit`` follows the global setting."""
     debug: Literal["inherit", "yes", "no"] = Field(
@@ -204,9 +250,9 @@ class IncomingAccount(_View):
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
-    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
+    """Where a new account starts (IMAP, JMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
     start_date: date | None = Field(
         default=None,
@@ -328,6 +374,7 @@ class IncomingAccount(_View):
                 f"from the first byte; use security auto, or protocol {self.protocol[:-1]} "
                 f"with security {self.security}"
             )
+        self._jmap_fits()
         if self.auth == "basic" and not _given(self.password):
             raise ValueError(
                 "auth basic needs a password: set password (or use auth oauth2 with a client)"
@@ -366,6 +413,24 @@ class IncomingAccount(_View):
             )
         self._outgoing_fits()
         return self
+
+    def _jmap_fits(self) -> None:
+        if self.protocol != "JMAP":
+            if self.jmap_url is not None:
+                raise ValueError("jmap_url applies to protocol JMAP only")
+            return
+        if self.security != "auto":
+            raise ValueError(
+                "security does not apply to JMAP: its transport security is the scheme of "
+                "jmap_url (https://); leave security at auto"
+            )
+        if self.jmap_url is not None:
+            check_jmap_url(self.jmap_url)
+
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
 
     def _outgoing_fits(self) -> None:
         own = self.outgoing_credentials == "own"
@@ -461,12 +526,28 @@ MAX_SMTP_CONCURRENCY = 32
 
 
 class OutgoingConnection(_View):
-    """The SMTP connection the sender uses."""
+    """The connection the sender uses: SMTP, or JMAP submission."""
 
+    protocol: Literal["smtp", "jmap"] = Field(
+        default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
+    )
+    """``smtp``: SMTP submission; ``jmap``: JMAP ``EmailSubmission/set`` (RFC 8621) to the
+    server at ``jmap_url`` (or ``https://host/.well-known/jmap``)."""
     host: HostName = Field(
         max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
     )
-    """The SMTP server's host name."""
+    """The SMTP server's host name (JMAP: the server's, when ``jmap_url`` is empty)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("jmap",)},
+        ),
+    )
+    """JMAP: the session URL or the server's base URL, as for an incoming JMAP account."""
     port: int | None = Field(
         default=None,
         ge=1,
@@ -580,6 +661,11 @@ class OutgoingConnection(_View):
         """The configured port, or the standard one for the security mode."""
         return self.port or SMTP_PORTS[self.security]
 
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
+
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
@@ -598,6 +684,10 @@ class OutgoingConnection(_View):
 
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
+        if self.jmap_url is not None:
+            if self.protocol != "jmap":
+                raise ValueError("jmap_url applies to protocol jmap only")
+            check_jmap_url(self.jmap_url)
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
         basic_login = self.auth == "basic" and self.username and self.credentials_from is None
