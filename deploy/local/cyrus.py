@@ -26,6 +26,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,7 +148,21 @@ class Cyrus:
         ids = self.call(user, "Email/query", {})["ids"]
         self.call(user, "Email/set", {"destroy": ids})
 
-    def call(self, user: str, method: str, arguments: dict[str, object]) -> dict[str, object]:
+    def expire(self) -> None:
+        """Purge expunged messages now (``cyr_expire -X 0``): JMAP states from before a
+        deletion then answer ``cannotCalculateChanges``, as on a server that trims history."""
+        cyrus = pwd.getpwnam(CYRUS_USER)
+        subprocess.run(
+            [str(BIN / "cyr_expire"), "-C", str(self.conf), "-X", "0", "-D", "0", "-E", "0"],
+            capture_output=True,
+            timeout=120,
+            check=True,
+            user=cyrus.pw_uid,
+            group=cyrus.pw_gid,
+            extra_groups=[],
+        )
+
+    def call(self, user: str, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """One JMAP method call as ``user`` (for fixtures); returns its response arguments."""
         body = {
             "using": [*JMAP_USING, "urn:ietf:params:jmap:submission"],

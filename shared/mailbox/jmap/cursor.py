@@ -1,0 +1,78 @@
+"""The JMAP adapter's cursor and the pure decisions of a listing (no I/O: unit-tested)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import Permanent
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """What the fetcher stores for a JMAP account: the account's Email state string after
+    which every change has been handled (RFC 8620 §5.2 ``sinceState``)."""
+
+    state: str
+
+    def dump(self) -> str:
+        """The stored form (JSON, versioned)."""
+        return json.dumps({"v": 1, "email_state": self.state}, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, text: str) -> Cursor:
+        """Read a stored cursor; Permanent if it is not one of this adapter's."""
+        try:
+            data = json.loads(text)
+            state = data["email_state"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Permanent(f"stored cursor is not a JMAP cursor: {text[:80]!r}") from exc
+        if data.get("v") != 1 or not isinstance(state, str):
+            raise Permanent(f"stored cursor is not a JMAP cursor: {text[:80]!r}")
+        return cls(state)
+
+
+def is_candidate(email: dict[str, Any], mailbox_id: str, *, created: bool) -> bool:
+    """Whether a changed email is new mail in the folder.
+
+    Created emails count when they are in the folder. Updated ones (a mail moved into the
+    folder keeps its id) count only when they are in it and not ``$seen``: an update is
+    also what our own ``$seen`` keyword or a move out of the folder looks like, and those
+    mails were taken already.
+    """
+    if not email.get("mailboxIds", {}).get(mailbox_id):
+        return False
+    return created or not email.get("keywords", {}).get("$seen")
+
+
+def oldest_first(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Emails ordered by ``receivedAt`` (RFC 3339 UTC strings sort as times), then id."""
+    return sorted(emails, key=lambda e: (str(e.get("receivedAt", "")), str(e["id"])))
+
+
+def find_mailbox(mailboxes: list[dict[str, Any]], folder: str) -> dict[str, Any] | None:
+    """The mailbox a folder setting names: ``INBOX`` (any case) is the one with role inbox;
+    otherwise the full name (``Parent/Child``), the name, or a role of that name."""
+    if folder.upper() == "INBOX":
+        return next((m for m in mailboxes if m.get("role") == "inbox"), None)
+    by_id = {m["id"]: m for m in mailboxes}
+
+    def path(mailbox: dict[str, Any]) -> str:
+        parts, seen = [str(mailbox.get("name", ""))], {mailbox["id"]}
+        parent = mailbox.get("parentId")
+        while parent in by_id and parent not in seen:
+            seen.add(parent)
+            parts.append(str(by_id[parent].get("name", "")))
+            parent = by_id[parent].get("parentId")
+        return "/".join(reversed(parts))
+
+    for match in (
+        lambda m: path(m) == folder,
+        lambda m: m.get("name") == folder,
+        lambda m: m.get("role") == folder.lower(),
+    ):
+        found = [m for m in mailboxes if match(m)]
+        if len(found) == 1:
+            return found[0]
+    return None
