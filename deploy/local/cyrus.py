@@ -77,9 +77,10 @@ jmap_pushpoll: 1s
 # A new user's INBOX (with Archive and Trash) is made by the first LMTP delivery.
 autocreate_quota: 0
 autocreate_post: 1
-autocreate_inbox_folders: Archive | Trash
+autocreate_inbox_folders: Archive | Sent | Trash
 xlist-archive: Archive
 xlist-trash: Trash
+xlist-sent: Sent
 # Speed over durability: this mail is thrown away.
 skiplist_always_checkpoint: 0
 # EmailSubmission/set relays through an SMTP server (a local sink in tests).

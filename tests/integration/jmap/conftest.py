@@ -9,12 +9,20 @@ from pathlib import Path
 import pytest
 
 from deploy.local.cyrus import Cyrus, start_cyrus
-from deploy.local.servers import SmtpSink
+from tests.integration.jmap.relay import Relay, start_relay
 
 
 @pytest.fixture(scope="session")
-def cyrus(state_dir: Path, smtp_sink: SmtpSink) -> Iterator[Cyrus]:
-    """Cyrus 3.6 with JMAP on 127.0.0.1; EmailSubmission relays to ``smtp_sink``."""
-    server = start_cyrus(state_dir, {}, smtp_port=smtp_sink.port)
+def relay() -> Iterator[Relay]:
+    """The SMTP server Cyrus hands submitted mail to."""
+    handler, controller = start_relay()
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def cyrus(state_dir: Path, relay: Relay) -> Iterator[Cyrus]:
+    """Cyrus 3.6 with JMAP on 127.0.0.1; EmailSubmission relays to ``relay``."""
+    server = start_cyrus(state_dir, {}, smtp_port=relay.port)
     yield server
     server.stop()
