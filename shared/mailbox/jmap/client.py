@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -172,7 +172,7 @@ class JmapClient:
             results.append(arguments)
         return results
 
-    async def download(self, blob_id: str) -> AsyncIterator[bytes]:
+    async def download(self, blob_id: str) -> AsyncGenerator[bytes, None]:
         """Stream a blob's bytes."""
         url = self.need_session().download(blob_id)
         async with self._stream("GET", url) as response:

@@ -216,7 +216,7 @@ class JmapMailbox:
                     if too_big and HEADER_END in data:
                         break
             finally:
-                await stream.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()
             if too_big:
                 end = data.find(HEADER_END)
                 header = bytes(data[: end + len(HEADER_END)] if end >= 0 else data)

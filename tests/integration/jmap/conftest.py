@@ -1,28 +1,6 @@
-"""A private Cyrus serving JMAP for the session (users created per test), with an SMTP sink
-behind its EmailSubmission."""
+"""The JMAP tests' servers: a private Cyrus serving JMAP for the session (users are created
+per test) with an SMTP relay behind its EmailSubmission (see ``contract_server``)."""
 
-from __future__ import annotations
+from tests.integration.jmap.contract_server import cyrus, jmap_server, relay
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from deploy.local.cyrus import Cyrus, start_cyrus
-from tests.integration.jmap.relay import Relay, start_relay
-
-
-@pytest.fixture(scope="session")
-def relay() -> Iterator[Relay]:
-    """The SMTP server Cyrus hands submitted mail to."""
-    handler, controller = start_relay()
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture(scope="session")
-def cyrus(state_dir: Path, relay: Relay) -> Iterator[Cyrus]:
-    """Cyrus 3.6 with JMAP on 127.0.0.1; EmailSubmission relays to ``relay``."""
-    server = start_cyrus(state_dir, {}, smtp_port=relay.port)
-    yield server
-    server.stop()
+__all__ = ["cyrus", "jmap_server", "relay"]
