@@ -136,10 +136,12 @@ class Cyrus:
             _stop_tree(self._proc)
             self._proc = None
 
-    def deliver(self, user: str, raw: bytes) -> None:
-        """Deliver ``raw`` to ``user``'s INBOX through Cyrus' LMTP socket."""
+    def deliver(self, user: str, *raws: bytes) -> None:
+        """Deliver each of ``raws`` to ``user``'s INBOX through Cyrus' LMTP socket (one
+        session for all)."""
         with smtplib.LMTP(str(self.lmtp_socket), timeout=60) as lmtp:
-            lmtp.sendmail("sender@localhost", [user], raw)
+            for raw in raws:
+                lmtp.sendmail("sender@localhost", [user], raw)
 
     def add_user(self, user: str, password: str) -> None:
         """Create ``user`` with ``password`` and an empty INBOX, Archive and Trash."""

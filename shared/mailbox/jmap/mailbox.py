@@ -22,6 +22,7 @@ import base64
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -48,6 +49,9 @@ MAX_CHANGES = 2000
 POLL_SECONDS = 2.0
 """How often wait_for_news asks for the Email state when the server offers no push."""
 HEADER_END = b"\r\n\r\n"
+PARALLEL_DOWNLOADS = 8
+PARALLEL_BELOW = 1024 * 1024
+"""Mails up to this size are downloaded ``PARALLEL_DOWNLOADS`` at a time."""
 
 
 class JmapMailbox:
@@ -204,25 +208,44 @@ class JmapMailbox:
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
     ) -> AsyncIterator[FetchedMail]:
-        """Each mail's raw bytes, streamed from its blob; over ``max_size`` only its header."""
-        for ref in refs:
-            blob = str(ref.handle)
-            too_big = max_size is not None and ref.size is not None and ref.size > max_size
-            data = bytearray()
-            stream = self._client.download(blob)
-            try:
-                async for chunk in stream:
-                    data += chunk
-                    if too_big and HEADER_END in data:
-                        break
-            finally:
-                await stream.aclose()
-            if too_big:
-                end = data.find(HEADER_END)
-                header = bytes(data[: end + len(HEADER_END)] if end >= 0 else data)
-                yield FetchedMail(ref=ref, data=header, complete=False)
-            else:
-                yield FetchedMail(ref=ref, data=bytes(data))
+        """Each mail's raw bytes, streamed from its blob, in order; over ``max_size`` only its
+        header. Small mails are downloaded a few at a time (one HTTP request each: the
+        round trips, not the bytes, bound a drain); big ones one by one, to bound memory."""
+        pending: deque[tuple[MessageRef, asyncio.Task[FetchedMail]]] = deque()
+        try:
+            for ref in refs:
+                small = ref.size is not None and ref.size <= PARALLEL_BELOW
+                if not small:
+                    while pending:
+                        yield await pending.popleft()[1]
+                    yield await self._download(ref, max_size)
+                    continue
+                pending.append((ref, asyncio.create_task(self._download(ref, max_size))))
+                if len(pending) >= PARALLEL_DOWNLOADS:
+                    yield await pending.popleft()[1]
+            while pending:
+                yield await pending.popleft()[1]
+        finally:
+            for _, task in pending:
+                task.cancel()
+            await asyncio.gather(*(t for _, t in pending), return_exceptions=True)
+
+    async def _download(self, ref: MessageRef, max_size: int | None) -> FetchedMail:
+        too_big = max_size is not None and ref.size is not None and ref.size > max_size
+        data = bytearray()
+        stream = self._client.download(str(ref.handle))
+        try:
+            async for chunk in stream:
+                data += chunk
+                if too_big and HEADER_END in data:
+                    break
+        finally:
+            await stream.aclose()
+        if too_big:
+            end = data.find(HEADER_END)
+            header = bytes(data[: end + len(HEADER_END)] if end >= 0 else data)
+            return FetchedMail(ref=ref, data=header, complete=False)
+        return FetchedMail(ref=ref, data=bytes(data))
 
     async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
         """Flag, move or destroy the mails on the server."""
