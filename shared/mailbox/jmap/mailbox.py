@@ -303,8 +303,8 @@ class JmapMailbox:
             if state is not None and state != known:
                 return True
         if not events:
-            # The channel closed without a word (Cyrus 3.6 answers 204 No Content here):
-            # the server announces push it does not give, so poll from now on.
+            # The channel closed without a word (Cyrus without its idled daemon answers 204
+            # No Content): the server announces push it does not give, so poll from now on.
             log.info("JMAP push of account %s gives no events: polling", self._account.name)
             self._push_works = False
             return await self._polled(known)
