@@ -120,14 +120,19 @@ class JmapClient:
         timeout: float,
         verify: ssl.SSLContext | bool = True,
         refresh_auth: Callable[[], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._session_url = session_url
         self._user = user
         self._auth = auth
         self._refresh_auth = refresh_auth
         self._where = urlsplit(session_url).netloc
+        # ``transport``: another HTTP transport (tests answer from a function).
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=True
+            timeout=httpx.Timeout(timeout),
+            verify=verify,
+            follow_redirects=True,
+            transport=transport,
         )
         self.session: Session | None = None
 
