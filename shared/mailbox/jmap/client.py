@@ -128,12 +128,13 @@ class JmapClient:
         self._refresh_auth = refresh_auth
         self._where = urlsplit(session_url).netloc
         # ``transport``: another HTTP transport (tests answer from a function).
-        self._http = httpx.AsyncClient(
+        self._open: Callable[[], httpx.AsyncClient] = lambda: httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             verify=verify,
             follow_redirects=True,
             transport=transport,
         )
+        self._http = self._open()
         self.session: Session | None = None
 
     @property
@@ -142,7 +143,10 @@ class JmapClient:
         return f"{self._user} at {self._where}"
 
     async def connect(self) -> Session:
-        """Fetch the session resource (again: its URLs and accounts may change)."""
+        """Fetch the session resource (again: its URLs and accounts may change); after
+        :meth:`close` this opens new HTTP connections."""
+        if self._http.is_closed:
+            self._http = self._open()
         response = await self._send("GET", self._session_url)
         try:
             self.session = Session.parse(response.json(), str(response.url))

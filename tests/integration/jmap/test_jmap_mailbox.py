@@ -203,6 +203,16 @@ async def test_waiting_reports_new_mail_and_times_out_without(
     assert len((await box.list_new(done(listing))).refs) == 1
 
 
+async def test_a_closed_mailbox_connects_again(
+    cyrus: Cyrus, user: tuple[str, str], box: JmapMailbox
+) -> None:
+    await box.close()
+    cyrus.deliver(user[0], mail(1))
+    status = await box.connect()
+    assert status.exists == 1
+    assert len((await box.list_new(None)).refs) == 1
+
+
 async def test_wrong_password_is_permanent_and_never_shown(cyrus: Cyrus) -> None:
     name, _ = fresh_user(cyrus)
     box = open_jmap_mailbox(
