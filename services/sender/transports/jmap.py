@@ -21,12 +21,12 @@ from __future__ import annotations
 import base64
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.smtp import Refusal, SmtpReply, Starting, token_provider
-from shared.auth import TokenProvider
+from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
@@ -37,18 +37,27 @@ from shared.mailbox.jmap.client import (
     Json,
 )
 from shared.models.config import OutgoingConnection
+from shared.store.credentials import CredentialRepo
 
 SMTP_CODE = re.compile(r"^\s*([2-5]\d\d)[ -]?(.*)$", re.DOTALL)
 USING = (CORE, MAIL, SUBMISSION)
-TokensFor = Callable[[OutgoingConnection], TokenProvider]
 
 
 class JmapTransport:
     """Sends built messages by JMAP submission; one HTTP client per server and user."""
 
-    def __init__(self, tokens_for: TokensFor = token_provider) -> None:
-        self._tokens_for = tokens_for
-        self._clients: dict[tuple[str, str | None], JmapClient] = {}
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialRepo] | None = None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """As the SMTP transport: ``credentials`` reads named credentials; ``on_refused``
+        hears of a credential whose issuer refused a token."""
+        self._credentials = credentials
+        self._on_refused = on_refused
+        self._clients: dict[tuple[object, ...], JmapClient] = {}
+        # One provider per OAuth client or named credential, so tokens are reused.
+        self._providers: dict[tuple[object, ...], TokenProvider] = {}
 
     async def send(
         self,
@@ -143,7 +152,9 @@ class JmapTransport:
             await client.close()
 
     async def _client(self, conn: OutgoingConnection) -> JmapClient:
-        key = (conn.jmap_session_url, conn.username)
+        # The sign-in is part of the key: a changed password or OAuth client gets a new client.
+        secret = conn.password.get_secret_value() if conn.password is not None else None
+        key = (conn.jmap_session_url, conn.username, conn.auth, secret, conn.credential)
         client = self._clients.get(key)
         if client is None:
             client = self._open(conn)
@@ -156,7 +167,7 @@ class JmapTransport:
 
     def _open(self, conn: OutgoingConnection) -> JmapClient:
         if conn.auth == "oauth2":
-            tokens = self._tokens_for(conn)
+            tokens = self._provider(conn)
 
             async def bearer() -> str:
                 return f"Bearer {await tokens.token()}"
@@ -182,6 +193,26 @@ class JmapTransport:
             timeout=conn.send_timeout_ms / 1000,
             verify=_verify(conn),
         )
+
+    def _provider(self, conn: OutgoingConnection) -> TokenProvider:
+        """The token provider of an oauth2 connection: its named credential or its client."""
+        if conn.credential is not None:
+            if self._credentials is None:
+                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
+            key: tuple[object, ...] = ("credential", conn.credential, conn.username)
+            if key not in self._providers:
+                self._providers[key] = NamedTokenProvider(
+                    self._credentials(),
+                    conn.credential,
+                    user=conn.username or "",
+                    on_refused=self._on_refused,
+                )
+            return self._providers[key]
+        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
+        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
+        if key not in self._providers:
+            self._providers[key] = token_provider(conn)
+        return self._providers[key]
 
     @staticmethod
     def _account(client: JmapClient) -> str:
