@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import Permanent
@@ -12,25 +13,39 @@ from shared.errors import Permanent
 @dataclass(frozen=True)
 class Cursor:
     """What the fetcher stores for a JMAP account: the account's Email state string after
-    which every change has been handled (RFC 8620 §5.2 ``sinceState``)."""
+    which every change has been handled (RFC 8620 §5.2 ``sinceState``), and the start
+    position's floor: mail received before it was left alone when the account started, and
+    a resync (state too old) leaves it alone too."""
 
     state: str
+    floor: str | None = None
+    """``receivedAt`` (RFC 3339 UTC) mail must be after to count: the start date with
+    ``since``, the newest mail already there with ``new``; None with ``all``."""
 
     def dump(self) -> str:
         """The stored form (JSON, versioned)."""
-        return json.dumps({"v": 1, "email_state": self.state}, separators=(",", ":"))
+        data: dict[str, object] = {"v": 1, "email_state": self.state}
+        if self.floor is not None:
+            data["floor"] = self.floor
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def load(cls, text: str) -> Cursor:
         """Read a stored cursor; Permanent if it is not one of this adapter's."""
         try:
             data = json.loads(text)
-            state = data["email_state"]
-        except (ValueError, KeyError, TypeError) as exc:
+            state, floor = data["email_state"], data.get("floor")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Permanent(f"stored cursor is not a JMAP cursor: {text[:80]!r}") from exc
-        if data.get("v") != 1 or not isinstance(state, str):
+        if data.get("v") != 1 or not isinstance(state, str) or not isinstance(floor, str | None):
             raise Permanent(f"stored cursor is not a JMAP cursor: {text[:80]!r}")
-        return cls(state)
+        return cls(state, floor)
+
+
+def after_second(received_at: str) -> str:
+    """The RFC 3339 UTC time one second after ``received_at`` (whole seconds, ``Z``)."""
+    moment = datetime.fromisoformat(received_at.replace("Z", "+00:00")).astimezone(UTC)
+    return (moment.replace(microsecond=0) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_candidate(email: dict[str, Any], mailbox_id: str, *, created: bool) -> bool:

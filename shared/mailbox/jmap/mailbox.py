@@ -37,7 +37,13 @@ from shared.mailbox.jmap._seam import (
     MessageRef,
 )
 from shared.mailbox.jmap.client import CannotCalculateChanges, JmapClient, Json
-from shared.mailbox.jmap.cursor import Cursor, find_mailbox, is_candidate, oldest_first
+from shared.mailbox.jmap.cursor import (
+    Cursor,
+    after_second,
+    find_mailbox,
+    is_candidate,
+    oldest_first,
+)
 from shared.models.config import IncomingAccount
 
 log = logging.getLogger(__name__)
@@ -109,36 +115,63 @@ class JmapMailbox:
         """New mail in the folder since ``cursor`` (or per the start position), oldest first."""
         if cursor is None:
             return await self._first_listing()
-        since = Cursor.load(cursor).state
+        stored = Cursor.load(cursor)
         try:
-            created, updated, state = await self._changes(since)
+            created, updated, state = await self._changes(stored.state)
         except CannotCalculateChanges:
             log.warning(
                 "JMAP server cannot calculate changes since state %s for account %s: "
-                "listing the whole folder again (stored mail is skipped by its id)",
-                since,
+                "listing the folder again (stored mail is skipped by its id)",
+                stored.state,
                 self._account.name,
             )
-            return await self._full_listing(query_filter={}, twins_possible=False)
+            return await self._full_listing(stored.floor)
         emails = await self._get(list(dict.fromkeys([*created, *updated])))
         fresh = set(created)
         chosen = [e for e in emails if is_candidate(e, self._mailbox_id, created=e["id"] in fresh)]
-        return self._listing(oldest_first(chosen), state, twins_possible=False)
+        return self._listing(oldest_first(chosen), state, stored.floor)
 
     async def _first_listing(self) -> Listing:
         position = self._account.start_position
         if position == "new":
             state = await self._current_state()
-            return self._listing([], state, twins_possible=False)
-        query_filter: Json = {}
+            return self._listing([], state, await self._newest_received())
+        floor = None
         if position == "since" and self._account.start_date is not None:
-            query_filter["after"] = f"{self._account.start_date.isoformat()}T00:00:00Z"
-        return await self._full_listing(query_filter=query_filter, twins_possible=False)
+            floor = f"{self._account.start_date.isoformat()}T00:00:00Z"
+        return await self._full_listing(floor)
 
-    async def _full_listing(self, *, query_filter: Json, twins_possible: bool) -> Listing:
+    async def _newest_received(self) -> str | None:
+        """The second after the newest mail's ``receivedAt`` in the folder (None when
+        empty): servers apply the ``after`` filter inclusively (Cyrus does)."""
+        query = {
+            "filter": {"inMailbox": self._mailbox_id},
+            "sort": [{"property": "receivedAt", "isAscending": False}],
+            "limit": 1,
+        }
+        _, got = await self._call(
+            [
+                ["Email/query", query, "q"],
+                [
+                    "Email/get",
+                    {
+                        "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                        "properties": ["receivedAt"],
+                    },
+                    "g",
+                ],
+            ]
+        )
+        newest = got.get("list") or []
+        return after_second(str(newest[0]["receivedAt"])) if newest else None
+
+    async def _full_listing(self, floor: str | None) -> Listing:
         # The state first: a mail arriving during the query is then listed again by the
         # next Email/changes (the fetcher skips its id), never missed.
         state = await self._current_state()
+        query_filter: Json = {"inMailbox": self._mailbox_id}
+        if floor is not None:
+            query_filter["after"] = floor
         ids: list[str] = []
         while True:
             (result,) = await self._call(
@@ -146,7 +179,7 @@ class JmapMailbox:
                     [
                         "Email/query",
                         {
-                            "filter": {"inMailbox": self._mailbox_id, **query_filter},
+                            "filter": query_filter,
                             "sort": [{"property": "receivedAt", "isAscending": True}],
                             "position": len(ids),
                             "limit": PAGE,
@@ -160,22 +193,23 @@ class JmapMailbox:
             if len(page) < PAGE:
                 break
         emails = await self._get(ids)
-        return self._listing(oldest_first(emails), state, twins_possible=twins_possible)
+        return self._listing(oldest_first(emails), state, floor)
 
-    def _listing(self, emails: list[Json], state: str, *, twins_possible: bool) -> Listing:
+    def _listing(self, emails: list[Json], state: str, floor: str | None) -> Listing:
         self._state = state
         refs = [
             MessageRef(source_key=str(e["id"]), handle=str(e["blobId"]), size=e.get("size"))
             for e in emails
         ]
         keys = {r.source_key for r in refs}
-        after = Cursor(state).dump()
+        after = Cursor(state, floor).dump()
 
         def cursor_after(done: set[str]) -> str | None:
             # The state covers every listed mail: it may be stored only once all are done.
             return after if keys <= done else None
 
-        return Listing(refs=refs, twins_possible=twins_possible, cursor_after=cursor_after)
+        # JMAP ids never change, also across moves: a mail is never stored under another key.
+        return Listing(refs=refs, twins_possible=False, cursor_after=cursor_after)
 
     async def _current_state(self) -> str:
         (result,) = await self._call([["Email/get", {"ids": [], "properties": ["id"]}, "s"]])

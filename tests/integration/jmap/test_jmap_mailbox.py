@@ -178,6 +178,25 @@ async def test_cannot_calculate_changes_resyncs_without_losing_mail(
     assert not resync.twins_possible
 
 
+async def test_a_resync_keeps_to_the_start_position(cyrus: Cyrus) -> None:
+    # Mail that was there when a "new" account started stays untouched, also when the
+    # server forgets the stored state and the folder is listed again.
+    name, password = fresh_user(cyrus)
+    import_mail(cyrus, name, mail(1), "2026-11-01T10:00:00Z")
+    account = jmap_account(cyrus, name, password, start_position="new")
+    box = open_jmap_mailbox(account, timeout=30, tokens=None)
+    await box.connect()
+    cursor = done(await box.list_new(None))
+    cyrus.deliver(name, mail(2))
+    listing = await box.list_new(cursor)
+    await box.mark_done(listing.refs, disposal="delete")
+    cyrus.deliver(name, mail(3))
+    cyrus.expire()
+    resync = await box.list_new(done(listing))
+    assert message_ids(await fetched(box, resync.refs)) == ["<m3@test>"]
+    await box.close()
+
+
 async def test_big_mail_streams_whole_and_over_the_limit_only_its_header(
     cyrus: Cyrus, user: tuple[str, str], box: JmapMailbox
 ) -> None:

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from services.sender.transports.jmap import choose_identity, reply_of, sent_mailbox, set_error
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import CannotCalculateChanges, Session, method_error
-from shared.mailbox.jmap.cursor import Cursor, find_mailbox, is_candidate, oldest_first
+from shared.mailbox.jmap.cursor import (
+    Cursor,
+    after_second,
+    find_mailbox,
+    is_candidate,
+    oldest_first,
+)
 from shared.models.config import IncomingAccount, OutgoingConnection
 
 MAILBOXES: list[dict[str, Any]] = [
@@ -24,7 +30,16 @@ MAILBOXES: list[dict[str, Any]] = [
 
 def test_cursor_round_trips_and_refuses_foreign_text() -> None:
     assert Cursor.load(Cursor("42").dump()) == Cursor("42")
-    for text in ("", "17:4", '{"uidvalidity": 3}', '{"v": 2, "email_state": "1"}'):
+    floored = Cursor("42", "2026-11-01T00:00:00Z")
+    assert Cursor.load(floored.dump()) == floored
+    for text in (
+        "",
+        "17:4",
+        "[1]",
+        '{"uidvalidity": 3}',
+        '{"v": 2, "email_state": "1"}',
+        '{"v": 1, "email_state": "1", "floor": 5}',
+    ):
         with pytest.raises(Permanent, match="not a JMAP cursor"):
             Cursor.load(text)
 
@@ -56,6 +71,11 @@ def test_new_mail_is_created_in_the_folder_or_moved_in_unseen() -> None:
     # Our own $seen flag or a move out of the folder is an update, not new mail.
     assert not is_candidate(seen_inside, "i", created=False)
     assert not is_candidate(outside, "i", created=True)
+
+
+def test_after_second() -> None:
+    assert after_second("2026-12-31T23:59:59Z") == "2027-01-01T00:00:00Z"
+    assert after_second("2026-11-01T10:00:00.250+01:00") == "2026-11-01T09:00:01Z"
 
 
 def test_oldest_first_by_received_then_id() -> None:
