@@ -303,12 +303,17 @@ def _launch(
         url = f"http://127.0.0.1:{http_port}/.well-known/jmap"
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
-            if _answers(url) and (root / "socket" / "lmtp").exists():
+            up = _answers(url) and (root / "socket" / "lmtp").exists()
+            # Still alive once both answer: what answered is this master, not another server
+            # that took the port (master then exits 78 at once).
+            if up and proc.poll() is None:
                 return proc, http_port
             time.sleep(0.1)
         exited = proc.poll()
         _stop_tree(proc)
-        problems.append(f"port {http_port}: " + (f"exit {exited}" if exited else "no answer"))
+        problems.append(
+            f"port {http_port}: " + (f"exit {exited}" if exited is not None else "no answer")
+        )
     raise RuntimeError(f"cyrus master did not start ({'; '.join(problems)}):\n{tail(log)}")
 
 
