@@ -265,17 +265,58 @@ def _answers(url: str) -> bool:
     return True
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening socket on 127.0.0.1:``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+                    inodes.add(f"socket:[{fields[9]}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
+
+
+def _started(proc: subprocess.Popen[bytes], root: Path, port: int) -> bool:
+    """Wait until this master serves JMAP on ``port`` and LMTP; False when it exited, or
+    when the port turned out to be held by another process (master may keep running with
+    the service it could not bind left out), or after 60 s."""
+    url = f"http://127.0.0.1:{port}/.well-known/jmap"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (root / "socket" / "lmtp").exists():
+            # master binds every service before it starts any: by now the port is its own,
+            # or it never will be.
+            if not _listens(proc.pid, port):
+                time.sleep(0.5)
+                return _listens(proc.pid, port) and _answers(url)
+            if _answers(url):
+                return proc.poll() is None
+        time.sleep(0.1)
+    return False
+
+
 def _launch(
     root: Path, log: Path, smtp_port: int, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start master on ``port`` (else a fresh free port); retry cleanly when it exits
     during startup.
 
-    master exits 78 (EX_CONFIG) when a service cannot bind its socket (checked: a port held
-    by another process makes it exit 78 at once). Under load that is the port picked as free
-    being taken by another process before master binds it, as test runs pick ports side by
-    side. Each attempt stops what the last one left, clears the runtime directories and
-    starts afresh, on a new free port unless the caller needs the same one (a restart).
+    When a service cannot bind its port, master either exits 78 (EX_CONFIG) or runs on
+    without that service (both seen here with the port held by another process). Under load
+    that is the port picked as free being taken by another process before master binds it,
+    as test runs pick ports side by side. So a start counts only when master itself holds
+    the listening socket and answers; otherwise the attempt stops what it left, clears the
+    runtime directories and starts afresh, on a new free port unless the caller needs the
+    same one (a restart).
     """
     cyrus = pwd.getpwnam(CYRUS_USER)
     problems: list[str] = []
@@ -300,15 +341,8 @@ def _launch(
                 extra_groups=[],
                 cwd=root,
             )
-        url = f"http://127.0.0.1:{http_port}/.well-known/jmap"
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            up = _answers(url) and (root / "socket" / "lmtp").exists()
-            # Still alive once both answer: what answered is this master, not another server
-            # that took the port (master then exits 78 at once).
-            if up and proc.poll() is None:
-                return proc, http_port
-            time.sleep(0.1)
+        if _started(proc, root, http_port):
+            return proc, http_port
         exited = proc.poll()
         _stop_tree(proc)
         problems.append(
