@@ -10,6 +10,7 @@ import pytest
 from deploy.local.cyrus import Cyrus
 from shared.errors import Permanent
 from shared.mailbox.jmap import JmapMailbox, open_jmap_mailbox
+from shared.mailbox.jmap import mailbox as jmap_mailbox
 from shared.mailbox.jmap._seam import FetchedMail, Listing, MessageRef
 from shared.models.config import IncomingAccount
 from tests.integration.jmap.helpers import emails, fresh_user, import_mail, jmap_account, mail
@@ -195,6 +196,22 @@ async def test_a_resync_keeps_to_the_start_position(cyrus: Cyrus) -> None:
     resync = await box.list_new(done(listing))
     assert message_ids(await fetched(box, resync.refs)) == ["<m3@test>"]
     await box.close()
+
+
+async def test_paged_queries_and_changes_list_everything(
+    cyrus: Cyrus, user: tuple[str, str], box: JmapMailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jmap_mailbox, "PAGE", 2)
+    monkeypatch.setattr(jmap_mailbox, "MAX_CHANGES", 2)
+    for n in range(5):
+        import_mail(cyrus, user[0], mail(n), f"2026-11-0{n + 1}T10:00:00Z")
+    listing = await box.list_new(None)
+    assert len(listing.refs) == 5
+    cyrus.deliver(user[0], *(mail(n) for n in range(5, 10)))
+    later = await box.list_new(done(listing))
+    assert sorted(message_ids(await fetched(box, later.refs))) == [
+        f"<m{n}@test>" for n in range(5, 10)
+    ]
 
 
 async def test_big_mail_streams_whole_and_over_the_limit_only_its_header(
