@@ -7,6 +7,7 @@ from collections.abc import Callable
 from shared.mailbox.base import Mailbox
 from shared.mailbox.graph import open_graph_mailbox
 from shared.mailbox.imap import open_imap_mailbox
+from shared.mailbox.jmap import open_jmap_mailbox
 from shared.mailbox.pop3 import open_pop3_mailbox
 
 MailboxFactory = Callable[..., Mailbox]
@@ -19,5 +20,6 @@ FACTORIES: dict[str, MailboxFactory] = {
     "POP3": open_pop3_mailbox,
     "POP3S": open_pop3_mailbox,
     "GRAPH": open_graph_mailbox,
+    "JMAP": open_jmap_mailbox,
 }
 """The account's ``protocol`` → the factory of its adapter."""

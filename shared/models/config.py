@@ -81,11 +81,45 @@ def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel
         )
 
 
+def check_jmap_url(url: str) -> None:
+    """Refuse a JMAP URL that is not https (http only to a loopback host) or has no host."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    name = host if host.startswith("[") else host.split(":", 1)[0]
+    if scheme not in ("https", "http") or not name:
+        raise ValueError(f"jmap_url must be an https:// URL with a host, not {url!r}")
+    if "@" in rest.split("/", 1)[0]:
+        raise ValueError("jmap_url must not carry credentials: use username and password")
+    if scheme == "http" and name.split("]")[0].strip("[") not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(
+            "jmap_url must be https:// (http:// would send the password in clear); "
+            "http:// is accepted for 127.0.0.1 and localhost only"
+        )
+
+
+def jmap_session_url(url: str | None, host: str, port: int | None) -> str:
+    """The JMAP session URL: ``url`` as given when it has a path, ``url`` plus
+    ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
+    if url is None:
+        return f"https://{host}{f':{port}' if port else ''}{JMAP_WELL_KNOWN}"
+    scheme, _, rest = url.partition("://")
+    if "/" not in rest.strip("/"):
+        return f"{scheme}://{rest.strip('/')}{JMAP_WELL_KNOWN}"
+    return url
+
+
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995, "GRAPH": 443}
+MAILBOX_PORTS: Final = {
+    "IMAP": 143,
+    "IMAPS": 993,
+    "POP3": 110,
+    "POP3S": 995,
+    "GRAPH": 443,
+    "JMAP": 443,
+}
 """The port each incoming protocol uses when an account gives none."""
 SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
 """The port each SMTP security mode uses when the connection gives none (``auto`` is
@@ -118,6 +152,9 @@ def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
     return filled
 
 
+FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
+"""Protocols with folders (and so a folder to fetch from and a start position)."""
+JMAP_WELL_KNOWN = "/.well-known/jmap"
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
@@ -127,20 +164,22 @@ class IncomingAccount(_View):
 
     name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
     """The account's name, unique; everything refers to the account by it."""
-    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S", "GRAPH"] = Field(
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S", "GRAPH", "JMAP"] = Field(
         default="IMAPS", title="Protocol", json_schema_extra=hints(group="Server")
     )
     """IMAP or POP3 (upgraded with STARTTLS, see ``security``), IMAPS or POP3S (TLS from the
-    first byte), or GRAPH: a Microsoft 365 mailbox through Microsoft Graph (HTTPS, OAuth 2.0;
-    ``host`` and ``port`` follow from ``graph_url``)."""
+    first byte), GRAPH: a Microsoft 365 mailbox through Microsoft Graph (HTTPS, OAuth 2.0;
+    ``host`` and ``port`` follow from ``graph_url``), or JMAP (RFC 8620/8621 over HTTPS, see
+    ``jmap_url``)."""
     security: Literal["none", "STARTTLS", "auto"] = Field(
         default="auto",
         title="Security",
         json_schema_extra=hints(group="Server", applies_to={"protocol": ("IMAP", "POP3")}),
     )
-    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
-    upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
-    password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
+    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte; JMAP's is its URL's
+    scheme): ``STARTTLS`` requires the upgrade, ``auto`` upgrades when the server offers it
+    and otherwise refuses to send the password in clear, ``none`` sends it in clear (an
+    explicit, logged choice)."""
     host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
     """The mail server's host name."""
     port: int | None = Field(
@@ -153,17 +192,30 @@ class IncomingAccount(_View):
             placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
         ),
     )
-    """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
+    """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("JMAP",)},
+        ),
+    )
+    """JMAP: the session URL (e.g. ``https://api.fastmail.com/jmap/session``) or the server's
+    base URL (``/.well-known/jmap`` is added); empty: ``https://host[:port]/.well-known/jmap``.
+    ``http://`` is accepted for a loopback host only (a password never crosses a network in
+    clear)."""
     folder: HeaderText = Field(
         default="INBOX",
         max_length=255,
         title="Folder",
-        json_schema_extra=hints(
-            group="Mailbox", applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH")}
-        ),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
     """The IMAP folder mail is taken from (POP3 knows only INBOX); with GRAPH the folder's
-    display name (``INBOX`` is the inbox; ``Parent/Child`` for a child folder)."""
+    display name (``INBOX`` is the inbox; ``Parent/Child`` for a child folder); JMAP: the
+    mailbox's name or role, ``INBOX`` being the mailbox with role ``inbox``."""
     graph_mailbox: HeaderText | None = Field(
         default=None,
         max_length=320,
@@ -267,11 +319,9 @@ class IncomingAccount(_View):
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
-        json_schema_extra=hints(
-            group="Mailbox", applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH")}
-        ),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
-    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
+    """Where a new account starts (IMAP, JMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
     start_date: date | None = Field(
         default=None,
@@ -420,6 +470,7 @@ class IncomingAccount(_View):
                 f"from the first byte; use security auto, or protocol {self.protocol[:-1]} "
                 f"with security {self.security}"
             )
+        self._jmap_fits()
         if self.auth == "basic" and not _given(self.password):
             raise ValueError(
                 "auth basic needs a password: set password (or use auth oauth2 with a client)"
@@ -475,6 +526,24 @@ class IncomingAccount(_View):
             raise ValueError("graph_url must be an https:// URL")
         if self.security != "auto":
             raise ValueError("security does not apply to GRAPH (always HTTPS): leave it auto")
+
+    def _jmap_fits(self) -> None:
+        if self.protocol != "JMAP":
+            if self.jmap_url is not None:
+                raise ValueError("jmap_url applies to protocol JMAP only")
+            return
+        if self.security != "auto":
+            raise ValueError(
+                "security does not apply to JMAP: its transport security is the scheme of "
+                "jmap_url (https://); leave security at auto"
+            )
+        if self.jmap_url is not None:
+            check_jmap_url(self.jmap_url)
+
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
 
     def _outgoing_fits(self) -> None:
         own = self.outgoing_credentials == "own"
@@ -565,13 +634,16 @@ MAX_SMTP_CONCURRENCY = 32
 
 
 class OutgoingConnection(_View):
-    """The connection the sender uses: SMTP, or Microsoft Graph's ``sendMail``."""
+    """The connection the sender uses: SMTP, Microsoft Graph's ``sendMail``, or JMAP
+    submission."""
 
-    protocol: Literal["smtp", "graph"] = Field(
+    protocol: Literal["smtp", "graph", "jmap"] = Field(
         default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
     )
-    """``smtp``, or ``graph``: Microsoft Graph's ``sendMail`` with the MIME body over HTTPS
-    (OAuth 2.0 only; ``host`` and ``port`` follow from ``graph_url``)."""
+    """``smtp``: SMTP submission; ``graph``: Microsoft Graph's ``sendMail`` with the MIME body
+    over HTTPS (OAuth 2.0 only; ``host`` and ``port`` follow from ``graph_url``); ``jmap``:
+    JMAP ``EmailSubmission/set`` (RFC 8621) to the server at ``jmap_url`` (or
+    ``https://host/.well-known/jmap``)."""
     graph_url: HeaderText = Field(
         default=GRAPH_URL,
         max_length=1024,
@@ -591,11 +663,21 @@ class OutgoingConnection(_View):
     )
     """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
     the username's mailbox."""
-
     host: HostName = Field(
         max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
     )
-    """The SMTP server's host name."""
+    """The SMTP server's host name (JMAP: the server's, when ``jmap_url`` is empty)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("jmap",)},
+        ),
+    )
+    """JMAP: the session URL or the server's base URL, as for an incoming JMAP account."""
     port: int | None = Field(
         default=None,
         ge=1,
@@ -709,6 +791,11 @@ class OutgoingConnection(_View):
         """The configured port, or the standard one for the security mode."""
         return self.port or SMTP_PORTS[self.security]
 
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
+
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
@@ -744,6 +831,10 @@ class OutgoingConnection(_View):
                 raise ValueError("graph_url must be an https:// URL")
         elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
             raise ValueError("graph_mailbox and graph_url apply to protocol graph only")
+        if self.jmap_url is not None:
+            if self.protocol != "jmap":
+                raise ValueError("jmap_url applies to protocol jmap only")
+            check_jmap_url(self.jmap_url)
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
         basic_login = self.auth == "basic" and self.username and self.credentials_from is None

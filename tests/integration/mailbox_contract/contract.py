@@ -12,7 +12,7 @@ from typing import Protocol
 
 from shared.models.config import IncomingAccount
 
-SERVERS = ["imap", "pop3", "graph"]
+SERVERS = ["imap", "pop3", "graph", "jmap"]
 """Fixture-name stems: the suite runs once against each ``<name>_server`` fixture."""
 
 
