@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import services.processor.handlers as handlers  # noqa: E402
 from deploy.local.servers import create_vhost, delete_vhost, start_mongodb  # noqa: E402
+from services.processor.deps import ProcessorDeps  # noqa: E402
 from services.processor.process import Outcome, process_mail  # noqa: E402
 from services.processor.service import build as processor_service  # noqa: E402
 from shared.broker import publish  # noqa: E402
@@ -42,11 +43,13 @@ from tests.support import make_mail  # noqa: E402
 TIMINGS: list[float] = []
 
 
-async def timed_process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -> Outcome:
+async def timed_process_mail(
+    deps: ProcessorDeps, msg: MailReceived, *, alone: bool = False, inline_parse_bytes: int = 65536
+) -> Outcome:
     """The real process_mail, timed."""
     begin = time.perf_counter()
     try:
-        return await process_mail(rt, msg, alone=alone)
+        return await process_mail(deps, msg, alone=alone, inline_parse_bytes=inline_parse_bytes)
     finally:
         TIMINGS.append(time.perf_counter() - begin)
 

@@ -3,7 +3,8 @@
 Tests and benchmarks assert and print how many round trips a mail costs, never how long it
 takes. ``counting()`` counts everything this process sends while it is open:
 
-- ``commands``: every MongoDB command started, by name (heartbeats are not commands);
+- ``commands``: every MongoDB command started, by name and collection (heartbeats are not
+  commands);
 - ``messages``: every message published to RabbitMQ;
 - ``confirms``: the publisher-confirm round trips those messages took: a publish that waits
   for its own confirm is one, messages written together and confirmed together (one batch,
@@ -57,7 +58,11 @@ _OPEN: list[RoundTrips] = []
 class _Commands(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         for counter in _OPEN:
-            counter.commands[event.command_name] += 1
+            target = event.command.get(event.command_name)
+            name = (
+                f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+            )
+            counter.commands[name] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         return
