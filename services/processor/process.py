@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from services.processor.deps import ProcessorDeps
 from services.processor.marks import StoreMarks, record_marks
 from services.processor.parsing import ParsedMail, parse
@@ -25,7 +27,7 @@ from services.processor.scripts.size_limit import over_limit
 from services.processor.settings import ProcessorSettings
 from services.processor.slim import slim
 from shared import metrics
-from shared.broker import publish
+from shared.broker import publish_batch
 from shared.errors import NotFound, Permanent, Transient
 from shared.models.config import SystemConfig
 from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail, utcnow
@@ -182,8 +184,13 @@ async def _apply(
     *,
     first_attempt: bool,
 ) -> int | None:
+    # Every message of the mail goes in one confirm batch once all its writes are done: a
+    # crash before the batch is confirmed redelivers the mail, which publishes them all again
+    # (outgoing mails under the same mail_id, sent once; events carry the raw id).
+    batch: list[tuple[BaseModel, str]] = []
     if decision.action == "drop":
-        await _send_script_mails(deps, msg, mail, ctx.outgoing, None)
+        await _script_mails(deps, msg, mail, ctx.outgoing, None, batch)
+        await publish_batch(deps.broker, batch)
         return None
     created = False
     if decision.action == "new_case":
@@ -218,15 +225,15 @@ async def _apply(
         reason=decision.reason,
         correlation_id=msg.correlation_id,
     )
-    key = CASE_CREATED if event.event == "created" else CASE_UPDATED
-    await publish(deps.broker, event, routing_key=key, mandatory=False)
+    batch.append((event, CASE_CREATED if event.event == "created" else CASE_UPDATED))
     if decision.action == "new_case" and _should_acknowledge(deps, mail, ctx):
         ack = _acknowledgement(number, msg, mail)
         await deps.store.cases.record_automatic_answer(
             answer_id=ack.mail_id, address=str(ack.to[0].address)
         )
-        await publish(deps.broker, ack, routing_key=MAIL_OUTGOING)
-    await _send_script_mails(deps, msg, mail, ctx.outgoing, number)
+        batch.append((ack, MAIL_OUTGOING))
+    await _script_mails(deps, msg, mail, ctx.outgoing, number, batch)
+    await publish_batch(deps.broker, batch)
     return number
 
 
@@ -283,14 +290,16 @@ async def _store_attachments(
     return [a.model_copy(update={"file_id": f}) for a, f in zip(listed, file_ids, strict=True)]
 
 
-async def _send_script_mails(
+async def _script_mails(
     deps: ProcessorDeps,
     msg: MailReceived,
     mail: ParsedMail,
     wanted: list[ScriptMail],
     number: int | None,
+    batch: list[tuple[BaseModel, str]],
 ) -> None:
-    """Publish the mails the scripts asked for, each under an id derived from the raw mail.
+    """Add the mails the scripts asked for to ``batch``, each under an id derived from the
+    raw mail.
 
     Automatic ones never answer a spam complaint and never go to an address on the
     suppression list, whatever the script asked: a script cannot undo either promise.
@@ -316,7 +325,7 @@ async def _send_script_mails(
                 await deps.store.cases.record_automatic_answer(
                     answer_id=f"{outgoing.mail_id}:{to.address}", address=str(to.address)
                 )
-        await publish(deps.broker, outgoing, routing_key=MAIL_OUTGOING)
+        batch.append((outgoing, MAIL_OUTGOING))
 
 
 async def _automatic_recipients(
