@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel
 
@@ -60,9 +60,9 @@ class StoreCaseLookup:
         """Addresses that took part in case ``number``."""
         return await self.cases.participants(number=number)
 
-    async def automatic_answers_since(self, address: str, since: datetime) -> int:
-        """Automatic answers to ``address`` since ``since``."""
-        return await self.cases.automatic_answers_since(address=address, since=since)
+    async def automatic_answers_this_hour(self, address: str) -> int:
+        """Automatic answers to ``address`` in the current clock hour."""
+        return await self.cases.automatic_answers_this_hour(address=address)
 
     async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
         """The case and Message-ID of our outgoing mail with any of these outbox ids."""
