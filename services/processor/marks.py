@@ -14,7 +14,7 @@ from datetime import datetime
 from services.processor.parsing import ParsedMail
 from services.processor.scripts import ScriptContext
 from shared.store import Store
-from shared.store.mail_marks import FirstCopy
+from shared.store.mail_marks import CopyNote, FirstCopy
 
 
 @dataclass
@@ -36,16 +36,23 @@ class StoreMarks:
         )
 
 
-async def record_marks(store: Store, mail: ParsedMail, ctx: ScriptContext) -> None:
-    """Record what the scripts found about an attached mail (call after it is attached)."""
-    marks = store.mail_marks
+def copy_note(mail: ParsedMail, ctx: ScriptContext) -> CopyNote:
+    """Where the mail came from and the copy it repeats, written with the attached mail."""
     duplicate_of = ctx.duplicate_of.raw_id if ctx.duplicate_of else None
-    await marks.note_copy(
-        raw_id=ctx.raw_id,
-        account=ctx.account,
-        digest=mail.content_digest,
-        duplicate_of=duplicate_of,
-    )
+    return CopyNote(account=ctx.account, digest=mail.content_digest, duplicate_of=duplicate_of)
+
+
+async def record_marks(
+    store: Store, mail: ParsedMail, ctx: ScriptContext, *, attached_now: bool
+) -> None:
+    """Record what the scripts found about an attached mail (call after it is attached).
+
+    ``attached_now``: the mail was attached by this attempt, with its :func:`copy_note`; a
+    mail attached by an earlier attempt gets the note again (the same fields).
+    """
+    marks = store.mail_marks
+    if not attached_now:
+        await marks.note_copy(raw_id=ctx.raw_id, note=copy_note(mail, ctx))
     if ctx.complaint_on and mail.complaint is not None:
         await marks.record_complaint(
             message_id=ctx.complaint_on, complaint=mail.complaint.model_dump()

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from services.processor.deps import ProcessorDeps
-from services.processor.marks import StoreMarks, record_marks
+from services.processor.marks import StoreMarks, copy_note, record_marks
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
@@ -206,16 +206,18 @@ async def _apply(
         assert decision.case_number is not None
         number = decision.case_number
     attachments = await _store_attachments(deps, mail.attachments, contents, ctx.omit_attachments)
-    await deps.store.cases.add_message(
+    attached = await deps.store.cases.add_message(
         message=_case_message(number, msg, mail, decision, ctx, attachments),
         # A case created just now says it was updated now; a redelivery may find it older.
         touch_case=not created,
+        copy=copy_note(mail, ctx),
     )
     if ctx.bounced_message_id and mail.bounce is not None:
         await deps.store.cases.mark_bounced(
             message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
         )
-    await record_marks(deps.store, mail, ctx)  # complaint, suppression, copy of another
+    # Complaint, suppression, and the copy note when an earlier attempt attached the mail.
+    await record_marks(deps.store, mail, ctx, attached_now=attached)
     event = CaseEvent(
         event="created" if decision.action == "new_case" else "updated",
         case_number=number,

@@ -16,6 +16,7 @@ from shared.models.records import Attachment, Case, CaseMessage
 from shared.store._base import Doc, next_sequence
 from shared.store._errors import Repo
 from shared.store.attachments import AttachmentRepo
+from shared.store.mail_marks import CopyNote
 
 AUTO_ANSWER_COUNTS = "auto_answer_counts"
 """One document per address and clock hour: the automatic answers it got (count and ids)."""
@@ -103,14 +104,20 @@ class CaseRepo(Repo):
             return Case.model_validate(existing), False
         return case, True
 
-    async def add_message(self, *, message: CaseMessage, touch_case: bool = True) -> bool:
+    async def add_message(
+        self, *, message: CaseMessage, touch_case: bool = True, copy: CopyNote | None = None
+    ) -> bool:
         """Attach a mail to its case; False when it was attached before (a redelivery).
 
         ``touch_case=False`` leaves the case's ``updated_at`` alone: for a case created for
-        this very mail a moment ago it already says now.
+        this very mail a moment ago it already says now. ``copy``: where an incoming mail came
+        from, written with it (one insert rather than an insert and an update).
         """
+        doc = message.model_dump(by_alias=True)
+        if copy is not None:
+            doc.update(copy.fields())
         try:
-            await self._messages.insert_one(message.model_dump(by_alias=True))
+            await self._messages.insert_one(doc)
         except DuplicateKeyError:
             return False
         if touch_case:
