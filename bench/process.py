@@ -156,6 +156,7 @@ async def run(count: int) -> None:
         )
         print(f"peak RSS:     {rss_mb:,.0f} MiB")
         print(f"round trips:  {trips.per_mail(count)}")
+        print(f"MongoDB wait: {trips.time_shares()}")
         # A failed mail would flatter the throughput: show why each one failed.
         async for doc in store.db["raw_emails"].find({"status": "failed"}, {"error": 1}):
             print(f"failed:       {doc['_id']}: {doc.get('error')}")

@@ -33,6 +33,8 @@ class RoundTrips:
     """What was sent while counting."""
 
     commands: Counter[str] = field(default_factory=Counter)
+    micros: Counter[str] = field(default_factory=Counter)
+    """Time from sending each kind of command to its answer (for profiles, never asserted)."""
     messages: int = 0
     confirms: int = 0
     _batches: set[int] = field(default_factory=set)
@@ -51,24 +53,41 @@ class RoundTrips:
             f"by command: {dict(self.commands.most_common())}"
         )
 
+    def time_shares(self) -> str:
+        """Each kind of command's share of the time spent waiting for MongoDB."""
+        total = sum(self.micros.values()) or 1
+        return ", ".join(f"{k} {v / total:.0%}" for k, v in self.micros.most_common())
+
 
 _OPEN: list[RoundTrips] = []
 
 
+_RUNNING: dict[int, str] = {}
+"""The name of each command counted and not yet answered, by request id."""
+
+
 class _Commands(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if not _OPEN:
+            return
+        target = event.command.get(event.command_name)
+        name = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+        _RUNNING[event.request_id] = name
         for counter in _OPEN:
-            target = event.command.get(event.command_name)
-            name = (
-                f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
-            )
             counter.commands[name] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return
+        self._ended(event.request_id, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return
+        self._ended(event.request_id, event.duration_micros)
+
+    @staticmethod
+    def _ended(request_id: int, micros: int) -> None:
+        name = _RUNNING.pop(request_id, None)
+        if name is not None:
+            for counter in _OPEN:
+                counter.micros[name] += micros
 
 
 monitoring.register(_Commands())
