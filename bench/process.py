@@ -30,6 +30,7 @@ from deploy.local.servers import create_vhost, delete_vhost, start_mongodb  # no
 from services.processor.deps import ProcessorDeps  # noqa: E402
 from services.processor.process import Outcome, process_mail  # noqa: E402
 from services.processor.service import build as processor_service  # noqa: E402
+from services.processor.settings import ProcessorSettings  # noqa: E402
 from shared.broker import publish  # noqa: E402
 from shared.models.messages import MailReceived  # noqa: E402
 from shared.models.records import RawEmail  # noqa: E402
@@ -41,10 +42,15 @@ from tests.round_trips import counting  # noqa: E402
 from tests.support import make_mail  # noqa: E402
 
 TIMINGS: list[float] = []
+INLINE_PARSE_BYTES: int = ProcessorSettings.model_fields["inline_parse_bytes"].default
 
 
 async def timed_process_mail(
-    deps: ProcessorDeps, msg: MailReceived, *, alone: bool = False, inline_parse_bytes: int = 65536
+    deps: ProcessorDeps,
+    msg: MailReceived,
+    *,
+    alone: bool = False,
+    inline_parse_bytes: int = INLINE_PARSE_BYTES,
 ) -> Outcome:
     """The real process_mail, timed."""
     begin = time.perf_counter()
