@@ -19,7 +19,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from services.processor.deps import ProcessorDeps
-from services.processor.marks import StoreMarks, copy_note, record_marks
+from services.processor.marks import MailThread, StoreMarks, copy_note, record_marks
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
@@ -43,13 +43,19 @@ class StoreCaseLookup:
     """Case lookups for scripts, answered from MongoDB."""
 
     cases: CaseRepo
+    thread: MailThread | None = None
+    """The mail's thread, read once for this and the earlier-copy lookup (None: ask the store)."""
 
     async def case_exists(self, number: int) -> bool:
         """True when case ``number`` exists."""
         return await self.cases.get(number=number) is not None
 
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
-        """The case holding any of these Message-IDs."""
+        """The case holding any of these Message-IDs (the most recent message wins)."""
+        found = await self.thread.messages(message_ids) if self.thread and message_ids else None
+        if found is not None:
+            latest = max(found, key=lambda m: m.created_at, default=None)
+            return latest.case_number if latest else None
         return await self.cases.case_of_message_ids(message_ids=message_ids)
 
     async def case_of_conversation(self, conversation: str) -> int | None:
@@ -115,10 +121,11 @@ async def process_mail(
             else:
                 mail = await asyncio.to_thread(parse, data, contents=contents)
             del data  # from here on the parsed mail and the attachments are all that is needed
+            thread = MailThread.of(deps.store.cases, mail)
             ctx = ScriptContext(
                 config=config,
-                cases=StoreCaseLookup(deps.store.cases),
-                marks=StoreMarks(deps.store),
+                cases=StoreCaseLookup(deps.store.cases, thread),
+                marks=StoreMarks(deps.store, thread),
                 raw_id=msg.raw_id,
                 account=msg.account,
             )

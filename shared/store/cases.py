@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -57,6 +57,37 @@ class CasePage:
     cases: list[Case] = field(default_factory=list)
     next: int | None = None
     searched_to: int | None = None
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """What lookups by Message-ID need of a stored message (no contents)."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "message_id", "case_number", "raw_id", "account", "direction", "content_digest",
+        "created_at",
+    )  # fmt: skip
+
+    message_id: str
+    case_number: int
+    raw_id: str | None
+    account: str | None
+    direction: str
+    content_digest: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, doc: Doc) -> ThreadMessage:
+        """From a ``messages`` document read with :attr:`FIELDS`."""
+        return cls(
+            message_id=str(doc["message_id"]),
+            case_number=int(doc["case_number"]),
+            raw_id=doc.get("raw_id"),
+            account=doc.get("account"),
+            direction=str(doc.get("direction")),
+            content_digest=doc.get("content_digest"),
+            created_at=doc["created_at"],
+        )
 
 
 class CaseRepo(Repo):
@@ -153,6 +184,21 @@ class CaseRepo(Repo):
         async for doc in cursor:
             return int(doc["case_number"])
         return None
+
+    async def messages_with_ids(
+        self, *, message_ids: list[str], limit: int
+    ) -> list[ThreadMessage] | None:
+        """The stored messages bearing any of these Message-IDs, without their contents, in
+        one read; None when there are more than ``limit`` (the caller asks precisely)."""
+        if not message_ids:
+            return []
+        cursor = self._messages.find(
+            {"message_id": {"$in": message_ids}},
+            {f: 1 for f in ThreadMessage.FIELDS},
+            limit=limit + 1,
+        )
+        found = [ThreadMessage.of(doc) async for doc in cursor]
+        return found if len(found) <= limit else None
 
     async def outgoing_of(self, *, outbox_ids: list[str]) -> tuple[int, str | None] | None:
         """The case and Message-ID of our outgoing mail with any of these outbox ids."""
