@@ -213,16 +213,18 @@ async def _apply(
         assert decision.case_number is not None
         number = decision.case_number
     attachments = await _store_attachments(deps, mail.attachments, contents, ctx.omit_attachments)
+    if ctx.bounced_message_id and mail.bounce is not None:
+        # Before the bounce is attached: whoever sees it on the case sees our mail marked
+        # (a redelivery marks it again, to the same effect).
+        await deps.store.cases.mark_bounced(
+            message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
+        )
     attached = await deps.store.cases.add_message(
         message=_case_message(number, msg, mail, decision, ctx, attachments),
         # A case created just now says it was updated now; a redelivery may find it older.
         touch_case=not created,
         copy=copy_note(mail, ctx),
     )
-    if ctx.bounced_message_id and mail.bounce is not None:
-        await deps.store.cases.mark_bounced(
-            message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
-        )
     # Complaint, suppression, and the copy note when an earlier attempt attached the mail.
     await record_marks(deps.store, mail, ctx, attached_now=attached)
     event = CaseEvent(
