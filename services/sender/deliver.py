@@ -39,7 +39,8 @@ from services.sender.compose import compose, derive_message_id
 from services.sender.content import Content, finish, render_template
 from services.sender.route import account_of, routed
 from services.sender.scripts import Stopped, run_scripts
-from services.sender.smtp import SmtpTransport, effective_connection
+from services.sender.smtp import effective_connection
+from services.sender.transport import OutgoingTransport
 from shared import metrics
 from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
@@ -63,7 +64,7 @@ RECORD_POLICY = StagePolicy(first_delay_s=1, cap_s=30)
 (the message is held meanwhile)."""
 
 
-async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> OutboxEntry:
+async def deliver(rt: Runtime, mail: OutgoingMail, transport: OutgoingTransport) -> OutboxEntry:
     """Send ``mail`` to every recipient that has not got it yet; return its outbox entry.
 
     Raises Transient (some recipient deferred: retry later) or Permanent (no recipient
@@ -118,7 +119,7 @@ async def _send_and_record(
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
     config: SystemConfig,
-    transport: SmtpTransport,
+    transport: OutgoingTransport,
 ) -> tuple[OutboxEntry, outcome.Summary]:
     """Send, then record each recipient's state (held until MongoDB takes it)."""
     recipients = await _send(rt, mail, entry, recipients, config, transport)
@@ -189,7 +190,7 @@ async def _send(
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
     config: SystemConfig,
-    transport: SmtpTransport,
+    transport: OutgoingTransport,
 ) -> list[RecipientDelivery]:
     """Build and send the mail to the pending recipients; their new states.
 

@@ -35,7 +35,7 @@ from faststream.rabbit import RabbitMessage, RabbitRouter
 
 from services.sender.deliver import deliver
 from services.sender.notifications import undelivered_mail
-from services.sender.smtp import SmtpTransport
+from services.sender.transport import OutgoingTransport
 from shared.broker import publish
 from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
 from shared.models.messages import OutgoingMail, utcnow
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 def build_router(
-    rt: Runtime, transport: SmtpTransport, retry: RetrySettings | None = None
+    rt: Runtime, transport: OutgoingTransport, retry: RetrySettings | None = None
 ) -> RabbitRouter:
     """The sender's subscriber on ``sender.outbound``, sending through ``transport``."""
     router = RabbitRouter()

@@ -87,6 +87,8 @@ SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
 """The port each SMTP security mode uses when the connection gives none (``auto`` is
 STARTTLS when offered, so it takes the submission port)."""
 SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
+OutgoingProtocol = Literal["smtp"]
+"""How the sender hands mail on (``services.sender.registry`` has one adapter each)."""
 """SMTP security. The seeds' words: CSM's "SSL" (and ConSol's SMTPS) is ``tls``, TLS from
 the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
 is ``none``; CSM's "Auto" is ``auto``."""
@@ -463,6 +465,10 @@ MAX_SMTP_CONCURRENCY = 32
 class OutgoingConnection(_View):
     """The SMTP connection the sender uses."""
 
+    protocol: OutgoingProtocol = Field(
+        default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
+    )
+    """How mail is handed on: ``smtp`` (the only one for now)."""
     host: HostName = Field(
         max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
     )

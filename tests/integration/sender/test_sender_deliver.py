@@ -19,7 +19,7 @@ from services.sender.deliver import deliver
 from services.sender.handlers import build_router
 from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
-from services.sender.smtp import SmtpReply, Starting
+from services.sender.transport import SendResult, Starting
 from shared.broker import publish
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.errors import Permanent, Transient
@@ -56,7 +56,7 @@ class CaseCheckingTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         ids = [str(message["Message-ID"])]
         assert await self.rt.store.cases.case_of_message_ids(message_ids=ids) == self.case_number
         return await self.inner.send(message, conn, recipients, starting=starting)
@@ -241,7 +241,7 @@ class FailingTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         raise self.error
 
     async def close(self) -> None:
