@@ -3,10 +3,10 @@
 The real path: N ``OutgoingMail`` messages are published to ``mail.outgoing`` on a private
 RabbitMQ vhost, then the sender service (its own ``Stack``: the subscriber, the outbox
 claims and outcome records in a MongoDB stand-in, the SMTP pool) is started and sends them
-all to Postfix's ``smtp-sink``; the clock runs from the start of the service until every
-outbox entry says ``sent`` (the rate: from the first claim to the last outcome).(the rate: from the first claim to the last outcome). Then, in the same run and against the same sink,
-``smtp-source`` sends as many mails of the same size over as many connections, and the
-ratio is printed. Both run on ``--connections`` (default 1 and 4, one run each).
+all to Postfix's ``smtp-sink``; the rate counts from the first outbox claim to the last
+outcome recorded. Then, in the same run and against the same sink, ``smtp-source`` sends
+as many mails of the same size over as many connections, and the ratio is printed. Both
+run on ``--connections`` (default 1 and 4, one run each).
 
 It prints, per connection count: mail/s of the sender and of smtp-source, the ratio, the
 MongoDB commands per mail that the sender made (PyMongo command monitoring, by command),
@@ -39,22 +39,22 @@ from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from pymongo import monitoring  # noqa: E402
+from pymongo import monitoring
 
-from deploy.local._proc import free_ports, listening, tool, wait_until  # noqa: E402
-from deploy.local.postfix import _install as install_postfix  # noqa: E402
-from deploy.local.servers import create_vhost, delete_vhost, start_mongodb  # noqa: E402
-from services.sender.compose import compose  # noqa: E402
-from services.sender.pool import AiosmtplibTransport  # noqa: E402
-from services.sender.service import build as sender_service  # noqa: E402
-from shared.broker import publish  # noqa: E402
-from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE  # noqa: E402
-from shared.models.config import OutgoingConnection, SystemConfig  # noqa: E402
-from shared.models.messages import OutgoingMail  # noqa: E402
-from shared.runtime import Runtime  # noqa: E402
-from shared.service import Stack  # noqa: E402
-from shared.settings import SharedSettings  # noqa: E402
-from shared.topology import MAIL_OUTGOING  # noqa: E402
+from deploy.local._proc import free_ports, listening, tool, wait_until
+from deploy.local.postfix import _install as install_postfix
+from deploy.local.servers import create_vhost, delete_vhost, start_mongodb
+from services.sender.compose import compose
+from services.sender.pool import AiosmtplibTransport
+from services.sender.service import build as sender_service
+from shared.broker import publish
+from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE
+from shared.models.config import OutgoingConnection, SystemConfig
+from shared.models.messages import OutgoingMail
+from shared.runtime import Runtime
+from shared.service import Stack
+from shared.settings import SharedSettings
+from shared.topology import MAIL_OUTGOING
 
 FROM, TO = "bench@example.com", "carol@example.org"
 # Commands of the waiting loop (``count``) and of the driver's own start-up, not the sender's.
@@ -136,7 +136,7 @@ async def _real_path(
     cpu = time.process_time()
     try:
         await stack.start()
-        while await outbox.count_documents({"status": "sent"}) < args.mails:
+        while await outbox.count_documents({"status": "sent"}) < args.mails:  # noqa: ASYNC110 - progress is polled from MongoDB
             await asyncio.sleep(0.05)
         used = time.process_time() - cpu
         # From the first claim to the last outcome, by the sender's own clock: the service's
