@@ -188,7 +188,8 @@ def _smtp_source(port: int, connections: int, args: argparse.Namespace) -> float
     command += ["-l", str(args.body_bytes), "-f", FROM, "-t", TO, "-M", "bench.localhost"]
     started = time.perf_counter()
     subprocess.run([*command, f"127.0.0.1:{port}"], check=True, capture_output=True)
-    return args.mails / (time.perf_counter() - started)
+    mails: int = args.mails
+    return mails / (time.perf_counter() - started)
 
 
 def _per_mail(commands: Counter[str], mails: int) -> str:
