@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.sender.deps import SenderDeps
 from services.sender.handlers import build_router
 from services.sender.notifications import build_notification_router
 from services.sender.registry import AdapterDeps, Transports
@@ -20,5 +21,6 @@ def build(rt: Runtime) -> Service:
             on_refused=lambda name: credential_refused(rt, name),
         )
     )
-    routers = [build_router(rt, transport), build_notification_router(rt)]
+    deps = SenderDeps.of(rt)
+    routers = [build_router(deps, transport), build_notification_router(deps)]
     return Service(name="sender", routers=routers, stop=transport.close, http_port=8028)
