@@ -305,13 +305,16 @@ class OutboxBatcher:
             del self._waiting[: self._batch_size]
             try:
                 results = await self._repo.write_batch([op for op, _ in batch])
-            except BaseException as exc:
+            except Exception as exc:
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise  # cancelled: the service stops
                 continue
+            except BaseException:  # cancelled: the service stops, and so do its callers
+                for _, done in [*batch, *self._waiting]:
+                    done.cancel()
+                self._waiting.clear()
+                raise
             for (_, done), result in zip(batch, results, strict=True):
                 if not done.done():  # its caller may have been cancelled meanwhile
                     done.set_result(result)
