@@ -128,6 +128,8 @@ SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
 """SMTP security. The seeds' words: CSM's "SSL" (and ConSol's SMTPS) is ``tls``, TLS from
 the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
 is ``none``; CSM's "Auto" is ``auto``."""
+OutgoingProtocol = Literal["smtp", "graph", "jmap"]
+"""How the sender hands mail on (``services.sender.registry`` has one adapter each)."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
 LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
 """Account fields replaced by ``after_fetch``, still read from configs written before it."""
@@ -637,7 +639,7 @@ class OutgoingConnection(_View):
     """The connection the sender uses: SMTP, Microsoft Graph's ``sendMail``, or JMAP
     submission."""
 
-    protocol: Literal["smtp", "graph", "jmap"] = Field(
+    protocol: OutgoingProtocol = Field(
         default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
     )
     """``smtp``: SMTP submission; ``graph``: Microsoft Graph's ``sendMail`` with the MIME body

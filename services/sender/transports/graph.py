@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
-from services.sender.smtp import Refusal, SmtpReply, Starting
+from services.sender.transport import Refusal, SendResult, Starting
 from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
 from shared.errors import Permanent
 from shared.mailbox.graph.client import GraphClient, Refused
@@ -63,7 +63,7 @@ class GraphTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         """Send ``message`` through ``connection``'s mailbox; see the module for the result."""
         client = self._client(connection)
         visible = envelope_recipients(message)
@@ -87,8 +87,8 @@ class GraphTransport:
         except Refused as exc:
             if exc.code != "ErrorInvalidRecipients":
                 raise
-            return SmtpReply(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
-        return SmtpReply(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
+            return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
+        return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
 
     async def close(self) -> None:
         """Close every HTTPS client."""

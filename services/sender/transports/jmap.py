@@ -5,7 +5,7 @@ In-Reply-To, References and Auto-Submitted survive), and submitted with
 From (``Identity/get``). The submission's ``deliveryStatus`` gives the per-recipient outcome.
 
 Same shape as the SMTP transport (``send(message, connection, recipients, starting=)`` →
-``SmtpReply``), so the sender picks it by ``connection.protocol == "jmap"``.
+``SendResult``), so the sender picks it by ``connection.protocol == "jmap"``.
 
 Failure                                        → Mailroom error
 ├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
-from services.sender.smtp import Refusal, SmtpReply, Starting, token_provider
+from services.sender.smtp import token_provider
+from services.sender.transport import Refusal, SendResult, Starting
 from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
@@ -66,7 +67,7 @@ class JmapTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         """Submit ``message`` to ``recipients`` (default: its To and Cc); ``starting`` is
         awaited once the session is up, right before the submission."""
         client = await self._client(connection)
@@ -263,7 +264,7 @@ def set_error(error: Json, what: str) -> Transient | Permanent:
     return Permanent(text)
 
 
-def reply_of(submission: str, status: Json, recipients: Sequence[str]) -> SmtpReply:
+def reply_of(submission: str, status: Json, recipients: Sequence[str]) -> SendResult:
     """The SMTP-shaped outcome of a submission: accepted text and per-recipient refusals.
 
     A recipient whose ``smtpReply`` is 4xx or 5xx (or whose ``delivered`` is ``no``) is
@@ -284,5 +285,5 @@ def reply_of(submission: str, status: Json, recipients: Sequence[str]) -> SmtpRe
         elif entry.get("delivered") == "no":
             refused[rcpt] = Refusal(550, reply or "not delivered")
     if len(refused) == len(recipients):
-        return SmtpReply(None, refused)
-    return SmtpReply(f"250 JMAP submission {submission} accepted", refused)
+        return SendResult(None, refused)
+    return SendResult(f"250 JMAP submission {submission} accepted", refused)

@@ -18,7 +18,8 @@ from shared.mailbox.base import FetchedMail, MessageRef
 from shared.mailbox.graph import GraphMailbox, RetryLater
 from shared.models.config import IncomingAccount
 from tests.integration.graph.conftest import MailboxMaker
-from tests.integration.graph.contract_server import APP_SECRET, GraphContractServer, Remaining
+from tests.integration.graph.contract_server import APP_SECRET, GraphContractServer
+from tests.integration.mailbox_contract.contract import Remaining
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from shared.mailbox.jmap import open_jmap_mailbox
-from tests.integration.jmap.contract_server import JmapContractServer, Remaining
+from tests.integration.jmap.contract_server import JmapContractServer
 from tests.integration.jmap.helpers import mail
+from tests.integration.mailbox_contract.contract import Remaining
 
 pytestmark = pytest.mark.integration
 
