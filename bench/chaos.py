@@ -68,7 +68,7 @@ async def configure(services: Services, dovecot: Dovecot, smtp_port: int) -> Non
         "port": dovecot.imap_port,
         "username": "bob",
         "password": USERS["bob"],
-        "delete_read_messages": "yes",
+        "after_fetch": "delete",
     }
     await harness.configure(services.api_port, TOKEN, account=account, smtp_port=smtp_port)
 

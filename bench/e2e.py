@@ -368,7 +368,7 @@ async def _measure(
             "port": dovecot.imap_port,
             "username": USER,
             "password": PASSWORD,
-            "delete_read_messages": "yes",
+            "after_fetch": "delete",
         }
         await harness.configure(services.api_port, TOKEN, account=account, smtp_port=sink.port)
         await asyncio.sleep(3)  # every service has read the new configuration and idles

@@ -214,7 +214,7 @@ async def drain(env: dict[str, str]) -> dict[str, float]:
         port=int(env["port"]),
         username=USER,
         password=PASSWORD,
-        delete_read_messages="yes",
+        after_fetch="delete",
     )
     mailbox = open_mailbox(account, timeout=120)
     baseline = current_rss_mb()
@@ -256,8 +256,6 @@ async def store_only(env: dict[str, str]) -> dict[str, float]:
                 account="bench",
                 source_key=f"1:{n + 1}",
                 folder="INBOX",
-                uidvalidity=1,
-                uid=n + 1,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
                 message_id=f"<bench-{n}@example.org>",

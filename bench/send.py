@@ -1,258 +1,253 @@
-"""How many mails per second the sender's SMTP path pushes over its connections.
+"""How many mails per second the sender service sends, next to Postfix's ``smtp-source``.
 
-Starts a local SMTP server in a separate process (so that server and client each get a
-core): Postfix's ``smtp-sink`` (C, from the postfix package) when installed, else an aiosmtpd
-server that accepts and forgets (Python: one core answers at most a few hundred mails per
-second; ``--server-only`` measures it alone, with a client that only writes raw SMTP). Then
-it builds every mail with the sender's ``compose`` and sends it through the sender's
-``AiosmtplibTransport`` with ``--concurrency`` connections (default one) and as many mails in
-flight as the sender's consumer holds, as the sender service does. It prints the rate,
-latency percentiles (from building a mail to the server's reply, waiting for a free
-connection included) and the CPU seconds the sending process spent per 1,000 mails (less
-noisy than the rate on a shared machine).
+The real path: N ``OutgoingMail`` messages are published to ``mail.outgoing`` on a private
+RabbitMQ vhost, then the sender service (its own ``Stack``: the subscriber, the outbox
+claims and outcome records in a MongoDB stand-in, the SMTP pool) is started and sends them
+all to Postfix's ``smtp-sink``; the rate counts from the first outbox claim to the last
+outcome recorded. Then, in the same run and against the same sink, ``smtp-source`` sends
+as many mails of the same size over as many connections, and the ratio is printed. Both
+run on ``--connections`` (default 1 and 4, one run each).
 
-    .venv/bin/python bench/send.py [--mails 5000] [--body-bytes 3000] [--concurrency 1]
-        [--in-flight 32] [--server-only]
-        [--server smtp-sink|aiosmtpd] [--security none|starttls (aiosmtpd only)]
+It prints, per connection count: mail/s of the sender and of smtp-source, the ratio, the
+MongoDB commands per mail that the sender made (PyMongo command monitoring, by command),
+and the CPU seconds of this process per 1,000 mails; and the load average before and after
+(the machine is shared: figures from a loaded machine say little).
 
-The server accepts each mail without storing it: the figure is the sender's, not a disk's.
+    .venv/bin/python bench/send.py [--mails 3000] [--body-bytes 3000] [--connections 1 4]
+        [--transport-only]
+
+``--transport-only`` measures the SMTP adapter alone (``compose`` + the pool, no broker, no
+outbox), as this benchmark did before the real path existed. Postfix (Debian ``postfix``,
+for ``smtp-sink`` and ``smtp-source``) is installed when missing, with "No configuration":
+no system Postfix is configured or started. The sink accepts each mail without storing it:
+the figures are the senders', not a disk's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
-import shutil
-import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
+import uuid
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from pymongo import monitoring
 
-from deploy.local._proc import free_ports, listening, wait_until
-from deploy.local.tls import make_cert
-from services.sender.compose import compose, wire_bytes
+from deploy.local._proc import free_ports, listening, tool, wait_until
+from deploy.local.postfix import _install as install_postfix
+from deploy.local.servers import create_vhost, delete_vhost, start_mongodb
+from services.sender.compose import compose
 from services.sender.pool import AiosmtplibTransport
+from services.sender.service import build as sender_service
+from shared.broker import publish
+from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE
 from shared.models.config import OutgoingConnection, SystemConfig
 from shared.models.messages import OutgoingMail
-from shared.topology import SENDER_CHANNEL
+from shared.runtime import Runtime
+from shared.service import Stack
+from shared.settings import SharedSettings
+from shared.topology import MAIL_OUTGOING
+
+FROM, TO = "bench@example.com", "carol@example.org"
+# Commands of the waiting loop (``count``) and of the driver's own start-up, not the sender's.
+NOT_THE_SENDERS = frozenset({"aggregate", "count", "hello", "ismaster", "isMaster", "ping"})
 
 
-class _Counter:
-    """aiosmtpd handler: accept, count, forget."""
+class _Commands(monitoring.CommandListener):
+    """Counts MongoDB commands by name while ``on`` (every client in this process)."""
 
     def __init__(self) -> None:
-        self.accepted = 0
+        self.on = False
+        self.counts: Counter[str] = Counter()
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.accepted += 1
-        return "250 OK"
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on and event.command_name not in NOT_THE_SENDERS:
+            self.counts[event.command_name] += 1
 
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
 
-def _serve(pipe: Connection, cert: str | None, key: str | None) -> None:
-    """The server process: report the port, serve until told to stop, report the count."""
-
-    async def main() -> None:
-        tls = None
-        if cert and key:
-            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            tls.load_cert_chain(cert, key)
-        handler = _Counter()
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(handler, hostname="bench.localhost", tls_context=tls),
-            "127.0.0.1",
-            0,
-        )
-        pipe.send(server.sockets[0].getsockname()[1])
-        await loop.run_in_executor(None, pipe.recv)  # blocks until the client is done
-        pipe.send(handler.accepted)
-        server.close()
-
-    asyncio.run(main())
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
-def _mail(n: int, text: str) -> OutgoingMail:
+COMMANDS = _Commands()
+monitoring.register(COMMANDS)  # before any client exists: clients take the listeners then
+
+
+def _mail(n: int, text: str, run: str) -> OutgoingMail:
     return OutgoingMail(
-        mail_id=f"bench-{n}",
-        kind="reply",
-        automatic=False,
-        case_number=10000 + n,
-        to=[{"name": "Carol", "address": "carol@example.org"}],
+        mail_id=f"bench-{run}-{n}",
+        kind="notification",
+        automatic=True,
+        to=[{"name": "Carol", "address": TO}],
         subject=f"Benchmark mail {n}",
         text=text,
     )
 
 
 def _text(body_bytes: int) -> str:
-    return ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 64)[:body_bytes]
+    return ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 200)[:body_bytes]
 
 
-async def _send(
-    count: int, body_bytes: int, conn: OutgoingConnection, in_flight: int
-) -> list[float]:
+class _Figures(NamedTuple):
+    rate: float
+    cpu_per_1000: float
+    commands: Counter[str]
+
+
+async def _real_path(
+    mongo_url: str, broker_url: str, port: int, connections: int, args: argparse.Namespace
+) -> _Figures:
+    """Publish, start the sender service, wait until every mail is sent."""
+    run = uuid.uuid4().hex[:8]
+    settings = SharedSettings(
+        broker_url=broker_url,
+        mongodb_url=mongo_url,
+        database=f"bench_send_{run}",
+        secret_key="bench-secret-key",
+        instance_id=f"bench-send-{run}",
+        log_level="WARNING",
+    )
+    # The feeder has its own connections. The service's start-up (configuration, indexes)
+    # is counted with its commands: a few, spread over every mail.
+    feeder = Runtime(settings)
+    await feeder.start_store()
+    await feeder.start_broker()
+    value = {"host": "127.0.0.1", "port": port, "security": "none", "concurrency": connections}
+    await feeder.store.properties.put(
+        module=OUTGOING_MODULE, key=OUTGOING_KEY, value=value, who="bench"
+    )
+    text = _text(args.body_bytes)
+    for n in range(args.mails):
+        await publish(feeder.broker, _mail(n, text, run), routing_key=MAIL_OUTGOING)
+    outbox = feeder.store.db["outbox"]
+    stack = Stack([sender_service], settings)
+    COMMANDS.counts.clear()
+    COMMANDS.on = True
+    cpu = time.process_time()
+    try:
+        await stack.start()
+        while await outbox.count_documents({"status": "sent"}) < args.mails:  # noqa: ASYNC110 - progress is polled from MongoDB
+            # Seldom: a count reads the collection, and the MongoDB server is the one measured.
+            await asyncio.sleep(1.0)
+        used = time.process_time() - cpu
+        # From the first claim to the last outcome, by the sender's own clock: the service's
+        # start-up and this loop's polling interval are not the sender's rate.
+        first = await outbox.find_one({}, sort=[("created_at", 1)])
+        last = await outbox.find_one({}, sort=[("sent_at", -1)])
+        assert first is not None and last is not None
+        elapsed = (last["sent_at"] - first["created_at"]).total_seconds()
+        COMMANDS.on = False
+        others = await outbox.count_documents({"status": {"$ne": "sent"}})
+        if others:
+            print(f"  warning: {others} outbox entries not sent")
+    finally:
+        COMMANDS.on = False
+        await stack.stop()
+        await feeder.store.db.client.drop_database(settings.database)
+        await feeder.broker.stop()
+        await feeder.close()
+    return _Figures(args.mails / elapsed, used / args.mails * 1000, Counter(COMMANDS.counts))
+
+
+async def _transport_only(port: int, connections: int, args: argparse.Namespace) -> _Figures:
+    """``compose`` + the SMTP pool alone, with as many mails in flight as the prefetch."""
+    conn = OutgoingConnection(host="127.0.0.1", port=port, security="none", concurrency=connections)
     transport = AiosmtplibTransport()
     config = SystemConfig()
-    text = _text(body_bytes)
-    latencies: list[float] = []
-    numbers = iter(range(count))
+    text = _text(args.body_bytes)
+    numbers = iter(range(args.mails))
 
     async def worker() -> None:
-        # As the sender's consumer: one task per unacknowledged message; while one mail is on
-        # the wire the next ones are built, and they wait for a free connection.
         for n in numbers:
-            started = time.perf_counter()
-            await transport.send(compose(_mail(n, text), config), conn)
-            latencies.append(time.perf_counter() - started)
+            await transport.send(compose(_mail(n, text, "t"), config), conn)
 
+    cpu, started = time.process_time(), time.perf_counter()
     try:
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        await asyncio.gather(*(worker() for _ in range(32)))
     finally:
         await transport.close()
-    return latencies
+    elapsed = time.perf_counter() - started
+    used = time.process_time() - cpu
+    return _Figures(args.mails / elapsed, used / args.mails * 1000, Counter())
 
 
-async def _raw_client(port: int, count: int, body_bytes: int) -> list[float]:
-    """The cheapest possible client: prebuilt bytes, one command and one reply at a time."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await reader.readline()
-    writer.write(b"EHLO bench.localhost\r\n")
-    while not (await reader.readline()).startswith(b"250 "):
-        pass
-    data = wire_bytes(compose(_mail(0, _text(body_bytes)), SystemConfig())) + b".\r\n"
-    commands = [b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.org>\r\n", b"DATA\r\n"]
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        for line in (*commands, data):
-            writer.write(line)
-            await reader.readline()
-        latencies.append(time.perf_counter() - started)
-    writer.write(b"QUIT\r\n")
-    writer.close()
-    return latencies
+def _smtp_source(port: int, connections: int, args: argparse.Namespace) -> float:
+    """mail/s of Postfix's smtp-source: ``-d`` keeps each connection for many mails."""
+    source = tool("smtp-source")
+    assert source is not None
+    command = [source, "-d", "-s", str(connections), "-m", str(args.mails)]
+    command += ["-l", str(args.body_bytes), "-f", FROM, "-t", TO, "-M", "bench.localhost"]
+    started = time.perf_counter()
+    subprocess.run([*command, f"127.0.0.1:{port}"], check=True, capture_output=True)
+    mails: int = args.mails
+    return mails / (time.perf_counter() - started)
 
 
-class _Run(NamedTuple):
-    latencies: list[float]
-    elapsed: float
-    cpu: float
-
-
-def _measure(args: argparse.Namespace, conn: OutgoingConnection) -> _Run:
-    if args.server_only:
-        asyncio.run(_raw_client(conn.effective_port, min(200, args.mails), args.body_bytes))
-    else:
-        asyncio.run(_send(min(200, args.mails), args.body_bytes, conn, args.in_flight))  # warm up
-    cpu, started = time.process_time(), time.perf_counter()
-    if args.server_only:
-        latencies = asyncio.run(_raw_client(conn.effective_port, args.mails, args.body_bytes))
-    else:
-        latencies = asyncio.run(_send(args.mails, args.body_bytes, conn, args.in_flight))
-    return _Run(latencies, time.perf_counter() - started, time.process_time() - cpu)
+def _per_mail(commands: Counter[str], mails: int) -> str:
+    total = sum(commands.values()) / mails
+    detail = ", ".join(f"{name} {count / mails:.2f}" for name, count in commands.most_common())
+    return f"{total:.2f} ({detail})" if commands else "0"
 
 
 def main() -> None:
-    """Parse arguments, run the server process and the client, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mails", type=int, default=5000)
+    """Parse arguments, start the servers, run each connection count, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--mails", type=int, default=3000)
     parser.add_argument("--body-bytes", type=int, default=3000)
-    parser.add_argument("--security", choices=("none", "starttls"), default="none")
-    sink = shutil.which("smtp-sink", path="/usr/sbin:/usr/local/sbin:/usr/bin")
-    parser.add_argument(
-        "--server", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink" if sink else "aiosmtpd"
-    )
-    parser.add_argument("--concurrency", type=int, default=1, help="SMTP connections in parallel")
-    parser.add_argument(
-        "--in-flight",
-        type=int,
-        default=SENDER_CHANNEL.prefetch_count or 1,
-        help="mails being handled at once (default: the sender's prefetch; 1: strictly serial)",
-    )
-    parser.add_argument(
-        "--server-only",
-        action="store_true",
-        help="a raw-socket client instead of the sender: what the server alone can take",
-    )
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--transport-only", action="store_true")
     args = parser.parse_args()
-
-    if args.server == "smtp-sink":
-        if sink is None or args.security != "none":
-            parser.error("smtp-sink needs the postfix package and --security none")
-        _run_smtp_sink(sink, args)
-        return
-    if args.server_only and args.security != "none":
-        parser.error("--server-only speaks plain SMTP")
-    cert = key = None
-    if args.security == "starttls":
-        cert_path, key_path = make_cert(Path(tempfile.mkdtemp(prefix="mailroom-bench-")))
-        cert, key = str(cert_path), str(key_path)
-    ours, theirs = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(theirs, cert, key), daemon=True)
-    server.start()
-    port = ours.recv()
-    run = _measure(args, _connection(args, port, cert))
-    ours.send("done")
-    accepted = ours.recv()
-    server.join(10)
-    _report(args, run, f"aiosmtpd, accepted {accepted} incl. warm-up")
-
-
-def _connection(args: argparse.Namespace, port: int, ca_file: str | None) -> OutgoingConnection:
-    return OutgoingConnection(
-        host="127.0.0.1",
-        port=port,
-        security=args.security,
-        ca_file=ca_file,
-        send_timeout_ms=30_000,
-        concurrency=args.concurrency,
-    )
-
-
-def _run_smtp_sink(sink: str, args: argparse.Namespace) -> None:
+    if tool("smtp-sink") is None or tool("smtp-source") is None:
+        install_postfix()
+    sink_bin = tool("smtp-sink")
+    assert sink_bin is not None
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    state = Path(tempfile.mkdtemp(prefix="mailroom-bench-send-"))
     (port,) = free_ports(1)
     # As root smtp-sink must be told whom to run as.
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    server = subprocess.Popen(
-        [sink, *user, f"127.0.0.1:{port}", "256"],
+    sink = subprocess.Popen(
+        [sink_bin, *user, f"127.0.0.1:{port}", "256"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    mongo = None if args.transport_only else start_mongodb(state)
+    vhost = f"mailroom-bench-send-{uuid.uuid4().hex[:8]}"
+    broker_url = None if args.transport_only else create_vhost(vhost)
     try:
         wait_until(lambda: listening(port), 10, "smtp-sink")
-        run = _measure(args, _connection(args, port, None))
+        for connections in args.connections:
+            if mongo is None or broker_url is None:
+                ours = asyncio.run(_transport_only(port, connections, args))
+                path = "SMTP adapter alone"
+            else:
+                ours = asyncio.run(_real_path(mongo.url, broker_url, port, connections, args))
+                path = "sender service (RabbitMQ + outbox + SMTP)"
+            theirs = _smtp_source(port, connections, args)
+            print(f"{connections} connection(s), {args.mails} mails of {args.body_bytes} bytes")
+            print(f"  {path:45} {ours.rate:8.0f} mail/s")
+            print(f"  {'smtp-source':45} {theirs:8.0f} mail/s")
+            print(f"  ratio                                         {ours.rate / theirs:8.2f}")
+            print(f"  MongoDB commands per mail  {_per_mail(ours.commands, args.mails)}")
+            print(f"  CPU of this process        {ours.cpu_per_1000:.2f} s per 1,000 mails")
     finally:
-        server.terminate()
-        server.wait(10)
-    _report(args, run, "Postfix smtp-sink")
-
-
-def _report(args: argparse.Namespace, run: _Run, server: str) -> None:
-    ms = sorted(x * 1000 for x in run.latencies)
-    client = "raw-socket client (server alone)" if args.server_only else "the sender's path"
-    print(f"mails sent        {len(ms)}")
-    print(
-        f"setup             {server}; {client}; security {args.security}, "
-        f"{args.concurrency} connection(s), {args.in_flight} in flight, "
-        f"body {args.body_bytes} bytes"
-    )
-    print(f"elapsed           {run.elapsed:.2f} s")
-    print(f"rate              {len(ms) / run.elapsed:.0f} mail/s")
-    print(f"client CPU        {run.cpu / len(ms) * 1000:.2f} s per 1,000 mails")
-    print(
-        f"latency ms        p50 {statistics.median(ms):.2f}  "
-        f"p99 {ms[int(len(ms) * 0.99) - 1]:.2f}  max {ms[-1]:.2f}"
-    )
+        sink.terminate()
+        sink.wait(10)
+        if broker_url is not None:
+            delete_vhost(vhost)
+        if mongo is not None:
+            mongo.stop()
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from shared.topology import (
     ACCOUNT_FAILING,
+    CASE_CREATED,
+    CASE_UPDATED,
     CONFIG_EXCHANGE,
     DEAD_LETTER_QUEUES,
     DLX_EXCHANGE,
@@ -26,6 +28,10 @@ from shared.topology import (
 )
 
 log = logging.getLogger(__name__)
+
+CASE_EVENT_KEYS = (CASE_CREATED, CASE_UPDATED)
+"""Routing keys published without ``mandatory``: events for integrators, routed nowhere when
+none listens."""
 
 
 def build_broker(url: str) -> RabbitBroker:
@@ -80,13 +86,24 @@ async def publish(
 async def publish_many(
     broker: RabbitBroker, messages: Sequence[BaseModel], *, routing_key: str
 ) -> None:
-    """:func:`publish` for many messages: all are written at once, then their confirms are
-    awaited together; raises the first failure (nack, unroutable, lost channel).
+    """:func:`publish` for many messages under one routing key (see :func:`publish_batch`)."""
+    await publish_batch(broker, [(message, routing_key) for message in messages])
+
+
+async def publish_batch(
+    broker: RabbitBroker,
+    messages: Sequence[tuple[BaseModel, str]],
+) -> None:
+    """Publish ``(message, routing key)`` pairs on ``mail``: all are written at once, then
+    their confirms are awaited together (one confirm round trip); raises the first failure
+    (nack, unroutable, lost channel).
 
     FastStream's publish waits until each message has left the socket before the next one
     may go, an event-loop round and a write per message; for the fetcher's batches that was
-    most of its CPU. The messages are the ones :func:`publish` sends (JSON body, persistent,
-    mandatory, a message id and the correlation id), on the broker's own confirming channel.
+    most of its CPU, and a processed mail's event and acknowledgement took two confirm round
+    trips. The messages are the ones :func:`publish` sends (JSON body, persistent, a message
+    id and the correlation id), on the broker's own confirming channel; every one is
+    mandatory except case events (``CASE_EVENT_KEYS``).
     """
     if not messages:
         return
@@ -95,7 +112,7 @@ async def publish_many(
     if not isinstance(channel, aiormq.Channel):  # only it can write without waiting
         raise TypeError(f"unexpected AMQP channel {type(channel).__name__}")
     confirms = []
-    for message in messages:
+    for message, routing_key in messages:
         amqp = Message(
             message.model_dump_json().encode(),
             content_type="application/json",
@@ -110,7 +127,7 @@ async def publish_many(
                     exchange=exchange.name,
                     routing_key=routing_key,
                     properties=amqp.properties,
-                    mandatory=True,
+                    mandatory=routing_key not in CASE_EVENT_KEYS,
                     wait=False,
                 )
             )

@@ -23,9 +23,6 @@ DELIVERY_LIMIT: Final = 10
 CONSUMER_CHANNEL: Final = Channel(prefetch_count=16)
 """Every consumer holds at most 16 unacknowledged messages: a burst waits in RabbitMQ, not in
 memory, and a handler's timeout measures its own work rather than its wait for MongoDB."""
-SENDER_CHANNEL: Final = Channel(prefetch_count=32)
-"""The sender holds as many messages as it may send at once (``OutgoingConnection.concurrency``
-is at most 32): each delivery runs in its own task, so the prefetch caps the parallel sends."""
 RETRY_TIERS: Final[tuple[int, ...]] = (5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 """The delays, in seconds, a retried message can wait (one TTL queue each); the retry policy
 (``shared.retry``) rounds its exponential backoff up to the next of them."""

@@ -183,7 +183,11 @@ async def send_reply(
     parent = _parent(await rt.store.cases.messages(case_number=number))
     in_reply_to = parent.message_id if parent else None
     account = await case_account(
-        rt, rt.config, case_number=number, in_reply_to=in_reply_to, chosen=_chosen(rt, reply)
+        rt.store.cases,
+        rt.config,
+        case_number=number,
+        in_reply_to=in_reply_to,
+        chosen=_chosen(rt, reply),
     )
     # The From the sender will use, so that the Message-ID promised here is the one sent.
     addresses = routed(rt.config, account).addresses

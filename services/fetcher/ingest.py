@@ -1,43 +1,47 @@
 """One fetch round for one account: take new mail, store it raw, announce it, then let go.
 
-Each step runs for a chunk of fetched mails at once (one insert, the publishes' confirms
-awaited together, one status update), because per-mail round trips would cap the
-fetcher far below what the IMAP side delivers; and while one chunk is stored and announced
-the next one is already being fetched (one mailbox command at a time, and only next to a
-small chunk, so memory holds at most one large mail). For every single mail the order
-holds, and a crash (or an error) after any step loses no mail and makes no duplicate case:
+The round knows no protocol: the account's mailbox adapter lists what is new after the stored
+cursor, and says which cursor to store once mails are done (see docs/transports.md).
 
-1. **store** the raw bytes under the unique key (account, ``uidvalidity:uid``).
-   Crash before: the mail is still on the server, above the fetch mark; the next round
+Each step runs for a chunk of fetched mails at once (one insert, the publishes' confirms
+awaited together), and the bookkeeping once per batch (one status update, one mark-done, one
+fetch-state write), because per-mail round trips would cap the fetcher far below what the
+server delivers; and while one chunk is stored and announced the next one is already being
+fetched (one mailbox command at a time, and only next to a small chunk, so memory holds at
+most one large mail). For every single mail the order holds, and a crash (or an error) after
+any step loses no mail and makes no duplicate case:
+
+1. **store** the raw bytes under the unique key (account, source key).
+   Crash before: the mail is still on the server, after the stored cursor; the next round
    takes it again. Crash after: the next round's insert finds the stored record instead
    of making a second one.
 2. **publish** ``mail.received`` and wait for the broker's confirm, but only while the
    record's status is still ``stored``. Crash before the confirm: the record stays
-   ``stored``, so the next round publishes it. Crash after the confirm but before step 3:
-   the next round publishes it once more; the processor is idempotent per raw mail (it
-   skips a processed one and keeps one case per raw mail), so no second case appears.
-3. **mark announced** (``stored`` → ``announced`` only, so a processor that was faster is
-   never overwritten). From now on no round publishes this mail again.
-4. **per batch, flag \\Seen or delete** on the server (POP3 with ``leave_on_server``:
-   remember the UIDLs in the fetch state, and a remembered UIDL is never fetched again),
-   only for mails that got through 1-3. Crash before: the mails stay on the server and are
-   listed again; steps 1-3 find them stored and announced and do nothing but repeat this
-   step.
-5. **advance the fetch mark** to the highest UID below which every listed mail was taken.
-   Crash before: the batch is listed again and, as above, only step 4 repeats. A listed
-   mail the server did not hand over stops the mark below it, so it is retried rather
-   than skipped; one that was deleted meanwhile is simply not listed next time.
+   ``stored``, so the next round publishes it.
+3. **per batch, mark announced** (``stored`` → ``announced`` only, so a processor that was
+   faster is never overwritten), one update for the whole batch. Crash between 2 and 3:
+   the batch is listed again (the cursor did not move), its records are still ``stored``
+   and are published once more; the processor is idempotent per raw mail (it skips a
+   processed one and keeps one case per raw mail), so no second case appears.
+4. **per batch, mark done** on the server (the account's disposal: flag seen, move or
+   delete), only for mails that got through 1-3. Crash before: the mails stay on the server
+   and are listed again; steps 1-3 find them stored and announced and do nothing but repeat
+   this step.
+5. **per batch, store the cursor** the listing gives for the mails done so far (IMAP: the
+   UID mark below which every listed mail was taken; POP3 keeping mail: the taken UIDLs).
+   Crash before: the batch is listed again and, as above, only step 4 repeats (a deleted
+   mail is simply not listed). A listed mail the server did not hand over holds the cursor
+   back, so it is retried rather than skipped.
 
-A new UIDVALIDITY means the server renumbered the folder: the round starts from UID 0, and
-the new source keys (``uidvalidity:uid``) cannot collide with the old ones. The same mail
-under a new key is caught by its Message-ID and sha256 together (its **twin**, looked up in
-MongoDB once the folder was ever renumbered, and always for POP3): it is not
-stored again, and only announced if the twin itself never was; then it is flagged or
-deleted like any other. A mail without a Message-ID is told apart by its key alone.
+When the listing says the same mail may be stored under another source key (IMAP after a
+renumbering, POP3 whose UIDLs can change unnoticed), it is caught by its Message-ID and sha256
+together (its **twin**, looked up in MongoDB only then): it is not stored again, and only
+announced if the twin itself never was; then it is marked done like any other. A mail
+without a Message-ID is told apart by its key alone.
 
 A mail above the maximum size is never downloaded whole: its header block becomes a stub
 (the headers, a plain-text body saying why) that is stored and announced like any mail, so
-a case shows it; the original stays on the server (flagged \\Seen, never deleted).
+a case shows it; the original stays on the server (only ever flagged seen).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from email.parser import BytesHeaderParser
 from services.fetcher.fence import NO_FENCE, Fence
 from shared import metrics
 from shared.broker import publish_many
-from shared.mailbox import FetchedMail, Mailbox, MessageRef
+from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MessageRef
 from shared.models.config import IncomingAccount
 from shared.models.messages import MailReceived
 from shared.models.records import RawEmail
@@ -63,7 +67,7 @@ from shared.topology import MAIL_RECEIVED
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
-"""Mails per commit unit: flagged or deleted together, then the mark moves."""
+"""Mails per commit unit: recorded announced, marked done together, then the cursor moves."""
 STORE_MAX_BYTES = 16 * 1024 * 1024
 """Mails of a batch are stored (one insert) and announced together up to this many bytes."""
 
@@ -105,83 +109,37 @@ def stub_of(header: bytes, *, size: int | None, limit: int) -> tuple[bytes, str]
     return message.as_bytes(policy=policy.compat32.clone(linesep="\r\n")), reason
 
 
-def contiguous_mark(batch: Sequence[MessageRef], taken: set[int]) -> int | None:
-    """The highest UID of ``batch`` (ascending) up to which every mail was taken."""
-    mark: int | None = None
-    for ref in batch:
-        if ref.uid is None or ref.uid not in taken:
-            break
-        mark = ref.uid
-    return mark
-
-
 async def fetch_once(
     rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence = NO_FENCE
 ) -> int:
     """Take the account's new mail; return how many mails were stored for the first time.
 
     ``fence`` (the account's lease, see ``services.fetcher.fence``) is checked before mail is
-    deleted or flagged and named in every fetch-state write: a round that lost its lease
-    raises LeaseLost there instead of touching the mailbox or the mark.
+    marked done and named in every fetch-state write: a round that lost its lease raises
+    LeaseLost there instead of touching the mailbox or the cursor.
     """
-    status = await mailbox.connect()
+    await mailbox.connect()
     state = await rt.store.fetch_state.get(account=account.name, folder=account.folder)
-    same_numbering = state.uidvalidity is not None and state.uidvalidity == status.uidvalidity
-    if not same_numbering and status.uidvalidity is not None:
-        if state.uidvalidity is not None:
-            await rt.store.fetch_state.mark_renumbered(
-                account=account.name, folder=account.folder, fence=fence.token
-            )
-            log.warning(
-                "UIDVALIDITY of %s changed: the server renumbered the folder, fetching it anew",
-                account.name,
-                extra={
-                    "account": account.name,
-                    "old": state.uidvalidity,
-                    "new": status.uidvalidity,
-                },
-            )
-        # Remember the new numbering now, so that an empty folder does not look renumbered
-        # again next round; mark 0 keeps every mail of the folder due. A new account's start
-        # position may put the mark higher: older mail is then never taken.
-        start = 0
-        if state.uidvalidity is None and account.start_position != "all":
-            start = await mailbox.start_mark(since=account.start_date)
-            log.info(
-                "%s starts at UID %d (start position %s)",
-                account.name,
-                start,
-                account.start_position,
-                extra={"account": account.name, "start_uid": start},
-            )
-        await rt.store.fetch_state.advance(
-            account=account.name,
-            folder=account.folder,
-            uidvalidity=status.uidvalidity,
-            last_uid=start,
-            fence=fence.token,
-        )
-        state = state.model_copy(update={"last_uid": start})
-    refs = await mailbox.list_new(
-        after_uid=state.last_uid if same_numbering or state.uidvalidity is None else 0
+    listing = await mailbox.list_new(state.cursor)
+    refs = list(listing.refs)
+    batches = [refs[i : i + BATCH_SIZE] for i in range(0, len(refs), BATCH_SIZE)]
+    lock = asyncio.Lock()  # one mailbox command at a time
+    done = _Done(
+        rt,
+        account,
+        mailbox,
+        listing,
+        disposal=account.disposal(rt.config.settings.delete_read_messages),
+        lock=lock,
+        fence=fence,
     )
-    deletes = account.deletes(rt.config.settings.delete_read_messages)
-    # POP3 leaving mail on the server: a UIDL taken before is not fetched again.
-    remember = account.is_pop3 and not deletes
-    if remember:
-        refs = await _untaken(rt, account, state.uidls, refs, fence)
-    # Stored twins under other keys exist only after a renumbering, or with POP3, whose
-    # UIDLs can change unnoticed (a server migration): only then is MongoDB asked.
-    renumbered = state.renumbered or (state.uidvalidity is not None and not same_numbering)
-    twins_possible = renumbered or status.uidvalidity is None
+    if not batches:
+        # A new or renumbered folder's cursor is kept even when it held nothing.
+        await done.save_cursor()
+        return 0
     max_size = int(rt.config.settings.max_mail_size_mb * 1024 * 1024)
     created = 0
-    batches = [refs[i : i + BATCH_SIZE] for i in range(0, len(refs), BATCH_SIZE)]
-    # One mailbox command at a time: the next chunk is fetched while this one is stored.
-    lock = asyncio.Lock()
     fetched = _fetched(mailbox, batches, max_size)
-    taken: list[MessageRef] = []
-    kept: list[MessageRef] = []  # stubs: the original stays on the server
     upcoming: asyncio.Future[list[FetchedMail] | int | None] | None = None
     try:
         upcoming = asyncio.ensure_future(_next(fetched, lock))
@@ -190,123 +148,99 @@ async def fetch_once(
             light = isinstance(item, int) or sum(len(m.data) for m in item) < STORE_MAX_BYTES
             upcoming = asyncio.ensure_future(_next(fetched, lock)) if light else None
             if isinstance(item, list):
-                created += await _store_and_announce(
-                    rt, account, status.uidvalidity, item, max_size, twins_possible
+                stored, fresh = await _store_and_announce(
+                    rt, account, item, max_size, listing.twins_possible
                 )
-                taken.extend(mail.ref for mail in item if mail.complete)
-                kept.extend(mail.ref for mail in item if not mail.complete)
+                created += stored
+                done.add(item, fresh)
             else:
-                await _let_go(
-                    rt,
-                    account,
-                    mailbox,
-                    status.uidvalidity,
-                    batches[item],
-                    taken,
-                    kept,
-                    deletes=deletes,
-                    remember=remember,
-                    lock=lock,
-                    fence=fence,
-                )
-                taken, kept = [], []
+                await done.let_go(batches[item])
             if upcoming is None:
                 upcoming = asyncio.ensure_future(_next(fetched, lock))
     finally:
         await _settle(upcoming)
         await fetched.aclose()
-    if refs:
-        log.info(
-            "%s: %d mails listed, %d new",
-            account.name,
-            len(refs),
-            created,
-            extra={"account": account.name, "listed": len(refs), "new": created},
-        )
+    log.info(
+        "%s: %d mails listed, %d new",
+        account.name,
+        len(refs),
+        created,
+        extra={"account": account.name, "listed": len(refs), "new": created},
+    )
     return created
 
 
-async def _untaken(
-    rt: Runtime,
-    account: IncomingAccount,
-    remembered: list[str],
-    refs: list[MessageRef],
-    fence: Fence,
-) -> list[MessageRef]:
-    """The listed POP3 messages whose UIDL was not taken before; UIDLs no longer listed are
-    forgotten (the maildrop is what the server listed at login).
+class _Done:
+    """Steps 3-5 of a round, once per batch: what the batch's chunks stored and announced
+    is recorded as announced, marked done on the server, and the cursor moves."""
 
-    A UIDL stored and announced but not remembered (the round stopped in between) is
-    remembered now instead of being fetched again; one stored but never announced is
-    fetched, so that the usual steps announce it.
-    """
-    listed = {ref.source_key for ref in refs}
-    gone = [uidl for uidl in remembered if uidl not in listed]
-    if gone:
-        await rt.store.fetch_state.forget_uidls(
-            account=account.name, folder=account.folder, uidls=gone, fence=fence.token
-        )
-    taken = set(remembered)
-    unknown = [key for key in listed if key not in taken]
-    done = await rt.store.raw_emails.announced_keys(account=account.name, source_keys=unknown)
-    if done:
-        await rt.store.fetch_state.remember_uidls(
-            account=account.name, folder=account.folder, uidls=sorted(done), fence=fence.token
-        )
-    return [ref for ref in refs if ref.source_key not in taken | done]
+    def __init__(
+        self,
+        rt: Runtime,
+        account: IncomingAccount,
+        mailbox: Mailbox,
+        listing: Listing,
+        *,
+        disposal: Disposal,
+        lock: asyncio.Lock,
+        fence: Fence,
+    ) -> None:
+        self._rt = rt
+        self._account = account
+        self._mailbox = mailbox
+        self._listing = listing
+        self._disposal: Disposal = disposal
+        self._lock = lock
+        self._fence = fence
+        self._taken: list[MessageRef] = []  # this batch, whole
+        self._kept: list[MessageRef] = []  # this batch, stubs: the original stays
+        self._announced: list[str] = []  # this batch's raw ids published by this round
+        self._done: set[str] = set()  # source keys of this round's finished batches
+        self._saved: str | None = None  # the cursor this round stored last
 
+    def add(self, mails: Sequence[FetchedMail], announced: Sequence[str]) -> None:
+        """A chunk got through steps 1-2: remember it for the batch's end."""
+        self._taken.extend(mail.ref for mail in mails if mail.complete)
+        self._kept.extend(mail.ref for mail in mails if not mail.complete)
+        self._announced.extend(announced)
 
-async def _let_go(
-    rt: Runtime,
-    account: IncomingAccount,
-    mailbox: Mailbox,
-    uidvalidity: int | None,
-    batch: Sequence[MessageRef],
-    taken: list[MessageRef],
-    kept: list[MessageRef],
-    *,
-    deletes: bool,
-    remember: bool,
-    lock: asyncio.Lock,
-    fence: Fence,
-) -> None:
-    """Steps 4-5 for a batch whose fetched mails (``taken`` whole, ``kept`` as stubs) all got
-    through steps 1-3: flag or delete them on the server (or, ``remember``: POP3 leaving them
-    there, remember their UIDLs), then advance the fetch mark."""
-    seen = kept if deletes else taken + kept
-    if taken or seen:
-        async with lock:  # checked right before the command, not before waiting for it
-            await fence.check()
-            if deletes and taken:
-                await mailbox.delete(taken)
-            if seen:
-                await mailbox.mark_seen(seen)
-    done = taken + kept
-    if not done:
-        return
-    if remember:
-        await rt.store.fetch_state.remember_uidls(
-            account=account.name,
-            folder=account.folder,
-            uidls=[ref.source_key for ref in done],
-            fence=fence.token,
+    async def let_go(self, batch: Sequence[MessageRef]) -> None:
+        """Steps 3-5 for a batch whose fetched mails all got through steps 1-2."""
+        taken, kept, announced = self._taken, self._kept, self._announced
+        self._taken, self._kept, self._announced = [], [], []
+        await self._rt.store.raw_emails.set_status_many(
+            raw_ids=announced, status="announced", only_from=("stored",)
         )
-    mark = contiguous_mark(batch, {ref.uid for ref in done if ref.uid is not None})
-    if mark is not None and uidvalidity is not None:
-        await rt.store.fetch_state.advance(
-            account=account.name,
-            folder=account.folder,
-            uidvalidity=uidvalidity,
-            last_uid=mark,
-            fence=fence.token,
+        if taken or kept:
+            async with self._lock:  # checked right before the command, not before waiting
+                await self._fence.check()
+                if taken:
+                    await self._mailbox.mark_done(taken, disposal=self._disposal)
+                if kept:
+                    await self._mailbox.mark_done(kept, disposal="seen")
+        self._done.update(ref.source_key for ref in (*taken, *kept))
+        await self.save_cursor()
+        missing = len(batch) - len(taken) - len(kept)
+        if missing:
+            log.warning(
+                "%s: the server listed %d mails it then did not hand over; they are tried again",
+                self._account.name,
+                missing,
+                extra={"account": self._account.name},
+            )
+
+    async def save_cursor(self) -> None:
+        """Step 5: one fetch-state write, fenced, when the cursor moved."""
+        cursor = self._listing.cursor_after(set(self._done))
+        if cursor is None or cursor == self._saved:
+            return
+        await self._rt.store.fetch_state.save_cursor(
+            account=self._account.name,
+            folder=self._account.folder,
+            cursor=cursor,
+            fence=self._fence.token,
         )
-    if len(done) < len(batch):
-        log.warning(
-            "%s: the server listed %d mails it then did not hand over; they are tried again",
-            account.name,
-            len(batch) - len(done),
-            extra={"account": account.name},
-        )
+        self._saved = cursor
 
 
 async def _fetched(
@@ -396,9 +330,7 @@ async def _insert_new(
     return result
 
 
-def _record(
-    account: IncomingAccount, uidvalidity: int | None, mail: FetchedMail, max_size: int
-) -> tuple[RawEmail, bytes]:
+def _record(account: IncomingAccount, mail: FetchedMail, max_size: int) -> tuple[RawEmail, bytes]:
     """The record and bytes to store for a fetched mail (a stub for an incomplete one)."""
     data, truncated = mail.data, None
     if not mail.complete:
@@ -407,8 +339,6 @@ def _record(
         account=account.name,
         source_key=mail.ref.source_key,
         folder=account.folder,
-        uidvalidity=uidvalidity,
-        uid=mail.ref.uid,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         message_id=message_id_of(data),
@@ -420,13 +350,13 @@ def _record(
 async def _store_and_announce(
     rt: Runtime,
     account: IncomingAccount,
-    uidvalidity: int | None,
     mails: list[FetchedMail],
     max_size: int,
     twins_possible: bool,
-) -> int:
-    """Steps 1-3 for a chunk of mails; returns how many this call stored."""
-    records = [_record(account, uidvalidity, mail, max_size) for mail in mails]
+) -> tuple[int, list[str]]:
+    """Steps 1-2 for a chunk of mails; returns how many this call stored, and the raw ids
+    it announced (marked announced at the batch's end)."""
+    records = [_record(account, mail, max_size) for mail in mails]
     stored = await _insert_new(rt, account.name, records, look_up=twins_possible)
     # A twin still "stored" (its round crashed before the confirm) is announced here, once.
     fresh = list({record.id: record for record, _ in stored if record.status == "stored"}.values())
@@ -448,7 +378,4 @@ async def _store_and_announce(
     for record in fresh:
         extra = {"raw_id": record.id, "account": account.name, "source_key": record.source_key}
         log.info("mail announced", extra={**extra, "correlation_id": record.correlation_id})
-    await rt.store.raw_emails.set_status_many(
-        raw_ids=[record.id for record in fresh], status="announced", only_from=("stored",)
-    )
-    return sum(created for _, created in stored)
+    return sum(created for _, created in stored), [record.id for record in fresh]

@@ -15,12 +15,15 @@ which hands the message back to the queue (``NACK_ON_ERROR``), never to the desk
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitMessage, RabbitRouter
+from faststream.rabbit import Channel, RabbitMessage, RabbitRouter
 
+from services.processor.deps import ProcessorDeps
 from services.processor.process import process_mail
+from services.processor.settings import ProcessorSettings
 from services.processor.suspects import MAX_SOLO_CRASHES, Turns, Verdict, verdict
 from shared import metrics
 from shared.errors import NotFound, Permanent, StoreError, StoreUnavailable, Transient
@@ -33,62 +36,72 @@ from shared.retry import (
     dead_letter,
     retry_later,
 )
-from shared.runtime import Runtime
-from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_RECEIVED, PROCESSOR_INBOUND
+from shared.topology import MAIL_EXCHANGE, MAIL_RECEIVED, PROCESSOR_INBOUND
 
 log = logging.getLogger(__name__)
 
 
-def build_router(rt: Runtime, retry: RetrySettings | None = None) -> RabbitRouter:
-    """The processor's subscriber."""
+def build_router(
+    deps: ProcessorDeps,
+    settings: ProcessorSettings | None = None,
+    retry: RetrySettings | None = None,
+) -> RabbitRouter:
+    """The processor's subscriber, taking ``settings.prefetch`` mails from RabbitMQ and
+    processing up to ``settings.concurrency`` of them at once."""
+    settings = settings or ProcessorSettings()
     router = RabbitRouter()
     policy = (retry or RetrySettings()).processor
+    # aio-pika runs every delivery in its own task: the prefetch bounds them, the semaphore
+    # bounds how many parse and decide at the same moment.
+    running = asyncio.Semaphore(settings.concurrency)
 
     @router.subscriber(
         PROCESSOR_INBOUND,
         MAIL_EXCHANGE,
         title="processor.inbound",
-        channel=CONSUMER_CHANNEL,
+        channel=Channel(prefetch_count=settings.prefetch),
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def mail_received(msg: MailReceived, message: RabbitMessage) -> None:
         state = RetryState.of(message.headers)
         try:
-            found = await _judge(rt, msg, message)
+            found = await _judge(deps, msg, message)
             if found is Verdict.POISON:
-                await _finish(rt, msg)  # a replay starts with a clean slate
-                await _fail(rt, msg, CRASHED)
+                await _finish(deps, msg)  # a replay starts with a clean slate
+                await _fail(deps, msg, CRASHED)
                 return
             if found is Verdict.REFRESH:
-                await _refresh(rt, msg, message)
+                await _refresh(deps, msg, message)
                 return
             suspect = found is Verdict.SUSPECT
-            async with turns.alone() if suspect else turns.shared():
-                outcome = await process_mail(rt, msg, alone=suspect)
+            async with running, turns.alone() if suspect else turns.shared():
+                outcome = await process_mail(
+                    deps, msg, alone=suspect, inline_parse_bytes=settings.inline_parse_bytes
+                )
             if outcome.duplicate_delivery:
-                await rt.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
+                await deps.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
         except Transient as exc:
-            await _finish(rt, msg)
+            await _finish(deps, msg)
             if policy.expired(state.since):
-                await _fail(rt, msg, f"gave up after {state.attempt + 1} attempts: {exc}")
+                await _fail(deps, msg, f"gave up after {state.attempt + 1} attempts: {exc}")
                 return
             delay = await retry_later(
-                rt.broker, msg, routing_key=MAIL_RECEIVED, state=state, policy=policy
+                deps.broker, msg, routing_key=MAIL_RECEIVED, state=state, policy=policy
             )
             log.warning(
                 "transient failure, retrying",
                 extra={"raw_id": msg.raw_id, "delay_s": delay, "error": str(exc)},
             )
         except Permanent as exc:
-            await _finish(rt, msg)
-            await _fail(rt, msg, str(exc))
+            await _finish(deps, msg)
+            await _fail(deps, msg, str(exc))
         except StoreError as exc:
-            await _finish(rt, msg)
-            await _fail(rt, msg, f"store error: {exc}")
+            await _finish(deps, msg)
+            await _fail(deps, msg, f"store error: {exc}")
         except Exception as exc:
             log.exception("unexpected error while processing", extra={"raw_id": msg.raw_id})
-            await _finish(rt, msg)
-            await _fail(rt, msg, f"internal error: {type(exc).__name__}: {exc}")
+            await _finish(deps, msg)
+            await _fail(deps, msg, f"internal error: {type(exc).__name__}: {exc}")
 
     turns = Turns()
     return router
@@ -100,13 +113,13 @@ CRASHED = (
 )
 
 
-async def _judge(rt: Runtime, msg: MailReceived, message: RabbitMessage) -> Verdict:
+async def _judge(deps: ProcessorDeps, msg: MailReceived, message: RabbitMessage) -> Verdict:
     """The delivery's verdict (``suspects``); a first delivery reads nothing."""
     redelivered = bool(getattr(message.raw_message, "redelivered", False))
     if not redelivered:
         return Verdict.NORMAL
     try:
-        record = await rt.store.raw_emails.get(raw_id=msg.raw_id)
+        record = await deps.store.raw_emails.get(raw_id=msg.raw_id)
     except NotFound:
         record = None  # processing says so, with the reason
     count = _delivery_count(message)
@@ -120,10 +133,10 @@ def _delivery_count(message: RabbitMessage) -> int:
         return 0
 
 
-async def _refresh(rt: Runtime, msg: MailReceived, message: RabbitMessage) -> None:
+async def _refresh(deps: ProcessorDeps, msg: MailReceived, message: RabbitMessage) -> None:
     """Re-publish an innocent mail fresh (its retry state kept); the original is then acked."""
     headers = {k: v for k, v in message.headers.items() if k in (ATTEMPT_HEADER, SINCE_HEADER)}
-    await rt.broker.publish(
+    await deps.broker.publish(
         msg,
         exchange=MAIL_EXCHANGE,
         routing_key=MAIL_RECEIVED,
@@ -138,15 +151,15 @@ async def _refresh(rt: Runtime, msg: MailReceived, message: RabbitMessage) -> No
     )
 
 
-async def _finish(rt: Runtime, msg: MailReceived) -> None:
+async def _finish(deps: ProcessorDeps, msg: MailReceived) -> None:
     """The attempt ended without a crash (best effort: MongoDB may be the failure)."""
     try:
-        await rt.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
+        await deps.store.raw_emails.finish_attempt(raw_id=msg.raw_id)
     except (StoreUnavailable, StoreError):
         return
 
 
-async def _fail(rt: Runtime, msg: MailReceived, reason: str) -> None:
+async def _fail(deps: ProcessorDeps, msg: MailReceived, reason: str) -> None:
     """Record ``reason`` on the mail if MongoDB answers, then dead-letter it with the reason."""
     metrics.mail_processed("failed")
     log.error(
@@ -154,9 +167,9 @@ async def _fail(rt: Runtime, msg: MailReceived, reason: str) -> None:
         extra={"raw_id": msg.raw_id, "correlation_id": msg.correlation_id, "error": reason},
     )
     await dead_letter(
-        rt.broker,
+        deps.broker,
         msg,
         routing_key=MAIL_RECEIVED,
         reason=reason,
-        record=lambda: rt.store.raw_emails.record_failure(raw_id=msg.raw_id, error=reason),
+        record=lambda: deps.store.raw_emails.record_failure(raw_id=msg.raw_id, error=reason),
     )

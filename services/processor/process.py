@@ -14,21 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from services.processor.marks import StoreMarks, record_marks
+from pydantic import BaseModel
+
+from services.processor.deps import ProcessorDeps
+from services.processor.marks import MailThread, StoreMarks, copy_note, record_marks
 from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
 from services.processor.scripts.size_limit import over_limit
+from services.processor.settings import ProcessorSettings
 from services.processor.slim import slim
 from shared import metrics
-from shared.broker import publish
+from shared.broker import publish_batch
 from shared.errors import NotFound, Permanent, Transient
 from shared.models.config import SystemConfig
 from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail, utcnow
 from shared.models.records import Attachment, CaseMessage
-from shared.runtime import Runtime
 from shared.store import CaseRepo
 from shared.topology import CASE_CREATED, CASE_UPDATED, MAIL_OUTGOING
 
@@ -40,13 +43,19 @@ class StoreCaseLookup:
     """Case lookups for scripts, answered from MongoDB."""
 
     cases: CaseRepo
+    thread: MailThread | None = None
+    """The mail's thread, read once for this and the earlier-copy lookup (None: ask the store)."""
 
     async def case_exists(self, number: int) -> bool:
         """True when case ``number`` exists."""
         return await self.cases.get(number=number) is not None
 
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
-        """The case holding any of these Message-IDs."""
+        """The case holding any of these Message-IDs (the most recent message wins)."""
+        found = await self.thread.messages(message_ids) if self.thread and message_ids else None
+        if found is not None:
+            latest = max(found, key=lambda m: m.created_at, default=None)
+            return latest.case_number if latest else None
         return await self.cases.case_of_message_ids(message_ids=message_ids)
 
     async def case_of_conversation(self, conversation: str) -> int | None:
@@ -57,9 +66,9 @@ class StoreCaseLookup:
         """Addresses that took part in case ``number``."""
         return await self.cases.participants(number=number)
 
-    async def automatic_answers_since(self, address: str, since: datetime) -> int:
-        """Automatic answers to ``address`` since ``since``."""
-        return await self.cases.automatic_answers_since(address=address, since=since)
+    async def automatic_answers_this_hour(self, address: str) -> int:
+        """Automatic answers to ``address`` in the current clock hour."""
+        return await self.cases.automatic_answers_this_hour(address=address)
 
     async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
         """The case and Message-ID of our outgoing mail with any of these outbox ids."""
@@ -75,15 +84,22 @@ class Outcome:
     duplicate_delivery: bool = False
 
 
-async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -> Outcome:
+async def process_mail(
+    deps: ProcessorDeps,
+    msg: MailReceived,
+    *,
+    alone: bool = False,
+    inline_parse_bytes: int = ProcessorSettings.model_fields["inline_parse_bytes"].default,
+) -> Outcome:
     """Parse, decide and apply; raises Permanent/MailRejected/Transient for the handler.
 
     ``alone``: the mail is a crash suspect processed by itself (see ``handlers``).
+    ``inline_parse_bytes``: mails up to this size are parsed on the event loop.
     """
-    config = rt.config  # one snapshot: the size limit must mean the same to parser and scripts
+    config = deps.config  # one snapshot: the size limit must mean the same to parser and scripts
     # A mail the size limit strips is not read whole: it is streamed and slimmed (``slim``).
     max_size = config.processor.max_mail_size_bytes
-    record, data = await rt.store.raw_emails.start_attempt(
+    record, data = await deps.store.raw_emails.start_attempt(
         raw_id=msg.raw_id, alone=alone, read_up_to=max_size if _slims(config) else None
     )
     if record.status == "processed":  # processed before
@@ -95,17 +111,21 @@ async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -
     try:
         # Only parsing and the scripts are bounded: a poison mail hangs there, while time
         # spent waiting for a slow MongoDB under load must never send a mail to the desk.
-        # The parser runs in a thread so that even a pathological mail cannot stall the loop.
+        # A big mail is parsed in a thread so that even a pathological one cannot stall the
+        # loop; a small one inline, where the thread hop cost as much as the parse (profiled).
         async with asyncio.timeout(limit):
             if data is None:
-                mail = await _parse_slim(rt, record.id, record.size, max_size)
+                mail = await _parse_slim(deps, record.id, record.size, max_size)
+            elif len(data) <= inline_parse_bytes:
+                mail = parse(data, contents=contents)
             else:
                 mail = await asyncio.to_thread(parse, data, contents=contents)
             del data  # from here on the parsed mail and the attachments are all that is needed
+            thread = MailThread.of(deps.store.cases, mail)
             ctx = ScriptContext(
                 config=config,
-                cases=StoreCaseLookup(rt.store.cases),
-                marks=StoreMarks(rt.store),
+                cases=StoreCaseLookup(deps.store.cases, thread),
+                marks=StoreMarks(deps.store, thread),
                 raw_id=msg.raw_id,
                 account=msg.account,
             )
@@ -113,12 +133,12 @@ async def process_mail(rt: Runtime, msg: MailReceived, *, alone: bool = False) -
     except TimeoutError:
         # The scripts ask MongoDB too: a store that stopped answering is an outage (the ping
         # raises StoreUnavailable), not a mail too slow to process.
-        await rt.store.ping()
+        await deps.store.ping()
         raise Permanent(f"parsing and the scripts took longer than {limit:g} s; stopped") from None
     # The first attempt cannot find anything of an earlier one: _apply skips looking for it.
     first = record.attempts == 1
-    case_number = await _apply(rt, msg, mail, decision, ctx, contents, first_attempt=first)
-    await rt.store.raw_emails.set_status(
+    case_number = await _apply(deps, msg, mail, decision, ctx, contents, first_attempt=first)
+    await deps.store.raw_emails.set_status(
         raw_id=msg.raw_id,
         status="processed",
         case_number=case_number,
@@ -145,10 +165,10 @@ def _slims(config: SystemConfig) -> bool:
     return over_limit(config, config.processor.max_mail_size_bytes + 1)
 
 
-async def _parse_slim(rt: Runtime, raw_id: str, size: int, max_size: int) -> ParsedMail:
+async def _parse_slim(deps: ProcessorDeps, raw_id: str, size: int, max_size: int) -> ParsedMail:
     """Parse a mail over the size limit from its slim copy: parts over the limit are not
     read into memory nor decoded; their attachments keep their size."""
-    slimmed = await slim(await rt.store.raw_emails.chunks(raw_id=raw_id), limit=max_size)
+    slimmed = await slim(await deps.store.raw_emails.chunks(raw_id=raw_id), limit=max_size)
     mail = await asyncio.to_thread(parse, slimmed.data, contents=None, size=size)
     left_out = iter(slimmed.omitted)
     pending = next(left_out, None)
@@ -162,7 +182,7 @@ async def _parse_slim(rt: Runtime, raw_id: str, size: int, max_size: int) -> Par
 
 
 async def _apply(
-    rt: Runtime,
+    deps: ProcessorDeps,
     msg: MailReceived,
     mail: ParsedMail,
     decision: Decision,
@@ -171,13 +191,18 @@ async def _apply(
     *,
     first_attempt: bool,
 ) -> int | None:
+    # Every message of the mail goes in one confirm batch once all its writes are done: a
+    # crash before the batch is confirmed redelivers the mail, which publishes them all again
+    # (outgoing mails under the same mail_id, sent once; events carry the raw id).
+    batch: list[tuple[BaseModel, str]] = []
     if decision.action == "drop":
-        await _send_script_mails(rt, msg, mail, ctx.outgoing, None)
+        await _script_mails(deps, msg, mail, ctx.outgoing, None, batch)
+        await publish_batch(deps.broker, batch)
         return None
     created = False
     if decision.action == "new_case":
-        await _first_copy_or_wait(rt, msg, mail, ctx.config)
-        case, created = await rt.store.cases.create_for_raw(
+        await _first_copy_or_wait(deps, msg, mail, ctx.config)
+        case, created = await deps.store.cases.create_for_raw(
             raw_id=msg.raw_id,
             subject=mail.subject,
             contact=mail.answer_to,
@@ -187,17 +212,21 @@ async def _apply(
     else:
         assert decision.case_number is not None
         number = decision.case_number
-    attachments = await _store_attachments(rt, mail.attachments, contents, ctx.omit_attachments)
-    await rt.store.cases.add_message(
+    attachments = await _store_attachments(deps, mail.attachments, contents, ctx.omit_attachments)
+    if ctx.bounced_message_id and mail.bounce is not None:
+        # Before the bounce is attached: whoever sees it on the case sees our mail marked
+        # (a redelivery marks it again, to the same effect).
+        await deps.store.cases.mark_bounced(
+            message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
+        )
+    attached = await deps.store.cases.add_message(
         message=_case_message(number, msg, mail, decision, ctx, attachments),
         # A case created just now says it was updated now; a redelivery may find it older.
         touch_case=not created,
+        copy=copy_note(mail, ctx),
     )
-    if ctx.bounced_message_id and mail.bounce is not None:
-        await rt.store.cases.mark_bounced(
-            message_id=ctx.bounced_message_id, bounce=mail.bounce.model_dump()
-        )
-    await record_marks(rt.store, mail, ctx)  # complaint, suppression, copy of another
+    # Complaint, suppression, and the copy note when an earlier attempt attached the mail.
+    await record_marks(deps.store, mail, ctx, attached_now=attached)
     event = CaseEvent(
         event="created" if decision.action == "new_case" else "updated",
         case_number=number,
@@ -207,20 +236,20 @@ async def _apply(
         reason=decision.reason,
         correlation_id=msg.correlation_id,
     )
-    key = CASE_CREATED if event.event == "created" else CASE_UPDATED
-    await publish(rt.broker, event, routing_key=key, mandatory=False)
-    if decision.action == "new_case" and _should_acknowledge(rt, mail, ctx):
+    batch.append((event, CASE_CREATED if event.event == "created" else CASE_UPDATED))
+    if decision.action == "new_case" and _should_acknowledge(deps, mail, ctx):
         ack = _acknowledgement(number, msg, mail)
-        await rt.store.cases.record_automatic_answer(
+        await deps.store.cases.record_automatic_answer(
             answer_id=ack.mail_id, address=str(ack.to[0].address)
         )
-        await publish(rt.broker, ack, routing_key=MAIL_OUTGOING)
-    await _send_script_mails(rt, msg, mail, ctx.outgoing, number)
+        batch.append((ack, MAIL_OUTGOING))
+    await _script_mails(deps, msg, mail, ctx.outgoing, number, batch)
+    await publish_batch(deps.broker, batch)
     return number
 
 
 async def _first_copy_or_wait(
-    rt: Runtime, msg: MailReceived, mail: ParsedMail, config: SystemConfig
+    deps: ProcessorDeps, msg: MailReceived, mail: ParsedMail, config: SystemConfig
 ) -> None:
     """Before a mail opens a case: make sure no other copy of it is opening one right now.
 
@@ -233,7 +262,7 @@ async def _first_copy_or_wait(
     enabled = any(s.name == "duplicates" and s.enabled for s in config.processor.incoming_scripts)
     if not (enabled and mail.message_id and mail.content_digest):
         return
-    marks = rt.store.mail_marks
+    marks = deps.store.mail_marks
     since = utcnow() - timedelta(hours=config.processor.duplicate_window_hours)
     holder = await marks.claim_first_copy(
         message_id=mail.message_id, digest=mail.content_digest, raw_id=msg.raw_id, since=since
@@ -241,7 +270,7 @@ async def _first_copy_or_wait(
     if holder == msg.raw_id:
         return
     try:
-        status = (await rt.store.raw_emails.get(raw_id=holder)).status
+        status = (await deps.store.raw_emails.get(raw_id=holder)).status
     except NotFound:
         status = None
     if status in (None, "failed"):
@@ -259,7 +288,7 @@ async def _first_copy_or_wait(
 
 
 async def _store_attachments(
-    rt: Runtime, listed: list[Attachment], contents: list[bytes] | None, omit: bool
+    deps: ProcessorDeps, listed: list[Attachment], contents: list[bytes] | None, omit: bool
 ) -> list[Attachment]:
     """The attachment records with the GridFS id of their bytes, or marked omitted.
 
@@ -267,21 +296,27 @@ async def _store_attachments(
     """
     if omit or contents is None or len(contents) != len(listed):
         return [a.model_copy(update={"omitted": True}) for a in listed]
-    file_ids = await rt.store.cases.attachments.put_many(contents=contents) if contents else []
+    file_ids = await deps.store.cases.attachments.put_many(contents=contents) if contents else []
     contents.clear()
     return [a.model_copy(update={"file_id": f}) for a, f in zip(listed, file_ids, strict=True)]
 
 
-async def _send_script_mails(
-    rt: Runtime, msg: MailReceived, mail: ParsedMail, wanted: list[ScriptMail], number: int | None
+async def _script_mails(
+    deps: ProcessorDeps,
+    msg: MailReceived,
+    mail: ParsedMail,
+    wanted: list[ScriptMail],
+    number: int | None,
+    batch: list[tuple[BaseModel, str]],
 ) -> None:
-    """Publish the mails the scripts asked for, each under an id derived from the raw mail.
+    """Add the mails the scripts asked for to ``batch``, each under an id derived from the
+    raw mail.
 
     Automatic ones never answer a spam complaint and never go to an address on the
     suppression list, whatever the script asked: a script cannot undo either promise.
     """
     for asked in wanted:
-        recipients = await _automatic_recipients(rt, mail, asked) if asked.automatic else asked.to
+        recipients = await _automatic_recipients(deps, mail, asked) if asked.automatic else asked.to
         if not recipients:
             continue
         outgoing = OutgoingMail(
@@ -298,20 +333,20 @@ async def _send_script_mails(
         )
         if outgoing.automatic:
             for to in outgoing.to:
-                await rt.store.cases.record_automatic_answer(
+                await deps.store.cases.record_automatic_answer(
                     answer_id=f"{outgoing.mail_id}:{to.address}", address=str(to.address)
                 )
-        await publish(rt.broker, outgoing, routing_key=MAIL_OUTGOING)
+        batch.append((outgoing, MAIL_OUTGOING))
 
 
 async def _automatic_recipients(
-    rt: Runtime, mail: ParsedMail, asked: ScriptMail
+    deps: ProcessorDeps, mail: ParsedMail, asked: ScriptMail
 ) -> list[MailAddress]:
     """The recipients an automatic script mail may go to."""
     if mail.classification == "complaint":
         log.info("script %s: no automatic mail in answer to a spam complaint", asked.script)
         return []
-    listed = await rt.store.suppressions.suppressed(addresses=[str(a.address) for a in asked.to])
+    listed = await deps.store.suppressions.suppressed(addresses=[str(a.address) for a in asked.to])
     kept = [a for a in asked.to if str(a.address).lower() not in listed]
     if len(kept) < len(asked.to):
         log.info("script %s: no automatic mail to %s (suppression list)", asked.script, listed)
@@ -323,10 +358,10 @@ def _thread(mail: ParsedMail) -> list[str]:
     return [*mail.references, *([mail.message_id] if mail.message_id else [])][-20:]
 
 
-def _should_acknowledge(rt: Runtime, mail: ParsedMail, ctx: ScriptContext) -> bool:
+def _should_acknowledge(deps: ProcessorDeps, mail: ParsedMail, ctx: ScriptContext) -> bool:
     # Never answer automatic mail: two systems acknowledging each other is a mail loop.
     return (
-        rt.config.processor.acknowledge_new_cases
+        deps.config.processor.acknowledge_new_cases
         and ctx.acknowledge
         and mail.classification == "normal"
         and mail.answer_to is not None

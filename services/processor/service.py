@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from services.processor.handlers import build_router
+from services.processor.settings import ProcessorSettings
 from shared.runtime import Runtime
 from shared.service import Service
 
 
 def build(rt: Runtime) -> Service:
-    """The processor: one subscriber on ``processor.inbound``."""
-    return Service(name="processor", routers=[build_router(rt)], http_port=8027)
+    """The processor: one subscriber on ``processor.inbound``, fed what it uses of ``rt``."""
+    return Service(
+        name="processor", routers=[build_router(rt, ProcessorSettings())], http_port=8027
+    )

@@ -37,9 +37,11 @@ from email.message import EmailMessage
 from services.sender import outcome
 from services.sender.compose import compose, derive_message_id
 from services.sender.content import Content, finish, render_template
+from services.sender.deps import SenderDeps
 from services.sender.route import account_of, routed
 from services.sender.scripts import Stopped, run_scripts
-from services.sender.smtp import SmtpTransport, effective_connection
+from services.sender.smtp import effective_connection
+from services.sender.transport import OutgoingTransport
 from shared import metrics
 from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
@@ -53,7 +55,6 @@ from shared.models.records import (
     RecipientState,
 )
 from shared.retry import StagePolicy, until_available
-from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,18 @@ RECORD_POLICY = StagePolicy(first_delay_s=1, cap_s=30)
 (the message is held meanwhile)."""
 
 
-async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> OutboxEntry:
+async def deliver(
+    deps: SenderDeps, mail: OutgoingMail, transport: OutgoingTransport
+) -> OutboxEntry:
     """Send ``mail`` to every recipient that has not got it yet; return its outbox entry.
 
     Raises Transient (some recipient deferred: retry later) or Permanent (no recipient
     can get it); the entry records why before either is raised.
     """
-    config = rt.config  # one snapshot for the whole delivery, however the broadcast races it
+    config = deps.config()  # one snapshot for the whole delivery, however the broadcast races it
     # The account the case's mail came in on: its outgoing server and From settings apply.
-    config = routed(config, await account_of(rt, mail, config))
-    entry = await _claim(rt, mail, config)
+    config = routed(config, await account_of(deps.repos().cases, mail, config))
+    entry = await _claim(deps, mail, config)
     recipients = entry.recipients or outcome.initial_recipients(
         str(a.address) for a in mail.recipients
     )
@@ -83,13 +86,13 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
         log.info("mail already delivered", extra={"mail_id": mail.mail_id})
         return entry
     if entry.sending_since is not None and entry.status != "failed":
-        await _check_claim(rt, entry, recipients, effective_connection(config))
+        await _check_claim(deps, entry, recipients, effective_connection(config))
     # A stop while the transaction runs (SIGTERM, the broker's channel gone) cancels this
     # task: the transaction still ends and its outcome is written, so the redelivery finds
     # it, not a claim whose outcome is unknown ("possibly sent" on the desk for a restart).
     # A second cancellation stops waiting; only a kill leaves the claim for the check.
     finishing = asyncio.ensure_future(
-        _send_and_record(rt, mail, entry, recipients, config, transport)
+        _send_and_record(deps, mail, entry, recipients, config, transport)
     )
     try:
         done, summary = await asyncio.shield(finishing)
@@ -113,19 +116,19 @@ async def deliver(rt: Runtime, mail: OutgoingMail, transport: SmtpTransport) -> 
 
 
 async def _send_and_record(
-    rt: Runtime,
+    deps: SenderDeps,
     mail: OutgoingMail,
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
     config: SystemConfig,
-    transport: SmtpTransport,
+    transport: OutgoingTransport,
 ) -> tuple[OutboxEntry, outcome.Summary]:
     """Send, then record each recipient's state (held until MongoDB takes it)."""
-    recipients = await _send(rt, mail, entry, recipients, config, transport)
+    recipients = await _send(deps, mail, entry, recipients, config, transport)
     summary = outcome.summarise(recipients)
 
     async def record() -> OutboxEntry:
-        return await rt.store.outbox.record(
+        return await deps.repos().outbox.record(
             entry=entry,
             status=summary.status,
             recipients=recipients,
@@ -140,7 +143,7 @@ async def _send_and_record(
 
 
 async def _check_claim(
-    rt: Runtime,
+    deps: SenderDeps,
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
     connection: OutgoingConnection | None,
@@ -159,14 +162,14 @@ async def _check_claim(
         f"Message-ID {entry.message_id} in the SMTP server's log; a replay sends it again"
     )
     after = outcome.apply_error(recipients, "unknown", note, now=utcnow())
-    await rt.store.outbox.record(
+    await deps.repos().outbox.record(
         entry=entry, status="failed", recipients=after, error=note, sending_since=None
     )
     raise Permanent(note)
 
 
-async def _claim(rt: Runtime, mail: OutgoingMail, config: SystemConfig) -> OutboxEntry:
-    return await rt.store.outbox.claim(
+async def _claim(deps: SenderDeps, mail: OutgoingMail, config: SystemConfig) -> OutboxEntry:
+    return await deps.repos().outbox.claim(
         entry=OutboxEntry(
             id=mail.mail_id,
             message_id=derive_message_id(
@@ -184,12 +187,12 @@ async def _claim(rt: Runtime, mail: OutgoingMail, config: SystemConfig) -> Outbo
 
 
 async def _send(
-    rt: Runtime,
+    deps: SenderDeps,
     mail: OutgoingMail,
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
     config: SystemConfig,
-    transport: SmtpTransport,
+    transport: OutgoingTransport,
 ) -> list[RecipientDelivery]:
     """Build and send the mail to the pending recipients; their new states.
 
@@ -201,7 +204,7 @@ async def _send(
     async def fail_all(state: RecipientState, error: str) -> None:
         after = outcome.apply_error(recipients, state, error, now=utcnow())
         summary = outcome.summarise(after)
-        await rt.store.outbox.record(
+        await deps.repos().outbox.record(
             entry=entry, status=summary.status, recipients=after, error=error
         )
 
@@ -215,7 +218,7 @@ async def _send(
         await fail_all("deferred", error)
         raise Transient(error)
     try:
-        built = await _build(rt, mail, entry, recipients, config)
+        built = await _build(deps, mail, entry, recipients, config)
     except (ValueError, Permanent, NotFound) as exc:  # From not allowed, a template or script
         # failing, an attachment's file gone
         await fail_all("failed", str(exc))
@@ -224,13 +227,13 @@ async def _send(
         log.info("mail stopped", extra={"mail_id": mail.mail_id, "reason": str(built)})
         return outcome.apply_error(recipients, "stopped", str(built), now=utcnow())
     mail, recipients, content, message = built
-    await _record_on_case(rt, mail, entry, content, message)
+    await _record_on_case(deps, mail, entry, content, message)
     if intercept:
-        return await _intercept(rt, mail, entry, recipients, config, content, message)
+        return await _intercept(deps, mail, entry, recipients, config, content, message)
     assert connection is not None
 
     async def claim() -> None:
-        await rt.store.outbox.claim_send(mail_id=entry.id)
+        await deps.repos().outbox.claim_send(mail_id=entry.id)
 
     try:
         reply = await transport.send(
@@ -247,7 +250,7 @@ Built = tuple[OutgoingMail, list[RecipientDelivery], Content, EmailMessage]
 
 
 async def _build(
-    rt: Runtime,
+    deps: SenderDeps,
     mail: OutgoingMail,
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
@@ -268,18 +271,20 @@ async def _build(
     )
     conversation = None
     if config.conversation.enabled and scripted.case_number is not None:
-        conversation = await _conversation_of(rt, scripted.case_number, config)
+        conversation = await _conversation_of(deps, scripted.case_number, config)
     content = finish(scripted, config, conversation=conversation)
-    files = [await rt.store.cases.attachments.read(file_id=a.file_id) for a in scripted.attachments]
+    files = [
+        await deps.repos().cases.attachments.read(file_id=a.file_id) for a in scripted.attachments
+    ]
     # The id stored at the first attempt, even if the From address changed since.
     message = compose(scripted, config, message_id=entry.message_id, content=content, files=files)
     return scripted, recipients, content, message
 
 
-async def _conversation_of(rt: Runtime, case_number: int, config: SystemConfig) -> str | None:
+async def _conversation_of(deps: SenderDeps, case_number: int, config: SystemConfig) -> str | None:
     """The case's conversation reference, given on its first outgoing mail."""
     try:
-        return await rt.store.cases.ensure_conversation(
+        return await deps.repos().cases.ensure_conversation(
             number=case_number, render=lambda n: conversation_reference(config.conversation, n)
         )
     except NotFound:
@@ -289,7 +294,7 @@ async def _conversation_of(rt: Runtime, case_number: int, config: SystemConfig) 
 
 
 async def _intercept(
-    rt: Runtime,
+    deps: SenderDeps,
     mail: OutgoingMail,
     entry: OutboxEntry,
     recipients: list[RecipientDelivery],
@@ -299,7 +304,7 @@ async def _intercept(
 ) -> list[RecipientDelivery]:
     """Keep the mail in the test archive instead of sending it."""
     flavour = config.system.flavour
-    await rt.store.test_archive.keep(
+    await deps.repos().test_archive.keep(
         mail=ArchivedMail.model_validate(
             {
                 "_id": mail.mail_id,
@@ -322,11 +327,15 @@ async def _intercept(
 
 
 async def _record_on_case(
-    rt: Runtime, mail: OutgoingMail, entry: OutboxEntry, content: Content, message: EmailMessage
+    deps: SenderDeps,
+    mail: OutgoingMail,
+    entry: OutboxEntry,
+    content: Content,
+    message: EmailMessage,
 ) -> None:
     if mail.case_number is None:
         return
-    await rt.store.cases.add_message(
+    await deps.repos().cases.add_message(
         message=CaseMessage.model_validate(
             {
                 "case_number": mail.case_number,

@@ -14,8 +14,9 @@ broker came back), the exception reaches FastStream, which hands the message bac
 queue (``NACK_ON_ERROR``; a reject would dead-letter an outage to the desk), or the broker
 redelivers it when the connection is gone: a mail is never dropped nor blamed.
 
-Each delivery runs in its own task (up to the channel's prefetch), so up to
-``concurrency`` mails are on the wire at once (see ``pool``). Two messages with the same
+Each delivery runs in its own task (up to ``MAILROOM_SENDER_PREFETCH``), so up to
+``concurrency`` mails are on the wire at once (see ``pool``), and the outbox writes of the
+mails in flight are group-committed (``OutboxBatcher``). Two messages with the same
 ``mail_id`` (a publisher that published twice) are handled one after the other, so the second
 finds the recipients the first reached and does not send to them again.
 """
@@ -31,25 +32,26 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitMessage, RabbitRouter
+from faststream.rabbit import Channel, RabbitMessage, RabbitRouter
 
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.notifications import undelivered_mail
-from services.sender.smtp import SmtpTransport
+from services.sender.transport import OutgoingTransport
 from shared.broker import publish
 from shared.errors import Permanent, StoreError, StoreUnavailable, Transient
 from shared.models.messages import OutgoingMail, utcnow
 from shared.retry import RetrySettings, RetryState, dead_letter, retry_later
-from shared.runtime import Runtime
-from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_CHANNEL, SENDER_OUTBOUND
+from shared.topology import MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_OUTBOUND
 
 log = logging.getLogger(__name__)
 
 
 def build_router(
-    rt: Runtime, transport: SmtpTransport, retry: RetrySettings | None = None
+    deps: SenderDeps, transport: OutgoingTransport, retry: RetrySettings | None = None
 ) -> RabbitRouter:
-    """The sender's subscriber on ``sender.outbound``, sending through ``transport``."""
+    """The sender's subscriber on ``sender.outbound``, sending through ``transport``, with
+    ``deps.settings.prefetch`` messages in flight."""
     router = RabbitRouter()
     one_at_a_time = _PerMail()
     policy = (retry or RetrySettings()).sender
@@ -58,7 +60,7 @@ def build_router(
         SENDER_OUTBOUND,
         MAIL_EXCHANGE,
         title="sender.outbound",
-        channel=SENDER_CHANNEL,
+        channel=Channel(prefetch_count=deps.settings.prefetch),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         description="Builds each outgoing mail and sends it over SMTP, once per mail_id.",
     )
@@ -66,37 +68,39 @@ def build_router(
         state = RetryState.of(message.headers)
         try:
             async with one_at_a_time(mail.mail_id):
-                await deliver(rt, mail, transport)
+                await deliver(deps, mail, transport)
         except Transient as exc:
             if policy.expired(state.since):
-                await _give_up(rt, mail, state, exc)
+                await _give_up(deps, mail, state, exc)
                 return
             delay = await retry_later(
-                rt.broker, mail, routing_key=MAIL_OUTGOING, state=state, policy=policy
+                deps.publisher, mail, routing_key=MAIL_OUTGOING, state=state, policy=policy
             )
             log.warning(
                 "transient failure, retrying",
                 extra={"mail_id": mail.mail_id, "delay_s": delay, "error": str(exc)},
             )
             if not isinstance(exc, StoreUnavailable):  # MongoDB away: nothing to write to
-                await _note_next_attempt(rt, mail, delay)
+                await _note_next_attempt(deps, mail, delay)
         except Permanent as exc:
             # deliver() recorded the reason on the outbox entry already (when it could).
             log.error("mail failed", extra={"mail_id": mail.mail_id, "error": str(exc)})
-            await dead_letter(rt.broker, mail, routing_key=MAIL_OUTGOING, reason=str(exc))
+            await dead_letter(deps.publisher, mail, routing_key=MAIL_OUTGOING, reason=str(exc))
         except StoreError as exc:
-            await _reject(rt, mail, f"store error: {exc}")
+            await _reject(deps, mail, f"store error: {exc}")
         except Exception as exc:
             log.exception("unexpected error while sending", extra={"mail_id": mail.mail_id})
-            await _reject(rt, mail, f"unexpected {type(exc).__name__}: {exc}")
+            await _reject(deps, mail, f"unexpected {type(exc).__name__}: {exc}")
 
     return router
 
 
-async def _note_next_attempt(rt: Runtime, mail: OutgoingMail, delay: int) -> None:
+async def _note_next_attempt(deps: SenderDeps, mail: OutgoingMail, delay: int) -> None:
     """Show operators when the mail is tried again (best effort: the retry is parked)."""
     try:
-        await rt.store.outbox.schedule(mail_id=mail.mail_id, at=utcnow() + timedelta(seconds=delay))
+        await deps.repos().outbox_repo.schedule(
+            mail_id=mail.mail_id, at=utcnow() + timedelta(seconds=delay)
+        )
     except (Transient, StoreError) as exc:
         log.info("next attempt not recorded", extra={"mail_id": mail.mail_id, "error": str(exc)})
 
@@ -126,27 +130,27 @@ class _PerMail:
                 del self._turns[mail_id]
 
 
-async def _give_up(rt: Runtime, mail: OutgoingMail, state: RetryState, exc: Exception) -> None:
+async def _give_up(deps: SenderDeps, mail: OutgoingMail, state: RetryState, exc: Exception) -> None:
     """The queue lifetime is over: notify the administrators (unless the mail is itself such a
     notification: no bounce of a bounce), then the desk."""
     hours = (time.time() - state.since) / 3600
     reason = f"not delivered within {hours:.0f} h ({state.attempt + 1} attempts): {exc}"
-    notice = undelivered_mail(mail, reason, rt.config)
+    notice = undelivered_mail(mail, reason, deps.config())
     if notice is not None:
-        await publish(rt.broker, notice, routing_key=MAIL_OUTGOING)
-    await _reject(rt, mail, reason)
+        await publish(deps.publisher, notice, routing_key=MAIL_OUTGOING)
+    await _reject(deps, mail, reason)
 
 
-async def _reject(rt: Runtime, mail: OutgoingMail, reason: str) -> None:
+async def _reject(deps: SenderDeps, mail: OutgoingMail, reason: str) -> None:
     """Dead-letter with ``reason``, recorded on the outbox entry if MongoDB answers."""
     log.error(
         "mail failed",
         extra={"mail_id": mail.mail_id, "correlation_id": mail.correlation_id, "error": reason},
     )
     await dead_letter(
-        rt.broker,
+        deps.publisher,
         mail,
         routing_key=MAIL_OUTGOING,
         reason=reason,
-        record=lambda: rt.store.outbox.give_up(mail_id=mail.mail_id, error=reason),
+        record=lambda: deps.repos().outbox_repo.give_up(mail_id=mail.mail_id, error=reason),
     )

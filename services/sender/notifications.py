@@ -9,10 +9,10 @@ import logging
 
 from faststream.rabbit import RabbitRouter
 
+from services.sender.deps import SenderDeps
 from shared.broker import publish
 from shared.models.config import SystemConfig
 from shared.models.messages import AccountFailing, OutgoingMail
-from shared.runtime import Runtime
 from shared.topology import CONSUMER_CHANNEL, MAIL_EXCHANGE, MAIL_OUTGOING, SENDER_ACCOUNT_FAILING
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def undelivered_mail(mail: OutgoingMail, reason: str, config: SystemConfig) -> O
     )
 
 
-def build_notification_router(rt: Runtime) -> RabbitRouter:
+def build_notification_router(deps: SenderDeps) -> RabbitRouter:
     """The subscriber that turns ``account.failing`` into notification mail."""
     router = RabbitRouter()
 
@@ -79,13 +79,13 @@ def build_notification_router(rt: Runtime) -> RabbitRouter:
         description="Mails the fetch-error notification to the administrators.",
     )
     async def account_failing(event: AccountFailing) -> None:
-        mail = fetch_error_mail(event, rt.config)
+        mail = fetch_error_mail(event, deps.config())
         if mail is None:
             log.warning(
                 "incoming account failing, but no notification_recipients are configured",
                 extra={"account": event.account},
             )
             return
-        await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
+        await publish(deps.publisher, mail, routing_key=MAIL_OUTGOING)
 
     return router

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.sender.smtp import SmtpReply
+from services.sender.transport import SendResult
 from shared.models.records import OutboxStatus, RecipientDelivery, RecipientState
 
 
@@ -57,7 +57,7 @@ def _set(
 
 
 def apply_reply(
-    recipients: Iterable[RecipientDelivery], reply: SmtpReply, *, now: datetime
+    recipients: Iterable[RecipientDelivery], reply: SendResult, *, now: datetime
 ) -> list[RecipientDelivery]:
     """The states after a transaction to the pending recipients that reached DATA (or not)."""
     refused = {address.lower(): refusal for address, refusal in reply.refused.items()}

@@ -22,14 +22,12 @@ import aiosmtplib
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.smtp import (
-    Refusal,
-    SmtpReply,
-    Starting,
     open_connection,
     server_name,
     token_provider,
     translated,
 )
+from services.sender.transport import Refusal, SendResult, Starting
 from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
@@ -59,7 +57,7 @@ class _Session:
 
     async def send(
         self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
-    ) -> SmtpReply:
+    ) -> SendResult:
         try:
             with translated(conn):
                 smtp = await self._connection(conn)
@@ -69,7 +67,7 @@ class _Session:
                     # Not a failure of the transaction: each recipient has its own fate
                     # (aiosmtplib sent RSET, the session stays usable).
                     self._last_used = time.monotonic()
-                    return SmtpReply(
+                    return SendResult(
                         reply=None,
                         refused={r.recipient: Refusal(r.code, r.message) for r in exc.recipients},
                     )
@@ -82,7 +80,7 @@ class _Session:
             raise
         self._last_used = time.monotonic()
         # aiosmtplib raises unless DATA was answered 250, and returns only the text.
-        return SmtpReply(
+        return SendResult(
             reply=f"250 {reply}",
             refused={rcpt: Refusal(r.code, r.message) for rcpt, r in refused.items()},
         )
@@ -272,7 +270,7 @@ class AiosmtplibTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         """Send ``message`` on a free session of ``connection``'s server; the server's
         answer to DATA and the refusals. ``starting`` is awaited once the session is taken."""
         await self._drop_unused()

@@ -23,7 +23,7 @@ import logging
 
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.messages import MailAddress, OutgoingMail
-from shared.runtime import Runtime
+from shared.store.cases import CaseRepo
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +35,20 @@ def shapes_mail(account: IncomingAccount) -> bool:
 
 
 async def account_of(
-    rt: Runtime, mail: OutgoingMail, config: SystemConfig
+    cases: CaseRepo, mail: OutgoingMail, config: SystemConfig
 ) -> IncomingAccount | None:
     """The account ``mail`` goes out through, or None (see the module docstring)."""
     return await case_account(
-        rt, config, case_number=mail.case_number, in_reply_to=mail.in_reply_to, chosen=mail.account
+        cases,
+        config,
+        case_number=mail.case_number,
+        in_reply_to=mail.in_reply_to,
+        chosen=mail.account,
     )
 
 
 async def case_account(
-    rt: Runtime,
+    cases: CaseRepo,
     config: SystemConfig,
     *,
     case_number: int | None,
@@ -61,7 +65,7 @@ async def case_account(
         log.warning("account %s of an outgoing mail is gone", chosen, extra={"account": chosen})
     if case_number is None or not any(shapes_mail(a) for a in config.accounts.values()):
         return None  # nothing to look up: every account sends as the global settings say
-    name = await rt.store.cases.incoming_account(number=case_number, in_reply_to=in_reply_to)
+    name = await cases.incoming_account(number=case_number, in_reply_to=in_reply_to)
     return config.accounts.get(name) if name is not None else None
 
 

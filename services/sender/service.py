@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from services.sender.deps import SenderDeps
 from services.sender.handlers import build_router
 from services.sender.notifications import build_notification_router
-from services.sender.pool import AiosmtplibTransport
+from services.sender.registry import AdapterDeps, Transports
 from shared.credential_health import credential_refused
 from shared.runtime import Runtime
 from shared.service import Service
@@ -12,10 +13,14 @@ from shared.service import Service
 
 def build(rt: Runtime) -> Service:
     """The sender: subscribers on ``sender.outbound`` and ``sender.account_failing``, and
-    a pool of reused SMTP connections (``outgoing/smtp`` ``concurrency``)."""
-    transport = AiosmtplibTransport(
-        credentials=lambda: rt.credentials,
-        on_refused=lambda name: credential_refused(rt, name),
+    the outgoing transports (SMTP: a pool of reused connections per server, ``outgoing/smtp``
+    ``concurrency``)."""
+    transport = Transports(
+        AdapterDeps(
+            credentials=lambda: rt.credentials,
+            on_refused=lambda name: credential_refused(rt, name),
+        )
     )
-    routers = [build_router(rt, transport), build_notification_router(rt)]
+    deps = SenderDeps.of(rt)
+    routers = [build_router(deps, transport), build_notification_router(deps)]
     return Service(name="sender", routers=routers, stop=transport.close, http_port=8028)

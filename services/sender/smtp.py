@@ -1,5 +1,5 @@
-"""The SMTP adapter: opening an aiosmtplib session, and its errors translated at the edge
-(the sessions are pooled and reused in ``pool``).
+"""The SMTP adapter of ``transport.OutgoingTransport``: opening an aiosmtplib session, and
+its errors translated at the edge (the sessions are pooled and reused in ``pool``).
 
 aiosmtplib error                           → Mailroom error
 ├── 4xx reply (any command, AUTH included) → Transient
@@ -17,11 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from typing import Protocol
 
 import aiosmtplib
 
@@ -30,62 +27,6 @@ from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.models.config import OutgoingConnection, SystemConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """The server's refusal of one recipient."""
-
-    code: int
-    text: str
-
-    @property
-    def permanent(self) -> bool:
-        """5xx: retrying will not help this recipient."""
-        return 500 <= self.code < 600
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}"
-
-
-@dataclass(frozen=True)
-class SmtpReply:
-    """The server's answer to one mail transaction."""
-
-    reply: str | None
-    """The reply to DATA, e.g. ``250 OK queued as 4Xyz``; None when every recipient was
-    refused (no DATA was sent)."""
-    refused: dict[str, Refusal] = field(default_factory=dict)
-    """Recipients the server refused: address → its reply."""
-
-
-Starting = Callable[[], Awaitable[None]]
-"""Called by a transport once it holds a connection, right before the SMTP transaction."""
-
-
-class SmtpTransport(Protocol):
-    """Sends built messages over SMTP; fakes implement the same two methods."""
-
-    async def send(
-        self,
-        message: EmailMessage,
-        connection: OutgoingConnection,
-        recipients: Sequence[str] | None = None,
-        *,
-        starting: Starting | None = None,
-    ) -> SmtpReply:
-        """Send ``message`` to ``recipients`` (default: from its headers); ``starting`` is
-        awaited once a connection is taken, right before the transaction (the sender claims
-        the transaction there: a mail waiting for a free connection has not started).
-
-        Raise Transient or Permanent for failures of the whole transaction; refusals of
-        single recipients come back in the reply.
-        """
-        ...
-
-    async def close(self) -> None:
-        """Close the connection, if one is open."""
-        ...
 
 
 def server_name(conn: OutgoingConnection) -> str:

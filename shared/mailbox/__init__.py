@@ -3,15 +3,25 @@
 from collections.abc import Awaitable, Callable
 
 from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
-from shared.mailbox.base import FetchedMail, Mailbox, MailboxStatus, MessageRef
+from shared.mailbox.base import (
+    Disposal,
+    FetchedMail,
+    Listing,
+    Mailbox,
+    MailboxStatus,
+    MessageRef,
+)
 from shared.mailbox.imap import ImapMailbox
 from shared.mailbox.pop3 import Pop3Mailbox
+from shared.mailbox.registry import FACTORIES
 from shared.models.config import IncomingAccount
 from shared.store.credentials import CredentialRepo
 
 __all__ = [
+    "Disposal",
     "FetchedMail",
     "ImapMailbox",
+    "Listing",
     "Mailbox",
     "MailboxStatus",
     "MessageRef",
@@ -58,11 +68,9 @@ def open_mailbox(
     credentials: CredentialRepo | None = None,
     on_refused: Callable[[str], Awaitable[None]] | None = None,
 ) -> Mailbox:
-    """The adapter for the account's protocol (not yet connected); ``tokens`` defaults to
+    """The adapter registered for the account's protocol (not yet connected); ``tokens`` defaults to
     a new provider for an OAuth 2.0 account (from ``credentials`` when it names one)."""
     tokens = tokens or token_provider(
         account, timeout=timeout, credentials=credentials, on_refused=on_refused
     )
-    if account.is_pop3:
-        return Pop3Mailbox(account, timeout=timeout, tokens=tokens)
-    return ImapMailbox(account, timeout=timeout, tokens=tokens)
+    return FACTORIES[account.protocol](account, timeout=timeout, tokens=tokens)

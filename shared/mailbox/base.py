@@ -1,82 +1,96 @@
-"""The one protocol every mailbox adapter (IMAP, POP3, fakes) implements."""
+"""The one protocol every mailbox adapter (IMAP, POP3, Graph, JMAP, fakes) implements.
+
+Nothing here knows a protocol: an adapter's cursor is an opaque string only the adapter
+reads, and its handles ride in ``MessageRef.handle`` (see docs/transports.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol
+
+Disposal = Literal["seen", "move", "delete"]
+"""What happens to a mail on the server once stored and announced: flagged read, moved to the
+account's move_to_folder, or deleted."""
 
 
 @dataclass(frozen=True)
 class MailboxStatus:
-    """What the server says about the selected folder after login."""
+    """What the server says about the folder after login."""
 
-    uidvalidity: int | None
-    exists: int
+    exists: int | None = None
+    """Messages in the folder, when the server says."""
     supports_idle: bool = False
+    """``wait_for_news`` is a real push (IDLE, EventSource, ...)."""
+    uidvalidity: int | None = None
+    """IMAP only (kept for health pages)."""
 
 
 @dataclass(frozen=True)
 class MessageRef:
-    """A message on the server. ``source_key`` is unique per account (IMAP
-    ``uidvalidity:uid``, POP3 UIDL); ``uid`` orders IMAP messages; ``number`` is the POP3
-    message number, valid only within the session that listed it."""
+    """A message on the server. ``source_key`` is unique and stable per account (IMAP
+    ``uidvalidity:uid``, POP3 UIDL, Graph immutable id, JMAP email id); ``handle`` is the
+    adapter's own (UID, POP3 number, Graph id, blob id)."""
 
     source_key: str
-    uid: int | None = None
+    handle: str | int | None = None
     size: int | None = None
-    number: int | None = None
 
 
 @dataclass(frozen=True)
 class FetchedMail:
-    """A message's raw bytes, exactly as the server sent them; for a message above the
-    maximum size only its header block (``complete`` False)."""
+    """A message's raw RFC 5322 bytes, exactly as the server sent them; for a message above
+    the maximum size only its header block (``complete`` False)."""
 
     ref: MessageRef
     data: bytes
     complete: bool = True
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What ``list_new`` found."""
+
+    refs: Sequence[MessageRef]
+    """Oldest first."""
+    twins_possible: bool
+    """The same mail may be stored under another source key (the fetcher then looks stored
+    twins up by Message-ID and sha256)."""
+    cursor_after: Callable[[set[str]], str | None]
+    """Cursor to store once the refs whose source_key is in the given set are stored,
+    announced and disposed of; None leaves the stored cursor unchanged."""
+
+
 class Mailbox(Protocol):
     """An authenticated session on one folder of one account."""
 
     async def connect(self) -> MailboxStatus:
-        """Connect, authenticate and select the folder.
-
-        On a session that is still open it refreshes the folder's status instead (IMAP:
-        SELECT again), so a fetch loop calls it at the start of every round.
-        """
+        """Connect, authenticate and open the folder; on a session still open, refresh it
+        instead, so a fetch loop calls it at the start of every round."""
         ...
 
-    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
-        """Messages newer than ``after_uid`` (IMAP), or all messages (POP3), oldest first."""
+    async def list_new(self, cursor: str | None) -> Listing:
+        """The messages not yet taken according to ``cursor`` (None: never fetched, the
+        adapter applies the account's start position itself), oldest first."""
         ...
 
     def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
     ) -> AsyncIterator[FetchedMail]:
         """The raw bytes of each message, in order, without marking them read; of a message
-        larger than ``max_size`` only the header block (its ``ref.size`` says how large)."""
+        larger than ``max_size`` only the header block (its ``ref.size`` says how large).
+        Messages gone from the server meanwhile are skipped."""
         ...
 
-    async def start_mark(self, *, since: date | None) -> int:
-        """Where a new account starts (IMAP): the highest UID now (``since`` None), or the
-        UID just below the first message received on or after ``since``."""
-        ...
-
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        """Flag the messages as read and keep them."""
-        ...
-
-    async def delete(self, refs: Sequence[MessageRef]) -> None:
-        """Remove exactly these messages from the server."""
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+        """Flag the messages read (``seen``), move them to the account's move_to_folder
+        (``move``) or delete exactly them (``delete``)."""
         ...
 
     async def wait_for_news(self, timeout: float) -> bool:
-        """Block until the server announces new mail (IDLE) or ``timeout`` passes;
-        True when new mail may be there. Without push support, sleep and return True."""
+        """Block until the server announces new mail or ``timeout`` passes; True when new
+        mail may be there. Without push support, sleep and return True."""
         ...
 
     async def close(self) -> None:

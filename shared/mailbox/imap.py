@@ -7,7 +7,13 @@ transport; capabilities are then asked again (RFC 3501 says to forget the earlie
 What the fetcher asks of a mailbox, in IMAP commands. Timeouts, loss of the connection and
 the translation of failures into Transient/Permanent (the error tree is drawn there) live
 in ``_imap_session``; reading the server's answers in ``_imap_parse``; the FETCH
-command in ``_imap_fetch``.
+command in ``_imap_fetch``; the cursor (UIDVALIDITY and the contiguous UID mark) in
+``_imap_cursor``.
+
+A new UIDVALIDITY means the server renumbered the folder: the listing starts from UID 0, and
+the new source keys (``uidvalidity:uid``) cannot collide with the old ones; the listing says
+``twins_possible`` from then on, so the same mail under a new key is recognised by the
+fetcher as a twin (Message-ID and sha256) instead of being stored again.
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from datetime import date
 from typing import Any
 
 import aioimaplib
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
+from shared.mailbox._imap_cursor import ImapCursor, contiguous_mark
 from shared.mailbox._imap_fetch import UidFetch
 from shared.mailbox._imap_parse import (
     announces_new_mail,
@@ -38,7 +44,7 @@ from shared.mailbox._imap_parse import (
 )
 from shared.mailbox._imap_session import Session, race
 from shared.mailbox._tls import tls_context, wants_starttls
-from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
+from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import protocol_trace
 from shared.models.config import IncomingAccount
 
@@ -114,18 +120,47 @@ class ImapMailbox:
         session.check(response, "LIST", refused=f"cannot list the folders of {self._who}")
         return sorted(set(parse_list(response.lines)), key=lambda f: (f.upper() != "INBOX", f))
 
-    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
-        """Messages with a UID above ``after_uid``, oldest first."""
+    async def list_new(self, cursor: str | None) -> Listing:
+        """Messages above the cursor's UID mark, oldest first; a new account starts at its
+        start position, a renumbered folder (new UIDVALIDITY) from UID 0."""
         session = self._require()
+        stored = ImapCursor.parse(cursor)
+        uidvalidity = session.uidvalidity
+        if stored is None:
+            start = await self._start_mark()
+            now = ImapCursor(uidvalidity=uidvalidity, mark=start)
+        elif stored.uidvalidity != uidvalidity:
+            log.warning(
+                "UIDVALIDITY of %s changed: the server renumbered the folder, fetching it anew",
+                self._account.name,
+                extra={
+                    "account": self._account.name,
+                    "old": stored.uidvalidity,
+                    "new": uidvalidity,
+                },
+            )
+            now = ImapCursor(uidvalidity=uidvalidity, mark=0, renumbered=True)
+        else:
+            now = stored
         search = session.client.protocol.search
         response = await session.call(
-            search("UID", f"{after_uid + 1}:*", by_uid=True, charset=None), "UID SEARCH"
+            search("UID", f"{now.mark + 1}:*", by_uid=True, charset=None), "UID SEARCH"
         )
         session.check(response, "UID SEARCH")
-        return [
-            MessageRef(source_key=f"{session.uidvalidity}:{uid}", uid=uid)
-            for uid in parse_search(response.lines, after_uid=after_uid)
+        refs = [
+            MessageRef(source_key=f"{uidvalidity}:{uid}", handle=uid)
+            for uid in parse_search(response.lines, after_uid=now.mark)
         ]
+
+        def cursor_after(done: set[str]) -> str | None:
+            # A listed mail not done stops the mark below it: it is listed again.
+            mark = contiguous_mark(refs, done)
+            after = now if mark is None else now.moved_to(mark)
+            # A new numbering or start is remembered even with nothing taken, so that an
+            # empty folder does not look renumbered (or new) again next round.
+            return None if after == stored else after.dump()
+
+        return Listing(refs=refs, twins_possible=now.renumbered, cursor_after=cursor_after)
 
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
@@ -137,7 +172,7 @@ class ImapMailbox:
         FETCH_MAX_COUNT messages and FETCH_MAX_BYTES (or one larger message).
         """
         session = self._require()
-        by_uid = {ref.uid: ref for ref in refs if ref.uid is not None}
+        by_uid = {uid: ref for ref in refs if (uid := _uid(ref)) is not None}
         if not by_uid:
             return
         protocol = session.client.protocol
@@ -184,33 +219,54 @@ class ImapMailbox:
         with session.translated("UID FETCH"):
             return parse_bodies(response.lines)
 
-    async def start_mark(self, *, since: date | None) -> int:
-        """The highest UID now, or the UID below the first mail received since ``since``."""
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+        """Flag the messages \\Seen; with ``move`` then move them to the account's
+        ``move_to_folder``, with ``delete`` expunge exactly them instead."""
+        if disposal == "delete":
+            await self._delete(refs)
+            return
+        await self._store(refs, r"(\Seen)")
+        if disposal == "move":
+            await self._move(refs)
+
+    async def _start_mark(self) -> int:
+        """Where a new account starts: UID 0 (start position ``all``), the highest UID now
+        (``new``), or the UID just below the first mail received on or after ``start_date``."""
+        account = self._account
+        if account.start_position == "all":
+            return 0
         session = self._require()
         search = session.client.protocol.search
         everything = await session.call(search("ALL", by_uid=True, charset=None), "UID SEARCH")
         session.check(everything, "UID SEARCH")
         highest = max(parse_search(everything.lines, after_uid=0), default=0)
-        if since is None:
-            return highest
-        day = f"{since.day}-{_MONTHS[since.month - 1]}-{since.year}"
-        recent = await session.call(search("SINCE", day, by_uid=True, charset=None), "UID SEARCH")
-        session.check(recent, "UID SEARCH")
-        first = min(parse_search(recent.lines, after_uid=0), default=None)
-        return highest if first is None else first - 1
+        start = highest
+        since = account.start_date
+        if since is not None:
+            day = f"{since.day}-{_MONTHS[since.month - 1]}-{since.year}"
+            recent = await session.call(
+                search("SINCE", day, by_uid=True, charset=None), "UID SEARCH"
+            )
+            session.check(recent, "UID SEARCH")
+            first = min(parse_search(recent.lines, after_uid=0), default=None)
+            start = highest if first is None else first - 1
+        log.info(
+            "%s starts at UID %d (start position %s)",
+            account.name,
+            start,
+            account.start_position,
+            extra={"account": account.name, "start_uid": start},
+        )
+        return start
 
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        """Set \\Seen on the messages."""
-        await self._store(refs, r"(\Seen)")
-
-    async def delete(self, refs: Sequence[MessageRef]) -> None:
+    async def _delete(self, refs: Sequence[MessageRef]) -> None:
         """Flag exactly these messages \\Deleted and expunge exactly them (UID EXPUNGE).
 
         Without UIDPLUS the only way to remove them would be EXPUNGE, which also removes
         every other message flagged \\Deleted in the folder, by anyone: refused.
         """
         session = self._require()
-        uids = [ref.uid for ref in refs if ref.uid is not None]
+        uids = [uid for ref in refs if (uid := _uid(ref)) is not None]
         if not uids:
             return
         if "UIDPLUS" not in session.capabilities:
@@ -218,12 +274,34 @@ class ImapMailbox:
                 f"IMAP server {self._where} does not offer UIDPLUS, so Mailroom cannot expunge "
                 f"only the mail it fetched from {self._account.folder!r} of {self._who}; "
                 "an EXPUNGE of the whole folder could remove mail Mailroom never stored. "
-                "Set delete_read_messages to 'no' for this account."
+                "Set after_fetch to 'seen' or 'move' for this account."
             )
         await self._store(refs, r"(\Deleted)")
         expunge = session.client.protocol.expunge
         response = await session.call(expunge(uid_set(uids), by_uid=True), "UID EXPUNGE")
         session.check(response, "UID EXPUNGE")
+
+    async def _move(self, refs: Sequence[MessageRef]) -> None:
+        """UID MOVE (RFC 6851) to ``move_to_folder``; without MOVE, UID COPY and then
+        expunge exactly the originals (a crash in between leaves a copy, never a loss)."""
+        session = self._require()
+        uids = [uid for ref in refs if (uid := _uid(ref)) is not None]
+        target = self._account.move_to_folder
+        if not uids or target is None:
+            return
+        protocol = session.client.protocol
+        refused = f"cannot move mail of {self._who} to folder {target!r}"
+        if "MOVE" in session.capabilities:
+            response = await session.call(
+                protocol.move(uid_set(uids), encode_folder(target), by_uid=True), "UID MOVE"
+            )
+            session.check(response, "UID MOVE", refused=refused, permanent=True)
+            return
+        response = await session.call(
+            protocol.copy(uid_set(uids), encode_folder(target), by_uid=True), "UID COPY"
+        )
+        session.check(response, "UID COPY", refused=refused, permanent=True)
+        await self._delete(refs)
 
     async def wait_for_news(self, timeout: float) -> bool:
         """IDLE until the folder grows or ``timeout`` (at most IDLE_RENEW_SECONDS) passes;
@@ -354,7 +432,7 @@ class ImapMailbox:
             )
         session.uidvalidity = uidvalidity
         return MailboxStatus(
-            uidvalidity=uidvalidity, exists=exists, supports_idle="IDLE" in session.capabilities
+            exists=exists, supports_idle="IDLE" in session.capabilities, uidvalidity=uidvalidity
         )
 
     def _require(self) -> Session:
@@ -364,7 +442,7 @@ class ImapMailbox:
 
     async def _store(self, refs: Sequence[MessageRef], flags: str) -> None:
         session = self._require()
-        uids = [ref.uid for ref in refs if ref.uid is not None]
+        uids = [uid for ref in refs if (uid := _uid(ref)) is not None]
         if not uids:
             return
         store = session.client.protocol.store
@@ -390,6 +468,11 @@ class ImapMailbox:
         return False
 
 
+def _uid(ref: MessageRef) -> int | None:
+    """The UID this adapter put in ``ref.handle``."""
+    return ref.handle if isinstance(ref.handle, int) else None
+
+
 def _answer_sasl_challenges(protocol: Any) -> None:
     """Make aioimaplib answer a SASL challenge during AUTHENTICATE with an empty line.
 
@@ -407,3 +490,10 @@ def _answer_sasl_challenges(protocol: Any) -> None:
         original(line)
 
     protocol._continuation = continuation
+
+
+def open_imap_mailbox(
+    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
+) -> ImapMailbox:
+    """The IMAP/IMAPS adapter for ``account`` (registered in ``shared.mailbox.registry``)."""
+    return ImapMailbox(account, timeout=timeout, tokens=tokens)

@@ -7,10 +7,15 @@ at once instead of leaving it blocked until the timeout.
 POP3 has no flags and no stable numbering across sessions: the UIDL is the source key, and
 every round is a session of its own, because the server shows the maildrop as it was at
 login. Deletion is two-phase in POP3 itself: ``DELE`` only marks a message, and ``QUIT``
-commits. ``delete()`` marks exactly the messages that were stored and confirmed, and
-``close()`` (after the round, before waiting) commits them with QUIT. A crash before QUIT
+commits. ``mark_done(delete)`` marks exactly the messages that were stored and confirmed,
+and ``close()`` (after the round, before waiting) commits them with QUIT. A crash before QUIT
 leaves them on the server; the next round finds them stored and announced under their UIDL
 and marks them again, so nothing is lost and nothing is announced twice.
+
+Mail left on the server (``mark_done(seen)``: POP3 has no flags) is told apart by its UIDL:
+the cursor is JSON ``{"taken": [uidl, ...]}``, the UIDLs taken and still in the maildrop,
+which are never listed again. UIDLs can change unnoticed (a server migration), so every
+listing says ``twins_possible``.
 
 failure                                          → Mailroom error
 ├── USER/PASS or AUTH answered -ERR              → AuthFailed "login refused for user@host"
@@ -25,19 +30,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import poplib
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import date
 from functools import partial
 from typing import TypeVar
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider, xoauth2
 from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.mailbox._tls import tls_context, wants_starttls
-from shared.mailbox.base import FetchedMail, MailboxStatus, MessageRef
+from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import attach_pop3, protocol_trace
 from shared.models.config import IncomingAccount
 
@@ -67,6 +72,7 @@ class Pop3Mailbox:
         self._pop: poplib.POP3 | None = None
         self._current: poplib.POP3 | None = None  # the session being opened, if any
         self._token = ""
+        self._kept: set[str] = set()  # UIDLs left on the server by mark_done(seen)
         self._trace = protocol_trace(account)
         if self._trace is not None:
             self._trace.scrub = self._scrub
@@ -84,27 +90,38 @@ class Pop3Mailbox:
     async def connect(self) -> MailboxStatus:
         """Open a new session (committing the previous one's deletions) and log in."""
         await self.close()
+        self._kept = set()
         token = await self._tokens.token() if self._tokens is not None else None
         self._token = token or ""
         pop = await self._call(partial(self._open, token), "connect")
         self._pop = pop
         count, _size = await self._call(pop.stat, "STAT")
-        return MailboxStatus(uidvalidity=None, exists=count, supports_idle=False)
+        return MailboxStatus(exists=count)
 
-    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
-        """Every message in the maildrop (``after_uid`` has no meaning in POP3)."""
+    async def list_new(self, cursor: str | None) -> Listing:
+        """Every message in the maildrop whose UIDL the cursor does not hold, in maildrop
+        order; UIDLs no longer listed are dropped from the next cursor."""
         pop = self._require()
         uidls = await self._call(pop.uidl, "UIDL")
         sizes = await self._call(pop.list, "LIST")
         size_of = dict(_pairs(sizes[1]))
-        refs = []
-        for number, uidl in _pairs(uidls[1]):
-            refs.append(
-                MessageRef(
-                    source_key=uidl, number=int(number), size=_int_or_none(size_of.get(number))
-                )
-            )
-        return refs
+        stored = None if cursor is None else frozenset(json.loads(cursor).get("taken", ()))
+        taken = stored or frozenset()
+        listed = _pairs(uidls[1])
+        present = {uidl for _number, uidl in listed}
+        refs = [
+            MessageRef(source_key=uidl, handle=int(number), size=_int_or_none(size_of.get(number)))
+            for number, uidl in listed
+            if uidl not in taken
+        ]
+
+        def cursor_after(done: set[str]) -> str | None:
+            keep = (taken & present) | (done & self._kept)
+            if keep == (stored or frozenset()):
+                return None
+            return json.dumps({"taken": sorted(keep)}, separators=(",", ":"))
+
+        return Listing(refs=refs, twins_possible=True, cursor_after=cursor_after)
 
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
@@ -113,28 +130,27 @@ class Pop3Mailbox:
         above ``max_size`` (by LIST) only the header block (TOP n 0)."""
         pop = self._require()
         for ref in refs:
-            if ref.number is None:
+            number = ref.handle
+            if not isinstance(number, int):
                 continue
             whole = max_size is None or ref.size is None or ref.size <= max_size
-            call = partial(pop.retr, ref.number) if whole else partial(pop.top, ref.number, 0)
+            call = partial(pop.retr, number) if whole else partial(pop.top, number, 0)
             _resp, lines, _octets = await self._call(call, "RETR" if whole else "TOP")
             # retr() strips every line end; POP3 sends CRLF, so that is what comes back.
             lines.append(b"")
             yield FetchedMail(ref=ref, data=b"\r\n".join(lines), complete=whole)
 
-    async def start_mark(self, *, since: date | None) -> int:
-        """POP3 has no order to start from; accounts refuse a start position for it."""
-        return 0
-
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        """POP3 has no flags: the fetcher deletes, or remembers the UIDLs (``leave_on_server``)."""
-
-    async def delete(self, refs: Sequence[MessageRef]) -> None:
-        """Mark exactly these messages for deletion; ``close()`` commits with QUIT."""
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+        """``delete``: mark exactly these messages for deletion (``close()`` commits with
+        QUIT); otherwise (POP3 has no flags nor folders) leave them, and the next cursor
+        holds their UIDLs."""
+        if disposal != "delete":
+            self._kept.update(ref.source_key for ref in refs)
+            return
         pop = self._require()
         for ref in refs:
-            if ref.number is not None:
-                await self._call(partial(pop.dele, ref.number), "DELE")
+            if isinstance(ref.handle, int):
+                await self._call(partial(pop.dele, ref.handle), "DELE")
 
     async def wait_for_news(self, timeout: float) -> bool:
         """End the session (POP3 has no push, and a held session sees no new mail), sleep."""
@@ -297,3 +313,10 @@ def _int_or_none(value: str | None) -> int | None:
 def _text(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
+def open_pop3_mailbox(
+    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
+) -> Pop3Mailbox:
+    """The POP3/POP3S adapter for ``account`` (registered in ``shared.mailbox.registry``)."""
+    return Pop3Mailbox(account, timeout=timeout, tokens=tokens)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -11,6 +12,15 @@ from shared.mailbox import open_mailbox
 from shared.mailbox.imap import ImapMailbox
 from shared.models.config import IncomingAccount
 from shared.store.credentials import CredentialRepo
+
+
+@runtime_checkable
+class HasFolders(Protocol):
+    """A mailbox adapter that can list the account's folders (IMAP; Graph and JMAP too)."""
+
+    async def folders(self) -> list[str]:
+        """The account's folders."""
+        ...
 
 
 class ConnectionReport(BaseModel):
@@ -42,6 +52,9 @@ async def check_connection(
         # Every command has its own timeout; this bounds the whole (connect, TLS, login,
         # token, select) for a server that trickles.
         status = await asyncio.wait_for(mailbox.connect(), timeout * 3)
+        missing = await _missing_move_folder(account, mailbox, timeout)
+        if missing is not None:
+            return report.model_copy(update={"error": missing})
     except TimeoutError:
         return report.model_copy(update={"error": f"no answer within {timeout * 3:g} s"})
     except MailroomError as exc:
@@ -55,6 +68,22 @@ async def check_connection(
             "uidvalidity": status.uidvalidity,
             "supports_idle": status.supports_idle,
         }
+    )
+
+
+async def _missing_move_folder(
+    account: IncomingAccount, mailbox: object, timeout: float
+) -> str | None:
+    """Why ``move_to_folder`` cannot take mail (it does not exist), or None."""
+    target = account.move_to_folder
+    if account.after_fetch != "move" or target is None or not isinstance(mailbox, HasFolders):
+        return None
+    folders = await asyncio.wait_for(mailbox.folders(), timeout * 3)
+    if target in folders:
+        return None
+    return (
+        f"move_to_folder {target!r} does not exist for {account.username}@{account.host}: "
+        "create it on the server or choose one of: " + ", ".join(folders)
     )
 
 

@@ -10,7 +10,8 @@ import functools
 import re
 from datetime import date
 from importlib.metadata import entry_points
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
 
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -29,6 +30,9 @@ from shared.models._validators import HostName, NonEmptyText, optional_regex, re
 from shared.models.field_hints import hints
 from shared.models.messages import HeaderText, MailAddress
 from shared.models.outgoing_config import SenderSettings, SystemSettings, TemplateSettings
+
+if TYPE_CHECKING:
+    from shared.mailbox.base import Disposal
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SAMPLE_CASE_REFERENCE = "10042"
@@ -77,11 +81,45 @@ def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel
         )
 
 
+def check_jmap_url(url: str) -> None:
+    """Refuse a JMAP URL that is not https (http only to a loopback host) or has no host."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    name = host if host.startswith("[") else host.split(":", 1)[0]
+    if scheme not in ("https", "http") or not name:
+        raise ValueError(f"jmap_url must be an https:// URL with a host, not {url!r}")
+    if "@" in rest.split("/", 1)[0]:
+        raise ValueError("jmap_url must not carry credentials: use username and password")
+    if scheme == "http" and name.split("]")[0].strip("[") not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(
+            "jmap_url must be https:// (http:// would send the password in clear); "
+            "http:// is accepted for 127.0.0.1 and localhost only"
+        )
+
+
+def jmap_session_url(url: str | None, host: str, port: int | None) -> str:
+    """The JMAP session URL: ``url`` as given when it has a path, ``url`` plus
+    ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
+    if url is None:
+        return f"https://{host}{f':{port}' if port else ''}{JMAP_WELL_KNOWN}"
+    scheme, _, rest = url.partition("://")
+    if "/" not in rest.strip("/"):
+        return f"{scheme}://{rest.strip('/')}{JMAP_WELL_KNOWN}"
+    return url
+
+
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-MAILBOX_PORTS: Final = {"IMAP": 143, "IMAPS": 993, "POP3": 110, "POP3S": 995}
+MAILBOX_PORTS: Final = {
+    "IMAP": 143,
+    "IMAPS": 993,
+    "POP3": 110,
+    "POP3S": 995,
+    "GRAPH": 443,
+    "JMAP": 443,
+}
 """The port each incoming protocol uses when an account gives none."""
 SMTP_PORTS: Final = {"auto": 587, "none": 25, "starttls": 587, "tls": 465}
 """The port each SMTP security mode uses when the connection gives none (``auto`` is
@@ -90,7 +128,35 @@ SmtpSecurity = Literal["auto", "none", "starttls", "tls"]
 """SMTP security. The seeds' words: CSM's "SSL" (and ConSol's SMTPS) is ``tls``, TLS from
 the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (ConSol's SMTP)
 is ``none``; CSM's "Auto" is ``auto``."""
+OutgoingProtocol = Literal["smtp", "graph", "jmap"]
+"""How the sender hands mail on (``services.sender.registry`` has one adapter each)."""
 IMAP_PROTOCOLS = ("IMAP", "IMAPS")
+LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
+"""Account fields replaced by ``after_fetch``, still read from configs written before it."""
+GRAPH_URL: Final = "https://graph.microsoft.com/v1.0"
+"""Microsoft Graph's v1.0 endpoint (national clouds and test stand-ins have their own)."""
+GRAPH_SCOPE: Final = "https://graph.microsoft.com/.default"
+"""The app-only scope of Microsoft Graph: the application permissions granted to the app."""
+_GRAPH = hints(group="Server", applies_to={"protocol": ("GRAPH",)})
+
+
+def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
+    """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
+    account or connection needs neither: its server is the URL."""
+    if not isinstance(values, dict):
+        return values
+    url = values.get(url_field) or GRAPH_URL
+    filled = dict(values)
+    if not filled.get("host"):
+        filled["host"] = urlsplit(str(url)).hostname or ""
+    if scope and not filled.get("scope") and not filled.get("credential"):
+        filled["scope"] = GRAPH_SCOPE
+    return filled
+
+
+FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
+"""Protocols with folders (and so a folder to fetch from and a start position)."""
+JMAP_WELL_KNOWN = "/.well-known/jmap"
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
@@ -100,19 +166,22 @@ class IncomingAccount(_View):
 
     name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
     """The account's name, unique; everything refers to the account by it."""
-    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S"] = Field(
+    protocol: Literal["IMAP", "IMAPS", "POP3", "POP3S", "GRAPH", "JMAP"] = Field(
         default="IMAPS", title="Protocol", json_schema_extra=hints(group="Server")
     )
-    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), or IMAPS or POP3S (TLS from the
-    first byte)."""
+    """IMAP or POP3 (upgraded with STARTTLS, see ``security``), IMAPS or POP3S (TLS from the
+    first byte), GRAPH: a Microsoft 365 mailbox through Microsoft Graph (HTTPS, OAuth 2.0;
+    ``host`` and ``port`` follow from ``graph_url``), or JMAP (RFC 8620/8621 over HTTPS, see
+    ``jmap_url``)."""
     security: Literal["none", "STARTTLS", "auto"] = Field(
         default="auto",
         title="Security",
         json_schema_extra=hints(group="Server", applies_to={"protocol": ("IMAP", "POP3")}),
     )
-    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte): ``STARTTLS`` requires the
-    upgrade, ``auto`` upgrades when the server offers it and otherwise refuses to send the
-    password in clear, ``none`` sends it in clear (an explicit, logged choice)."""
+    """For IMAP and POP3 (IMAPS/POP3S are TLS from the first byte; JMAP's is its URL's
+    scheme): ``STARTTLS`` requires the upgrade, ``auto`` upgrades when the server offers it
+    and otherwise refuses to send the password in clear, ``none`` sends it in clear (an
+    explicit, logged choice)."""
     host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
     """The mail server's host name."""
     port: int | None = Field(
@@ -125,14 +194,46 @@ class IncomingAccount(_View):
             placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
         ),
     )
-    """The server port; empty: the protocol's standard port (143, 993, 110, 995)."""
+    """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("JMAP",)},
+        ),
+    )
+    """JMAP: the session URL (e.g. ``https://api.fastmail.com/jmap/session``) or the server's
+    base URL (``/.well-known/jmap`` is added); empty: ``https://host[:port]/.well-known/jmap``.
+    ``http://`` is accepted for a loopback host only (a password never crosses a network in
+    clear)."""
     folder: HeaderText = Field(
         default="INBOX",
         max_length=255,
         title="Folder",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
-    """The IMAP folder mail is taken from (POP3 knows only INBOX)."""
+    """The IMAP folder mail is taken from (POP3 knows only INBOX); with GRAPH the folder's
+    display name (``INBOX`` is the inbox; ``Parent/Child`` for a child folder); JMAP: the
+    mailbox's name or role, ``INBOX`` being the mailbox with role ``inbox``."""
+    graph_mailbox: HeaderText | None = Field(
+        default=None,
+        max_length=320,
+        title="Mailbox (UPN or id)",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("GRAPH",)},
+            placeholder="the username's own mailbox",
+        ),
+    )
+    """GRAPH: the mailbox read, as user principal name or object id, e.g. a shared mailbox
+    ``support@contoso.com`` the app may read; empty: the username's mailbox."""
+    graph_url: HeaderText = Field(
+        default=GRAPH_URL, max_length=1024, title="Graph URL", json_schema_extra=_GRAPH
+    )
+    """GRAPH: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
     username: NonEmptyText = Field(
         max_length=320, title="Username", json_schema_extra=hints(group="Sign-in")
     )
@@ -144,12 +245,28 @@ class IncomingAccount(_View):
         json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("basic",)}),
     )
     """The login password (secret, stored encrypted); needed with auth ``basic``."""
-    delete_read_messages: Literal["inherit", "yes", "no"] = Field(
+    after_fetch: Literal["inherit", "seen", "move", "delete"] = Field(
         default="inherit",
-        title="Delete read messages",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        title="After fetching",
+        json_schema_extra=hints(group="Mailbox"),
     )
-    """Delete mail from the server once stored; ``inherit`` follows the global setting."""
+    """What happens to a mail on the server once stored and announced: ``seen`` flags it
+    read and keeps it (POP3: keeps it, its UIDL remembered), ``move`` moves it to
+    ``move_to_folder`` (IMAP), ``delete`` deletes it; ``inherit`` follows the global
+    ``delete_read_messages``. Replaces the account's ``delete_read_messages`` (yes: delete,
+    no: seen) and POP3's ``leave_on_server`` (on: seen, off: delete), which are still read
+    from configs written before; a POP3 account without it deletes, as POP3 always did."""
+    move_to_folder: str | None = Field(
+        default=None,
+        max_length=255,
+        title="Move to folder",
+        json_schema_extra=hints(
+            group="Mailbox",
+            applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH"), "after_fetch": ("move",)},
+        ),
+    )
+    """The folder fetched mail is moved to with ``after_fetch`` ``move``; it must exist
+    (the connection test refuses a missing one)."""
     debug: Literal["inherit", "yes", "no"] = Field(
         default="inherit", title="Debug", json_schema_extra=hints(group="Account")
     )
@@ -204,9 +321,9 @@ class IncomingAccount(_View):
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": IMAP_PROTOCOLS}),
+        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": FOLDER_PROTOCOLS}),
     )
-    """Where a new account starts (IMAP): all mail in the folder, only mail arriving from now
+    """Where a new account starts (IMAP, JMAP): all mail in the folder, only mail arriving from now
     on, or mail received on or after ``start_date``; older mail is left untouched."""
     start_date: date | None = Field(
         default=None,
@@ -293,13 +410,6 @@ class IncomingAccount(_View):
     )
     """Seconds between two fetches of this account without IMAP IDLE; empty: the global
     ``settings/poll_interval_seconds``."""
-    leave_on_server: bool = Field(
-        default=False,
-        title="Leave mail on the server",
-        json_schema_extra=hints(group="Mailbox", applies_to={"protocol": ("POP3", "POP3S")}),
-    )
-    """POP3: keep fetched mail in the maildrop; the UIDLs already taken are remembered, so
-    each mail is fetched once. Off (the default): mail is deleted once stored and announced."""
     available_to_users: bool = Field(
         default=True,
         title="Make account available to users",
@@ -318,8 +428,42 @@ class IncomingAccount(_View):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_disposal(cls, data: Any) -> Any:
+        """Configs written before ``after_fetch`` (exports, stored accounts) still load:
+        their ``delete_read_messages`` and ``leave_on_server`` become ``after_fetch`` with
+        the same effect when it is not given. POP3 deleted unless ``leave_on_server``,
+        whatever the global setting, so a POP3 account without ``after_fetch`` deletes."""
+        if not isinstance(data, dict):
+            return data
+        pop3 = str(data.get("protocol", "IMAPS")).startswith("POP3")
+        if not (pop3 or LEGACY_DISPOSAL & data.keys()):
+            return data
+        data = dict(data)
+        delete = data.pop("delete_read_messages", None)
+        leave = data.pop("leave_on_server", None)
+        if data.get("after_fetch") is not None:
+            return data
+        if pop3:
+            data["after_fetch"] = "seen" if leave in (True, "true", "on", "yes") else "delete"
+        elif delete is not None:
+            data["after_fetch"] = {"yes": "delete", "no": "seen"}.get(str(delete), "inherit")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_server(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("protocol") == "GRAPH":
+            return _graph_host(values, "graph_url", scope=True)
+        return values
+
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
+        if self.protocol == "GRAPH":
+            self._graph_fits()
+        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
+            raise ValueError("graph_mailbox and graph_url apply to protocol GRAPH only")
         if self.uses_tls and self.security != "auto":
             # IMAPS/POP3S are TLS from the first byte: STARTTLS cannot happen and "none"
             # (password in clear) would not be what the connection does.
@@ -328,6 +472,7 @@ class IncomingAccount(_View):
                 f"from the first byte; use security auto, or protocol {self.protocol[:-1]} "
                 f"with security {self.security}"
             )
+        self._jmap_fits()
         if self.auth == "basic" and not _given(self.password):
             raise ValueError(
                 "auth basic needs a password: set password (or use auth oauth2 with a client)"
@@ -355,17 +500,52 @@ class IncomingAccount(_View):
             raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         if self.start_position != "all" and self.is_pop3:
             raise ValueError(
-                "start_position applies to IMAP only: POP3 takes and deletes all mail "
+                "start_position applies to IMAP and GRAPH only: POP3 takes and deletes all mail "
                 "in the maildrop"
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
-        if self.leave_on_server and not self.is_pop3:
+        if (self.after_fetch == "move") != (self.move_to_folder is not None):
             raise ValueError(
-                "leave_on_server applies to POP3 only: for IMAP use delete_read_messages"
+                "after_fetch 'move' needs move_to_folder, and only it takes one: "
+                "name the folder fetched mail goes to"
+            )
+        if self.after_fetch == "move" and self.is_pop3:
+            raise ValueError(
+                "after_fetch 'move' cannot be used with POP3, which has no folders: "
+                "use seen (keep the mail) or delete"
             )
         self._outgoing_fits()
         return self
+
+    def _graph_fits(self) -> None:
+        if self.auth != "oauth2":
+            raise ValueError(
+                "protocol GRAPH signs in with OAuth 2.0 only: set auth oauth2 with a client "
+                "(client_id, client_secret, authority) or a credential"
+            )
+        if not self.graph_url.startswith("https://"):
+            raise ValueError("graph_url must be an https:// URL")
+        if self.security != "auto":
+            raise ValueError("security does not apply to GRAPH (always HTTPS): leave it auto")
+
+    def _jmap_fits(self) -> None:
+        if self.protocol != "JMAP":
+            if self.jmap_url is not None:
+                raise ValueError("jmap_url applies to protocol JMAP only")
+            return
+        if self.security != "auto":
+            raise ValueError(
+                "security does not apply to JMAP: its transport security is the scheme of "
+                "jmap_url (https://); leave security at auto"
+            )
+        if self.jmap_url is not None:
+            check_jmap_url(self.jmap_url)
+
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
 
     def _outgoing_fits(self) -> None:
         own = self.outgoing_credentials == "own"
@@ -435,17 +615,12 @@ class IncomingAccount(_View):
         """True when the connection is TLS from the first byte."""
         return self.protocol in ("IMAPS", "POP3S")
 
-    def deletes(self, default: bool) -> bool:
-        """Whether read messages are deleted, resolving ``inherit`` against the global default.
-
-        POP3 deletes unless ``leave_on_server``: it has no flags, so mail left on the server
-        is told apart by the UIDLs remembered in the fetch state.
-        """
-        if self.is_pop3:
-            return not self.leave_on_server
-        if self.delete_read_messages == "inherit":
-            return default
-        return self.delete_read_messages == "yes"
+    def disposal(self, default_delete: bool) -> Disposal:
+        """What happens to fetched mail on the server, resolving ``inherit`` against the
+        global ``delete_read_messages`` (``default_delete``)."""
+        if self.after_fetch == "inherit":
+            return "delete" if default_delete else "seen"
+        return self.after_fetch
 
     def polls_every(self, default: float) -> float:
         """Seconds between two fetches: the account's own interval, else ``default``."""
@@ -461,12 +636,50 @@ MAX_SMTP_CONCURRENCY = 32
 
 
 class OutgoingConnection(_View):
-    """The SMTP connection the sender uses."""
+    """The connection the sender uses: SMTP, Microsoft Graph's ``sendMail``, or JMAP
+    submission."""
 
+    protocol: OutgoingProtocol = Field(
+        default="smtp", title="Protocol", json_schema_extra=hints(group="Server")
+    )
+    """``smtp``: SMTP submission; ``graph``: Microsoft Graph's ``sendMail`` with the MIME body
+    over HTTPS (OAuth 2.0 only; ``host`` and ``port`` follow from ``graph_url``); ``jmap``:
+    JMAP ``EmailSubmission/set`` (RFC 8621) to the server at ``jmap_url`` (or
+    ``https://host/.well-known/jmap``)."""
+    graph_url: HeaderText = Field(
+        default=GRAPH_URL,
+        max_length=1024,
+        title="Graph URL",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": ("graph",)}),
+    )
+    """graph: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
+    graph_mailbox: HeaderText | None = Field(
+        default=None,
+        max_length=320,
+        title="Send from mailbox (UPN or id)",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("graph",)},
+            placeholder="the username's own mailbox",
+        ),
+    )
+    """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
+    the username's mailbox."""
     host: HostName = Field(
         max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
     )
-    """The SMTP server's host name."""
+    """The SMTP server's host name (JMAP: the server's, when ``jmap_url`` is empty)."""
+    jmap_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": ("jmap",)},
+        ),
+    )
+    """JMAP: the session URL or the server's base URL, as for an incoming JMAP account."""
     port: int | None = Field(
         default=None,
         ge=1,
@@ -580,6 +793,11 @@ class OutgoingConnection(_View):
         """The configured port, or the standard one for the security mode."""
         return self.port or SMTP_PORTS[self.security]
 
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
+
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
@@ -596,8 +814,29 @@ class OutgoingConnection(_View):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_server(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("protocol") == "graph":
+            return _graph_host(values, "graph_url", scope=bool(values.get("client_id")))
+        return values
+
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
+        if self.protocol == "graph":
+            if self.auth != "oauth2" and self.credentials_from is None:
+                raise ValueError(
+                    "protocol graph sends with OAuth 2.0 only: set auth oauth2 with a client "
+                    "or a credential (Graph has no password login)"
+                )
+            if not self.graph_url.startswith("https://"):
+                raise ValueError("graph_url must be an https:// URL")
+        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
+            raise ValueError("graph_mailbox and graph_url apply to protocol graph only")
+        if self.jmap_url is not None:
+            if self.protocol != "jmap":
+                raise ValueError("jmap_url applies to protocol jmap only")
+            check_jmap_url(self.jmap_url)
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
         basic_login = self.auth == "basic" and self.username and self.credentials_from is None

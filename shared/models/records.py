@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.messages import MailAddress, new_id, utcnow
 
@@ -78,8 +79,6 @@ class RawEmail(_Record):
     account: str
     source_key: str
     folder: str
-    uidvalidity: int | None = None
-    uid: int | None = None
     size: int
     sha256: str
     message_id: str | None = None
@@ -105,16 +104,41 @@ class FetchState(_Record):
 
     account: str
     folder: str
-    uidvalidity: int | None = None
-    last_uid: int = 0
-    renumbered: bool = False
-    """True once the folder's UIDVALIDITY changed: mail may come again under new keys."""
-    uidls: list[str] = Field(default_factory=list)
-    """POP3 with ``leave_on_server``: the UIDLs taken (stored and announced) that are still
-    in the maildrop; they are never fetched again."""
+    cursor: str | None = None
+    """The mailbox adapter's own cursor (opaque here); None: never fetched."""
     fence_token: int | None = None
     """The lease token of the fetcher whose writes this position accepts (see fetch_state)."""
     updated_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_position(cls, data: Any) -> Any:
+        """A position written before the mailbox seam (IMAP ``uidvalidity``, ``last_uid``
+        and ``renumbered``; POP3 ``uidls``) becomes the adapter's cursor with the same
+        meaning, so an upgrade re-fetches nothing; the next cursor write drops the old
+        fields (``LEGACY_FETCH_FIELDS``)."""
+        if not isinstance(data, dict) or data.get("cursor") is not None:
+            return data
+        if data.get("uidvalidity") is not None:
+            data = {
+                **data,
+                "cursor": json.dumps(
+                    {
+                        "uidvalidity": int(data["uidvalidity"]),
+                        "mark": int(data.get("last_uid") or 0),
+                        "renumbered": bool(data.get("renumbered", False)),
+                    },
+                    separators=(",", ":"),
+                ),
+            }
+        elif data.get("uidls"):
+            taken = sorted(str(uidl) for uidl in data["uidls"])
+            data = {**data, "cursor": json.dumps({"taken": taken}, separators=(",", ":"))}
+        return data
+
+
+LEGACY_FETCH_FIELDS = ("uidvalidity", "last_uid", "renumbered", "uidls")
+"""Fetch-state fields from before the mailbox seam, read into ``FetchState.cursor``."""
 
 
 class Attachment(_Record):

@@ -47,10 +47,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("created_at", ASCENDING)]),
     ],
-    "auto_answers": [
-        IndexModel([("address", ASCENDING), ("at", ASCENDING)]),
-        IndexModel([("at", ASCENDING)], expireAfterSeconds=2 * 3600),
-    ],
+    "auto_answer_counts": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "messages": [
         IndexModel([("message_id", ASCENDING)]),
         IndexModel([("case_number", ASCENDING), ("created_at", ASCENDING)]),

@@ -38,6 +38,22 @@ class FirstCopy:
     account: str | None
 
 
+@dataclass(frozen=True)
+class CopyNote:
+    """Where an incoming mail came from, its content digest, and the earlier copy it repeats."""
+
+    account: str
+    digest: str
+    duplicate_of: str | None = None
+
+    def fields(self) -> Doc:
+        """The fields it sets on the mail's ``messages`` document."""
+        fields: Doc = {"account": self.account, "content_digest": self.digest}
+        if self.duplicate_of is not None:
+            fields["duplicate_of"] = self.duplicate_of
+        return fields
+
+
 class MailMarkRepo(Repo):
     """Marks on ``messages`` documents."""
 
@@ -52,14 +68,10 @@ class MailMarkRepo(Repo):
             {"$set": {"complaint": complaint, "complained_at": utcnow()}},
         )
 
-    async def note_copy(
-        self, *, raw_id: str, account: str, digest: str, duplicate_of: str | None
-    ) -> None:
-        """Record where an incoming mail came from and its digest (and the copy it repeats)."""
-        fields: Doc = {"account": account, "content_digest": digest}
-        if duplicate_of is not None:
-            fields["duplicate_of"] = duplicate_of
-        await self._messages.update_one({"raw_id": raw_id}, {"$set": fields})
+    async def note_copy(self, *, raw_id: str, note: CopyNote) -> None:
+        """Record ``note`` on the attached incoming mail ``raw_id`` (when it was attached
+        without it: :meth:`CaseRepo.add_message` takes it along with the mail)."""
+        await self._messages.update_one({"raw_id": raw_id}, {"$set": note.fields()})
 
     async def first_copy(
         self, *, message_id: str, digest: str, since: datetime, raw_id: str

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
@@ -34,6 +37,44 @@ class OutboxRepo(Repo):
         assert result is not None
         return OutboxEntry.model_validate(result)
 
+    async def write_batch(self, ops: Sequence[OutboxOp]) -> list[OutboxEntry | None]:
+        """Write ``ops`` (for distinct mails) in one bulk write; for each claim its entry,
+        for the other ops None.
+
+        A claim whose entry existed (a redelivery) is read back in one more command; a new
+        one is the entry as claimed. An op the server refused alone (a claim racing another
+        instance's for the same mail) is done again by itself.
+        """
+        requests = [op.request() for op in ops]
+        try:
+            result = await self._coll.bulk_write(requests, ordered=False)
+            upserted = set(result.upserted_ids or {})
+            refused: set[int] = set()
+        except BulkWriteError as exc:
+            details = exc.details or {}
+            upserted = {u["index"] for u in details.get("upserted", [])}
+            refused = {e["index"] for e in details.get("writeErrors", [])}
+        out: list[OutboxEntry | None] = [None] * len(ops)
+        existing: dict[str, int] = {}
+        for i, op in enumerate(ops):
+            if i in refused:
+                out[i] = await self._again(op)
+            elif isinstance(op, Claim):
+                if i in upserted:
+                    out[i] = op.entry.model_copy(update={"attempts": 1})
+                else:
+                    existing[op.entry.id] = i
+        if existing:
+            async for doc in self._coll.find({"_id": {"$in": list(existing)}}):
+                out[existing[doc["_id"]]] = OutboxEntry.model_validate(doc)
+        return out
+
+    async def _again(self, op: OutboxOp) -> OutboxEntry | None:
+        if isinstance(op, Claim):
+            return await self.claim(entry=op.entry)
+        await self._coll.bulk_write([op.request()])
+        return None
+
     async def record(
         self,
         *,
@@ -50,14 +91,9 @@ class OutboxRepo(Repo):
         server CPU. The whole list is written (no positional updates): one consumer handles a
         mail at a time, and a whole-list write works on every MongoDB-compatible server.
         """
-        changes: Doc = {"status": status, **fields}
-        if status != "queued":  # nothing left to try again
-            changes.setdefault("next_attempt_at", None)
-        if status in ("sent", "intercepted"):
-            changes["sent_at"] = utcnow()
-        dumped = [r.model_dump(mode="python") for r in recipients]
-        await self._coll.update_one({"_id": entry.id}, {"$set": {**changes, "recipients": dumped}})
-        return entry.model_copy(update={**changes, "recipients": recipients})
+        op = Record.of(entry, status, recipients, fields)
+        await self._coll.bulk_write([op.request()])
+        return op.applied()
 
     async def schedule(self, *, mail_id: str, at: datetime) -> None:
         """Record when the mail's deferred recipients are tried again."""
@@ -147,6 +183,149 @@ class OutboxRepo(Repo):
             ):
                 kept.append(OutboxEntry.model_validate(d))
         return kept, read
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Create the entry once and count an attempt (see ``OutboxRepo.claim``)."""
+
+    entry: OutboxEntry
+
+    def request(self) -> UpdateOne:
+        """The bulk-write request."""
+        doc = self.entry.model_dump(by_alias=True)
+        doc.pop("attempts")
+        return UpdateOne(
+            {"_id": self.entry.id}, {"$setOnInsert": doc, "$inc": {"attempts": 1}}, upsert=True
+        )
+
+
+@dataclass(frozen=True)
+class ClaimSend:
+    """A send of the mail starts now (see ``OutboxRepo.claim_send``)."""
+
+    mail_id: str
+    at: datetime = field(default_factory=utcnow)
+
+    def request(self) -> UpdateOne:
+        """The bulk-write request."""
+        return UpdateOne({"_id": self.mail_id}, {"$set": {"sending_since": self.at}})
+
+
+@dataclass(frozen=True)
+class Record:
+    """The mail's status and every recipient's state (see ``OutboxRepo.record``)."""
+
+    entry: OutboxEntry
+    changes: Doc
+    recipients: list[RecipientDelivery]
+
+    @classmethod
+    def of(
+        cls,
+        entry: OutboxEntry,
+        status: OutboxStatus,
+        recipients: list[RecipientDelivery],
+        fields: Doc,
+    ) -> Record:
+        """The record of ``status``, ``recipients`` and further ``fields`` on ``entry``."""
+        changes: Doc = {"status": status, **fields}
+        if status != "queued":  # nothing left to try again
+            changes.setdefault("next_attempt_at", None)
+        if status in ("sent", "intercepted"):
+            changes["sent_at"] = utcnow()
+        return cls(entry, changes, recipients)
+
+    def request(self) -> UpdateOne:
+        """The bulk-write request."""
+        dumped = [r.model_dump(mode="python") for r in self.recipients]
+        return UpdateOne({"_id": self.entry.id}, {"$set": {**self.changes, "recipients": dumped}})
+
+    def applied(self) -> OutboxEntry:
+        """The entry with the record's changes."""
+        return self.entry.model_copy(update={**self.changes, "recipients": self.recipients})
+
+
+OutboxOp = Claim | ClaimSend | Record
+
+
+class OutboxBatcher:
+    """Group commit of the sender's outbox writes: the claims, send claims and outcomes of
+    the mails in flight at once go to MongoDB in one bulk write.
+
+    Each call returns when its own write is durable, exactly as the single write it
+    replaces, so the sender's order is kept: a claim is durable before the mail goes on the
+    wire, an outcome before the message is acknowledged. At most ``writers`` bulk writes
+    run at once; calls made while all are under way wait for the next one (the waiting
+    calls are what makes the next batch), and a batch holds at most ``batch_size`` writes.
+    Not one write at a time: a big batch would then hold up the send claim of a mail that
+    has a connection waiting for it (measured: fewer commands, lower rate). Send claims go
+    first in the next batch for the same reason. A failed bulk write fails every call in it
+    with the store's error (each caller retries as it would have for its own write).
+    """
+
+    def __init__(self, repo: OutboxRepo, batch_size: int, writers: int = 4) -> None:
+        self._repo = repo
+        self._batch_size = batch_size
+        self._max_writers = writers
+        self._waiting: list[tuple[OutboxOp, asyncio.Future[OutboxEntry | None]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def claim(self, *, entry: OutboxEntry) -> OutboxEntry:
+        """``OutboxRepo.claim``, batched."""
+        claimed = await self._submit(Claim(entry))
+        assert claimed is not None
+        return claimed
+
+    async def claim_send(self, *, mail_id: str) -> None:
+        """``OutboxRepo.claim_send``, batched."""
+        await self._submit(ClaimSend(mail_id))
+
+    async def record(
+        self,
+        *,
+        entry: OutboxEntry,
+        status: OutboxStatus,
+        recipients: list[RecipientDelivery],
+        **fields: Any,
+    ) -> OutboxEntry:
+        """``OutboxRepo.record``, batched."""
+        op = Record.of(entry, status, recipients, fields)
+        await self._submit(op)
+        return op.applied()
+
+    async def _submit(self, op: OutboxOp) -> OutboxEntry | None:
+        done: asyncio.Future[OutboxEntry | None] = asyncio.get_running_loop().create_future()
+        if isinstance(op, ClaimSend):  # a connection waits for it
+            self._waiting.insert(0, (op, done))
+        else:
+            self._waiting.append((op, done))
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._write())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await done
+
+    async def _write(self) -> None:
+        await asyncio.sleep(0)  # the other mails made ready in this turn of the loop join
+        while self._waiting:
+            batch = self._waiting[: self._batch_size]
+            del self._waiting[: self._batch_size]
+            try:
+                results = await self._repo.write_batch([op for op, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            except BaseException:  # cancelled: the service stops, and so do its callers
+                for _, done in [*batch, *self._waiting]:
+                    done.cancel()
+                self._waiting.clear()
+                raise
+            for (_, done), result in zip(batch, results, strict=True):
+                if not done.done():  # its caller may have been cancelled meanwhile
+                    done.set_result(result)
 
 
 FIRST_SPAN = timedelta(minutes=1)

@@ -99,7 +99,7 @@ async def test_mail_to_case_and_reply_round_trip(
                     "username": "alice",
                     "password": ALICE_PW,
                     "ca_file": str(dovecot.cert_file),
-                    "delete_read_messages": "no",
+                    "after_fetch": "seen",
                 },
             )
         )
@@ -231,7 +231,7 @@ async def test_mail_to_case_and_reply_round_trip(
                     "ca_file": str(dovecot.cert_file),  # security auto: STARTTLS
                     "username": "bob",
                     "password": BOB_PW,
-                    "delete_read_messages": "yes",
+                    "after_fetch": "delete",
                 },
             )
         )

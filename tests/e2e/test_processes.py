@@ -122,7 +122,7 @@ async def configure_and_send_one(
                     "ca_file": str(dovecot.cert_file),  # security auto: STARTTLS
                     "username": "bob",
                     "password": IMAP_PASSWORD,
-                    "delete_read_messages": "yes",
+                    "after_fetch": "delete",
                 },
             ),
         ):

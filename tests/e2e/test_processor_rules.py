@@ -120,7 +120,7 @@ async def test_bounce_auto_reply_and_poison_mail(
                     "port": dovecot.imap_port,
                     "username": "alice",
                     "password": "alicepw",
-                    "delete_read_messages": "yes",
+                    "after_fetch": "delete",
                 },
             )
         )

@@ -35,7 +35,7 @@ ACCOUNT_COLUMNS = (
     "folder",
     "username",
     "password_set",
-    "delete_read_messages",
+    "after_fetch",
     "enabled",
 )
 
@@ -50,11 +50,8 @@ def accounts_list(as_json: JsonOpt = False) -> None:
 FIELDS = [spec for spec in account_fields() if spec.name != "name"]
 """The options of ``add`` and ``set``: every field of an account but its name (an argument;
 ``rename`` changes it)."""
-FLAGS = {
-    "delete_read_messages": ("--delete-read-messages", "--delete"),
-    "enabled": ("--enabled/--disabled",),
-}
-"""Option names other than the derived ones: ``--delete`` and ``--disabled`` read better."""
+FLAGS = {"enabled": ("--enabled/--disabled",)}
+"""Option names other than the derived ones: ``--disabled`` reads better."""
 
 
 @app.command("add")

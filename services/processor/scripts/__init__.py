@@ -62,8 +62,8 @@ class CaseLookup(Protocol):
         """Lower-case addresses that wrote to or were written to by case ``number``."""
         ...
 
-    async def automatic_answers_since(self, address: str, since: datetime) -> int:
-        """How many automatic answers went to ``address`` since ``since``."""
+    async def automatic_answers_this_hour(self, address: str) -> int:
+        """How many automatic answers went to ``address`` in the current clock hour."""
         ...
 
     async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:

@@ -1,15 +1,13 @@
-"""At most ``processor/max_automatic_answers_per_hour`` automatic answers per sender address.
+"""At most ``processor/max_automatic_answers_per_hour`` automatic answers per sender address
+(per clock hour: one counter per address and hour, read with one lookup by key).
 
 A last line of defence against loops with systems that send no Auto-Submitted header.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from services.processor.parsing import ParsedMail
 from services.processor.scripts import ScriptContext
-from shared.models.messages import utcnow
 
 
 async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
@@ -19,10 +17,9 @@ async def run(mail: ParsedMail, ctx: ScriptContext) -> None:
         return
     limit = ctx.config.processor.max_automatic_answers_per_hour
     address = str(target.address).lower()
-    sent = await ctx.cases.automatic_answers_since(address, utcnow() - timedelta(hours=1))
+    sent = await ctx.cases.automatic_answers_this_hour(address)
     if sent >= limit:
         ctx.acknowledge = False
         ctx.notes.append(
-            f"{address} had {sent} automatic answers in the last hour (limit {limit}): "
-            "no automatic answer"
+            f"{address} had {sent} automatic answers this hour (limit {limit}): no automatic answer"
         )

@@ -67,7 +67,7 @@ async def run_scripts(
 ) -> OutgoingMail | Stopped:
     """The mail after every enabled script, or who stopped it and why.
 
-    A returned mail is validated again (a script cannot smuggle CR/LF into a header) and
+    A changed mail is validated again (a script cannot smuggle CR/LF into a header) and
     must keep its ``mail_id`` (the idempotency key). A script that fails is Permanent: the
     mail goes to the desk rather than out unchecked. ``load`` finds a script by name.
     """
@@ -86,6 +86,11 @@ async def run_scripts(
             raise Permanent(
                 f"outgoing-mail script {setting.name!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        if changed is mail:
+            # Returned as given: the model is frozen, nothing was replaced, nothing to check
+            # again (validating the addresses is most of a mail's build cost, and most
+            # scripts pass most mails through).
+            continue
         if changed.mail_id != mail_id:
             raise Permanent(f"outgoing-mail script {setting.name!r} changed the mail_id")
         try:

@@ -52,9 +52,7 @@ async def test_rename_moves_settings_and_everything_stored_under_the_name(
     assert (await api.put("/outgoing", json={"host": "smtp.example.org"})).status_code == 200
     both = await api.put("/outgoing", json={"credentials_from": "support"})
     assert both.status_code == 200, both.text
-    await rt.store.fetch_state.advance(
-        account="support", folder="INBOX", uidvalidity=7, last_uid=42
-    )
+    await rt.store.fetch_state.save_cursor(account="support", folder="INBOX", cursor="c-42")
     await rt.store.db["failed_mails"].insert_one({"_id": "f1", "account": "support"})
     await rt.store.db["account_health"].insert_one({"_id": "support", "account": "support"})
     assert (await api.post("/accounts", json={**ACCOUNT, "name": "sales"})).status_code == 201
@@ -68,7 +66,7 @@ async def test_rename_moves_settings_and_everything_stored_under_the_name(
     assert set(rt.config.accounts) == {"helpdesk", "sales"}
     assert rt.config.outgoing is not None and rt.config.outgoing.credentials_from == "helpdesk"
     position: FetchState = await rt.store.fetch_state.get(account="helpdesk", folder="INBOX")
-    assert (position.uidvalidity, position.last_uid) == (7, 42)
+    assert position.cursor == "c-42"
     desk = await rt.store.db["failed_mails"].find_one({"_id": "f1"})
     assert desk is not None and desk["account"] == "helpdesk"
     assert await rt.store.db["account_health"].find_one({"_id": "helpdesk"}) is not None
@@ -77,7 +75,7 @@ async def test_rename_moves_settings_and_everything_stored_under_the_name(
 
     # The old name now has a fetch position no more, but a new account may not take a name
     # whose mail is still stored.
-    await rt.store.fetch_state.advance(account="old", folder="INBOX", uidvalidity=1, last_uid=1)
+    await rt.store.fetch_state.save_cursor(account="old", folder="INBOX", cursor="c-1")
     history = await api.post("/accounts/sales/rename", json={"name": "old"})
     assert history.status_code == 409 and "still" in history.json()["detail"]
 
@@ -137,7 +135,8 @@ def test_set_changes_only_the_options_given_from_the_cli(
     assert (changed["protocol"], changed["security"], changed["port"]) == ("IMAP", "STARTTLS", 1143)
     assert changed["host"] == "imap.example.org" and changed["password_set"] is True
     assert account("--reset", "port")["port"] == 143
-    assert account("--folder", "Support", "--delete", "yes")["folder"] == "Support"
+    moved = account("--folder", "Support", "--after-fetch", "delete")
+    assert (moved["folder"], moved["after_fetch"]) == ("Support", "delete")
     assert account("--password-stdin", stdin="another-password-7\n")["password_set"] is True
 
     refused = mailroom("accounts", "set", "support", "--reset", "host", env=env)

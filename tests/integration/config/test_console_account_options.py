@@ -43,7 +43,8 @@ async def test_both_servers_are_tested_before_saving_and_test_account_sends_a_ma
         for name in ("outgoing_host", "outgoing_credentials", "from_address", "from_name",
                      "reply_to", "poll_interval_seconds", "available_to_users"):  # fmt: skip
             assert f'name="{name}"' in page, name
-        assert 'name="leave_on_server"' not in page  # POP3 only
+        assert 'name="after_fetch"' in page
+        assert 'name="move_to_folder"' not in page  # only with after_fetch move
 
         hx = {"HX-Request": "true"}
         wrong = imap_form(dovecot, csrf, "alicepw", **outgoing_form(smtp_sink, WRONG_SMTP))
@@ -82,16 +83,34 @@ async def test_both_servers_are_tested_before_saving_and_test_account_sends_a_ma
         assert "no test mail sent: to:" in refused.text
 
 
-async def test_pop3_shows_leave_on_server_and_saves_it(
+async def test_pop3_keeps_mail_on_the_server_when_asked(
     config_stack: Stack, dovecot: Dovecot
 ) -> None:
     async with signed_in(config_stack, "admin") as (browser, csrf):
         pop = imap_form(
             dovecot, csrf, "alicepw", protocol="POP3S", security="auto",
-            port=str(dovecot.pop3s_port), leave_on_server="on", available_to_users="on",
+            port=str(dovecot.pop3s_port), after_fetch="seen", available_to_users="on",
         )  # fmt: skip
         redrawn = await browser.post("/console/email/account-draft", data=pop)
-        assert 'name="leave_on_server"' in redrawn.text
+        assert 'name="after_fetch"' in redrawn.text
+        assert 'name="move_to_folder"' not in redrawn.text  # IMAP only
         added = await browser.post("/console/email/new-account", data=pop)
         assert added.status_code == 303, added.text
-        assert config_stack.rt.config.accounts["support"].leave_on_server
+        assert config_stack.rt.config.accounts["support"].after_fetch == "seen"
+
+
+async def test_choosing_move_shows_the_folder_to_move_to(
+    config_stack: Stack, dovecot: Dovecot
+) -> None:
+    async with signed_in(config_stack, "admin") as (browser, csrf):
+        form = imap_form(dovecot, csrf, "alicepw", after_fetch="move")
+        redrawn = await browser.post("/console/email/account-draft", data=form)
+        assert 'name="move_to_folder"' in redrawn.text
+        refused = await browser.post("/console/email/new-account", data=form)
+        assert "move_to_folder" in refused.text  # move needs the folder
+        added = await browser.post(
+            "/console/email/new-account", data={**form, "move_to_folder": "Done"}
+        )
+        assert added.status_code == 303, added.text
+        account = config_stack.rt.config.accounts["support"]
+        assert (account.after_fetch, account.move_to_folder) == ("move", "Done")

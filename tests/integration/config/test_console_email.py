@@ -54,7 +54,7 @@ def imap_form(dovecot: Dovecot, csrf: str, password: str, **extra: str) -> dict[
         "password": password,
         "folder": "INBOX",
         "start_position": "all",
-        "delete_read_messages": "inherit",
+        "after_fetch": "inherit",
         "debug": "inherit",
         "enabled": "on",
         **extra,

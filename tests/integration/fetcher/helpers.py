@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from deploy.local.servers import Dovecot
+from shared.mailbox._imap_cursor import ImapCursor
 from shared.models.config import IncomingAccount
 from shared.models.messages import MailReceived
 from shared.runtime import Runtime
@@ -91,3 +92,15 @@ async def announced(rt: Runtime) -> list[MailReceived]:
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
         found.append(MailReceived.model_validate_json(message.body))
     return found
+
+
+async def imap_position(rt: Runtime, acc: IncomingAccount) -> tuple[int, int] | None:
+    """The IMAP adapter's stored cursor as (UIDVALIDITY, UID mark); None: never stored."""
+    state = await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)
+    cursor = ImapCursor.parse(state.cursor)
+    return None if cursor is None else (cursor.uidvalidity, cursor.mark)
+
+
+def uid_of(source_key: str) -> int:
+    """The UID in an IMAP source key (``uidvalidity:uid``)."""
+    return int(source_key.rsplit(":", 1)[1])

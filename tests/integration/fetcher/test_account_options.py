@@ -1,9 +1,12 @@
-"""Per-account fetch options on the real Dovecot: POP3 ``leave_on_server`` (mail stays in the
-maildrop, each UIDL is fetched once and remembered in the fetch state) and the account's own
-poll interval overriding the global one."""
+"""Per-account fetch options on the real Dovecot: POP3 keeping mail (``after_fetch`` seen: mail
+stays in the maildrop, each UIDL is fetched once and remembered in the adapter's cursor), IMAP
+moving fetched mail to a folder, and the account's own poll interval overriding the global
+one."""
 
 from __future__ import annotations
 
+import imaplib
+import json
 import poplib
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +17,7 @@ from deploy.local.servers import Dovecot
 from services.fetcher.ingest import fetch_once
 from services.fetcher.supervisor import Backoff, Supervisor
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
+from shared.mailbox.probe import check_connection
 from shared.models.config import GlobalSettings
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
@@ -56,20 +60,25 @@ class Counting:
             yield mail
 
 
-async def test_pop3_leave_on_server_fetches_each_uidl_once_and_keeps_the_mail(
+async def taken(rt: Runtime, name: str) -> list[str]:
+    """The UIDLs the POP3 cursor holds (taken and left on the server)."""
+    state = await rt.store.fetch_state.get(account=name, folder="INBOX")
+    return list(json.loads(state.cursor)["taken"]) if state.cursor else []
+
+
+async def test_pop3_keeping_mail_fetches_each_uidl_once_and_keeps_the_mail(
     rt: Runtime, dovecot: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
     dovecot.reset_mailbox("alice")
     append(dovecot, "alice", tricky_mail(1), tricky_mail(2))
-    acc = account(dovecot, protocol="POP3S", leave_on_server=True)
+    acc = account(dovecot, protocol="POP3S", after_fetch="seen")
     counting = Counting(open_mailbox(acc))
     mailbox: Mailbox = counting  # type: ignore[assignment]
 
     assert await fetch_once(rt, acc, mailbox) == 2
     await mailbox.close()
     assert maildrop(dovecot, "alice") == 2  # left on the server
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 2 and len(counting.fetched) == 2
+    assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 2
 
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
@@ -78,26 +87,25 @@ async def test_pop3_leave_on_server_fetches_each_uidl_once_and_keeps_the_mail(
     append(dovecot, "alice", tricky_mail(3))
     assert await fetch_once(rt, acc, mailbox) == 1
     await mailbox.close()
-    assert len(counting.fetched) == 3 and counting.fetched[-1] not in state.uidls
+    assert len(counting.fetched) == 3 and len(await taken(rt, acc.name)) == 3
     assert len(await announced(rt)) == 3  # each mail announced once
     assert await rt.store.raw_emails.count(account=acc.name) == 3
 
-    # A round that stopped after announcing and before remembering: the stored, announced
-    # mail is remembered from MongoDB, not fetched again.
-    await rt.store.db["fetch_state"].update_one(
-        {"account": acc.name}, {"$pull": {"uidls": counting.fetched[-1]}}
-    )
+    # A round that stopped after announcing and before its cursor write: the mail is
+    # fetched once more, but neither stored nor announced again, and then remembered.
+    cursor = json.dumps({"taken": (await taken(rt, acc.name))[:-1]})
+    await rt.store.fetch_state.save_cursor(account=acc.name, folder="INBOX", cursor=cursor)
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 3 and len(counting.fetched) == 3
+    assert len(await taken(rt, acc.name)) == 3 and len(counting.fetched) == 4
+    assert await announced(rt) == []
+    assert await rt.store.raw_emails.count(account=acc.name) == 3
 
     # A mail deleted by another client is forgotten: the list is as long as the maildrop.
     assert maildrop(dovecot, "alice", delete=1) == 2
     assert await fetch_once(rt, acc, mailbox) == 0
     await mailbox.close()
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert len(state.uidls) == 2 and len(counting.fetched) == 3
+    assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 4
 
 
 async def test_pop3_deletes_by_default(
@@ -112,8 +120,7 @@ async def test_pop3_deletes_by_default(
     await mailbox.close()
 
     assert maildrop(dovecot, "alice") == 0
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert state.uidls == []
+    assert await taken(rt, acc.name) == []
 
 
 async def test_an_accounts_poll_interval_overrides_the_global_one(
@@ -152,3 +159,38 @@ async def _rounds(rt: Runtime, names: tuple[str, ...]) -> bool:
         if health.last_fetch_at is None:
             return False
     return True
+
+
+def folder_flags(dovecot: Dovecot, user: str, folder: str) -> list[str]:
+    """The flags of each mail in ``folder`` (IMAP), creating the folder if it is missing."""
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=30)
+    try:
+        imap.login(user, PASSWORDS[user])
+        imap.create(folder)  # NO when it exists: fine
+        imap.select(folder, readonly=True)
+        _, data = imap.uid("FETCH", "1:*", "(FLAGS)")
+    finally:
+        imap.logout()
+    return [item.decode() for item in data if isinstance(item, bytes)]
+
+
+async def test_imap_moves_fetched_mail_to_the_chosen_folder(
+    rt: Runtime, dovecot: Dovecot, open_mailbox: MailboxMaker
+) -> None:
+    dovecot.reset_mailbox("alice")
+    assert folder_flags(dovecot, "alice", "Done") == []
+    append(dovecot, "alice", tricky_mail(1), tricky_mail(2))
+    acc = account(dovecot, after_fetch="move", move_to_folder="Done")
+
+    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert len(await announced(rt)) == 2
+    assert folder_flags(dovecot, "alice", "INBOX") == []
+    moved = folder_flags(dovecot, "alice", "Done")
+    assert len(moved) == 2 and all("\\Seen" in flags for flags in moved)
+
+    # The connection test refuses a folder that is not there, naming the field.
+    missing = acc.model_copy(update={"move_to_folder": "Nope"})
+    report = await check_connection(missing, timeout=10)
+    assert not report.ok and report.error is not None
+    assert "move_to_folder 'Nope' does not exist" in report.error
+    assert (await check_connection(acc, timeout=10)).ok

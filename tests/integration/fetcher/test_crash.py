@@ -123,7 +123,7 @@ async def test_killed_fetcher_loses_nothing_and_stores_nothing_twice(
     dovecot.reset_mailbox("bob")
     mails = [make_mail(subject=f"crash {n}", body="x" * 800 + "\n") for n in range(MAILS)]
     append(dovecot, "bob", *(raw for raw, _ in mails))
-    acc = account(dovecot, "bob", name="crashbox", protocol=protocol, delete_read_messages="yes")
+    acc = account(dovecot, "bob", name="crashbox", protocol=protocol, after_fetch="delete")
     fields = acc.model_dump(exclude={"name"}) | {"password": PASSWORDS["bob"]}
     # The second fetcher takes over once the killed one's lease lapses: a short lease keeps
     # that wait from being most of the test.

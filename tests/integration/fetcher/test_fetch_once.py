@@ -19,15 +19,17 @@ from services.fetcher import ingest
 from services.fetcher.ingest import fetch_once
 from shared.broker import publish_many as real_publish
 from shared.errors import Transient
-from shared.mailbox import ImapMailbox, MessageRef
+from shared.mailbox import Disposal, ImapMailbox, MessageRef
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import (
     account,
     announced,
     append,
+    imap_position,
     server_flags,
     tricky_mail,
+    uid_of,
 )
 from tests.support import make_mail
 
@@ -39,13 +41,15 @@ async def test_keep_mode_stores_announces_and_flags_each_mail_once(
 ) -> None:
     mails = [tricky_mail(n) for n in range(3)]
     append(bob, "bob", *mails)
-    acc = account(bob, "bob", delete_read_messages="no")
+    acc = account(bob, "bob", after_fetch="seen")
     mailbox = open_mailbox(acc)
 
     assert await fetch_once(rt, acc, mailbox) == 3
 
-    stored = sorted(await rt.store.raw_emails.recent(account=acc.name), key=lambda r: r.uid or 0)
-    uidvalidity = stored[0].uidvalidity
+    stored = sorted(
+        await rt.store.raw_emails.recent(account=acc.name), key=lambda r: uid_of(r.source_key)
+    )
+    uidvalidity = int(stored[0].source_key.split(":")[0])
     assert [r.source_key for r in stored] == [f"{uidvalidity}:{uid}" for uid in (1, 2, 3)]
     assert [r.message_id for r in stored] == [f"<tricky-{n}@example.org>" for n in range(3)]
     assert [r.sha256 for r in stored] == [hashlib.sha256(m).hexdigest() for m in mails]
@@ -64,8 +68,7 @@ async def test_keep_mode_stores_announces_and_flags_each_mail_once(
         assert message.correlation_id == by_id[message.raw_id].correlation_id
 
     assert server_flags(bob, "bob") == {1: "\\Seen", 2: "\\Seen", 3: "\\Seen"}
-    state = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert (state.uidvalidity, state.last_uid) == (uidvalidity, 3)
+    assert await imap_position(rt, acc) == (uidvalidity, 3)
 
     assert await fetch_once(rt, acc, mailbox) == 0
     assert await announced(rt) == []
@@ -78,7 +81,7 @@ async def test_delete_mode_empties_the_mailbox_after_storing(
     for n in range(2):
         mail, _ = make_mail(subject=f"delete me {n}")
         bob.deliver("bob", mail)
-    acc = account(bob, "bob", protocol="IMAPS", delete_read_messages="yes")
+    acc = account(bob, "bob", protocol="IMAPS", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
     assert server_flags(bob, "bob") == {}
     assert len(await announced(rt)) == 2
@@ -92,7 +95,7 @@ async def test_the_global_default_decides_when_the_account_inherits(
     rt.config = rt.config.model_copy(
         update={"settings": rt.config.settings.model_copy(update={"delete_read_messages": True})}
     )
-    acc = account(bob, "bob", delete_read_messages="inherit")
+    acc = account(bob, "bob", after_fetch="inherit")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
     assert server_flags(bob, "bob") == {}
 
@@ -119,7 +122,7 @@ async def test_crash_between_store_and_publish_announces_exactly_once(
     assert record.status == "stored"
     assert await announced(rt) == []
     assert server_flags(bob, "bob") == {1: ""}  # not let go before it was announced
-    assert (await rt.store.fetch_state.get(account=acc.name, folder="INBOX")).last_uid == 0
+    assert await imap_position(rt, acc) is None  # the cursor never moved
 
     assert await fetch_once(rt, acc, mailbox) == 0  # stored before: not created again
     [message] = await announced(rt)
@@ -133,15 +136,15 @@ async def test_crash_between_store_and_publish_announces_exactly_once(
 
 
 class FlaggingFailsOnce(ImapMailbox):
-    """The real mailbox, except that the first mark_seen fails (a crash after announcing)."""
+    """The real mailbox, except that the first mark_done fails (a crash after announcing)."""
 
     failed = False
 
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
         if not self.failed:
             self.failed = True
             raise Transient("connection lost before STORE")
-        await super().mark_seen(refs)
+        await super().mark_done(refs, disposal=disposal)
 
 
 async def test_crash_between_publish_and_flagging_neither_repeats_nor_loses(
@@ -159,7 +162,8 @@ async def test_crash_between_publish_and_flagging_neither_repeats_nor_loses(
         assert await fetch_once(rt, acc, mailbox) == 0
         assert await announced(rt) == []
         assert server_flags(bob, "bob") == {1: "\\Seen", 2: "\\Seen"}
-        assert (await rt.store.fetch_state.get(account=acc.name, folder="INBOX")).last_uid == 2
+        position = await imap_position(rt, acc)
+        assert position is not None and position[1] == 2
     finally:
         await mailbox.close()
 
@@ -171,23 +175,26 @@ async def test_a_new_uidvalidity_fetches_the_renumbered_folder_from_the_start(
     acc = account(bob, "bob")
     mailbox = open_mailbox(acc)
     assert await fetch_once(rt, acc, mailbox) == 3
-    old = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
+    old = await imap_position(rt, acc)
 
     # Dovecot derives UIDVALIDITY from the clock: let a second pass, then recreate the
     # folder. Its first message gets UID 1 again, below the old mark of 3.
     await asyncio.sleep(1.1)
     bob.reset_mailbox("bob")
-    with caplog.at_level(logging.WARNING, logger="services.fetcher.ingest"):
+    with caplog.at_level(logging.WARNING, logger="shared.mailbox.imap"):
         assert await fetch_once(rt, acc, mailbox) == 0  # the new, empty folder
         append(bob, "bob", tricky_mail(7))
         assert await fetch_once(rt, acc, mailbox) == 1
     assert len([r for r in caplog.records if "UIDVALIDITY" in r.getMessage()]) == 1
 
-    new = await rt.store.fetch_state.get(account=acc.name, folder="INBOX")
-    assert new.uidvalidity != old.uidvalidity and new.last_uid == 1
-    newest = [r for r in await rt.store.raw_emails.recent() if r.uidvalidity == new.uidvalidity]
+    new = await imap_position(rt, acc)
+    assert old is not None and new is not None
+    assert new[0] != old[0] and new[1] == 1
+    newest = [
+        r for r in await rt.store.raw_emails.recent() if r.source_key.startswith(f"{new[0]}:")
+    ]
     assert [(r.source_key, r.message_id) for r in newest] == [
-        (f"{new.uidvalidity}:1", "<tricky-7@example.org>")
+        (f"{new[0]}:1", "<tricky-7@example.org>")
     ]
     assert len(await announced(rt)) == 4
 
@@ -197,11 +204,40 @@ async def test_many_mails_in_several_batches(
 ) -> None:
     count = ingest.BATCH_SIZE * 2 + 17
     append(bob, "bob", *(tricky_mail(n) for n in range(count)))
-    acc = account(bob, "bob", delete_read_messages="yes")
+    acc = account(bob, "bob", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == count
-    uidvalidity = (await rt.store.fetch_state.get(account=acc.name, folder="INBOX")).uidvalidity
+    position = await imap_position(rt, acc)
+    assert position is not None
+    uidvalidity = position[0]
     # Announced in the order the mails arrived: a reply is not processed before its original.
     keys = [m.source_key for m in await announced(rt)]
     assert keys == [f"{uidvalidity}:{uid}" for uid in range(1, count + 1)]
     assert server_flags(bob, "bob") == {}
-    assert (await rt.store.fetch_state.get(account=acc.name, folder="INBOX")).last_uid == count
+    assert position[1] == count
+
+
+async def test_a_position_stored_before_the_seam_resumes_without_fetching_again(
+    rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
+) -> None:
+    append(bob, "bob", *(tricky_mail(n) for n in range(3)))
+    acc = account(bob, "bob", after_fetch="seen")
+    mailbox = open_mailbox(acc)
+    status = await mailbox.connect()
+    # What a fetcher before the seam left after taking UIDs 1 and 2.
+    await rt.store.db["fetch_state"].insert_one(
+        {
+            "account": acc.name,
+            "folder": "INBOX",
+            "uidvalidity": status.uidvalidity,
+            "last_uid": 2,
+            "renumbered": False,
+            "uidls": [],
+        }
+    )
+
+    assert await fetch_once(rt, acc, mailbox) == 1
+    [record] = await rt.store.raw_emails.recent(account=acc.name)
+    assert record.source_key == f"{status.uidvalidity}:3"
+    assert await imap_position(rt, acc) == (status.uidvalidity, 3)
+    doc = await rt.store.db["fetch_state"].find_one({"account": acc.name}, {"_id": 0})
+    assert doc is not None and not {"uidvalidity", "last_uid", "uidls"} & doc.keys()

@@ -56,7 +56,7 @@ async def configure(rt: Runtime, dovecot: Dovecot) -> None:
             "username": user,
             "password": f"{user}-pw",
             "ca_file": str(dovecot.cert_file),
-            "delete_read_messages": "yes",
+            "after_fetch": "delete",
         }
         await put_account(rt, name=user, fields=fields, who="test", create=True)
 

@@ -82,7 +82,7 @@ async def test_a_resumed_stale_owner_deletes_nothing_and_writes_no_state(
                     "port": tap.port,
                     "username": user,
                     "password": f"{user}-pw",
-                    "delete_read_messages": "yes",
+                    "after_fetch": "delete",
                 }
                 await put_account(rt, name=user, fields=fields, who="test", create=True)
 

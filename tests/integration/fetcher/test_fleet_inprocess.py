@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from services.fetcher.fence import Fence, Holder
 from services.fetcher.fleet import Fleet
 from services.fetcher.rendezvous import assign
 from shared.config_views import ACCOUNTS_MODULE
-from shared.mailbox import FetchedMail, Mailbox, MailboxStatus, MessageRef
+from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MailboxStatus, MessageRef
 from shared.models.config import IncomingAccount
 from shared.models.messages import utcnow
 from shared.runtime import Runtime
@@ -30,10 +30,10 @@ class IdleMailbox:
     """A mailbox with no mail that waits for news like IDLE would."""
 
     async def connect(self) -> MailboxStatus:
-        return MailboxStatus(uidvalidity=1, exists=0)
+        return MailboxStatus(exists=0)
 
-    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
-        return []
+    async def list_new(self, cursor: str | None) -> Listing:
+        return Listing(refs=[], twins_possible=False, cursor_after=lambda done: None)
 
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
@@ -41,13 +41,7 @@ class IdleMailbox:
         for _ in ():
             yield _
 
-    async def start_mark(self, *, since: date | None) -> int:
-        return 0
-
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        return None
-
-    async def delete(self, refs: Sequence[MessageRef]) -> None:
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
         return None
 
     async def wait_for_news(self, timeout: float) -> bool:

@@ -13,11 +13,18 @@ import pytest
 from deploy.local.servers import Dovecot
 from shared.errors import Permanent, Transient
 from shared.mailbox import ImapMailbox
+from shared.mailbox._imap_cursor import ImapCursor
 from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import account, append, server_flags, tricky_mail
 from tests.support import make_mail
 
 pytestmark = pytest.mark.integration
+
+
+def at(uidvalidity: int | None, mark: int) -> str:
+    """The IMAP cursor for ``mark`` under ``uidvalidity``."""
+    assert uidvalidity is not None
+    return ImapCursor(uidvalidity=uidvalidity, mark=mark).dump()
 
 
 @pytest.fixture
@@ -38,17 +45,23 @@ async def test_login_select_list_and_fetch_exact_bytes(
     status = await mailbox.connect()
     assert status.uidvalidity and status.exists == 3 and status.supports_idle
 
-    refs = await mailbox.list_new(after_uid=0)
-    assert [r.uid for r in refs] == [1, 2, 3]
+    listing = await mailbox.list_new(None)
+    refs = listing.refs
+    assert [r.handle for r in refs] == [1, 2, 3] and not listing.twins_possible
     assert [r.source_key for r in refs] == [f"{status.uidvalidity}:{u}" for u in (1, 2, 3)]
     fetched = [m async for m in mailbox.fetch(refs)]
     assert [m.data for m in fetched] == mails
     assert [m.ref.size for m in fetched] == [len(m) for m in mails]
     assert server_flags(alice, "alice") == {1: "", 2: "", 3: ""}  # BODY.PEEK: not \Seen
 
+    # The cursor moves over the contiguous run of done mails only.
+    after = listing.cursor_after({refs[0].source_key, refs[2].source_key})
+    assert after == at(status.uidvalidity, 1)
+    after = listing.cursor_after({r.source_key for r in refs})
+    assert after == at(status.uidvalidity, 3)
     # "UID SEARCH UID 4:*" still answers UID 3; the adapter drops it.
-    assert await mailbox.list_new(after_uid=3) == []
-    assert [r.uid for r in await mailbox.list_new(after_uid=2)] == [3]
+    assert (await mailbox.list_new(after)).refs == []
+    assert [r.handle for r in (await mailbox.list_new(at(status.uidvalidity, 2))).refs] == [3]
 
 
 async def test_connect_again_reuses_the_session_and_sees_new_mail(
@@ -60,7 +73,7 @@ async def test_connect_again_reuses_the_session_and_sees_new_mail(
     append(alice, "alice", tricky_mail(2))
     again = await mailbox.connect()
     assert again.uidvalidity == first.uidvalidity and again.exists == 2
-    assert [r.uid for r in await mailbox.list_new(after_uid=1)] == [2]
+    assert [r.handle for r in (await mailbox.list_new(at(first.uidvalidity, 1))).refs] == [2]
 
 
 async def test_a_session_the_server_dropped_between_rounds_is_reopened_quietly(
@@ -84,25 +97,25 @@ async def test_large_mails_come_in_several_fetches_with_exact_bytes(
     append(alice, "alice", *big)
     mailbox = open_mailbox(account(alice))
     await mailbox.connect()
-    fetched = [m async for m in mailbox.fetch(await mailbox.list_new(after_uid=0))]
+    fetched = [m async for m in mailbox.fetch((await mailbox.list_new(None)).refs)]
     assert [m.data for m in fetched] == big
 
 
-async def test_mark_seen_and_delete_touch_exactly_the_given_mails(
+async def test_mark_done_touches_exactly_the_given_mails(
     alice: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
     append(alice, "alice", *(tricky_mail(n) for n in range(5)))
     mailbox = open_mailbox(account(alice))
     await mailbox.connect()
-    refs = await mailbox.list_new(after_uid=0)
+    refs = (await mailbox.list_new(None)).refs
 
-    await mailbox.mark_seen([refs[0], refs[2]])
+    await mailbox.mark_done([refs[0], refs[2]], disposal="seen")
     flags = server_flags(alice, "alice")
     assert [uid for uid, f in flags.items() if "\\Seen" in f] == [1, 3]
 
-    await mailbox.delete([refs[1], refs[3]])
+    await mailbox.mark_done([refs[1], refs[3]], disposal="delete")
     assert sorted(server_flags(alice, "alice")) == [1, 3, 5]
-    assert [r.uid for r in await mailbox.list_new(after_uid=0)] == [1, 3, 5]
+    assert [r.handle for r in (await mailbox.list_new(None)).refs] == [1, 3, 5]
 
 
 async def test_idle_wakes_on_new_mail_and_times_out_quietly(
@@ -124,7 +137,7 @@ async def test_idle_wakes_on_new_mail_and_times_out_quietly(
     # The session is usable after IDLE.
     status = await mailbox.connect()
     assert status.exists == 1
-    assert len(await mailbox.list_new(after_uid=0)) == 1
+    assert len((await mailbox.list_new(None)).refs) == 1
 
 
 async def test_a_dropped_connection_fails_fast_and_the_next_connect_reopens(
@@ -219,10 +232,10 @@ async def test_without_uidplus_nothing_is_deleted_and_without_idle_it_polls(
     assert session is not None
     session.capabilities -= {"UIDPLUS", "IDLE"}
 
-    refs = await mailbox.list_new(after_uid=0)
+    refs = (await mailbox.list_new(None)).refs
     with pytest.raises(Permanent, match="does not offer UIDPLUS") as refused:
-        await mailbox.delete(refs[:1])
-    assert "delete_read_messages to 'no'" in str(refused.value)
+        await mailbox.mark_done(refs[:1], disposal="delete")
+    assert "after_fetch to 'seen'" in str(refused.value)
     assert server_flags(alice, "alice") == {1: "", 2: ""}  # not even flagged \Deleted
 
     started = time.monotonic()

@@ -27,7 +27,7 @@ async def test_a_mail_above_8_mib_is_kept_in_gridfs_byte_for_byte(
 ) -> None:
     raw, mid = big_mail(1, 12 * 1024 * 1024)
     append(bob, "bob", raw)
-    acc = account(bob, "bob", delete_read_messages="yes")
+    acc = account(bob, "bob", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
     (record,) = await rt.store.raw_emails.recent(account=acc.name)
     assert record.message_id == mid and record.size == len(raw) and record.truncated is None

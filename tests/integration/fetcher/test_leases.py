@@ -14,7 +14,13 @@ from shared.errors import LeaseLost
 from shared.models.messages import utcnow
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
-from tests.integration.fetcher.helpers import account, append, server_flags, tricky_mail
+from tests.integration.fetcher.helpers import (
+    account,
+    append,
+    imap_position,
+    server_flags,
+    tricky_mail,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,27 +66,24 @@ async def test_the_token_grows_with_every_change_of_holder(rt: Runtime) -> None:
 async def test_fetch_state_accepts_writes_only_with_the_current_token(rt: Runtime) -> None:
     state = rt.store.fetch_state
     await state.claim(account="support", folder="INBOX", token=1)
-    await state.advance(account="support", folder="INBOX", uidvalidity=7, last_uid=5, fence=1)
+    await state.save_cursor(account="support", folder="INBOX", cursor="five", fence=1)
     await state.claim(account="support", folder="INBOX", token=2)
 
     with pytest.raises(LeaseLost):
-        await state.advance(account="support", folder="INBOX", uidvalidity=7, last_uid=9, fence=1)
-    with pytest.raises(LeaseLost):
-        await state.mark_renumbered(account="support", folder="INBOX", fence=1)
+        await state.save_cursor(account="support", folder="INBOX", cursor="nine", fence=1)
     with pytest.raises(LeaseLost):
         await state.claim(account="support", folder="INBOX", token=1)
     current = await state.get(account="support", folder="INBOX")
-    assert (current.last_uid, current.renumbered, current.fence_token) == (5, False, 2)
+    assert (current.cursor, current.fence_token) == ("five", 2)
 
-    await state.advance(account="support", folder="INBOX", uidvalidity=7, last_uid=9, fence=2)
-    await state.advance(account="support", folder="INBOX", uidvalidity=7, last_uid=3, fence=2)
-    assert (await state.get(account="support", folder="INBOX")).last_uid == 9
+    await state.save_cursor(account="support", folder="INBOX", cursor="nine", fence=2)
+    assert (await state.get(account="support", folder="INBOX")).cursor == "nine"
 
 
 async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
     rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
-    acc = account(bob, "bob", name="support", delete_read_messages="yes")
+    acc = account(bob, "bob", name="support", after_fetch="delete")
     token_a = await take(rt, A, seconds=30)
     assert token_a is not None
     await rt.store.fetch_state.claim(account=acc.name, folder=acc.folder, token=token_a)
@@ -89,7 +92,9 @@ async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
     box_a = open_mailbox(acc)
     assert await fetch_once(rt, acc, box_a, fence=fence_a) == 1
     assert server_flags(bob, "bob") == {}  # deleted by the holder
-    mark = (await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)).last_uid
+    position = await imap_position(rt, acc)
+    assert position is not None
+    uidvalidity, mark = position
 
     # A is paused past its lease; B takes the account over and claims its fetch state.
     token_b = await take(rt, B, late=True)
@@ -102,7 +107,7 @@ async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
         await fetch_once(rt, acc, box_a, fence=fence_a)
     assert list(server_flags(bob, "bob").values()) == ["", ""]  # neither deleted nor flagged
     state = await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)
-    assert (state.last_uid, state.fence_token) == (mark, token_b)
+    assert (await imap_position(rt, acc), state.fence_token) == ((uidvalidity, mark), token_b)
 
     # B fetches them; nothing is stored twice.
     fence_b = LeaseFence(rt.store.leases, acc.name, B, token_b, margin=5)
@@ -110,4 +115,5 @@ async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
     assert server_flags(bob, "bob") == {}
     assert len(await rt.store.raw_emails.recent(account=acc.name)) == 3
     state = await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)
-    assert state.last_uid == mark + 2 and state.fence_token == token_b
+    assert await imap_position(rt, acc) == (uidvalidity, mark + 2)
+    assert state.fence_token == token_b

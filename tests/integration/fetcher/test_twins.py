@@ -21,7 +21,7 @@ async def test_mails_seen_again_after_a_uidvalidity_change_are_not_stored_twice(
 ) -> None:
     mails = [tricky_mail(n) for n in range(3)]
     append(bob, "bob", *mails)
-    acc = account(bob, "bob", delete_read_messages="no")
+    acc = account(bob, "bob", after_fetch="seen")
     mailbox = open_mailbox(acc)
     assert await fetch_once(rt, acc, mailbox) == 3
     await announced(rt)
@@ -47,7 +47,7 @@ async def test_the_same_mail_twice_in_one_fetch_is_stored_once(
     rt: Runtime, bob: Dovecot, open_mailbox: MailboxMaker
 ) -> None:
     append(bob, "bob", tricky_mail(1), tricky_mail(1), tricky_mail(2))
-    acc = account(bob, "bob", delete_read_messages="yes")
+    acc = account(bob, "bob", after_fetch="delete")
     assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
     assert await rt.store.raw_emails.count(account=acc.name) == 2
     assert len(await announced(rt)) == 2

@@ -26,6 +26,7 @@ from deploy.local.postfix import Postfix
 from deploy.local.servers import Dovecot, SmtpSink
 from services.fetcher.ingest import fetch_once
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.mailbox import open_mailbox
@@ -101,7 +102,9 @@ async def login_everywhere(
     )
     transport = AiosmtplibTransport(credentials=lambda: rt.credentials)
     try:
-        entry = await deliver(rt, outgoing_mail(subject=f"XOAUTH2 via {credential}"), transport)
+        entry = await deliver(
+            SenderDeps.of(rt), outgoing_mail(subject=f"XOAUTH2 via {credential}"), transport
+        )
     finally:
         await transport.close()
     assert entry.status == "sent", entry

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from deploy.local.servers import SmtpSink
 from services.config.service import build as config_service
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.runtime import Runtime
@@ -51,8 +52,8 @@ async def test_mail_is_kept_in_the_archive_instead_of_sent(
     await intercepting(rt, smtp_sink)
     mail = outgoing_mail(subject="Not for real customers")
 
-    entry = await deliver(rt, mail, transport)
-    again = await deliver(rt, mail, transport)  # a redelivery archives nothing new
+    entry = await deliver(SenderDeps.of(rt), mail, transport)
+    again = await deliver(SenderDeps.of(rt), mail, transport)  # a redelivery archives nothing new
 
     assert entry.status == again.status == "intercepted"
     assert [(r.state, r.attempts) for r in again.recipients] == [("intercepted", 1)]
@@ -67,7 +68,7 @@ async def test_interception_needs_no_smtp_connection_and_shows_in_api_and_cli(
 ) -> None:
     await intercepting(rt, None)
     mail = outgoing_mail(subject="Archived only")
-    await deliver(rt, mail, transport)
+    await deliver(SenderDeps.of(rt), mail, transport)
 
     stack = Stack(
         [config_service],

@@ -13,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pymongo import AsyncMongoClient
 
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from shared.errors import Permanent, Transient
 from shared.models.messages import utcnow
@@ -56,13 +57,15 @@ async def test_an_accepted_mail_is_recorded_after_the_outage_and_not_sent_again(
         rt._store = Store(client, direct.db.name)
         mail = outgoing_mail(to=[CAROL])
         try:
-            sending = asyncio.create_task(deliver(rt, mail, transport))
+            sending = asyncio.create_task(deliver(SenderDeps.of(rt), mail, transport))
             await handler.accepted.wait()  # the server has the mail; MongoDB is away
             await asyncio.sleep(1.0)  # an outage: the outcome's record fails meanwhile
             assert not sending.done()
             await gate.restore()
             entry = await sending
-            again = await deliver(rt, mail, transport)  # the redelivery after a retry
+            again = await deliver(
+                SenderDeps.of(rt), mail, transport
+            )  # the redelivery after a retry
         finally:
             rt._store = direct
             await client.close()
@@ -91,7 +94,7 @@ async def test_a_stop_during_the_transaction_lets_it_end_and_records_the_outcome
     async with serving(ScriptedServer(handler)) as server:
         await configure(rt, server)
         mail = outgoing_mail(to=[CAROL])
-        sending = asyncio.create_task(deliver(rt, mail, transport))
+        sending = asyncio.create_task(deliver(SenderDeps.of(rt), mail, transport))
         await handler.in_data.wait()
         sending.cancel()  # the service stops (SIGTERM) or the broker's channel closes
         await asyncio.sleep(0.2)
@@ -99,7 +102,7 @@ async def test_a_stop_during_the_transaction_lets_it_end_and_records_the_outcome
         with pytest.raises(asyncio.CancelledError):
             await sending
         entry = await rt.store.outbox.get(mail_id=mail.mail_id)
-        again = await deliver(rt, mail, transport)  # the broker's redelivery
+        again = await deliver(SenderDeps.of(rt), mail, transport)  # the broker's redelivery
     assert entry is not None and entry.status == "sent" and entry.sending_since is None
     assert again.status == "sent"
     assert len(handler.received) == 1
@@ -124,13 +127,13 @@ async def test_a_claim_without_an_outcome_is_checked_not_sent(
         await rt.store.outbox.claim(entry=claimed)
         # A fresh claim may be another instance still sending: retried later.
         with pytest.raises(Transient, match="may still be sending"):
-            await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
         old = utcnow() - timedelta(hours=1)
         await rt.store.db["outbox"].update_one(
             {"_id": mail.mail_id}, {"$set": {"sending_since": old}}
         )
         with pytest.raises(Permanent, match="possibly sent"):
-            await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
         entry = await rt.store.outbox.get(mail_id=mail.mail_id)
         assert server.handler.received == []
     assert entry is not None and entry.status == "failed"

@@ -10,6 +10,7 @@ import pytest
 
 from deploy.local.servers import SmtpSink
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
@@ -48,8 +49,8 @@ async def test_acknowledgement_comes_from_the_template_with_a_conversation_id(
     ack = outgoing_mail(kind="acknowledgement", automatic=True, case_number=case.number)
     reply = outgoing_mail(case_number=case.number, subject="Re: Printer")
 
-    first = await deliver(rt, ack, transport)
-    second = await deliver(rt, reply, transport)
+    first = await deliver(SenderDeps.of(rt), ack, transport)
+    second = await deliver(SenderDeps.of(rt), reply, transport)
 
     (ack_copy,) = received(smtp_sink, first.message_id)
     (reply_copy,) = received(smtp_sink, second.message_id)
@@ -75,7 +76,7 @@ async def test_a_from_outside_the_allowed_list_is_refused_and_recorded(
     mail = outgoing_mail(from_address={"address": "ceo@example.com"})
 
     with pytest.raises(Permanent, match=r"ceo@example\.com is not allowed"):
-        await deliver(rt, mail, transport)
+        await deliver(SenderDeps.of(rt), mail, transport)
 
     entry = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert entry is not None and entry.status == "failed"
@@ -121,9 +122,9 @@ async def test_outgoing_scripts_sign_drop_and_stop_mail(
     noreply = {"address": "no-reply@example.net"}
 
     signed = await deliver(
-        rt, outgoing_mail(to=[{"address": "carol@example.org"}, noreply]), transport
+        SenderDeps.of(rt), outgoing_mail(to=[{"address": "carol@example.org"}, noreply]), transport
     )
-    stopped = await deliver(rt, outgoing_mail(to=[noreply]), transport)
+    stopped = await deliver(SenderDeps.of(rt), outgoing_mail(to=[noreply]), transport)
 
     (copy,) = received(smtp_sink, signed.message_id)
     assert copy["X-Sink-Rcpt-To"] == "carol@example.org"

@@ -16,10 +16,11 @@ from aiormq.exceptions import ChannelInvalidStateError
 from deploy.local.servers import SmtpSink
 from services.sender import handlers as sender_handlers
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.handlers import build_router
 from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
-from services.sender.smtp import SmtpReply, Starting
+from services.sender.transport import SendResult, Starting
 from shared.broker import publish
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.errors import Permanent, Transient
@@ -56,7 +57,7 @@ class CaseCheckingTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         ids = [str(message["Message-ID"])]
         assert await self.rt.store.cases.case_of_message_ids(message_ids=ids) == self.case_number
         return await self.inner.send(message, conn, recipients, starting=starting)
@@ -82,8 +83,8 @@ async def test_redelivery_sends_once_and_the_case_knows_the_message_id_first(
     mail = outgoing_mail(case_number=case.number, automatic=True, kind="acknowledgement")
     checking = CaseCheckingTransport(rt, transport, case.number)
 
-    first = await deliver(rt, mail, checking)
-    second = await deliver(rt, mail, checking)  # the broker redelivered the message
+    first = await deliver(SenderDeps.of(rt), mail, checking)
+    second = await deliver(SenderDeps.of(rt), mail, checking)  # the broker redelivered the message
 
     (copy,) = received(smtp_sink, first.message_id)
     assert copy["Subject"] == f"Your printer [Case#{case.number}]"
@@ -102,7 +103,7 @@ async def test_without_an_outgoing_connection_delivery_is_transient(
     rt: Runtime, transport: AiosmtplibTransport
 ) -> None:
     with pytest.raises(Transient, match="no outgoing SMTP connection is configured"):
-        await deliver(rt, outgoing_mail(), transport)
+        await deliver(SenderDeps.of(rt), outgoing_mail(), transport)
 
 
 async def test_a_permanent_failure_is_recorded_on_the_outbox_entry(
@@ -112,7 +113,7 @@ async def test_a_permanent_failure_is_recorded_on_the_outbox_entry(
     mail = outgoing_mail()
 
     with pytest.raises(Permanent):
-        await deliver(rt, mail, transport)
+        await deliver(SenderDeps.of(rt), mail, transport)
 
     entry = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert entry is not None and entry.status == "failed" and entry.error
@@ -241,7 +242,7 @@ class FailingTransport:
         recipients: Sequence[str] | None = None,
         *,
         starting: Starting | None = None,
-    ) -> SmtpReply:
+    ) -> SendResult:
         raise self.error
 
     async def close(self) -> None:
@@ -262,7 +263,9 @@ async def test_permanent_failures_and_bugs_are_recorded_and_dead_lettered(
     mail = outgoing_mail()
 
     def failing_sender(runtime: Runtime) -> Service:
-        return Service(name="sender", routers=[build_router(runtime, FailingTransport(error))])
+        return Service(
+            name="sender", routers=[build_router(SenderDeps.of(runtime), FailingTransport(error))]
+        )
 
     stack = Stack([failing_sender], rt.settings.model_copy(update={"instance_id": "failing"}))
     await stack.start()

@@ -14,6 +14,7 @@ from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import SmtpSink
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from shared.config_views import ACCOUNTS_MODULE, OUTGOING_KEY, OUTGOING_MODULE, seal_secrets
 from shared.errors import Transient
@@ -71,7 +72,7 @@ async def test_basic_auth_through_postfix_and_dovecot_sasl(
 ) -> None:
     await configure(rt, {**base(postfix), "username": "alice", "password": "alicepw"})
 
-    entry = await deliver(rt, outgoing_mail(subject="Via Postfix"), transport)
+    entry = await deliver(SenderDeps.of(rt), outgoing_mail(subject="Via Postfix"), transport)
 
     assert entry.status == "sent" and entry.smtp_reply and entry.smtp_reply.startswith("250")
     copy = await relayed(smtp_sink, entry.message_id)
@@ -92,9 +93,9 @@ async def test_xoauth2_with_a_token_from_the_issuer(
     )
     issued = oauth_issuer.issued
 
-    first = await deliver(rt, outgoing_mail(subject="XOAUTH2 one"), transport)
+    first = await deliver(SenderDeps.of(rt), outgoing_mail(subject="XOAUTH2 one"), transport)
     await transport.close()  # a new connection logs in again, with the cached token
-    second = await deliver(rt, outgoing_mail(subject="XOAUTH2 two"), transport)
+    second = await deliver(SenderDeps.of(rt), outgoing_mail(subject="XOAUTH2 two"), transport)
 
     assert first.status == second.status == "sent"
     assert oauth_issuer.issued == issued + 1
@@ -117,7 +118,9 @@ async def test_the_same_credentials_as_an_incoming_account(
     }
     await configure(rt, {**base(postfix), "credentials_from": "support"}, support=account)
 
-    entry = await deliver(rt, outgoing_mail(subject="Borrowed credentials"), transport)
+    entry = await deliver(
+        SenderDeps.of(rt), outgoing_mail(subject="Borrowed credentials"), transport
+    )
 
     assert entry.status == "sent"
     assert (await relayed(smtp_sink, entry.message_id))["Subject"] == "Borrowed credentials"
@@ -132,7 +135,7 @@ async def test_a_token_for_another_user_is_refused_and_retried_later(
     )
 
     with pytest.raises(Transient, match=r"refused the OAuth 2\.0 token for user 'alice'"):
-        await deliver(rt, outgoing_mail(), transport)
+        await deliver(SenderDeps.of(rt), outgoing_mail(), transport)
 
 
 def test_oauth2_set_and_tested_from_the_cli(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from services.sender.service import build as sender_service
 from shared.broker import publish
@@ -54,7 +55,7 @@ async def test_451_then_250_is_deferred_then_sent_once(
         mail = outgoing_mail(to=[CAROL])
 
         with pytest.raises(Transient, match=r"451 4\.7\.1 greylisted"):
-            await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
         waiting = await rt.store.outbox.get(mail_id=mail.mail_id)
         assert waiting is not None and waiting.status == "queued"
         (carol,) = waiting.recipients
@@ -65,7 +66,7 @@ async def test_451_then_250_is_deferred_then_sent_once(
         )
         assert server.handler.received == []
 
-        sent = await deliver(rt, mail, transport)
+        sent = await deliver(SenderDeps.of(rt), mail, transport)
 
     assert sent.status == "sent" and states(sent) == {"carol@example.org": "sent"}
     assert sent.recipients[0].attempts == 2 and sent.smtp_reply == "250 OK stored"
@@ -79,8 +80,8 @@ async def test_550_for_one_of_two_recipients_fails_only_that_one(
         await configure(rt, server)
         mail = outgoing_mail(to=[CAROL, DAVE])
 
-        entry = await deliver(rt, mail, transport)
-        again = await deliver(rt, mail, transport)  # a redelivery sends nothing
+        entry = await deliver(SenderDeps.of(rt), mail, transport)
+        again = await deliver(SenderDeps.of(rt), mail, transport)  # a redelivery sends nothing
 
     assert entry.status == again.status == "sent"
     assert states(entry) == {"carol@example.org": "sent", "dave@example.org": "failed"}
@@ -99,8 +100,8 @@ async def test_a_deferred_recipient_is_retried_alone(
         mail = outgoing_mail(to=[CAROL, DAVE])
 
         with pytest.raises(Transient, match=r"dave@example\.org: 452"):
-            await deliver(rt, mail, transport)
-        entry = await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
+        entry = await deliver(SenderDeps.of(rt), mail, transport)
 
     assert states(entry) == {"carol@example.org": "sent", "dave@example.org": "sent"}
     assert [r.rcpt_tos for r in server.handler.received] == [
@@ -117,7 +118,7 @@ async def test_a_server_that_never_answers_data_times_out_and_defers(
         mail = outgoing_mail(to=[CAROL, DAVE])
 
         with pytest.raises(Transient, match="timed out"):
-            await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
 
     entry = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert entry is not None and entry.status == "queued"
@@ -132,7 +133,7 @@ async def test_every_recipient_refused_permanently_fails_the_mail(
         await configure(rt, server)
         mail = outgoing_mail(to=[CAROL])
         with pytest.raises(Permanent, match="every recipient failed"):
-            await deliver(rt, mail, transport)
+            await deliver(SenderDeps.of(rt), mail, transport)
     entry = await rt.store.outbox.get(mail_id=mail.mail_id)
     assert entry is not None and entry.status == "failed"
     assert states(entry) == {"carol@example.org": "failed"}

@@ -13,6 +13,7 @@ from deploy.local.servers import SmtpSink
 from services.config.properties import put_account
 from services.sender import pool
 from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
 from shared.config_views import ACCOUNTS_MODULE, seal_secrets
 from shared.errors import ConfigRejected
@@ -81,7 +82,7 @@ async def test_an_answer_goes_out_through_the_account_the_case_came_in_on(
     case = await case_from(rt, "sales", "<q1@customer.example>")
 
     mail = outgoing_mail(kind="reply", case_number=case, in_reply_to="<q1@customer.example>")
-    entry = await deliver(rt, mail, transport)
+    entry = await deliver(SenderDeps.of(rt), mail, transport)
 
     assert entry.status == "sent"
     (copy,) = received(smtp_sink, entry.message_id)
@@ -102,7 +103,9 @@ async def test_without_its_own_server_an_account_answers_through_the_global_conn
 
     sent = {}
     for case in (plain_case, sales_case, None):
-        entry = await deliver(rt, outgoing_mail(kind="reply", case_number=case), transport)
+        entry = await deliver(
+            SenderDeps.of(rt), outgoing_mail(kind="reply", case_number=case), transport
+        )
         (copy,) = received(smtp_sink, entry.message_id)
         sent[case] = copy["X-Sink-Auth"]
 
@@ -114,7 +117,7 @@ async def test_without_its_own_server_an_account_answers_through_the_global_conn
     ]
     # A server's pool unused for long is closed (its account moved to another server).
     monkeypatch.setattr(pool, "UNUSED_POOL_S", 0.0)
-    await deliver(rt, outgoing_mail(kind="reply", case_number=plain_case), transport)
+    await deliver(SenderDeps.of(rt), outgoing_mail(kind="reply", case_number=plain_case), transport)
     assert transport.servers == [("127.0.0.1", smtp_sink.port, "alice")]
 
 
@@ -135,7 +138,9 @@ async def test_an_answer_carries_the_accounts_from_display_name_and_reply_to(
 
     by_case = {}
     for case in (sales, billing, None):
-        entry = await deliver(rt, outgoing_mail(kind="reply", case_number=case), transport)
+        entry = await deliver(
+            SenderDeps.of(rt), outgoing_mail(kind="reply", case_number=case), transport
+        )
         (copy,) = received(smtp_sink, entry.message_id)
         by_case[case] = (copy["From"], copy["Reply-To"], copy["X-Sink-Mail-From"])
 
@@ -156,7 +161,7 @@ async def test_an_answer_carries_the_accounts_from_display_name_and_reply_to(
         case_number=sales,
         from_address=MailAddress(name="Queue", address="queue@example.com"),
     )
-    entry = await deliver(rt, carried, transport)
+    entry = await deliver(SenderDeps.of(rt), carried, transport)
     (copy,) = received(smtp_sink, entry.message_id)
     assert copy["From"] == "Queue <queue@example.com>"
 

@@ -133,7 +133,7 @@ def test_secrets_are_never_cli_arguments() -> None:
 def test_the_specs_read_the_models_declarations() -> None:
     specs = {s.name: s for s in account_fields()}
     assert specs["protocol"].kind == "choice"
-    assert specs["protocol"].choices == ("IMAP", "IMAPS", "POP3", "POP3S")
+    assert specs["protocol"].choices == ("IMAP", "IMAPS", "POP3", "POP3S", "GRAPH", "JMAP")
     assert specs["protocol"].default == "IMAPS"
     assert specs["host"].required and specs["host"].title == "Host"
     assert specs["enabled"].kind == "bool" and specs["port"].kind == "number"

@@ -31,7 +31,10 @@ OAUTH: dict[str, Any] = {"auth": "oauth2", "password": None, "client_id": "c",
         ({"reply_to": "nobody@"}, "reply_to"),
         ({"from_name": "Sales\r\nBcc: x@example.org"}, "from_name"),
         ({"poll_interval_seconds": 0.1}, "poll_interval_seconds"),
-        ({"leave_on_server": True}, "leave_on_server applies to POP3 only"),
+        ({"after_fetch": "move"}, "after_fetch 'move' needs move_to_folder"),
+        ({"move_to_folder": "Done"}, "after_fetch 'move' needs move_to_folder"),
+        ({"protocol": "POP3S", "after_fetch": "move", "move_to_folder": "Done"},
+         "after_fetch 'move' cannot be used with POP3"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_naming_the_field(fields: dict[str, Any], named: str) -> None:
@@ -67,11 +70,11 @@ def test_the_own_outgoing_server_takes_the_credentials_it_names() -> None:
     )
 
 
-def test_pop3_deletes_unless_left_on_server_and_the_poll_interval_falls_back() -> None:
+def test_pop3_deletes_unless_kept_and_the_poll_interval_falls_back() -> None:
     pop = IncomingAccount.model_validate(BASE | {"protocol": "POP3S"})
-    assert pop.deletes(False) and not pop.leave_on_server
-    kept = pop.model_copy(update={"leave_on_server": True})
-    assert not kept.deletes(True)
+    assert pop.disposal(False) == "delete"
+    kept = IncomingAccount.model_validate(BASE | {"protocol": "POP3S", "after_fetch": "seen"})
+    assert kept.disposal(True) == "seen"
     assert pop.polls_every(30.0) == 30.0
     assert pop.model_copy(update={"poll_interval_seconds": 5.0}).polls_every(30.0) == 5.0
     assert pop.available_to_users  # CSM's flag: offered unless switched off

@@ -1,11 +1,10 @@
-"""The fetch round's pure helpers: the Message-ID from the header block, the fetch mark."""
+"""The fetch round's pure helpers: the Message-ID from the header block."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.fetcher.ingest import contiguous_mark, message_id_of
-from shared.mailbox import MessageRef
+from services.fetcher.ingest import message_id_of
 
 
 @pytest.mark.parametrize(
@@ -27,17 +26,3 @@ from shared.mailbox import MessageRef
 )
 def test_message_id_from_the_header_block(raw: bytes, expected: str | None) -> None:
     assert message_id_of(raw) == expected
-
-
-def refs(*uids: int) -> list[MessageRef]:
-    return [MessageRef(source_key=f"7:{uid}", uid=uid) for uid in uids]
-
-
-def test_mark_moves_to_the_highest_uid_when_all_were_taken() -> None:
-    assert contiguous_mark(refs(3, 5, 9), {3, 5, 9}) == 9
-
-
-def test_mark_stops_below_a_mail_that_was_not_taken() -> None:
-    assert contiguous_mark(refs(3, 5, 9), {3, 9}) == 3
-    assert contiguous_mark(refs(3, 5, 9), {5, 9}) is None
-    assert contiguous_mark(refs(), set()) is None

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import date
 
 import pytest
 
@@ -22,7 +21,7 @@ from services.fetcher.supervisor import (
 )
 from shared.errors import Permanent, Transient
 from shared.logs import ACCOUNT
-from shared.mailbox import FetchedMail, Mailbox, MailboxStatus, MessageRef
+from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MailboxStatus, MessageRef
 from shared.models.config import GlobalSettings, IncomingAccount, SystemConfig
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
@@ -89,10 +88,10 @@ class FakeMailbox:
 
     async def connect(self) -> MailboxStatus:
         self.connects += 1
-        return MailboxStatus(uidvalidity=1, exists=0)
+        return MailboxStatus(exists=0)
 
-    async def list_new(self, *, after_uid: int) -> list[MessageRef]:
-        return []
+    async def list_new(self, cursor: str | None) -> Listing:
+        return Listing(refs=[], twins_possible=False, cursor_after=lambda done: None)
 
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
@@ -100,13 +99,7 @@ class FakeMailbox:
         for mail in self.mails:
             yield mail
 
-    async def start_mark(self, *, since: date | None) -> int:
-        return 0
-
-    async def mark_seen(self, refs: Sequence[MessageRef]) -> None:
-        return None
-
-    async def delete(self, refs: Sequence[MessageRef]) -> None:
+    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
         return None
 
     async def wait_for_news(self, timeout: float) -> bool:

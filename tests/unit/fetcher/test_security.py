@@ -30,8 +30,9 @@ def test_starttls_on_an_implicit_tls_protocol_is_refused() -> None:
         make(protocol="IMAPS", security="STARTTLS")
 
 
-def test_pop3_always_deletes_whatever_the_setting() -> None:
-    assert make(protocol="POP3S", delete_read_messages="no").deletes(False)
+def test_pop3_without_after_fetch_deletes_whatever_the_global_setting() -> None:
+    assert make(protocol="POP3S").disposal(False) == "delete"
+    assert make(protocol="POP3S", after_fetch="seen").disposal(True) == "seen"
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ def test_no_starttls_offered_means_no_password_in_clear(security: str) -> None:
 
 
 def test_start_position_is_for_imap_and_since_needs_a_date() -> None:
-    with pytest.raises(ValidationError, match="IMAP only"):
+    with pytest.raises(ValidationError, match="IMAP and GRAPH only"):
         make(protocol="POP3S", start_position="new")
     with pytest.raises(ValidationError, match="needs start_date"):
         make(protocol="IMAPS", start_position="since")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pytest
 
@@ -39,7 +38,7 @@ class FakeCases:
     async def participants(self, number: int) -> set[str]:
         return self.members.get(number, set())
 
-    async def automatic_answers_since(self, address: str, since: datetime) -> int:
+    async def automatic_answers_this_hour(self, address: str) -> int:
         return self.answers.get(address, 0)
 
     async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:

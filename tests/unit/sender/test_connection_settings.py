@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.sender.deps import SenderSettings
 from services.sender.smtp import effective_connection
 from shared.config_views import build_config
 from shared.errors import ConfigRejected
@@ -19,7 +20,6 @@ from shared.models.config import (
 )
 from shared.models.records import Property
 from shared.secrets import SecretBox
-from shared.topology import SENDER_CHANNEL
 
 OAUTH: dict[str, Any] = {
     "auth": "oauth2",
@@ -76,4 +76,4 @@ def test_concurrency_outside_its_bounds_is_refused_naming_them(concurrency: int)
 
 def test_the_sender_prefetches_enough_mails_to_use_every_connection() -> None:
     assert OutgoingConnection(host="smtp").concurrency == 1
-    assert (SENDER_CHANNEL.prefetch_count or 0) >= MAX_SMTP_CONCURRENCY
+    assert SenderSettings().prefetch >= MAX_SMTP_CONCURRENCY

@@ -64,10 +64,32 @@ def test_account_port_defaults_by_protocol() -> None:
     assert (plain.effective_port, tls.effective_port) == (143, 993)
 
 
-def test_account_delete_setting_inherits_global_default() -> None:
+def test_account_disposal_inherits_global_default() -> None:
     account = IncomingAccount(name="a", host="h", username="u", password="p")
-    assert account.deletes(True) and not account.deletes(False)
-    assert not account.model_copy(update={"delete_read_messages": "no"}).deletes(True)
+    assert (account.disposal(True), account.disposal(False)) == ("delete", "seen")
+    assert account.model_copy(update={"after_fetch": "seen"}).disposal(True) == "seen"
+
+
+@pytest.mark.parametrize(
+    ("old", "after_fetch"),
+    [
+        ({"delete_read_messages": "yes"}, "delete"),
+        ({"delete_read_messages": "no"}, "seen"),
+        ({"delete_read_messages": "inherit"}, "inherit"),
+        ({"protocol": "POP3S"}, "delete"),
+        ({"protocol": "POP3S", "leave_on_server": False}, "delete"),
+        ({"protocol": "POP3S", "leave_on_server": True}, "seen"),
+        ({"protocol": "POP3S", "leave_on_server": True, "after_fetch": "inherit"}, "inherit"),
+        ({"delete_read_messages": "yes", "after_fetch": "seen"}, "seen"),
+    ],
+)
+def test_configs_from_before_after_fetch_still_load_with_the_same_effect(
+    old: dict[str, object], after_fetch: str
+) -> None:
+    account = IncomingAccount.model_validate(
+        {"name": "a", "host": "h", "username": "u", "password": "p", **old}
+    )
+    assert account.after_fetch == after_fetch
 
 
 def test_header_injection_in_host_is_refused() -> None:

@@ -64,8 +64,8 @@ DRAFT = f"{CONSOLE}/email/account-draft"
 ORDER = (
     *("name", "protocol", "security", "host", "port", "verify_tls", "ca_file"),
     *("auth", "username", "password", "client_id", "client_secret", "authority", "scope"),
-    *("oauth_ca_file", "folder", "start_position", "start_date", "delete_read_messages"),
-    *("leave_on_server", "poll_interval_seconds", "debug", "enabled", "available_to_users"),
+    *("oauth_ca_file", "folder", "start_position", "start_date", "after_fetch"),
+    *("move_to_folder", "poll_interval_seconds", "debug", "enabled", "available_to_users"),
     *("outgoing_host", "outgoing_security", "outgoing_port", "outgoing_credentials"),
     *("outgoing_username", "outgoing_password", "from_address", "from_name", "reply_to"),
 )

@@ -1,0 +1,155 @@
+"""Sending through Microsoft Graph: ``POST /users/{mailbox}/sendMail`` with the MIME message
+(``Content-Type: text/plain``, the message base64-encoded, as "Send Outlook messages in MIME
+format" on Microsoft Learn describes), so every header Mailroom sets (Message-ID,
+In-Reply-To, References, Auto-Submitted) reaches the recipients as built. The mailbox is the
+connection's ``graph_mailbox`` (a shared mailbox the app may send as) or its ``username``.
+
+Graph answers 202 for the whole message and names no recipient: every recipient counts as
+accepted, the reply recording Graph's ``request-id`` (what Microsoft support asks for).
+
+Graph's answer                          → result
+├── 202 Accepted                        → reply ``202 Accepted request-id <id>``, no refusals
+├── 400 ErrorInvalidRecipients          → every recipient refused, permanent (550)
+├── 429, 5xx                            → Transient (RetryLater with Graph's Retry-After)
+├── 401 (after one new token)           → AuthFailed
+└── 403, other 4xx                      → Permanent (the app lacks Mail.Send, or may not
+                                          send as this mailbox; the MIME was refused)
+
+Recipients outside To/Cc (Bcc) ride in a Bcc header of the copy sent: Graph takes the
+recipients from the MIME headers and strips Bcc before delivery. Graph cannot leave out a
+To/Cc recipient, so a send to fewer recipients than the headers name is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Awaitable, Callable, Sequence
+from email.message import EmailMessage
+
+from services.sender.compose import envelope_recipients, wire_bytes
+from services.sender.transport import Refusal, SendResult, Starting
+from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
+from shared.errors import Permanent
+from shared.mailbox.graph.client import GraphClient, Refused
+from shared.models.config import GRAPH_SCOPE, OutgoingConnection
+from shared.store.credentials import CredentialRepo
+
+REFUSED = 550
+"""The SMTP code recorded for recipients Graph refused (it gives none)."""
+_Key = tuple[str | None, ...]
+
+
+class GraphTransport:
+    """``sendMail`` with the MIME body; one HTTPS client per Graph URL, mailbox and token
+    source, reused across mails."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialRepo] | None = None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``credentials`` reads named credentials; ``on_refused`` hears of a credential
+        whose issuer refused a token."""
+        self._credentials = credentials
+        self._on_refused = on_refused
+        self._clients: dict[_Key, GraphClient] = {}
+        self._providers: dict[_Key, TokenProvider] = {}
+
+    async def send(
+        self,
+        message: EmailMessage,
+        connection: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+        *,
+        starting: Starting | None = None,
+    ) -> SendResult:
+        """Send ``message`` through ``connection``'s mailbox; see the module for the result."""
+        client = self._client(connection)
+        visible = envelope_recipients(message)
+        wanted = list(recipients) if recipients is not None else visible
+        left_out = {a.lower() for a in visible} - {a.lower() for a in wanted}
+        if left_out:
+            raise Permanent(
+                f"{client.where}: Graph sends to every To/Cc recipient of the message and "
+                f"cannot leave out {', '.join(sorted(left_out))}"
+            )
+        body = _mime(message, [a for a in wanted if a.lower() not in {v.lower() for v in visible}])
+        if starting is not None:
+            await starting()
+        try:
+            response = await client.request(
+                "POST",
+                client.url("/sendMail"),
+                headers={"Content-Type": "text/plain"},
+                content=body,
+            )
+        except Refused as exc:
+            if exc.code != "ErrorInvalidRecipients":
+                raise
+            return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
+        return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
+
+    async def close(self) -> None:
+        """Close every HTTPS client."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    def _client(self, conn: OutgoingConnection) -> GraphClient:
+        provider, provider_key = self._provider(conn)
+        mailbox = conn.graph_mailbox or conn.username or ""
+        key = (conn.graph_url, mailbox, str(conn.verify_tls), conn.ca_file, *provider_key)
+        if key not in self._clients:
+            self._clients[key] = GraphClient(
+                conn.graph_url,
+                mailbox,
+                tokens=provider,
+                timeout=conn.send_timeout_ms / 1000,
+                verify_tls=conn.verify_tls,
+                ca_file=conn.ca_file,
+            )
+        return self._clients[key]
+
+    def _provider(self, conn: OutgoingConnection) -> tuple[TokenProvider, _Key]:
+        if conn.auth != "oauth2":
+            raise Permanent("Microsoft Graph sends with OAuth 2.0 only: set auth oauth2")
+        if conn.credential is not None:
+            if self._credentials is None:
+                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
+            key: _Key = ("credential", conn.credential, conn.username)
+            if key not in self._providers:
+                self._providers[key] = NamedTokenProvider(
+                    self._credentials(),
+                    conn.credential,
+                    user=conn.username or "",
+                    on_refused=self._on_refused,
+                )
+            return self._providers[key], key
+        assert conn.client_id and conn.client_secret and conn.authority
+        secret = conn.client_secret.get_secret_value()
+        key = (conn.client_id, secret, conn.authority, conn.oauth_ca_file)
+        if key not in self._providers:
+            # Graph's own scope whatever the connection's says: credentials taken from an
+            # IMAP account carry Exchange's (outlook.office365.com) scope.
+            self._providers[key] = MsalTokenProvider(
+                OAuthCredentials(
+                    client_id=conn.client_id,
+                    client_secret=secret,
+                    authority=conn.authority,
+                    scope=GRAPH_SCOPE,
+                    ca_file=conn.oauth_ca_file,
+                    timeout=conn.connect_timeout_ms / 1000,
+                )
+            )
+        # The key holds the secret: it stays in this process's memory only, never logged.
+        return self._providers[key], (conn.client_id, conn.authority, str(id(self._providers[key])))
+
+
+def _mime(message: EmailMessage, hidden: list[str]) -> bytes:
+    """The base64 MIME body; ``hidden`` recipients in a Bcc header of a copy."""
+    if hidden:
+        message = copy.deepcopy(message)  # a shallow copy shares the header list
+        del message["Bcc"]
+        message["Bcc"] = ", ".join(hidden)
+    return base64.b64encode(wire_bytes(message))

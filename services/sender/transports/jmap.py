@@ -1,0 +1,289 @@
+"""Sending through JMAP (RFC 8621 §7): the built MIME message is uploaded as a blob, imported
+into the Sent mailbox (``Email/import``: the bytes stay exactly as built, so Message-ID,
+In-Reply-To, References and Auto-Submitted survive), and submitted with
+``EmailSubmission/set`` with an explicit envelope, as the identity whose address is the
+From (``Identity/get``). The submission's ``deliveryStatus`` gives the per-recipient outcome.
+
+Same shape as the SMTP transport (``send(message, connection, recipients, starting=)`` →
+``SendResult``), so the sender picks it by ``connection.protocol == "jmap"``.
+
+Failure                                        → Mailroom error
+├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
+├── sign-in refused, no submission capability → Permanent
+├── notCreated serverFail/…Unavailable/rateLimit → Transient
+├── notCreated smtpProtocolError with a 4xx    → Transient, with 5xx → Permanent
+├── any other notCreated (forbiddenFrom, invalidRecipients, …) → Permanent
+└── a recipient whose smtpReply is 4xx/5xx    → a refusal of that recipient in the reply
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from email.message import EmailMessage
+
+from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
+from services.sender.smtp import token_provider
+from services.sender.transport import Refusal, SendResult, Starting
+from shared.auth import NamedTokenProvider, TokenProvider
+from shared.errors import Permanent, Transient
+from shared.mailbox.jmap.client import (
+    CORE,
+    MAIL,
+    SUBMISSION,
+    TRANSIENT_METHOD_ERRORS,
+    JmapClient,
+    Json,
+)
+from shared.models.config import OutgoingConnection
+from shared.store.credentials import CredentialRepo
+
+SMTP_CODE = re.compile(r"^\s*([2-5]\d\d)[ -]?(.*)$", re.DOTALL)
+USING = (CORE, MAIL, SUBMISSION)
+
+
+class JmapTransport:
+    """Sends built messages by JMAP submission; one HTTP client per server and user."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], CredentialRepo] | None = None,
+        on_refused: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """As the SMTP transport: ``credentials`` reads named credentials; ``on_refused``
+        hears of a credential whose issuer refused a token."""
+        self._credentials = credentials
+        self._on_refused = on_refused
+        self._clients: dict[tuple[object, ...], JmapClient] = {}
+        # One provider per OAuth client or named credential, so tokens are reused.
+        self._providers: dict[tuple[object, ...], TokenProvider] = {}
+
+    async def send(
+        self,
+        message: EmailMessage,
+        connection: OutgoingConnection,
+        recipients: Sequence[str] | None = None,
+        *,
+        starting: Starting | None = None,
+    ) -> SendResult:
+        """Submit ``message`` to ``recipients`` (default: its To and Cc); ``starting`` is
+        awaited once the session is up, right before the submission."""
+        client = await self._client(connection)
+        sender = envelope_sender(message)
+        rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
+        account = self._account(client)
+        mailboxes, identities = await client.call(
+            [
+                ["Mailbox/get", {"accountId": account, "properties": ["role"]}, "m"],
+                ["Identity/get", {"accountId": account}, "i"],
+            ],
+            using=USING,
+        )
+        identity = choose_identity(identities["list"], sender)
+        if identity is None:
+            raise Permanent(f"no JMAP identity of {client.where} may send as {sender}")
+        target = sent_mailbox(mailboxes["list"])
+        if target is None:
+            raise Permanent(f"JMAP account of {client.where} has no Sent or Drafts mailbox")
+        blob = await client.upload(wire_bytes(message))
+        if starting is not None:
+            await starting()
+        envelope = {
+            "mailFrom": {"email": sender},
+            "rcptTo": [{"email": r} for r in rcpts],
+        }
+        imported, submitted = await client.call(
+            [
+                [
+                    "Email/import",
+                    {
+                        "accountId": account,
+                        "emails": {
+                            "m": {
+                                "blobId": blob,
+                                "mailboxIds": {target: True},
+                                "keywords": {"$seen": True},
+                            }
+                        },
+                    },
+                    "a",
+                ],
+                [
+                    "EmailSubmission/set",
+                    {
+                        "accountId": account,
+                        "create": {
+                            "s": {"identityId": identity, "emailId": "#m", "envelope": envelope}
+                        },
+                    },
+                    "b",
+                ],
+            ],
+            using=USING,
+        )
+        not_imported = (imported.get("notCreated") or {}).get("m")
+        if not_imported:
+            raise set_error(not_imported, f"Email/import for {client.where}")
+        not_sent = (submitted.get("notCreated") or {}).get("s")
+        if not_sent:
+            raise set_error(not_sent, f"EmailSubmission/set for {client.where}")
+        created = submitted["created"]["s"]
+        status = created.get("deliveryStatus")
+        if status is None:
+            (got,) = await client.call(
+                [
+                    [
+                        "EmailSubmission/get",
+                        {"accountId": account, "ids": [created["id"]]},
+                        "g",
+                    ]
+                ],
+                using=USING,
+            )
+            found = got.get("list") or [{}]
+            status = found[0].get("deliveryStatus")
+        return reply_of(str(created["id"]), status or {}, rcpts)
+
+    async def close(self) -> None:
+        """Close every HTTP client."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    async def _client(self, conn: OutgoingConnection) -> JmapClient:
+        # The sign-in is part of the key: a changed password or OAuth client gets a new client.
+        secret = conn.password.get_secret_value() if conn.password is not None else None
+        key = (conn.jmap_session_url, conn.username, conn.auth, secret, conn.credential)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._open(conn)
+            self._clients[key] = client
+        # The session again each mail: accounts and URLs may change, and it is one GET.
+        session = await client.connect()
+        if SUBMISSION not in session.capabilities:
+            raise Permanent(f"JMAP server of {client.where} offers no submission ({SUBMISSION})")
+        return client
+
+    def _open(self, conn: OutgoingConnection) -> JmapClient:
+        if conn.auth == "oauth2":
+            tokens = self._provider(conn)
+
+            async def bearer() -> str:
+                return f"Bearer {await tokens.token()}"
+
+            return JmapClient(
+                conn.jmap_session_url,
+                user=conn.username or "",
+                auth=bearer,
+                timeout=conn.send_timeout_ms / 1000,
+                verify=_verify(conn),
+                refresh_auth=tokens.invalidate,
+            )
+        secret = conn.password.get_secret_value() if conn.password is not None else ""
+        pair = base64.b64encode(f"{conn.username or ''}:{secret}".encode()).decode()
+
+        async def basic() -> str:
+            return f"Basic {pair}"
+
+        return JmapClient(
+            conn.jmap_session_url,
+            user=conn.username or "",
+            auth=basic,
+            timeout=conn.send_timeout_ms / 1000,
+            verify=_verify(conn),
+        )
+
+    def _provider(self, conn: OutgoingConnection) -> TokenProvider:
+        """The token provider of an oauth2 connection: its named credential or its client."""
+        if conn.credential is not None:
+            if self._credentials is None:
+                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
+            key: tuple[object, ...] = ("credential", conn.credential, conn.username)
+            if key not in self._providers:
+                self._providers[key] = NamedTokenProvider(
+                    self._credentials(),
+                    conn.credential,
+                    user=conn.username or "",
+                    on_refused=self._on_refused,
+                )
+            return self._providers[key]
+        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
+        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
+        if key not in self._providers:
+            self._providers[key] = token_provider(conn)
+        return self._providers[key]
+
+    @staticmethod
+    def _account(client: JmapClient) -> str:
+        session = client.need_session()
+        return session.submission_account_id or session.account_id
+
+
+def _verify(conn: OutgoingConnection) -> ssl.SSLContext | bool:
+    """The CA file alone when given, else the system store; False only when switched off."""
+    if not conn.verify_tls:
+        return False
+    return ssl.create_default_context(cafile=conn.ca_file) if conn.ca_file else True
+
+
+def choose_identity(identities: list[Json], sender: str) -> str | None:
+    """The identity for ``sender``: its exact address, else a ``*@domain`` wildcard of its
+    domain, else the only identity when it names no address (Cyrus without domains)."""
+    address = sender.lower()
+    domain = address.rpartition("@")[2]
+    for wanted in (address, f"*@{domain}"):
+        for identity in identities:
+            if str(identity.get("email", "")).lower() == wanted:
+                return str(identity["id"])
+    if len(identities) == 1 and not identities[0].get("email"):
+        return str(identities[0]["id"])
+    return None
+
+
+def sent_mailbox(mailboxes: list[Json]) -> str | None:
+    """The mailbox a submitted mail is kept in: role sent, else drafts."""
+    for role in ("sent", "drafts"):
+        for mailbox in mailboxes:
+            if mailbox.get("role") == role:
+                return str(mailbox["id"])
+    return None
+
+
+def set_error(error: Json, what: str) -> Transient | Permanent:
+    """The Mailroom error of a /set ``notCreated`` entry."""
+    kind = str(error.get("type", "unknown"))
+    detail = str(error.get("description") or "")
+    text = f"{what} failed: {kind}" + (f" ({detail})" if detail else "")
+    if kind in TRANSIENT_METHOD_ERRORS:
+        return Transient(text)
+    match = SMTP_CODE.match(detail)
+    if kind == "smtpProtocolError" and match and match.group(1).startswith("4"):
+        return Transient(text)
+    return Permanent(text)
+
+
+def reply_of(submission: str, status: Json, recipients: Sequence[str]) -> SendResult:
+    """The SMTP-shaped outcome of a submission: accepted text and per-recipient refusals.
+
+    A recipient whose ``smtpReply`` is 4xx or 5xx (or whose ``delivered`` is ``no``) is
+    refused with that reply; the others were accepted. A server that gives no
+    ``deliveryStatus`` (Cyrus 3.6 relays synchronously and fails the whole submission on a
+    refused recipient) has accepted every recipient."""
+    refused: dict[str, Refusal] = {}
+    lowered = {k.lower(): v for k, v in status.items()}
+    for rcpt in recipients:
+        entry = lowered.get(rcpt.lower())
+        if not entry:
+            continue
+        reply = str(entry.get("smtpReply", ""))
+        match = SMTP_CODE.match(reply)
+        code = int(match.group(1)) if match else 0
+        if code >= 400:
+            refused[rcpt] = Refusal(code, match.group(2).strip() if match else reply)
+        elif entry.get("delivered") == "no":
+            refused[rcpt] = Refusal(550, reply or "not delivered")
+    if len(refused) == len(recipients):
+        return SendResult(None, refused)
+    return SendResult(f"250 JMAP submission {submission} accepted", refused)
