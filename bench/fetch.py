@@ -1,19 +1,25 @@
-"""Throughput and memory of the fetcher, on a private Dovecot, MongoDB and RabbitMQ vhost.
+"""Throughput and memory of the fetcher, on a private mail server, MongoDB and RabbitMQ vhost.
 
     .venv/bin/python bench/fetch.py [--mails 10000] [--size 3072] [--big-mb 50]
-                                    [--transport imap|pop3] [--peer mbsync]
+                                    [--transport imap|pop3|graph|jmap] [--peer mbsync]
                                     [--mongo-url mongodb://host:27017/]
     .venv/bin/python bench/fetch.py --accounts 300 [--first-sync 100000]   (see fetch_accounts.py)
 
-1. Fills a Dovecot INBOX with N mails of about SIZE bytes (IMAP APPEND), then drains it
-   through the fetcher's real round (``fetch_once``: UID FETCH in batches, one insert per
-   chunk into MongoDB, ``mail.received`` published with confirms, the status update, UID
-   EXPUNGE) and prints mail/s, the CPU seconds the draining process spent per 1,000 mails
-   (less noisy than wall time on a shared machine) and its peak RSS. ``--transport`` picks
-   the protocol the fetcher uses (:data:`TRANSPORTS`; IMAP by default). With ``--peer
-   mbsync`` Debian's isync first copies the same mailbox to a Maildir with ``FSync yes`` (the
-   durable peer a user would run instead; over IMAP, and leaving the mailbox as it was) in
-   the same run, and the ratio Mailroom/mbsync is printed.
+``--transport`` picks the protocol the fetcher uses and the server behind it
+(:data:`TRANSPORTS`): ``imap`` and ``pop3`` a private Dovecot, ``graph`` the local Graph
+stand-in with the local OAuth issuer (client credentials; both in threads of this process,
+so their CPU is not the fetcher's), ``jmap`` a private Cyrus (``deploy.local.cyrus``).
+
+1. Loads N mails of about SIZE bytes into the server's inbox (Dovecot: IMAP APPEND; Graph:
+   the stand-in's control API; Cyrus: blob upload and ``Email/import``), then drains it
+   through the fetcher's real round (``fetch_once``: the adapter's listing and fetch, one
+   insert per chunk into MongoDB, ``mail.received`` published with confirms, the status
+   update, the disposal ``delete``) and prints mail/s, the CPU seconds the draining process
+   spent per 1,000 mails (less noisy than wall time on a shared machine) and its peak RSS.
+   With ``--peer mbsync`` Debian's isync first copies the same mailbox to a Maildir with
+   ``FSync yes`` (the durable peer a user would run instead; over IMAP, and leaving the
+   mailbox as it was) in the same run, and the ratio Mailroom/mbsync is printed; mbsync
+   reads IMAP only, so for ``graph`` and ``jmap`` it says so and is not run.
 2. Runs the same MongoDB writes without the fetcher (insert_many per chunk, then the status
    update, through the real repository) and prints what MongoDB alone sustains: when that
    is not far above the drain's mail/s, the database caps the figure, not the fetcher.
@@ -21,9 +27,10 @@
    belongs to that mail alone): prints its peak RSS above the process's baseline
    (``--big-mb 0`` leaves this out).
 
-Each phase runs in a child process of its own (``--phase``) so that its peak RSS and its
-CPU time measure exactly that phase. Starts its own servers and removes them afterwards;
-MongoDB is the local stand-in unless ``--mongo-url`` (or ``MONGODB_URL``) names a real one.
+Each phase runs in a child process of its own (``--phase``, settings on its stdin) so that
+its peak RSS and its CPU time measure exactly that phase. Starts its own servers and removes
+them afterwards; MongoDB is the local stand-in unless ``--mongo-url`` (or ``MONGODB_URL``)
+names a real one.
 """
 
 from __future__ import annotations
