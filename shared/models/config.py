@@ -140,6 +140,24 @@ GRAPH_SCOPE: Final = "https://graph.microsoft.com/.default"
 _GRAPH = hints(group="Server", applies_to={"protocol": ("GRAPH",)})
 
 
+def _jmap_host(values: object) -> object:
+    """Fill ``host`` from ``jmap_url`` when it is given and ``host`` is not: the URL names
+    the server, so a JMAP account or connection with one needs no host."""
+    if not isinstance(values, dict) or values.get("host") or not values.get("jmap_url"):
+        return values
+    return {**values, "host": urlsplit(str(values["jmap_url"])).hostname or ""}
+
+
+def _need_host(host: str, protocol: str) -> None:
+    """Refuse a missing host (``host`` has a default so the protocols that do not need it,
+    GRAPH and JMAP with a URL, can leave it out on every surface)."""
+    if not host:
+        raise ValueError(
+            f"host: give the server's host name or IP address (protocol {protocol}; only "
+            "GRAPH, and JMAP with jmap_url, need none)"
+        )
+
+
 def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
     """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
     account or connection needs neither: its server is the URL."""
@@ -182,8 +200,18 @@ class IncomingAccount(_View):
     scheme): ``STARTTLS`` requires the upgrade, ``auto`` upgrades when the server offers it
     and otherwise refuses to send the password in clear, ``none`` sends it in clear (an
     explicit, logged choice)."""
-    host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
-    """The mail server's host name."""
+    host: HostName = Field(
+        default="",
+        max_length=255,
+        title="Host",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("IMAP", "IMAPS", "POP3", "POP3S", "JMAP")},
+            placeholder_by={"protocol": {"JMAP": "from jmap_url"}},
+        ),
+    )
+    """The mail server's host name; GRAPH needs none (its server is ``graph_url``), nor does
+    JMAP with ``jmap_url``."""
     port: int | None = Field(
         default=None,
         ge=1,
@@ -456,10 +484,13 @@ class IncomingAccount(_View):
     def _graph_server(cls, values: object) -> object:
         if isinstance(values, dict) and values.get("protocol") == "GRAPH":
             return _graph_host(values, "graph_url", scope=True)
+        if isinstance(values, dict) and values.get("protocol") == "JMAP":
+            return _jmap_host(values)
         return values
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
+        _need_host(self.host, self.protocol)
         if self.protocol == "GRAPH":
             self._graph_fits()
         elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
@@ -666,9 +697,17 @@ class OutgoingConnection(_View):
     """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
     the username's mailbox."""
     host: HostName = Field(
-        max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
+        default="",
+        max_length=255,
+        title="SMTP server",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("smtp", "jmap")},
+            placeholder_by={"protocol": {"jmap": "from jmap_url"}},
+        ),
     )
-    """The SMTP server's host name (JMAP: the server's, when ``jmap_url`` is empty)."""
+    """The SMTP server's host name (JMAP: the server's, needed only when ``jmap_url`` is
+    empty; graph needs none, its server is ``graph_url``)."""
     jmap_url: str | None = Field(
         default=None,
         max_length=2048,
@@ -819,10 +858,13 @@ class OutgoingConnection(_View):
     def _graph_server(cls, values: object) -> object:
         if isinstance(values, dict) and values.get("protocol") == "graph":
             return _graph_host(values, "graph_url", scope=bool(values.get("client_id")))
+        if isinstance(values, dict) and values.get("protocol") == "jmap":
+            return _jmap_host(values)
         return values
 
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
+        _need_host(self.host, self.protocol)
         if self.protocol == "graph":
             if self.auth != "oauth2" and self.credentials_from is None:
                 raise ValueError(
