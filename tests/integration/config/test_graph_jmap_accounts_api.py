@@ -23,6 +23,7 @@ from tests.integration.graph.contract_server import (
 from tests.integration.jmap.contract_server import cyrus, relay
 from tests.integration.jmap.helpers import fresh_user
 from tests.integration.jmap.relay import Relay
+from tests.support_cli import cli_env, mailroom
 
 __all__ = ["cyrus", "graph_server", "graph_standin", "relay"]  # the fixtures used here
 
@@ -117,3 +118,24 @@ async def test_a_jmap_account_is_tested_created_and_listed_without_a_host(
     assert sent["ok"] and sent["test_mail"].startswith(f"sent to {to}"), sent
     assert [m for m in relay.mails if m.rcpt_tos == [to]]
     assert password not in json.dumps([tested, listed, checked, sent])
+
+
+def test_the_cli_tests_and_adds_a_jmap_account_without_a_host(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str, cyrus: Cyrus
+) -> None:
+    user, password = fresh_user(cyrus)
+    env = cli_env(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, secret_key="k" * 20
+    )
+    options = ("--protocol", "JMAP", "--jmap-url", cyrus.base_url, "--username", user,
+               "--password-stdin")  # fmt: skip
+    tested = mailroom("accounts", "test", "box", "--from-values", *options, "--json",
+                      env=env, stdin=f"{password}\n")  # fmt: skip
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    (report,) = json.loads(tested.stdout)
+    assert report["ok"] and report["server"].startswith(cyrus.base_url)
+    added = mailroom("accounts", "add", "box", *options, env=env, stdin=f"{password}\n")
+    assert added.returncode == 0, added.stdout + added.stderr
+    folders = mailroom("accounts", "folders", "box", env=env)
+    assert folders.returncode == 0 and "Archive" in folders.stdout, folders.stdout
+    assert password not in tested.stdout + added.stdout + folders.stdout
