@@ -173,6 +173,9 @@ def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
 
 
 FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
+_HOST_PROTOCOLS = ("IMAP", "IMAPS", "POP3", "POP3S", "JMAP")
+"""Protocols whose server is host and port (JMAP: when ``jmap_url`` is empty); GRAPH's is
+``graph_url``."""
 """Protocols with folders (and so a folder to fetch from and a start position)."""
 JMAP_WELL_KNOWN = "/.well-known/jmap"
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
@@ -206,7 +209,7 @@ class IncomingAccount(_View):
         title="Host",
         json_schema_extra=hints(
             group="Server",
-            applies_to={"protocol": ("IMAP", "IMAPS", "POP3", "POP3S", "JMAP")},
+            applies_to={"protocol": _HOST_PROTOCOLS},
             placeholder_by={"protocol": {"JMAP": "from jmap_url"}},
         ),
     )
@@ -220,6 +223,7 @@ class IncomingAccount(_View):
         json_schema_extra=hints(
             group="Server",
             placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
+            applies_to={"protocol": _HOST_PROTOCOLS},
         ),
     )
     """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
@@ -290,7 +294,7 @@ class IncomingAccount(_View):
         title="Move to folder",
         json_schema_extra=hints(
             group="Mailbox",
-            applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH"), "after_fetch": ("move",)},
+            applies_to={"protocol": FOLDER_PROTOCOLS, "after_fetch": ("move",)},
         ),
     )
     """The folder fetched mail is moved to with ``after_fetch`` ``move``; it must exist
@@ -727,11 +731,14 @@ class OutgoingConnection(_View):
         json_schema_extra=hints(
             group="Server",
             placeholder_by={"security": {k: str(v) for k, v in SMTP_PORTS.items()}},
+            applies_to={"protocol": ("smtp", "jmap")},
         ),
     )
     """The server port; empty: the standard one for the security mode (25, 587, 465)."""
     security: SmtpSecurity = Field(
-        default="starttls", title="Security", json_schema_extra=hints(group="Server")
+        default="starttls",
+        title="Security",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": ("smtp",)}),
     )
     """``starttls`` upgrades the connection (CSM's "TLS"), ``tls`` is TLS from the first byte
     (CSM's "SSL", SMTPS), ``auto`` upgrades when the server offers STARTTLS and otherwise
