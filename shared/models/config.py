@@ -535,8 +535,8 @@ class IncomingAccount(_View):
             raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         if self.start_position != "all" and self.is_pop3:
             raise ValueError(
-                "start_position applies to IMAP and GRAPH only: POP3 takes and deletes all mail "
-                "in the maildrop"
+                "start_position applies to IMAP, GRAPH and JMAP only: POP3 takes and deletes all "
+                "mail in the maildrop"
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
