@@ -139,3 +139,32 @@ def test_the_cli_tests_and_adds_a_jmap_account_without_a_host(
     folders = mailroom("accounts", "folders", "box", env=env)
     assert folders.returncode == 0 and "Archive" in folders.stdout, folders.stdout
     assert password not in tested.stdout + added.stdout + folders.stdout
+
+
+def test_the_cli_adds_and_tests_a_graph_account_and_connection_without_a_host(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str, graph_server: GraphContractServer
+) -> None:
+    env = cli_env(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, secret_key="k" * 20
+    )
+    standin, issuer = graph_server.standin, graph_server.issuer
+    client = ("--username", graph_server.upn, "--auth", "oauth2",
+              "--client-id", graph_server.client_id, "--authority", issuer.authority(),
+              "--oauth-ca-file", str(issuer.ca_file), "--graph-url", standin.url,
+              "--ca-file", str(standin.ca_file))  # fmt: skip
+    added = mailroom("accounts", "add", "m365", "--protocol", "GRAPH", *client,
+                     "--client-secret-stdin", env=env, stdin=f"{APP_SECRET}\n")  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    tested = mailroom("accounts", "test", "m365", "--json", env=env)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert json.loads(tested.stdout)[0]["ok"], tested.stdout
+    folders = mailroom("accounts", "folders", "m365", env=env)
+    assert folders.returncode == 0 and "Inbox" in folders.stdout, folders.stdout
+
+    outgoing = mailroom("outgoing", "set", "--protocol", "graph", *client,
+                        "--client-secret-stdin", env=env, stdin=f"{APP_SECRET}\n")  # fmt: skip
+    assert outgoing.returncode == 0, outgoing.stdout + outgoing.stderr
+    checked = mailroom("outgoing", "test", "--to", "carol@example.org", "--json", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "sent to carol@example.org: 202" in checked.stdout
+    assert APP_SECRET not in added.stdout + tested.stdout + outgoing.stdout + checked.stdout
