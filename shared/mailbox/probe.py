@@ -39,8 +39,10 @@ class ConnectionReport(BaseModel):
 async def check_connection(
     account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
 ) -> ConnectionReport:
-    """Connect, authenticate (Basic or OAuth 2.0), select the folder; never raises for a
-    server-side failure: it is the report's ``error``."""
+    """Connect through the account's registered adapter, authenticate (Basic or OAuth 2.0),
+    select the folder, list the folders (every adapter but POP3's) and check
+    ``move_to_folder``; never raises for a server-side failure: it is the report's
+    ``error``, the server's own words, never a secret."""
     report = ConnectionReport(
         account=account.name,
         server=server_of(account),
@@ -52,7 +54,7 @@ async def check_connection(
         # Every command has its own timeout; this bounds the whole (connect, TLS, login,
         # token, select) for a server that trickles.
         status = await asyncio.wait_for(mailbox.connect(), timeout * 3)
-        missing = await _missing_move_folder(account, mailbox, timeout)
+        missing = await _check_folders(account, mailbox, timeout)
         if missing is not None:
             return report.model_copy(update={"error": missing})
     except TimeoutError:
@@ -71,9 +73,7 @@ async def check_connection(
     )
 
 
-async def _missing_move_folder(
-    account: IncomingAccount, mailbox: object, timeout: float
-) -> str | None:
+async def _check_folders(account: IncomingAccount, mailbox: object, timeout: float) -> str | None:
     """Why ``move_to_folder`` cannot take mail (it does not exist), or None. The folders
     are listed whatever the disposal: for Graph's inbox (addressed by its well-known name)
     that is the request that proves the app may read the mailbox."""
