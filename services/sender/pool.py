@@ -21,12 +21,8 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
-from services.sender.smtp import (
-    open_connection,
-    server_name,
-    token_provider,
-    translated,
-)
+from services.sender.smtp import open_connection, server_name, translated
+from services.sender.tokens import TokenProviders
 from services.sender.transport import Refusal, SendResult, Starting
 from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
@@ -36,24 +32,15 @@ from shared.store.credentials import CredentialRepo
 IDLE_PROBE_S = 5.0
 """A connection idle for longer is probed with NOOP first: servers drop idle clients."""
 
-_ProviderKey = tuple[str | None, ...]
-
 
 class _Session:
     """One SMTP connection, opened on first use and reused until it fails."""
 
-    def __init__(
-        self,
-        providers: dict[_ProviderKey, TokenProvider],
-        credentials: Callable[[], CredentialRepo] | None,
-        on_refused: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        self._on_refused = on_refused
+    def __init__(self, providers: TokenProviders) -> None:
         self._smtp: aiosmtplib.SMTP | None = None
         self._settings: OutgoingConnection | None = None
         self._last_used = 0.0
         self._providers = providers
-        self._credentials = credentials
 
     async def send(
         self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
@@ -124,23 +111,7 @@ class _Session:
         return smtp
 
     def _provider(self, conn: OutgoingConnection) -> TokenProvider | None:
-        if conn.auth != "oauth2":
-            return None
-        if conn.credential is not None:
-            if self._credentials is None:
-                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
-            named = ("credential", conn.credential, conn.username)
-            if named not in self._providers:
-                repo, user = self._credentials(), conn.username or ""
-                self._providers[named] = NamedTokenProvider(
-                    repo, conn.credential, user=user, on_refused=self._on_refused
-                )
-            return self._providers[named]
-        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
-        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
-        if key not in self._providers:
-            self._providers[key] = token_provider(conn)
-        return self._providers[key]
+        return self._providers.provider(conn) if conn.auth == "oauth2" else None
 
     async def _alive(self, smtp: aiosmtplib.SMTP, conn: OutgoingConnection) -> bool:
         if not smtp.is_connected:
@@ -257,11 +228,9 @@ class AiosmtplibTransport:
     ) -> None:
         """``credentials`` reads named credentials; ``on_refused`` hears of a credential
         whose issuer refused a token."""
-        self._on_refused = on_refused
         self._pools: dict[ServerKey, _Pool] = {}
-        # One provider per OAuth client, shared by the sessions, so tokens are reused.
-        self._providers: dict[_ProviderKey, TokenProvider] = {}
-        self._credentials = credentials
+        # Shared by the sessions, so tokens are reused.
+        self._providers = TokenProviders(credentials, on_refused)
 
     async def send(
         self,
@@ -297,7 +266,7 @@ class AiosmtplibTransport:
         return list(self._pools)
 
     def _new_session(self) -> _Session:
-        return _Session(self._providers, self._credentials, self._on_refused)
+        return _Session(self._providers)
 
     async def _drop_unused(self) -> None:
         now = time.monotonic()

@@ -117,15 +117,17 @@ def effective_connection(config: SystemConfig) -> OutgoingConnection | None:
     return conn.with_credentials_of(config.accounts[conn.credentials_from])
 
 
-def token_provider(conn: OutgoingConnection) -> MsalTokenProvider:
-    """An msal token provider for an ``auth: oauth2`` connection."""
-    assert conn.client_id and conn.client_secret and conn.authority and conn.scope
+def token_provider(conn: OutgoingConnection, *, scope: str | None = None) -> MsalTokenProvider:
+    """An msal token provider for an ``auth: oauth2`` connection, asking for ``scope``
+    (default: the connection's)."""
+    scope = scope or conn.scope
+    assert conn.client_id and conn.client_secret and conn.authority and scope
     return MsalTokenProvider(
         OAuthCredentials(
             client_id=conn.client_id,
             client_secret=conn.client_secret.get_secret_value(),
             authority=conn.authority,
-            scope=conn.scope,
+            scope=scope,
             ca_file=conn.oauth_ca_file,
             timeout=conn.connect_timeout_ms / 1000,
         )

@@ -30,8 +30,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
+from services.sender.tokens import TokenProviders
 from services.sender.transport import Refusal, SendResult, Starting
-from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials, TokenProvider
+from shared.auth import TokenProvider
 from shared.errors import Permanent
 from shared.mailbox.graph.client import GraphClient, Refused
 from shared.models.config import GRAPH_SCOPE, OutgoingConnection
@@ -53,10 +54,8 @@ class GraphTransport:
     ) -> None:
         """``credentials`` reads named credentials; ``on_refused`` hears of a credential
         whose issuer refused a token."""
-        self._credentials = credentials
-        self._on_refused = on_refused
         self._clients: dict[_Key, GraphClient] = {}
-        self._providers: dict[_Key, TokenProvider] = {}
+        self._providers = TokenProviders(credentials, on_refused)
 
     async def send(
         self,
@@ -99,7 +98,7 @@ class GraphTransport:
         (delegated) claim is read when it is a JWT, as Entra ID issues them; an opaque
         token leaves Mail.Send and the application access policy to a real send."""
         client = self._client(connection)
-        provider, _ = self._provider(connection)
+        provider = self._provider(connection)
         granted = token_permissions(await provider.token())
         steps = [f"OAuth 2.0 token for {client.where} obtained"]
         if granted is None:
@@ -124,9 +123,10 @@ class GraphTransport:
             await client.close()
 
     def _client(self, conn: OutgoingConnection) -> GraphClient:
-        provider, provider_key = self._provider(conn)
+        provider = self._provider(conn)
         mailbox = conn.graph_mailbox or conn.username or ""
-        key = (conn.graph_url, mailbox, str(conn.verify_tls), conn.ca_file, *provider_key)
+        # The provider by identity: one per credential or client (its key holds the secret).
+        key = (conn.graph_url, mailbox, str(conn.verify_tls), conn.ca_file, str(id(provider)))
         if key not in self._clients:
             self._clients[key] = GraphClient(
                 conn.graph_url,
@@ -138,39 +138,12 @@ class GraphTransport:
             )
         return self._clients[key]
 
-    def _provider(self, conn: OutgoingConnection) -> tuple[TokenProvider, _Key]:
+    def _provider(self, conn: OutgoingConnection) -> TokenProvider:
         if conn.auth != "oauth2":
             raise Permanent("Microsoft Graph sends with OAuth 2.0 only: set auth oauth2")
-        if conn.credential is not None:
-            if self._credentials is None:
-                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
-            key: _Key = ("credential", conn.credential, conn.username)
-            if key not in self._providers:
-                self._providers[key] = NamedTokenProvider(
-                    self._credentials(),
-                    conn.credential,
-                    user=conn.username or "",
-                    on_refused=self._on_refused,
-                )
-            return self._providers[key], key
-        assert conn.client_id and conn.client_secret and conn.authority
-        secret = conn.client_secret.get_secret_value()
-        key = (conn.client_id, secret, conn.authority, conn.oauth_ca_file)
-        if key not in self._providers:
-            # Graph's own scope whatever the connection's says: credentials taken from an
-            # IMAP account carry Exchange's (outlook.office365.com) scope.
-            self._providers[key] = MsalTokenProvider(
-                OAuthCredentials(
-                    client_id=conn.client_id,
-                    client_secret=secret,
-                    authority=conn.authority,
-                    scope=GRAPH_SCOPE,
-                    ca_file=conn.oauth_ca_file,
-                    timeout=conn.connect_timeout_ms / 1000,
-                )
-            )
-        # The key holds the secret: it stays in this process's memory only, never logged.
-        return self._providers[key], (conn.client_id, conn.authority, str(id(self._providers[key])))
+        # Graph's own scope whatever the connection's says: credentials taken from an IMAP
+        # account carry Exchange's (outlook.office365.com) scope.
+        return self._providers.provider(conn, scope=GRAPH_SCOPE)
 
 
 def token_permissions(token: str) -> set[str] | None:

@@ -25,9 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
-from services.sender.smtp import token_provider
+from services.sender.tokens import TokenProviders
 from services.sender.transport import Refusal, SendResult, Starting
-from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
@@ -54,11 +53,8 @@ class JmapTransport:
     ) -> None:
         """As the SMTP transport: ``credentials`` reads named credentials; ``on_refused``
         hears of a credential whose issuer refused a token."""
-        self._credentials = credentials
-        self._on_refused = on_refused
         self._clients: dict[tuple[object, ...], JmapClient] = {}
-        # One provider per OAuth client or named credential, so tokens are reused.
-        self._providers: dict[tuple[object, ...], TokenProvider] = {}
+        self._providers = TokenProviders(credentials, on_refused)
 
     async def send(
         self,
@@ -191,7 +187,7 @@ class JmapTransport:
 
     def _open(self, conn: OutgoingConnection) -> JmapClient:
         if conn.auth == "oauth2":
-            tokens = self._provider(conn)
+            tokens = self._providers.provider(conn)
 
             async def bearer() -> str:
                 return f"Bearer {await tokens.token()}"
@@ -217,26 +213,6 @@ class JmapTransport:
             timeout=conn.send_timeout_ms / 1000,
             verify=_verify(conn),
         )
-
-    def _provider(self, conn: OutgoingConnection) -> TokenProvider:
-        """The token provider of an oauth2 connection: its named credential or its client."""
-        if conn.credential is not None:
-            if self._credentials is None:
-                raise Permanent(f"credential {conn.credential!r} cannot be read: no store")
-            key: tuple[object, ...] = ("credential", conn.credential, conn.username)
-            if key not in self._providers:
-                self._providers[key] = NamedTokenProvider(
-                    self._credentials(),
-                    conn.credential,
-                    user=conn.username or "",
-                    on_refused=self._on_refused,
-                )
-            return self._providers[key]
-        secret = conn.client_secret.get_secret_value() if conn.client_secret else None
-        key = (conn.client_id, secret, conn.authority, conn.scope, conn.oauth_ca_file)
-        if key not in self._providers:
-            self._providers[key] = token_provider(conn)
-        return self._providers[key]
 
     @staticmethod
     def _account(client: JmapClient) -> str:
