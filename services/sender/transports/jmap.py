@@ -18,7 +18,6 @@ Failure                                        → Mailroom error
 
 from __future__ import annotations
 
-import base64
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,6 +34,7 @@ from shared.mailbox.jmap.client import (
     TRANSIENT_METHOD_ERRORS,
     JmapClient,
     Json,
+    auth_header,
 )
 from shared.models.config import OutgoingConnection
 from shared.store.credentials import CredentialRepo
@@ -186,32 +186,15 @@ class JmapTransport:
         return client
 
     def _open(self, conn: OutgoingConnection) -> JmapClient:
-        if conn.auth == "oauth2":
-            tokens = self._providers.provider(conn)
-
-            async def bearer() -> str:
-                return f"Bearer {await tokens.token()}"
-
-            return JmapClient(
-                conn.jmap_session_url,
-                user=conn.username or "",
-                auth=bearer,
-                timeout=conn.send_timeout_ms / 1000,
-                verify=_verify(conn),
-                refresh_auth=tokens.invalidate,
-            )
-        secret = conn.password.get_secret_value() if conn.password is not None else ""
-        pair = base64.b64encode(f"{conn.username or ''}:{secret}".encode()).decode()
-
-        async def basic() -> str:
-            return f"Basic {pair}"
-
+        tokens = self._providers.provider(conn) if conn.auth == "oauth2" else None
+        user = conn.username or ""
         return JmapClient(
             conn.jmap_session_url,
-            user=conn.username or "",
-            auth=basic,
+            user=user,
+            auth=auth_header(user, conn.password, tokens),
             timeout=conn.send_timeout_ms / 1000,
             verify=_verify(conn),
+            refresh_auth=tokens.invalidate if tokens is not None else None,
         )
 
     @staticmethod

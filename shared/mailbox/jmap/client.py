@@ -20,6 +20,7 @@ HTTP / JMAP failure                           → Mailroom error
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -28,7 +29,9 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
+from pydantic import SecretStr
 
+from shared.auth import TokenProvider
 from shared.errors import Permanent, Transient
 
 CORE = "urn:ietf:params:jmap:core"
@@ -39,6 +42,25 @@ TRANSIENT_METHOD_ERRORS = frozenset({"serverFail", "serverUnavailable", "rateLim
 Json = dict[str, Any]
 AuthHeader = Callable[[], Awaitable[str]]
 """Gives the Authorization header value (``Basic ...`` or ``Bearer <token>``)."""
+
+
+def auth_header(user: str, password: SecretStr | None, tokens: TokenProvider | None) -> AuthHeader:
+    """The Authorization header of a sign-in: ``Bearer`` with a token of ``tokens`` when
+    given (OAuth 2.0), else ``Basic`` with ``user`` and ``password``."""
+    if tokens is not None:
+        provider = tokens
+
+        async def bearer() -> str:
+            return f"Bearer {await provider.token()}"
+
+        return bearer
+    secret = password.get_secret_value() if password is not None else ""
+    pair = base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+    async def basic() -> str:
+        return f"Basic {pair}"
+
+    return basic
 
 
 class CannotCalculateChanges(Transient):

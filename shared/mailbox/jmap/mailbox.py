@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -36,7 +35,7 @@ from shared.mailbox.base import (
     MailboxStatus,
     MessageRef,
 )
-from shared.mailbox.jmap.client import CannotCalculateChanges, JmapClient, Json
+from shared.mailbox.jmap.client import CannotCalculateChanges, JmapClient, Json, auth_header
 from shared.mailbox.jmap.cursor import (
     Cursor,
     after_second,
@@ -68,7 +67,6 @@ class JmapMailbox:
         self, account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
     ) -> None:
         self._account = account
-        self._tokens = tokens
         if account.auth == "oauth2" and tokens is None:
             raise Permanent(f"account {account.name}: auth oauth2 needs a token provider")
         url = account.jmap_session_url
@@ -76,7 +74,7 @@ class JmapMailbox:
         self._client = JmapClient(
             url,
             user=account.username,
-            auth=self._authorization,
+            auth=auth_header(account.username, account.password, tokens),
             timeout=timeout,
             verify=verify,
             refresh_auth=tokens.invalidate if tokens is not None else None,
@@ -85,14 +83,6 @@ class JmapMailbox:
         self._mailboxes: list[Json] = []
         self._state: str | None = None
         self._push_works = True
-
-    async def _authorization(self) -> str:
-        if self._tokens is not None:
-            return f"Bearer {await self._tokens.token()}"
-        password = self._account.password
-        secret = password.get_secret_value() if password is not None else ""
-        pair = f"{self._account.username}:{secret}".encode()
-        return f"Basic {base64.b64encode(pair).decode()}"
 
     async def connect(self) -> MailboxStatus:
         """Fetch the session and find the folder; Permanent when it does not exist."""
