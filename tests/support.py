@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
 from shared.service import Stack
 from shared.settings import SharedSettings
@@ -82,6 +87,36 @@ def server_settings(
         **overrides,
     }
     return SharedSettings(**values)
+
+
+FASTSTREAM = Path(sys.executable).parent / "faststream"
+
+
+def start_service(
+    settings: SharedSettings, app: str, logs: Path, name: str
+) -> subprocess.Popen[bytes]:
+    """A service process (``faststream run app``, e.g. ``services.sender.app:app``) on the
+    test servers of ``settings``, as instance ``name``, its output in ``logs/name.log``."""
+    values: dict[str, object] = {
+        "MAILROOM_BROKER_URL": settings.broker_url,
+        "MAILROOM_MONGODB_URL": settings.mongodb_url,
+        "MAILROOM_DATABASE": settings.database,
+    }
+    env = {
+        **os.environ,
+        **{
+            k: v.get_secret_value() if isinstance(v, SecretStr) else str(v)
+            for k, v in values.items()
+        },
+        "MAILROOM_SECRET_KEY": SECRET_KEY,
+        "MAILROOM_INSTANCE_ID": name,
+        "MAILROOM_LOG_JSON": "false",
+        "MAILROOM_HTTP_PORT": "0",  # any free port: other test processes may hold the default
+    }
+    with (logs / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            [str(FASTSTREAM), "run", app], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 async def _scan_request(request: httpx.Request) -> None:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -28,13 +25,13 @@ from services.config.properties import put_account, set_fields
 from shared.runtime import Runtime
 from shared.topology import PROCESSOR_INBOUND
 from tests.integration.fetcher.helpers import PASSWORDS, account, announced, append
-from tests.support import eventually, make_mail
+from tests.support import eventually, make_mail, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 MAILS = 600
 LEASE_SECONDS = 3.0
-FAHRT = Path(sys.executable).parent / "faststream"
+FETCHER_APP = "services.fetcher.app:app"
 
 
 def mailbox_count(dovecot: Dovecot, user: str) -> int:
@@ -45,33 +42,6 @@ def mailbox_count(dovecot: Dovecot, user: str) -> int:
         return int(data[0] or 0)
     finally:
         imap.logout()
-
-
-def start_fetcher(rt: Runtime, logs: Path, name: str) -> subprocess.Popen[bytes]:
-    settings = rt.settings
-    values: dict[str, object] = {
-        "MAILROOM_BROKER_URL": settings.broker_url,
-        "MAILROOM_MONGODB_URL": settings.mongodb_url,
-        "MAILROOM_DATABASE": settings.database,
-    }
-    env = {
-        **os.environ,
-        **{
-            k: v.get_secret_value() if isinstance(v, SecretStr) else str(v)
-            for k, v in values.items()
-        },
-        "MAILROOM_SECRET_KEY": "test-secret-key-0123456789",
-        "MAILROOM_INSTANCE_ID": name,
-        "MAILROOM_LOG_JSON": "false",
-        "MAILROOM_HTTP_PORT": "0",  # any free port: other test processes may hold 8026
-    }
-    with (logs / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [str(FAHRT), "run", "services.fetcher.app:app"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 async def queue_depth(rt: Runtime) -> int:
@@ -135,7 +105,7 @@ async def test_killed_fetcher_loses_nothing_and_stores_nothing_twice(
     )
     await put_account(rt, name=acc.name, fields=fields, who="test", create=True)
 
-    first = start_fetcher(rt, tmp_path, "fetcher-1")
+    first = start_service(rt.settings, FETCHER_APP, tmp_path, "fetcher-1")
     try:
 
         async def observed() -> bool:
@@ -148,7 +118,7 @@ async def test_killed_fetcher_loses_nothing_and_stores_nothing_twice(
             first.kill()
         first.wait(timeout=30)
 
-    second = start_fetcher(rt, tmp_path, "fetcher-2")
+    second = start_service(rt.settings, FETCHER_APP, tmp_path, "fetcher-2")
     try:
 
         async def drained() -> bool:

@@ -12,30 +12,26 @@ on the desk), never sent again on a guess. The kill follows an observation from 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from pydantic import SecretStr
 
 from shared.broker import publish
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE
 from shared.runtime import Runtime
 from shared.topology import MAIL_OUTGOING
 from tests.integration.sender.helpers import outgoing_mail
-from tests.support import eventually
+from tests.support import eventually, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 MAILS = 300
 CONNECTIONS = 4
-FAHRT = Path(sys.executable).parent / "faststream"
+SENDER_APP = "services.sender.app:app"
 
 
 class Recording:
@@ -50,33 +46,6 @@ class Recording:
         content = envelope.original_content or b""
         self.received[str(message_from_bytes(content)["Message-ID"])] += 1
         return "250 OK"
-
-
-def start_sender(rt: Runtime, logs: Path, name: str) -> subprocess.Popen[bytes]:
-    settings = rt.settings
-    values: dict[str, object] = {
-        "MAILROOM_BROKER_URL": settings.broker_url,
-        "MAILROOM_MONGODB_URL": settings.mongodb_url,
-        "MAILROOM_DATABASE": settings.database,
-    }
-    env = {
-        **os.environ,
-        **{
-            k: v.get_secret_value() if isinstance(v, SecretStr) else str(v)
-            for k, v in values.items()
-        },
-        "MAILROOM_SECRET_KEY": "test-secret-key-0123456789",
-        "MAILROOM_INSTANCE_ID": name,
-        "MAILROOM_LOG_JSON": "false",
-        "MAILROOM_HTTP_PORT": "0",  # any free port: other test processes may hold 8028
-    }
-    with (logs / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [str(FAHRT), "run", "services.sender.app:app"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.timeout(240)
@@ -103,7 +72,7 @@ async def test_killed_sender_loses_nothing_and_sends_nothing_twice(
     for mail in mails:
         await publish(rt.broker, mail, routing_key=MAIL_OUTGOING)
 
-    first = start_sender(rt, tmp_path, "sender-1")
+    first = start_service(rt.settings, SENDER_APP, tmp_path, "sender-1")
     second = None
     try:
 
@@ -116,7 +85,7 @@ async def test_killed_sender_loses_nothing_and_sends_nothing_twice(
         taken_at_kill = sum(handler.received.values())
         assert taken_at_kill < MAILS, "killed too late: every mail was sent already"
 
-        second = start_sender(rt, tmp_path, "sender-2")
+        second = start_service(rt.settings, SENDER_APP, tmp_path, "sender-2")
         outbox = rt.store.db["outbox"]
 
         async def all_final() -> bool:
