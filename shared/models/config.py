@@ -137,7 +137,47 @@ GRAPH_URL: Final = "https://graph.microsoft.com/v1.0"
 """Microsoft Graph's v1.0 endpoint (national clouds and test stand-ins have their own)."""
 GRAPH_SCOPE: Final = "https://graph.microsoft.com/.default"
 """The app-only scope of Microsoft Graph: the application permissions granted to the app."""
-_GRAPH = hints(group="Server", applies_to={"protocol": ("GRAPH",)})
+
+
+def _graph_url_field(protocol: str) -> Any:
+    """The ``graph_url`` field of an account or connection whose Graph protocol is named
+    ``protocol``."""
+    return Field(
+        default=GRAPH_URL,
+        max_length=1024,
+        title="Graph URL",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": (protocol,)}),
+    )
+
+
+def _graph_mailbox_field(protocol: str, title: str) -> Any:
+    """The ``graph_mailbox`` field (a user principal name or object id) of an account or
+    connection whose Graph protocol is named ``protocol``."""
+    return Field(
+        default=None,
+        max_length=320,
+        title=title,
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": (protocol,)},
+            placeholder="the username's own mailbox",
+        ),
+    )
+
+
+def _jmap_url_field(protocol: str) -> Any:
+    """The ``jmap_url`` field of an account or connection whose JMAP protocol is named
+    ``protocol``."""
+    return Field(
+        default=None,
+        max_length=2048,
+        title="JMAP session URL",
+        json_schema_extra=hints(
+            group="Server",
+            placeholder="https://host/.well-known/jmap",
+            applies_to={"protocol": (protocol,)},
+        ),
+    )
 
 
 def _jmap_host(values: object) -> object:
@@ -227,16 +267,7 @@ class IncomingAccount(_View):
         ),
     )
     """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
-    jmap_url: str | None = Field(
-        default=None,
-        max_length=2048,
-        title="JMAP session URL",
-        json_schema_extra=hints(
-            group="Server",
-            placeholder="https://host/.well-known/jmap",
-            applies_to={"protocol": ("JMAP",)},
-        ),
-    )
+    jmap_url: str | None = _jmap_url_field("JMAP")
     """JMAP: the session URL (e.g. ``https://api.fastmail.com/jmap/session``) or the server's
     base URL (``/.well-known/jmap`` is added); empty: ``https://host[:port]/.well-known/jmap``.
     ``http://`` is accepted for a loopback host only (a password never crosses a network in
@@ -250,21 +281,10 @@ class IncomingAccount(_View):
     """The IMAP folder mail is taken from (POP3 knows only INBOX); with GRAPH the folder's
     display name (``INBOX`` is the inbox; ``Parent/Child`` for a child folder); JMAP: the
     mailbox's name or role, ``INBOX`` being the mailbox with role ``inbox``."""
-    graph_mailbox: HeaderText | None = Field(
-        default=None,
-        max_length=320,
-        title="Mailbox (UPN or id)",
-        json_schema_extra=hints(
-            group="Server",
-            applies_to={"protocol": ("GRAPH",)},
-            placeholder="the username's own mailbox",
-        ),
-    )
+    graph_mailbox: HeaderText | None = _graph_mailbox_field("GRAPH", "Mailbox (UPN or id)")
     """GRAPH: the mailbox read, as user principal name or object id, e.g. a shared mailbox
     ``support@contoso.com`` the app may read; empty: the username's mailbox."""
-    graph_url: HeaderText = Field(
-        default=GRAPH_URL, max_length=1024, title="Graph URL", json_schema_extra=_GRAPH
-    )
+    graph_url: HeaderText = _graph_url_field("GRAPH")
     """GRAPH: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
     username: NonEmptyText = Field(
         max_length=320, title="Username", json_schema_extra=hints(group="Sign-in")
@@ -681,22 +701,10 @@ class OutgoingConnection(_View):
     over HTTPS (OAuth 2.0 only; ``host`` and ``port`` follow from ``graph_url``); ``jmap``:
     JMAP ``EmailSubmission/set`` (RFC 8621) to the server at ``jmap_url`` (or
     ``https://host/.well-known/jmap``)."""
-    graph_url: HeaderText = Field(
-        default=GRAPH_URL,
-        max_length=1024,
-        title="Graph URL",
-        json_schema_extra=hints(group="Server", applies_to={"protocol": ("graph",)}),
-    )
+    graph_url: HeaderText = _graph_url_field("graph")
     """graph: Microsoft Graph's v1.0 endpoint (another for a national cloud)."""
-    graph_mailbox: HeaderText | None = Field(
-        default=None,
-        max_length=320,
-        title="Send from mailbox (UPN or id)",
-        json_schema_extra=hints(
-            group="Server",
-            applies_to={"protocol": ("graph",)},
-            placeholder="the username's own mailbox",
-        ),
+    graph_mailbox: HeaderText | None = _graph_mailbox_field(
+        "graph", "Send from mailbox (UPN or id)"
     )
     """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
     the username's mailbox."""
@@ -712,16 +720,7 @@ class OutgoingConnection(_View):
     )
     """The SMTP server's host name (JMAP: the server's, needed only when ``jmap_url`` is
     empty; graph needs none, its server is ``graph_url``)."""
-    jmap_url: str | None = Field(
-        default=None,
-        max_length=2048,
-        title="JMAP session URL",
-        json_schema_extra=hints(
-            group="Server",
-            placeholder="https://host/.well-known/jmap",
-            applies_to={"protocol": ("jmap",)},
-        ),
-    )
+    jmap_url: str | None = _jmap_url_field("jmap")
     """JMAP: the session URL or the server's base URL, as for an incoming JMAP account."""
     port: int | None = Field(
         default=None,
