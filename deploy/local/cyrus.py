@@ -35,6 +35,7 @@ from deploy.local._proc import (
     apt_install,
     free_ports,
     need_tool,
+    stop_process,
     tail,
     tool,
 )
@@ -218,13 +219,7 @@ def _stop_tree(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     """Stop master and its children: master ends its services on SIGTERM; whatever is left
     of its process group (a service mid-request) is killed, so no stale process keeps a
     database lock or a socket for the next start."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+    stop_process(proc.pid, proc, timeout)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
