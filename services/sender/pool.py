@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -27,7 +27,6 @@ from services.sender.transport import Refusal, SendResult, Starting
 from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
-from shared.store.credentials import CredentialRepo
 
 IDLE_PROBE_S = 5.0
 """A connection idle for longer is probed with NOOP first: servers drop idle clients."""
@@ -221,16 +220,11 @@ class AiosmtplibTransport:
     """SMTP over aiosmtplib: one pool per outgoing server (the global connection and each
     account's own), each with ``concurrency`` connections reused across messages."""
 
-    def __init__(
-        self,
-        credentials: Callable[[], CredentialRepo] | None = None,
-        on_refused: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        """``credentials`` reads named credentials; ``on_refused`` hears of a credential
-        whose issuer refused a token."""
+    def __init__(self, tokens: TokenProviders | None = None) -> None:
+        """``tokens`` signs in with OAuth 2.0 (default: clients only, no named credentials)."""
         self._pools: dict[ServerKey, _Pool] = {}
         # Shared by the sessions, so tokens are reused.
-        self._providers = TokenProviders(credentials, on_refused)
+        self._providers = TokenProviders() if tokens is None else tokens
 
     async def send(
         self,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from services.sender.pool import AiosmtplibTransport
+from services.sender.tokens import TokenProviders
 from services.sender.transport import OutgoingTransport, SendResult, Starting
 from services.sender.transports.graph import GraphTransport
 from services.sender.transports.jmap import JmapTransport
@@ -31,13 +32,17 @@ class AdapterDeps:
     on_refused: Callable[[str], Awaitable[None]] | None = None
     """Hears of a named credential whose issuer refused a token."""
 
+    def tokens(self) -> TokenProviders:
+        """New token providers for one adapter, signing in with these."""
+        return TokenProviders(self.credentials, self.on_refused)
+
 
 AdapterFactory = Callable[[AdapterDeps], OutgoingTransport]
 
 ADAPTERS: dict[OutgoingProtocol, AdapterFactory] = {
-    "smtp": lambda deps: AiosmtplibTransport(deps.credentials, deps.on_refused),
-    "graph": lambda deps: GraphTransport(deps.credentials, deps.on_refused),
-    "jmap": lambda deps: JmapTransport(deps.credentials, deps.on_refused),
+    "smtp": lambda deps: AiosmtplibTransport(deps.tokens()),
+    "graph": lambda deps: GraphTransport(deps.tokens()),
+    "jmap": lambda deps: JmapTransport(deps.tokens()),
 }
 """One adapter per protocol; registering a transport is one line here."""
 

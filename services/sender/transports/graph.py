@@ -26,7 +26,7 @@ import base64
 import binascii
 import copy
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
@@ -36,7 +36,6 @@ from shared.auth import TokenProvider
 from shared.errors import Permanent
 from shared.mailbox.graph.client import GraphClient, Refused
 from shared.models.config import GRAPH_SCOPE, OutgoingConnection
-from shared.store.credentials import CredentialRepo
 
 REFUSED = 550
 """The SMTP code recorded for recipients Graph refused (it gives none)."""
@@ -47,15 +46,10 @@ class GraphTransport:
     """``sendMail`` with the MIME body; one HTTPS client per Graph URL, mailbox and token
     source, reused across mails."""
 
-    def __init__(
-        self,
-        credentials: Callable[[], CredentialRepo] | None = None,
-        on_refused: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        """``credentials`` reads named credentials; ``on_refused`` hears of a credential
-        whose issuer refused a token."""
+    def __init__(self, tokens: TokenProviders | None = None) -> None:
+        """``tokens`` signs in with OAuth 2.0 (default: clients only, no named credentials)."""
         self._clients: dict[_Key, GraphClient] = {}
-        self._providers = TokenProviders(credentials, on_refused)
+        self._providers = TokenProviders() if tokens is None else tokens
 
     async def send(
         self,

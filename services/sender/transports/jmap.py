@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
@@ -37,7 +37,6 @@ from shared.mailbox.jmap.client import (
     auth_header,
 )
 from shared.models.config import OutgoingConnection
-from shared.store.credentials import CredentialRepo
 
 SMTP_CODE = re.compile(r"^\s*([2-5]\d\d)[ -]?(.*)$", re.DOTALL)
 USING = (CORE, MAIL, SUBMISSION)
@@ -46,15 +45,10 @@ USING = (CORE, MAIL, SUBMISSION)
 class JmapTransport:
     """Sends built messages by JMAP submission; one HTTP client per server and user."""
 
-    def __init__(
-        self,
-        credentials: Callable[[], CredentialRepo] | None = None,
-        on_refused: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        """As the SMTP transport: ``credentials`` reads named credentials; ``on_refused``
-        hears of a credential whose issuer refused a token."""
+    def __init__(self, tokens: TokenProviders | None = None) -> None:
+        """``tokens`` signs in with OAuth 2.0 (default: clients only, no named credentials)."""
         self._clients: dict[tuple[object, ...], JmapClient] = {}
-        self._providers = TokenProviders(credentials, on_refused)
+        self._providers = TokenProviders() if tokens is None else tokens
 
     async def send(
         self,

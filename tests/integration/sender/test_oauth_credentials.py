@@ -28,6 +28,7 @@ from services.fetcher.ingest import fetch_once
 from services.sender.deliver import deliver
 from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
+from services.sender.tokens import TokenProviders
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.mailbox import open_mailbox
 from shared.models.config import IncomingAccount
@@ -100,7 +101,7 @@ async def login_everywhere(
     await configure(
         rt, {**base(postfix), "username": "bob", "auth": "oauth2", "credential": credential}
     )
-    transport = AiosmtplibTransport(credentials=lambda: rt.credentials)
+    transport = AiosmtplibTransport(TokenProviders(lambda: rt.credentials))
     try:
         entry = await deliver(
             SenderDeps.of(rt), outgoing_mail(subject=f"XOAUTH2 via {credential}"), transport
