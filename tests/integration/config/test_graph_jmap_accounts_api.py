@@ -35,14 +35,7 @@ def graph_body(server: GraphContractServer, **fields: Any) -> dict[str, Any]:
     return {
         "name": "m365",
         "protocol": "GRAPH",
-        "username": server.upn,
-        "auth": "oauth2",
-        "client_id": server.client_id,
-        "client_secret": APP_SECRET,
-        "authority": server.issuer.authority(),
-        "oauth_ca_file": str(server.issuer.ca_file),
-        "graph_url": server.standin.url,
-        "ca_file": str(server.standin.ca_file),
+        **server.sign_in(),
         **fields,
     }
 

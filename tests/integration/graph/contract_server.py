@@ -35,11 +35,10 @@ class GraphContractServer:
         issuer.add_client(self.client_id, APP_SECRET, self.app_user)
         standin.allow(self.app_user, self.upn)
 
-    def account(self, *, keep: bool = False, **fields: object) -> IncomingAccount:
-        """An account on this mailbox; ``keep``: mail stays on the server, flagged read."""
-        values: dict[str, object] = {
-            "name": f"graph-{self.upn.split('@')[0]}",
-            "protocol": "GRAPH",
+    def sign_in(self) -> dict[str, object]:
+        """The fields of an account or outgoing connection that reach this mailbox as the
+        app (OAuth 2.0 client credentials), with the stand-in's URL and CA files."""
+        return {
             "username": self.upn,
             "auth": "oauth2",
             "client_id": self.client_id,
@@ -48,6 +47,14 @@ class GraphContractServer:
             "oauth_ca_file": str(self.issuer.ca_file),
             "graph_url": self.standin.url,
             "ca_file": str(self.standin.ca_file),
+        }
+
+    def account(self, *, keep: bool = False, **fields: object) -> IncomingAccount:
+        """An account on this mailbox; ``keep``: mail stays on the server, flagged read."""
+        values: dict[str, object] = {
+            "name": f"graph-{self.upn.split('@')[0]}",
+            "protocol": "GRAPH",
+            **self.sign_in(),
             "after_fetch": "seen" if keep else "delete",
         }
         values.update(fields)

@@ -14,7 +14,7 @@ from deploy.local.graph_standin import GraphStandin
 from services.sender.transports.graph import GraphTransport
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
-from tests.integration.graph.contract_server import APP_SECRET, GraphContractServer
+from tests.integration.graph.contract_server import GraphContractServer
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +30,7 @@ async def transport() -> AsyncIterator[GraphTransport]:
 def connection(server: GraphContractServer, **fields: object) -> OutgoingConnection:
     values: dict[str, object] = {
         "protocol": "graph",
-        "username": server.upn,
-        "auth": "oauth2",
-        "client_id": server.client_id,
-        "client_secret": APP_SECRET,
-        "authority": server.issuer.authority(),
-        "oauth_ca_file": str(server.issuer.ca_file),
-        "graph_url": server.standin.url,
-        "ca_file": str(server.standin.ca_file),
+        **server.sign_in(),
         **fields,
     }
     return OutgoingConnection.model_validate(values)
