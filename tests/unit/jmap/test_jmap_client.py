@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from shared.auth.oauth import CredentialHealth
 from shared.errors import Permanent, Transient
-from shared.mailbox.jmap.client import JmapClient
+from shared.mailbox.jmap.client import JmapClient, auth_header
 
 SESSION = {
     "apiUrl": "/jmap/",
@@ -128,3 +130,22 @@ async def test_blob_download_streams_the_bytes() -> None:
     await jmap.connect()
     assert b"".join([chunk async for chunk in jmap.download("G1")]) == raw
     await jmap.close()
+
+
+class _Tokens:
+    """A token provider that hands out one fixed token."""
+
+    health = CredentialHealth()
+
+    async def token(self) -> str:
+        return SECRET
+
+    def invalidate(self) -> None:
+        pass
+
+
+async def test_auth_header_is_bearer_with_a_token_provider_else_basic() -> None:
+    assert await auth_header("alice", SecretStr("pw"), _Tokens())() == f"Bearer {SECRET}"
+    # base64 of "alice:pw"
+    assert await auth_header("alice", SecretStr("pw"), None)() == "Basic YWxpY2U6cHc="
+    assert await auth_header("alice", None, None)() == "Basic YWxpY2U6"
