@@ -114,6 +114,8 @@ class _Session:
                     raise
                 # The token may have been revoked or expired early: ask anew next time.
                 provider.invalidate()
+                if isinstance(provider, NamedTokenProvider):
+                    await provider.refused(f"SMTP server refused it: {exc.code} {exc.message}")
                 raise Transient(
                     f"SMTP server {server_name(conn)} refused the OAuth 2.0 token for user "
                     f"{conn.username!r}: {exc.code} {exc.message}"

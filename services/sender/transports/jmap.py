@@ -9,7 +9,9 @@ Same shape as the SMTP transport (``send(message, connection, recipients, starti
 
 Failure                                        → Mailroom error
 ├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
-├── sign-in refused, no submission capability → Permanent
+├── sign-in refused                          → AuthFailed (a Permanent); a named static
+│                                                token is marked failing with the answer
+├── no submission capability                  → Permanent
 ├── notCreated serverFail/…Unavailable/rateLimit → Transient
 ├── notCreated smtpProtocolError with a 4xx    → Transient, with 5xx → Permanent
 ├── any other notCreated (forbiddenFrom, invalidRecipients, …) → Permanent
@@ -27,7 +29,7 @@ from email.message import EmailMessage
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.smtp import token_provider
 from services.sender.transport import Refusal, SendResult, Starting
-from shared.auth import NamedTokenProvider, TokenProvider
+from shared.auth import AuthFailed, NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
@@ -59,6 +61,9 @@ class JmapTransport:
         self._clients: dict[tuple[object, ...], JmapClient] = {}
         # One provider per OAuth client or named credential, so tokens are reused.
         self._providers: dict[tuple[object, ...], TokenProvider] = {}
+        self._accepted: set[NamedTokenProvider] = set()
+        """Named credentials whose sign-in the server accepted since the last refusal (the
+        acceptance is noted once, not at every mail)."""
 
     async def send(
         self,
@@ -70,7 +75,26 @@ class JmapTransport:
     ) -> SendResult:
         """Submit ``message`` to ``recipients`` (default: its To and Cc); ``starting`` is
         awaited once the session is up, right before the submission."""
-        client = await self._client(connection)
+        named = self._named(connection)
+        try:
+            client = await self._client(connection)
+            if named is not None and named not in self._accepted:
+                await named.login_ok()
+                self._accepted.add(named)
+            return await self._submit(client, message, recipients, starting)
+        except AuthFailed as exc:
+            if named is not None:
+                self._accepted.discard(named)
+                await named.refused(str(exc))
+            raise
+
+    async def _submit(
+        self,
+        client: JmapClient,
+        message: EmailMessage,
+        recipients: Sequence[str] | None,
+        starting: Starting | None,
+    ) -> SendResult:
         sender = envelope_sender(message)
         rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
         account = self._account(client)
@@ -194,6 +218,13 @@ class JmapTransport:
             timeout=conn.send_timeout_ms / 1000,
             verify=_verify(conn),
         )
+
+    def _named(self, conn: OutgoingConnection) -> NamedTokenProvider | None:
+        """The named credential's provider of an oauth2 connection that names one."""
+        if conn.auth != "oauth2" or conn.credential is None:
+            return None
+        provider = self._provider(conn)
+        return provider if isinstance(provider, NamedTokenProvider) else None
 
     def _provider(self, conn: OutgoingConnection) -> TokenProvider:
         """The token provider of an oauth2 connection: its named credential or its client."""

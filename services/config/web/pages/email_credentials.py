@@ -1,7 +1,7 @@
-"""Email configuration → Credentials: the named OAuth 2.0 credentials with their health, the
-credential form (declared by ``Credential``; secrets write-only), Delete (refused while an
-account uses it) and Authorize for the delegated flows. Every action calls the function the
-API route calls, with the signed-in user as ``who``."""
+"""Email configuration → Credentials: the named credentials (OAuth 2.0, static API tokens)
+with their health, the credential form (declared by ``Credential``; secrets write-only),
+Delete (refused while an account uses it) and Authorize for the delegated flows. Every
+action calls the function the API route calls, with the signed-in user as ``who``."""
 
 from __future__ import annotations
 
