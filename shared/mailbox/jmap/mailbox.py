@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from shared.auth import TokenProvider
+from shared.auth import CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox._tls import tls_context
 from shared.mailbox.base import (
@@ -84,6 +84,17 @@ class JmapMailbox:
         self._mailboxes: list[Json] = []
         self._state: str | None = None
         self._push_works = True
+
+    @property
+    def credential_health(self) -> CredentialHealth | None:
+        """The token provider's credential health; None for Basic auth."""
+        return self._tokens.health if self._tokens is not None else None
+
+    @property
+    def tokens(self) -> TokenProvider | None:
+        """The token source (OAuth 2.0 or a named credential); None for Basic auth. The
+        fetcher's round record tells a named credential of each accepted or refused login."""
+        return self._tokens
 
     async def _authorization(self) -> str:
         if self._tokens is not None:
