@@ -74,7 +74,10 @@ _OAUTH_FIELDS = (
     "redirect_uri",
     "ca_file",
 )
-_SECRET_FLOWS = {"flow": ("client_credentials", "authorization_code", "device_code")}
+_SECRET_FLOWS = {
+    **_OAUTH,
+    "flow": ("client_credentials", "authorization_code", "device_code"),
+}
 _CONFIDENTIAL_FLOWS = ("client_credentials", "authorization_code")
 """The flows of a confidential client, which may sign with a certificate (a device-code app
 is a public client)."""
@@ -193,7 +196,7 @@ class Credential(BaseModel):
         default=None,
         max_length=4096,
         title="API token",
-        json_schema_extra=hints(group="Token", applies_to={"flow": ("api_token",)}),
+        json_schema_extra=hints(group="Token", applies_to={"provider": ("static",)}),
     )
     """Static: the API token the mail server issued (secret, stored encrypted), sent as
     ``Authorization: Bearer <token>`` (JMAP) or in SASL XOAUTH2 (IMAP, POP3, SMTP)."""
@@ -211,8 +214,13 @@ class Credential(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _static_flow(cls, data: object) -> object:
-        # A static credential has one flow: naming the provider is enough.
-        if isinstance(data, dict) and data.get("provider") == "static" and not data.get("flow"):
+        # A static credential has one flow: naming the provider is enough. The API and the
+        # CLI fill in the default flow (client_credentials), which is taken as unset here.
+        if (
+            isinstance(data, dict)
+            and data.get("provider") == "static"
+            and data.get("flow") in (None, "", "client_credentials")
+        ):
             return {**data, "flow": "api_token"}
         return data
 

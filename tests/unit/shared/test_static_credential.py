@@ -24,6 +24,8 @@ def static(**fields: Any) -> Credential:
 
 
 def test_a_static_credential_takes_its_flow_from_the_provider_and_hides_the_token() -> None:
+    # The surfaces fill in the default flow: it means "not given".
+    assert static(token=TOKEN, flow="client_credentials").flow == "api_token"
     credential = static(token=TOKEN)
     assert credential.flow == "api_token" and credential.static
     assert not credential.delegated
@@ -40,7 +42,7 @@ def test_a_static_credential_takes_its_flow_from_the_provider_and_hides_the_toke
         ({"token": "   "}, "needs token"),
         ({"token": TOKEN, "client_id": "app"}, "leave out client_id"),
         ({"token": TOKEN, "scopes": ["mail"]}, "leave out scopes"),
-        ({"token": TOKEN, "flow": "client_credentials"}, "not offered by static"),
+        ({"token": TOKEN, "flow": "device_code"}, "not offered by static"),
     ],
 )
 def test_a_static_credential_holds_its_token_and_nothing_else(
