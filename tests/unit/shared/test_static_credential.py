@@ -122,6 +122,7 @@ async def test_a_refusal_marks_it_failing_with_the_servers_text_until_a_server_a
     assert alerted == ["fastmail"] and not tokens.health.ok
     report = assess(repo.credential, repo.state, now=NOW, warning_days=14)
     assert report.status == "failing" and text in report.conditions[0].text
+    assert "credentials set fastmail --token-stdin" in report.conditions[0].text
     # The administrator sets a new token: the next call reads the store again.
     repo.credential = static(token=TOKEN + "-new")
     assert await tokens.token() == TOKEN + "-new" and repo.reads == 2
