@@ -37,6 +37,7 @@ COLUMNS = (
     "client_id",
     "client_secret_set",
     "client_secret_expires",
+    "token_set",
     "consent",
     "token_expires_at",
     "last_login_at",

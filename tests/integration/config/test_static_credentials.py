@@ -99,6 +99,8 @@ async def test_a_static_token_from_the_cli(config_stack: Stack) -> None:
     assert json.loads(shown.stdout)[0]["token_set"] is True
     listed = await asyncio.to_thread(mailroom, "credentials", "list", env=env)
     assert "fm-cli" in listed.stdout and "static" in listed.stdout
+    listed_json = await asyncio.to_thread(mailroom, "credentials", "list", "--json", env=env)
+    assert json.loads(listed_json.stdout)[0]["token_set"] is True
 
     renewed = await asyncio.to_thread(
         mailroom, "credentials", "set", "fm-cli", "--token-stdin", env=env, stdin=NEW_TOKEN + "\n"
