@@ -8,15 +8,18 @@ protocol trace (``tests.secret_scan``)."""
 from __future__ import annotations
 
 import time
+from email.message import EmailMessage
 
 import pytest
 
 from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import Dovecot, SmtpSink
-from services.config.credentials import add_credential
+from services.config.credentials import add_credential, change_credential
 from services.fetcher.health import record_round
+from services.sender.pool import AiosmtplibTransport
 from shared.auth import AuthFailed
+from shared.errors import Transient
 from shared.mailbox import open_mailbox
 from shared.runtime import Runtime
 from tests.integration.sender.test_oauth_credentials import imap_account, login_everywhere
@@ -25,6 +28,7 @@ from tests.secret_scan import SCAN
 pytestmark = pytest.mark.integration
 
 STATIC = SCAN.secret("a static API token", "static-xoauth2-token-0123456789abcdef")
+UNKNOWN = SCAN.secret("a static API token", "static-xoauth2-token-unknown-to-server")
 
 
 async def test_a_static_token_signs_in_by_xoauth2_until_the_server_forgets_it(
@@ -58,3 +62,20 @@ async def test_a_static_token_signs_in_by_xoauth2_until_the_server_forgets_it(
     assert "bob" in text and STATIC not in text
     state = await rt.credentials.state(name="own-token")
     assert state.consent == "failing" and state.last_error == text
+
+    # A new token clears it; Postfix refusing that one (unknown to the server) marks it again.
+    await change_credential(rt, name="own-token", fields={"token": UNKNOWN}, who="test")
+    assert (await rt.credentials.state(name="own-token")).consent == "not_needed"
+    outgoing = rt.config.outgoing
+    assert outgoing is not None and outgoing.credential == "own-token"
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "bob@example.org", "x@example.org", "x"
+    transport = AiosmtplibTransport(credentials=lambda: rt.credentials)
+    try:
+        with pytest.raises(Transient, match=r"refused the token \(XOAUTH2\)") as deferred:
+            await transport.send(message, outgoing)
+    finally:
+        await transport.close()
+    state = await rt.credentials.state(name="own-token")
+    assert state.consent == "failing" and state.last_error == str(deferred.value)
+    assert UNKNOWN not in str(deferred.value)
