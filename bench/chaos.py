@@ -29,13 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -43,216 +40,37 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pymongo import AsyncMongoClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deploy.local._proc import HOST, free_ports, spawn, wait_until  # noqa: E402
+from bench import harness  # noqa: E402
+from bench.harness import SERVICES, Mongo, RabbitNode, Services  # noqa: E402
+from deploy.local._proc import HOST  # noqa: E402
 from deploy.local.dovecot import Dovecot, start_dovecot  # noqa: E402
 from deploy.local.servers import SmtpSink, make_cert, start_smtp_sink  # noqa: E402
 from tests.outage import Gate  # noqa: E402
 from tests.support import make_mail  # noqa: E402
 
-BIN = Path(sys.executable).parent
 TOKEN = "chaos-api-token-0123456789"
 SECRET = "chaos-secret-key-0123456789"
 USERS = {"bob": "bobpw", "alice": "alicepw"}
-SERVICES = ("fetcher", "processor", "sender")
-RABBIT_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-
-
-class RabbitNode:
-    """A private RabbitMQ node (Debian's server, run as the ``rabbitmq`` user)."""
-
-    def __init__(self, base: Path) -> None:
-        self.port, self.dist = free_ports(2)
-        self.name = f"chaos{self.port}@localhost"
-        self.dir = base / "rabbitmq"
-        (self.dir / "mnesia").mkdir(parents=True)
-        (self.dir / "log").mkdir()
-        (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = {HOST}:{self.port}\nloopback_users = none\n"
-        )
-        (self.dir / "enabled_plugins").write_text("[].\n")  # no management port to collide
-        self.env = {
-            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "HOME": "/var/lib/rabbitmq",
-        }
-        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.dir)], check=True)
-        base.chmod(0o755)
-        self.url = f"amqp://guest:guest@{HOST}:{self.port}/"
-
-    def _as_rabbitmq(self, command: str) -> list[str]:
-        exports = " ".join(f"{k}={v}" for k, v in self.env.items())
-        return ["su", "rabbitmq", "-s", "/bin/sh", "-c", f"exec env {exports} {command}"]
-
-    def start(self) -> None:
-        """Start the node and wait until it serves AMQP."""
-        log = (self.dir / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            self._as_rabbitmq(RABBIT_SERVER), stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 120
-        while True:  # until the node has registered, rabbitmqctl cannot even reach it
-            try:
-                self.ctl("await_startup", timeout=120)
-                return
-            except subprocess.CalledProcessError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-
-    def ctl(self, *args: str, timeout: float = 60) -> None:
-        """rabbitmqctl against this node."""
-        subprocess.run(
-            self._as_rabbitmq(f"{RABBIT_CTL} -n {self.name} {' '.join(args)}"),
-            check=True,
-            capture_output=True,
-            timeout=timeout,
-        )
-
-    def stop(self) -> None:
-        """Stop and halt the node."""
-        try:
-            self.ctl("stop")
-        except (subprocess.SubprocessError, OSError):
-            self.proc.kill()
-        self.proc.wait(timeout=60)
-
-
-class Mongo:
-    """The MongoDB stand-in on a directory, so it can be stopped, killed and started again."""
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "mongodb"
-        self.dir.mkdir()
-        (self.port,) = free_ports(1)
-        self.url = f"mongodb://{HOST}:{self.port}/?retryWrites=false"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start on the same port and data as before; wait until it answers."""
-        binary = BIN / "secantusd-py"
-        args = [str(binary), "--host", HOST, "--port", str(self.port)]
-        args += ["--storage-path", str(self.dir / "data"), "--cache-size", "512M"]
-        self.proc = spawn(args, self.dir / "mongodb.log")
-        wait_until(self._answers, 60, "MongoDB stand-in")
-
-    def _answers(self) -> bool:
-        from pymongo import MongoClient
-        from pymongo.errors import PyMongoError
-
-        client: MongoClient[dict[str, Any]] = MongoClient(self.url, serverSelectionTimeoutMS=300)
-        try:
-            client.admin.command("ping")
-            return True
-        except PyMongoError:
-            return False
-        finally:
-            client.close()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop (or kill) the server."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=60)
-        self.proc = None
-
-
-class Services:
-    """The four services as processes; each can be killed and started again."""
-
-    def __init__(self, base: Path, env: dict[str, str]) -> None:
-        self.logs = base / "logs"
-        self.logs.mkdir(exist_ok=True)
-        self.env = env
-        self.api_port, *ports = free_ports(4)
-        self.http = dict(zip(SERVICES, ports, strict=True))
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str) -> None:
-        """Start one service."""
-        command = [str(BIN / "faststream"), "run", f"services.{name}.app:app"]
-        own = {"MAILROOM_INSTANCE_ID": f"chaos-{name}-{time.monotonic_ns()}"}
-        if name == "config":
-            command += ["--host", HOST, "--port", str(self.api_port)]
-        else:
-            own["MAILROOM_HTTP_PORT"] = str(self.http[name])
-        log = (self.logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            command,
-            env={**os.environ, **self.env, **own},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-
-    def kill(self, name: str) -> None:
-        """kill -9 one service."""
-        proc = self.procs[name]
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    def stop_all(self) -> None:
-        """Stop every service."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def configure(services: Services, dovecot: Dovecot, smtp_port: int) -> None:
     """Settings, the outgoing SMTP server (through the gate) and the mailbox, over the API."""
-    async with httpx.AsyncClient(
-        base_url=f"http://{HOST}:{services.api_port}",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
-    ) as api:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if (await api.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the config service did not become ready")
-            await asyncio.sleep(0.5)
-        for method, path, body in (
-            ("PATCH", "/settings/settings", {"poll_interval_seconds": 0.5}),
-            ("PUT", "/outgoing", {"host": HOST, "port": smtp_port, "security": "none"}),
-            (
-                "POST",
-                "/accounts",
-                {
-                    "name": "chaos",
-                    "protocol": "IMAP",
-                    "security": "none",
-                    "host": HOST,
-                    "port": dovecot.imap_port,
-                    "username": "bob",
-                    "password": USERS["bob"],
-                    "after_fetch": "delete",
-                },
-            ),
-        ):
-            response = await api.request(method, path, json=body)
-            if response.status_code >= 300:
-                raise RuntimeError(f"{method} {path}: {response.text}")
+    account = {
+        "name": "chaos",
+        "protocol": "IMAP",
+        "security": "none",
+        "host": HOST,
+        "port": dovecot.imap_port,
+        "username": "bob",
+        "password": USERS["bob"],
+        "after_fetch": "delete",
+    }
+    await harness.configure(services.api_port, TOKEN, account=account, smtp_port=smtp_port)
 
 
 Fault = Callable[[], Coroutine[Any, Any, str]]
@@ -345,15 +163,9 @@ async def desk_reasons(mongo: Mongo, database: str) -> Counter[str]:
         await client.close()
 
 
-def _state_dir() -> Path:
-    base = Path(tempfile.mkdtemp(prefix="mailroom-chaos-"))
-    base.chmod(0o755)  # the rabbitmq and Dovecot users must reach their directories
-    return base
-
-
 async def run(mails: int, fault_count: int, outage: float, seed: int, keep: bool) -> str:
     rng = random.Random(seed)
-    base = await asyncio.to_thread(_state_dir)
+    base = await asyncio.to_thread(harness.state_dir, "mailroom-chaos-")
     rabbit, mongo = RabbitNode(base), Mongo(base)
     database = "chaos"
     with contextlib.ExitStack() as servers:

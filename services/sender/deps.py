@@ -36,7 +36,7 @@ class SenderSettings(BaseSettings):
     caps the mails in flight (building, waiting for a connection, on the wire, recording).
     At least the SMTP ``concurrency`` (at most 32) so that every connection is kept busy."""
     batch_size: int = Field(default=64, ge=1, le=1000)
-    """Outbox writes (claims, send claims, outcomes) at most in one bulk write. Each mail in
+    """Outbox writes (claims, outcomes) at most in one bulk write. Each mail in
     flight has at most one write waiting, so the default (twice the prefetch) never splits
     what is waiting; a lower value bounds the size of one write to MongoDB."""
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
-from services.sender.compose import compose
+from services.sender.compose import compose, envelope_sender
+from services.sender.registry import AdapterDeps, Transports
 from services.sender.smtp import is_encrypted, open_connection, translate
+from services.sender.transport import CheckableTransport
 from shared.auth import NamedTokenProvider
 from shared.errors import MailroomError
 from shared.models.config import OutgoingConnection, SystemConfig
@@ -51,6 +53,8 @@ async def probe(
 ) -> ProbeReport:
     """Test ``connection``; with ``send_to``, send a test mail there (unless intercepted).
     A connection naming a credential takes its tokens from ``credentials``."""
+    if connection.protocol != "smtp":
+        return await _probe_adapter(connection, config, send_to=send_to, credentials=credentials)
     report = ProbeReport(
         ok=False,
         server=f"{connection.host}:{connection.effective_port}",
@@ -95,15 +99,50 @@ async def probe(
     return report
 
 
-async def _send_test(
-    smtp: aiosmtplib.SMTP, connection: OutgoingConnection, config: SystemConfig, send_to: str
-) -> str:
-    if config.system.intercepts:
-        return (
-            f"not sent: system flavour {config.system.flavour!r} is a test-archive flavour, "
-            "so outgoing mail is kept in the test archive instead of being sent"
-        )
-    mail = OutgoingMail(
+def _server(connection: OutgoingConnection) -> str:
+    """Where the connection sends to, as the report names it."""
+    if connection.protocol == "graph":
+        return connection.graph_url
+    if connection.protocol == "jmap":
+        return connection.jmap_session_url
+    return f"{connection.host}:{connection.effective_port}"
+
+
+async def _probe_adapter(
+    connection: OutgoingConnection,
+    config: SystemConfig,
+    *,
+    send_to: str | None,
+    credentials: CredentialRepo | None,
+) -> ProbeReport:
+    """The test of a connection sent through a registered adapter (Graph, JMAP): its
+    ``check`` (sign-in and what can be proven without sending), then, when asked, the test
+    mail through the same adapter the sender uses."""
+    report = ProbeReport(
+        ok=False,
+        server=_server(connection),
+        security=_server(connection).split(":", 1)[0],  # the URL's scheme: https (http: loopback)
+        intercepted=config.system.intercepts,
+    )
+    deps = AdapterDeps(credentials=(lambda: credentials) if credentials is not None else None)
+    transports = Transports(deps)
+    adapter = transports.adapter(connection.protocol)
+    try:
+        if isinstance(adapter, CheckableTransport):
+            sender = envelope_sender(compose(_test_mail(send_to or "probe@example.org"), config))
+            report.steps += await adapter.check(connection, sender=sender)
+        if send_to is not None:
+            report.test_mail = await _send_test(transports, connection, config, send_to)
+        report.ok = True
+    except MailroomError as exc:
+        report.error = str(exc)
+    finally:
+        await transports.close()
+    return report
+
+
+def _test_mail(send_to: str) -> OutgoingMail:
+    return OutgoingMail(
         mail_id=f"test-{new_id()}",
         kind="notification",
         automatic=True,
@@ -111,9 +150,26 @@ async def _send_test(
         subject=TEST_SUBJECT,
         text=TEST_TEXT,
     )
-    refused, reply = await smtp.send_message(
-        compose(mail, config), timeout=connection.send_timeout_ms / 1000
-    )
+
+
+async def _send_test(
+    via: aiosmtplib.SMTP | Transports,
+    connection: OutgoingConnection,
+    config: SystemConfig,
+    send_to: str,
+) -> str:
+    if config.system.intercepts:
+        return (
+            f"not sent: system flavour {config.system.flavour!r} is a test-archive flavour, "
+            "so outgoing mail is kept in the test archive instead of being sent"
+        )
+    message = compose(_test_mail(send_to), config)
+    if isinstance(via, Transports):
+        result = await via.send(message, connection, [send_to])
+        if result.reply is None or result.refused:
+            return f"refused: {'; '.join(f'{r}: {e}' for r, e in result.refused.items())}"
+        return f"sent to {send_to}: {result.reply}"
+    refused, reply = await via.send_message(message, timeout=connection.send_timeout_ms / 1000)
     if refused:
         return f"refused: {'; '.join(f'{r}: {e.code} {e.message}' for r, e in refused.items())}"
     return f"sent to {send_to}: 250 {reply}"

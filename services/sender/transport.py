@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from shared.models.config import OutgoingConnection
 
@@ -73,4 +73,16 @@ class OutgoingTransport(Protocol):
 
     async def close(self) -> None:
         """Release connections, if any are open."""
+        ...
+
+
+@runtime_checkable
+class CheckableTransport(Protocol):
+    """An adapter that can test a connection without sending (Graph, JMAP; SMTP's test is
+    its own, step by step, in ``probe``)."""
+
+    async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
+        """Sign in and prove what can be proven without sending a mail, as ``sender`` (the
+        From Mailroom would send with) when given; the steps done, for the report. Raise
+        Transient or Permanent (the server's own words, never a secret) on failure."""
         ...

@@ -9,14 +9,14 @@ from pydantic import BaseModel
 
 from shared.errors import MailroomError
 from shared.mailbox import open_mailbox
-from shared.mailbox.imap import ImapMailbox
 from shared.models.config import IncomingAccount
 from shared.store.credentials import CredentialRepo
 
 
 @runtime_checkable
 class HasFolders(Protocol):
-    """A mailbox adapter that can list the account's folders (IMAP; Graph and JMAP too)."""
+    """A mailbox adapter that can list the account's folders (IMAP, Graph, JMAP): the names
+    its ``folder`` and ``move_to_folder`` settings take."""
 
     async def folders(self) -> list[str]:
         """The account's folders."""
@@ -39,11 +39,13 @@ class ConnectionReport(BaseModel):
 async def check_connection(
     account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
 ) -> ConnectionReport:
-    """Connect, authenticate (Basic or OAuth 2.0), select the folder; never raises for a
-    server-side failure: it is the report's ``error``."""
+    """Connect through the account's registered adapter, authenticate (Basic or OAuth 2.0),
+    select the folder, list the folders (every adapter but POP3's) and check
+    ``move_to_folder``; never raises for a server-side failure: it is the report's
+    ``error``, the server's own words, never a secret."""
     report = ConnectionReport(
         account=account.name,
-        server=f"{account.host}:{account.effective_port}",
+        server=server_of(account),
         protocol=account.protocol,
         ok=False,
     )
@@ -52,7 +54,7 @@ async def check_connection(
         # Every command has its own timeout; this bounds the whole (connect, TLS, login,
         # token, select) for a server that trickles.
         status = await asyncio.wait_for(mailbox.connect(), timeout * 3)
-        missing = await _missing_move_folder(account, mailbox, timeout)
+        missing = await _check_folders(account, mailbox, timeout)
         if missing is not None:
             return report.model_copy(update={"error": missing})
     except TimeoutError:
@@ -71,20 +73,41 @@ async def check_connection(
     )
 
 
-async def _missing_move_folder(
-    account: IncomingAccount, mailbox: object, timeout: float
-) -> str | None:
-    """Why ``move_to_folder`` cannot take mail (it does not exist), or None."""
-    target = account.move_to_folder
-    if account.after_fetch != "move" or target is None or not isinstance(mailbox, HasFolders):
+async def _check_folders(account: IncomingAccount, mailbox: object, timeout: float) -> str | None:
+    """Why ``move_to_folder`` cannot take mail (it does not exist), or None. The folders
+    are listed whatever the disposal: for Graph's inbox (addressed by its well-known name)
+    that is the request that proves the app may read the mailbox."""
+    if not isinstance(mailbox, HasFolders):
         return None
     folders = await asyncio.wait_for(mailbox.folders(), timeout * 3)
-    if target in folders:
+    target = account.move_to_folder
+    if account.after_fetch != "move" or target is None:
+        return None
+    if _named(target, folders, account.protocol):
         return None
     return (
-        f"move_to_folder {target!r} does not exist for {account.username}@{account.host}: "
+        f"move_to_folder {target!r} does not exist for {account.username} at "
+        f"{server_of(account)}: "
         "create it on the server or choose one of: " + ", ".join(folders)
     )
+
+
+def _named(target: str, folders: list[str], protocol: str) -> bool:
+    """Whether ``target`` names one of ``folders`` as the adapter looks names up: INBOX in
+    any case everywhere, every Graph name in any case (Graph's lookup ignores case)."""
+    if target.upper() == "INBOX" or target in folders:
+        return True
+    return protocol == "GRAPH" and target.lower() in {f.lower() for f in folders}
+
+
+def server_of(account: IncomingAccount) -> str:
+    """Where the account's mail is, as reports name it: host and port, or the URL of a
+    Graph or JMAP account."""
+    if account.protocol == "GRAPH":
+        return account.graph_url
+    if account.protocol == "JMAP":
+        return account.jmap_session_url
+    return f"{account.host}:{account.effective_port}"
 
 
 class FolderReport(BaseModel):
@@ -100,12 +123,13 @@ async def list_folders(
     account: IncomingAccount, *, timeout: float, credentials: CredentialRepo | None = None
 ) -> FolderReport:
     """Connect and authenticate like :func:`check_connection`, then list the folders
-    (IMAP LIST); POP3 has only the inbox. Never raises for a server-side failure."""
-    report = FolderReport(account=account.name, server=f"{account.host}:{account.effective_port}")
+    (IMAP LIST, Graph's folder list, JMAP ``Mailbox/get``); POP3 has only the inbox. Never
+    raises for a server-side failure."""
+    report = FolderReport(account=account.name, server=server_of(account))
     if account.is_pop3:
         return report.model_copy(update={"folders": ["INBOX"]})
     mailbox = open_mailbox(account, timeout=timeout, credentials=credentials)
-    assert isinstance(mailbox, ImapMailbox)  # not POP3, see above
+    assert isinstance(mailbox, HasFolders)  # every adapter but POP3's, see above
     try:
         folders = await asyncio.wait_for(mailbox.folders(), timeout * 3)
     except TimeoutError:

@@ -140,6 +140,24 @@ GRAPH_SCOPE: Final = "https://graph.microsoft.com/.default"
 _GRAPH = hints(group="Server", applies_to={"protocol": ("GRAPH",)})
 
 
+def _jmap_host(values: object) -> object:
+    """Fill ``host`` from ``jmap_url`` when it is given and ``host`` is not: the URL names
+    the server, so a JMAP account or connection with one needs no host."""
+    if not isinstance(values, dict) or values.get("host") or not values.get("jmap_url"):
+        return values
+    return {**values, "host": urlsplit(str(values["jmap_url"])).hostname or ""}
+
+
+def _need_host(host: str, protocol: str) -> None:
+    """Refuse a missing host (``host`` has a default so the protocols that do not need it,
+    GRAPH and JMAP with a URL, can leave it out on every surface)."""
+    if not host:
+        raise ValueError(
+            f"host: give the server's host name or IP address (protocol {protocol}; only "
+            "GRAPH, and JMAP with jmap_url, need none)"
+        )
+
+
 def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
     """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
     account or connection needs neither: its server is the URL."""
@@ -155,6 +173,9 @@ def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
 
 
 FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
+_HOST_PROTOCOLS = ("IMAP", "IMAPS", "POP3", "POP3S", "JMAP")
+"""Protocols whose server is host and port (JMAP: when ``jmap_url`` is empty); GRAPH's is
+``graph_url``."""
 """Protocols with folders (and so a folder to fetch from and a start position)."""
 JMAP_WELL_KNOWN = "/.well-known/jmap"
 _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
@@ -182,8 +203,18 @@ class IncomingAccount(_View):
     scheme): ``STARTTLS`` requires the upgrade, ``auto`` upgrades when the server offers it
     and otherwise refuses to send the password in clear, ``none`` sends it in clear (an
     explicit, logged choice)."""
-    host: HostName = Field(max_length=255, title="Host", json_schema_extra=hints(group="Server"))
-    """The mail server's host name."""
+    host: HostName = Field(
+        default="",
+        max_length=255,
+        title="Host",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": _HOST_PROTOCOLS},
+            placeholder_by={"protocol": {"JMAP": "from jmap_url"}},
+        ),
+    )
+    """The mail server's host name; GRAPH needs none (its server is ``graph_url``), nor does
+    JMAP with ``jmap_url``."""
     port: int | None = Field(
         default=None,
         ge=1,
@@ -192,6 +223,7 @@ class IncomingAccount(_View):
         json_schema_extra=hints(
             group="Server",
             placeholder_by={"protocol": {k: str(v) for k, v in MAILBOX_PORTS.items()}},
+            applies_to={"protocol": _HOST_PROTOCOLS},
         ),
     )
     """The server port; empty: the protocol's standard port (143, 993, 110, 995, 443)."""
@@ -262,7 +294,7 @@ class IncomingAccount(_View):
         title="Move to folder",
         json_schema_extra=hints(
             group="Mailbox",
-            applies_to={"protocol": (*IMAP_PROTOCOLS, "GRAPH"), "after_fetch": ("move",)},
+            applies_to={"protocol": FOLDER_PROTOCOLS, "after_fetch": ("move",)},
         ),
     )
     """The folder fetched mail is moved to with ``after_fetch`` ``move``; it must exist
@@ -457,10 +489,13 @@ class IncomingAccount(_View):
     def _graph_server(cls, values: object) -> object:
         if isinstance(values, dict) and values.get("protocol") == "GRAPH":
             return _graph_host(values, "graph_url", scope=True)
+        if isinstance(values, dict) and values.get("protocol") == "JMAP":
+            return _jmap_host(values)
         return values
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
+        _need_host(self.host, self.protocol)
         if self.protocol == "GRAPH":
             self._graph_fits()
         elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
@@ -501,8 +536,8 @@ class IncomingAccount(_View):
             raise ValueError("a credential signs in with OAuth 2.0: set auth oauth2 with it")
         if self.start_position != "all" and self.is_pop3:
             raise ValueError(
-                "start_position applies to IMAP and GRAPH only: POP3 takes and deletes all mail "
-                "in the maildrop"
+                "start_position applies to IMAP, GRAPH and JMAP only: POP3 takes and deletes all "
+                "mail in the maildrop"
             )
         if (self.start_position == "since") != (self.start_date is not None):
             raise ValueError("start_position 'since' needs start_date, and only it takes one")
@@ -667,9 +702,17 @@ class OutgoingConnection(_View):
     """graph: the mailbox mail is sent from (a shared mailbox the app may send as); empty:
     the username's mailbox."""
     host: HostName = Field(
-        max_length=255, title="SMTP server", json_schema_extra=hints(group="Server")
+        default="",
+        max_length=255,
+        title="SMTP server",
+        json_schema_extra=hints(
+            group="Server",
+            applies_to={"protocol": ("smtp", "jmap")},
+            placeholder_by={"protocol": {"jmap": "from jmap_url"}},
+        ),
     )
-    """The SMTP server's host name (JMAP: the server's, when ``jmap_url`` is empty)."""
+    """The SMTP server's host name (JMAP: the server's, needed only when ``jmap_url`` is
+    empty; graph needs none, its server is ``graph_url``)."""
     jmap_url: str | None = Field(
         default=None,
         max_length=2048,
@@ -689,11 +732,14 @@ class OutgoingConnection(_View):
         json_schema_extra=hints(
             group="Server",
             placeholder_by={"security": {k: str(v) for k, v in SMTP_PORTS.items()}},
+            applies_to={"protocol": ("smtp", "jmap")},
         ),
     )
     """The server port; empty: the standard one for the security mode (25, 587, 465)."""
     security: SmtpSecurity = Field(
-        default="starttls", title="Security", json_schema_extra=hints(group="Server")
+        default="starttls",
+        title="Security",
+        json_schema_extra=hints(group="Server", applies_to={"protocol": ("smtp",)}),
     )
     """``starttls`` upgrades the connection (CSM's "TLS"), ``tls`` is TLS from the first byte
     (CSM's "SSL", SMTPS), ``auto`` upgrades when the server offers STARTTLS and otherwise
@@ -821,10 +867,13 @@ class OutgoingConnection(_View):
     def _graph_server(cls, values: object) -> object:
         if isinstance(values, dict) and values.get("protocol") == "graph":
             return _graph_host(values, "graph_url", scope=bool(values.get("client_id")))
+        if isinstance(values, dict) and values.get("protocol") == "jmap":
+            return _jmap_host(values)
         return values
 
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
+        _need_host(self.host, self.protocol)
         if self.protocol == "graph":
             if self.auth != "oauth2" and self.credentials_from is None:
                 raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import bench_counts
 from shared.errors import Duplicate, StoreError
 from shared.store._errors import Repo, mongo_errors
 
@@ -153,7 +154,11 @@ async def open_store(url: str, database: str, *, timeout_ms: int = 10_000) -> St
     """
     with mongo_errors("open_store"):
         client: AsyncMongoClient[Doc] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, uuidRepresentation="standard"
+            url,
+            serverSelectionTimeoutMS=timeout_ms,
+            tz_aware=True,
+            uuidRepresentation="standard",
+            event_listeners=bench_counts.event_listeners(),  # none unless a bench asks
         )
     store = Store(client, database)
     try:

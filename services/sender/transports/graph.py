@@ -23,7 +23,9 @@ To/Cc recipient, so a send to fewer recipients than the headers name is refused.
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 
@@ -90,6 +92,31 @@ class GraphTransport:
             return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
         return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
 
+    async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
+        """Obtain a Graph token and read its granted permissions. Graph documents no request
+        that proves ``sendMail`` rights without sending (reading the mailbox needs Mail.Read,
+        which a send-only app lacks), so the token's ``roles`` (app permissions) or ``scp``
+        (delegated) claim is read when it is a JWT, as Entra ID issues them; an opaque
+        token leaves Mail.Send and the application access policy to a real send."""
+        client = self._client(connection)
+        provider, _ = self._provider(connection)
+        granted = token_permissions(await provider.token())
+        steps = [f"OAuth 2.0 token for {client.where} obtained"]
+        if granted is None:
+            steps.append(
+                "the token is opaque: Mail.Send and the mailbox's application access policy "
+                "are proven only by sending (Test Account sends a real mail)"
+            )
+        elif not {"Mail.Send", "Mail.Send.Shared"} & granted:
+            raise Permanent(
+                f"{client.where}: the token grants no Mail.Send (it grants "
+                f"{', '.join(sorted(granted)) or 'nothing'}): grant the app the Microsoft "
+                "Graph permission Mail.Send and an admin consent"
+            )
+        else:
+            steps.append("the token grants Mail.Send")
+        return steps
+
     async def close(self) -> None:
         """Close every HTTPS client."""
         clients, self._clients = list(self._clients.values()), {}
@@ -144,6 +171,23 @@ class GraphTransport:
             )
         # The key holds the secret: it stays in this process's memory only, never logged.
         return self._providers[key], (conn.client_id, conn.authority, str(id(self._providers[key])))
+
+
+def token_permissions(token: str) -> set[str] | None:
+    """The permissions a JWT access token grants (``roles`` and ``scp`` claims), or None
+    for an opaque token. Only read, never verified: Graph checks it, this only reports."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(claims, dict) or not ({"roles", "scp"} & claims.keys()):
+        return None
+    roles = claims.get("roles") or []
+    scopes = str(claims.get("scp") or "").split()
+    return {str(r) for r in (roles if isinstance(roles, list) else [])} | set(scopes)
 
 
 def _mime(message: EmailMessage, hidden: list[str]) -> bytes:

@@ -98,19 +98,7 @@ class JmapTransport:
         sender = envelope_sender(message)
         rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
         account = self._account(client)
-        mailboxes, identities = await client.call(
-            [
-                ["Mailbox/get", {"accountId": account, "properties": ["role"]}, "m"],
-                ["Identity/get", {"accountId": account}, "i"],
-            ],
-            using=USING,
-        )
-        identity = choose_identity(identities["list"], sender)
-        if identity is None:
-            raise Permanent(f"no JMAP identity of {client.where} may send as {sender}")
-        target = sent_mailbox(mailboxes["list"])
-        if target is None:
-            raise Permanent(f"JMAP account of {client.where} has no Sent or Drafts mailbox")
+        identity, target, _ = await self._identity_and_target(client, sender)
         blob = await client.upload(wire_bytes(message))
         if starting is not None:
             await starting()
@@ -169,6 +157,41 @@ class JmapTransport:
             found = got.get("list") or [{}]
             status = found[0].get("deliveryStatus")
         return reply_of(str(created["id"]), status or {}, rcpts)
+
+    async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
+        """The session (with submission), ``Identity/get`` and the Sent mailbox, as a send
+        would take them, without submitting anything."""
+        client = await self._client(connection)
+        steps = [f"JMAP session of {client.where} offers submission"]
+        _, _, identities = await self._identity_and_target(client, sender)
+        names = ", ".join(str(i.get("email") or i.get("name") or i["id"]) for i in identities)
+        steps.append(f"Identity/get: {names}" + (f"; sending as {sender}" if sender else ""))
+        return steps
+
+    async def _identity_and_target(
+        self, client: JmapClient, sender: str | None
+    ) -> tuple[str, str, list[Json]]:
+        """The identity that may send as ``sender`` (any when None), the mailbox a sent
+        mail is imported into, and every identity; Permanent when one is missing."""
+        account = self._account(client)
+        mailboxes, identities = await client.call(
+            [
+                ["Mailbox/get", {"accountId": account, "properties": ["role"]}, "m"],
+                ["Identity/get", {"accountId": account}, "i"],
+            ],
+            using=USING,
+        )
+        found = list(identities["list"])
+        if sender is None:
+            identity = str(found[0]["id"]) if found else None
+        else:
+            identity = choose_identity(found, sender)
+        if identity is None:
+            raise Permanent(f"no JMAP identity of {client.where} may send as {sender or 'anyone'}")
+        target = sent_mailbox(mailboxes["list"])
+        if target is None:
+            raise Permanent(f"JMAP account of {client.where} has no Sent or Drafts mailbox")
+        return identity, target, found
 
     async def close(self) -> None:
         """Close every HTTP client."""

@@ -201,6 +201,28 @@ class GraphMailbox:
 
     # --- folders -------------------------------------------------------------------------
 
+    async def folders(self) -> list[str]:
+        """Every folder of the mailbox as a display-name path (``Inbox/Support``), the inbox
+        first: the names ``folder`` and ``move_to_folder`` take (List mailFolders and List
+        childFolders, level by level)."""
+        paths: list[str] = []
+        level = [("", self._client.url("/mailFolders"))]
+        while level:
+            below: list[tuple[str, str]] = []
+            for prefix, listing in level:
+                url: str | None = listing + "?$top=100"
+                while url:
+                    page = (await self._client.request("GET", url)).json()
+                    for folder in page.get("value", []):
+                        path = prefix + str(folder["displayName"])
+                        paths.append(path)
+                        if int(folder.get("childFolderCount") or 0) > 0:
+                            children = f"/mailFolders/{folder['id']}/childFolders"
+                            below.append((path + "/", self._client.url(children)))
+                    url = page.get("@odata.nextLink")
+            level = below
+        return sorted(paths, key=lambda p: (p.lower() != "inbox", p.lower()))
+
     async def _folder(self, path: str) -> str:
         """The id of the folder named ``path`` (``Parent/Child`` by display names, found in
         the folder list level by level); ``INBOX`` is Graph's well-known ``inbox``, whatever

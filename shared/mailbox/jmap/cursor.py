@@ -66,6 +66,26 @@ def oldest_first(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(emails, key=lambda e: (str(e.get("receivedAt", "")), str(e["id"])))
 
 
+def _path(mailbox: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -> str:
+    """The mailbox's full name, ``Parent/Child``."""
+    parts, seen = [str(mailbox.get("name", ""))], {mailbox["id"]}
+    parent = mailbox.get("parentId")
+    while parent in by_id and parent not in seen:
+        seen.add(parent)
+        parts.append(str(by_id[parent].get("name", "")))
+        parent = by_id[parent].get("parentId")
+    return "/".join(reversed(parts))
+
+
+def mailbox_paths(mailboxes: list[dict[str, Any]]) -> list[str]:
+    """The folder names an account setting can take: ``INBOX`` for the inbox (role), the
+    others by full name, sorted."""
+    by_id = {m["id"]: m for m in mailboxes}
+    inbox = [m for m in mailboxes if m.get("role") == "inbox"]
+    rest = sorted(_path(m, by_id) for m in mailboxes if m.get("role") != "inbox")
+    return (["INBOX"] if inbox else []) + rest
+
+
 def find_mailbox(mailboxes: list[dict[str, Any]], folder: str) -> dict[str, Any] | None:
     """The mailbox a folder setting names: ``INBOX`` (any case) is the one with role inbox;
     otherwise the full name (``Parent/Child``), the name, or a role of that name."""
@@ -73,17 +93,8 @@ def find_mailbox(mailboxes: list[dict[str, Any]], folder: str) -> dict[str, Any]
         return next((m for m in mailboxes if m.get("role") == "inbox"), None)
     by_id = {m["id"]: m for m in mailboxes}
 
-    def path(mailbox: dict[str, Any]) -> str:
-        parts, seen = [str(mailbox.get("name", ""))], {mailbox["id"]}
-        parent = mailbox.get("parentId")
-        while parent in by_id and parent not in seen:
-            seen.add(parent)
-            parts.append(str(by_id[parent].get("name", "")))
-            parent = by_id[parent].get("parentId")
-        return "/".join(reversed(parts))
-
     for match in (
-        lambda m: path(m) == folder,
+        lambda m: _path(m, by_id) == folder,
         lambda m: m.get("name") == folder,
         lambda m: m.get("role") == folder.lower(),
     ):

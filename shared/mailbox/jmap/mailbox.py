@@ -42,6 +42,7 @@ from shared.mailbox.jmap.cursor import (
     after_second,
     find_mailbox,
     is_candidate,
+    mailbox_paths,
     oldest_first,
 )
 from shared.models.config import IncomingAccount
@@ -121,6 +122,15 @@ class JmapMailbox:
             exists=mailbox.get("totalEmails"),
             supports_idle=session.event_source_url is not None and self._push_works,
         )
+
+    async def folders(self) -> list[str]:
+        """Every mailbox of the account by its full name (``Parent/Child``, what ``folder``
+        and ``move_to_folder`` take), the inbox first as ``INBOX``."""
+        await self._client.connect()
+        (result,) = await self._call(
+            [["Mailbox/get", {"properties": ["name", "role", "parentId"]}, "m"]]
+        )
+        return mailbox_paths(list(result["list"]))
 
     async def list_new(self, cursor: str | None) -> Listing:
         """New mail in the folder since ``cursor`` (or per the start position), oldest first."""

@@ -72,4 +72,7 @@ async def test_api_takes_a_start_position(api: httpx.AsyncClient) -> None:
     assert created.status_code == 201, created.text
     assert created.json()["start_date"] == "2026-01-31"
     refused = await api.post("/accounts", json=body | {"name": "pop", "protocol": "POP3S"})
-    assert refused.status_code >= 400 and "IMAP only" in refused.text
+    assert (
+        refused.status_code >= 400
+        and "start_position applies to IMAP, GRAPH and JMAP only" in refused.text
+    )

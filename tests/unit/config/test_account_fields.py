@@ -135,7 +135,9 @@ def test_the_specs_read_the_models_declarations() -> None:
     assert specs["protocol"].kind == "choice"
     assert specs["protocol"].choices == ("IMAP", "IMAPS", "POP3", "POP3S", "GRAPH", "JMAP")
     assert specs["protocol"].default == "IMAPS"
-    assert specs["host"].required and specs["host"].title == "Host"
+    # GRAPH needs no host, nor JMAP with a jmap_url: the model refuses a missing one for
+    # the others, so no surface may require it.
+    assert not specs["host"].required and specs["host"].title == "Host"
     assert specs["enabled"].kind == "bool" and specs["port"].kind == "number"
     assert specs["port"].integer and specs["port"].nullable
     assert specs["start_date"].kind == "date" and specs["password"].kind == "secret"
@@ -160,6 +162,11 @@ def test_applies_follows_the_protocol_and_the_auth_method() -> None:
     assert not specs["security"].applies(new)  # IMAPS is TLS from the first byte
     assert not specs["start_date"].applies(new)
     assert specs["start_date"].applies(new | {"start_position": "since"})
+    assert not specs["host"].applies(new | {"protocol": "GRAPH"})
+    assert specs["host"].applies(new | {"protocol": "JMAP"})
+    assert specs["host"].placeholder_for({"protocol": "JMAP"}) == "from jmap_url"
+    smtp = {s.name: s for s in outgoing_fields()}
+    assert not smtp["host"].applies(defaults(outgoing_fields()) | {"protocol": "graph"})
 
 
 def test_password_stdin_reads_the_secret_the_auth_method_needs(
@@ -182,8 +189,9 @@ def test_reset_puts_a_field_back_to_its_default() -> None:
         "port": None,
         "username": None,
     }
-    with pytest.raises(typer.BadParameter, match="host"):
-        given_fields(specs, values | {"reset": ["host"]})
+    assert given_fields(specs, values | {"reset": ["host"]})["host"] == ""
+    with pytest.raises(typer.BadParameter, match="password"):
+        given_fields(specs, values | {"reset": ["password"]})
 
 
 class Tiny(BaseModel):

@@ -59,7 +59,7 @@ def test_no_starttls_offered_means_no_password_in_clear(security: str) -> None:
 
 
 def test_start_position_is_for_imap_and_since_needs_a_date() -> None:
-    with pytest.raises(ValidationError, match="IMAP and GRAPH only"):
+    with pytest.raises(ValidationError, match="IMAP, GRAPH and JMAP only"):
         make(protocol="POP3S", start_position="new")
     with pytest.raises(ValidationError, match="needs start_date"):
         make(protocol="IMAPS", start_position="since")

@@ -48,3 +48,22 @@ def test_a_graph_connection_sends_with_oauth2() -> None:
     assert conn.scope == GRAPH_SCOPE
     with pytest.raises(ValidationError, match=r"OAuth 2\.0 only"):
         OutgoingConnection.model_validate({"protocol": "graph", "username": "u", "password": "p"})
+
+
+def test_a_jmap_account_or_connection_with_a_url_needs_no_host() -> None:
+    url = "https://jmap.example.org/.well-known/jmap"
+    basic = {"username": "u", "password": "pw", "jmap_url": url}
+    account = IncomingAccount.model_validate({"name": "j", "protocol": "JMAP", **basic})
+    assert account.host == "jmap.example.org" and account.jmap_session_url == url
+    conn = OutgoingConnection.model_validate({"protocol": "jmap", **basic})
+    assert conn.host == "jmap.example.org"
+
+
+@pytest.mark.parametrize("protocol", ["IMAPS", "POP3", "JMAP"])
+def test_every_other_account_still_needs_its_host(protocol: str) -> None:
+    with pytest.raises(ValidationError, match="host: give the server's host name"):
+        IncomingAccount.model_validate(
+            {"name": "x", "protocol": protocol, "username": "u", "password": "pw"}
+        )
+    with pytest.raises(ValidationError, match="host: give the server's host name"):
+        OutgoingConnection.model_validate({"username": "u", "password": "pw"})

@@ -1,0 +1,112 @@
+"""MongoDB commands and RabbitMQ publishes counted per process, for the benchmarks.
+
+Off unless ``MAILROOM_BENCH_COUNTS`` names a file prefix (``bench/e2e.py`` sets it). Then the
+first store client of the process gets a PyMongo command listener (commands and their round
+trips in microseconds, by command name), every AMQP publish of the
+process is counted, and a thread writes the counts to ``<prefix>.<pid>`` as JSON twice a
+second, so a benchmark can read them while the service runs and diff two readings (start-up
+and shutdown commands then stay out of its figures). Nothing is counted, wrapped or written
+when the variable is unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiormq
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
+
+ENV = "MAILROOM_BENCH_COUNTS"
+WRITE_EVERY_SECONDS = 0.5
+
+
+class Counts(CommandListener):
+    """The counts of one process; written to its file by a daemon thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.commands: Counter[str] = Counter()
+        self.micros: Counter[str] = Counter()
+        self.publishes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def started(self, event: CommandStartedEvent) -> None:
+        """Count one command sent to MongoDB, by its name (insert, find, update, ...)."""
+        with self._lock:
+            self.commands[event.command_name] += 1
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        """Add the command's round trip to its name's total (where MongoDB time goes)."""
+        with self._lock:
+            self.micros[event.command_name] += event.duration_micros
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        """Add the failed command's round trip to its name's total."""
+        with self._lock:
+            self.micros[event.command_name] += event.duration_micros
+
+    def published(self, routing_key: str) -> None:
+        """Count one AMQP publish, by routing key."""
+        with self._lock:
+            self.publishes[routing_key] += 1
+
+    def write(self) -> None:
+        """Replace the file with the counts so far (atomically: readers never see half)."""
+        with self._lock:
+            data = {
+                "commands": dict(self.commands),
+                "micros": dict(self.micros),
+                "publishes": dict(self.publishes),
+            }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self.path)
+
+    def _write_forever(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(WRITE_EVERY_SECONDS):
+            # The bench may have removed its directory already: it no longer reads then.
+            with contextlib.suppress(OSError):
+                self.write()
+
+
+_counts: Counts | None = None
+
+
+def event_listeners() -> list[CommandListener]:
+    """The command listeners for a new store client: the process's counter when
+    ``MAILROOM_BENCH_COUNTS`` is set (started on first use), otherwise none."""
+    global _counts
+    prefix = os.environ.get(ENV)
+    if not prefix:
+        return []
+    if _counts is None:
+        _counts = Counts(Path(f"{prefix}.{os.getpid()}"))
+        _count_publishes(_counts)
+        threading.Thread(target=_counts._write_forever, name="bench-counts", daemon=True).start()
+    return [_counts]
+
+
+def _count_publishes(counts: Counts) -> None:
+    """Count every AMQP publish of the process: FastStream's, ``publish_many``'s and the
+    retry tiers' all end in aiormq's ``basic_publish``, the one place that sees them all."""
+    original = aiormq.Channel.basic_publish
+
+    @functools.wraps(original)
+    async def basic_publish(self: aiormq.Channel, *args: Any, **kwargs: Any) -> Any:
+        counts.published(str(kwargs.get("routing_key", "")))
+        return await original(self, *args, **kwargs)
+
+    aiormq.Channel.basic_publish = basic_publish  # type: ignore[method-assign]
