@@ -1,4 +1,4 @@
-"""Credential health: what is wrong or about to expire with each OAuth 2.0 credential, the
+"""Credential health: what is wrong or about to expire with each named credential, the
 alerts that say so, and the Prometheus gauges of seconds to expiry.
 
 :func:`assess` is pure: a credential, its state and the time give a :class:`CredentialReport`
@@ -6,7 +6,8 @@ with its conditions:
 
 condition                 when                                                  alert
 token_refused             the issuer refused the last token (revoked consent,   at once
-                          expired secret, withdrawn delegation)
+                          expired secret, withdrawn delegation), or a server
+                          refused a static API token
 client_secret_expiring    ``client_secret_expires`` within the warning days     daily
 certificate_expiring      the certificate's notAfter within the warning days    daily
 refresh_token_expiring    Microsoft delegated: the refresh token unused for     daily
@@ -88,12 +89,14 @@ def assess(
     conditions: list[Condition] = []
     name = credential.name
     if _refused(state):
-        conditions.append(
-            Condition(
-                kind="token_refused",
-                text=f"credential {name}: no token: {state.last_error or 'consent refused'}",
+        text = f"credential {name}: no token: {state.last_error or 'consent refused'}"
+        if credential.static:
+            text = (
+                f"credential {name}: a server refused its API token: {state.last_error}; "
+                f"create a new token and set it with `mailroom credentials set {name} "
+                "--token-stdin`"
             )
-        )
+        conditions.append(Condition(kind="token_refused", text=text))
     secret_expires = None
     if credential.client_secret_expires is not None:
         day = credential.client_secret_expires
@@ -183,7 +186,7 @@ def alert_mail(
         kind="notification",
         automatic=True,
         to=recipients,
-        subject=f"OAuth 2.0 credential {name}: {condition.kind.replace('_', ' ')}",
+        subject=f"Credential {name}: {condition.kind.replace('_', ' ')}",
         text=(
             f"{condition.text}\n\nAccounts signing in with this credential stop fetching and "
             "sending once it fails. `mailroom credentials show "

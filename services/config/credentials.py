@@ -62,8 +62,10 @@ APP_FIELDS = (
     "certificate",
     "authority",
     "scopes",
+    "token",
 )
-"""A change to one of these makes an existing consent useless: it is dropped."""
+"""A change to one of these makes an existing consent useless: it is dropped (and a static
+credential a server refused is no longer failing once its token is replaced)."""
 
 
 class CredentialShown(BaseModel):

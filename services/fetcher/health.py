@@ -25,11 +25,15 @@ async def record_round(
 ) -> None:
     """Record a round of ``account``: good when ``error`` is None, else failed ``failures``
     times in a row. A refused login or token counts as an auth error, and so does any
-    failure to get a token (the provider noted it as its own last error)."""
+    failure to get a token (the provider noted it as its own last error). A refused login
+    with a named credential's static token marks that credential failing."""
     credential = _credential(mailbox)
     tokens = getattr(mailbox, "tokens", None)
-    if error is None and isinstance(tokens, NamedTokenProvider):
-        await tokens.login_ok()
+    if isinstance(tokens, NamedTokenProvider):
+        if error is None:
+            await tokens.login_ok()
+        elif isinstance(error, AuthFailed):
+            await tokens.refused(str(error))
     text = None if error is None else str(error) or type(error).__name__
     token_failed = credential is not None and text is not None and credential.last_error == text
     try:

@@ -100,10 +100,14 @@ class _Session:
                     raise
                 # The token may have been revoked or expired early: ask anew next time.
                 provider.invalidate()
-                raise Transient(
-                    f"SMTP server {server_name(conn)} refused the OAuth 2.0 token for user "
+                text = (
+                    f"SMTP server {server_name(conn)} refused the token (XOAUTH2) for user "
                     f"{conn.username!r}: {exc.code} {exc.message}"
-                ) from exc
+                )
+                if isinstance(provider, NamedTokenProvider):
+                    # A static token has no issuer to ask again: this refusal is its verdict.
+                    await provider.refused(text)
+                raise Transient(text) from exc
             if isinstance(provider, NamedTokenProvider):
                 await provider.login_ok()
             self._smtp, self._settings = smtp, conn

@@ -14,6 +14,12 @@ than overwriting the newer refresh token with its own.
 Every outcome is noted on the credential's state (last token and expiry, or the issuer's
 error text, and consent ``failing`` when a delegated refresh was refused), which credential
 health and its alerts read.
+
+A static credential (flow ``api_token``) has no issuer: its token is read from the store and
+given as it is, with no expiry, until a server refuses it. Then there is nobody to ask for
+another: whoever met the refusal calls :meth:`NamedTokenProvider.refused` with the server's
+text, which marks the credential ``failing`` (and alerts) until a server accepts it again
+or an administrator sets a new token; the next token is read from the store again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from shared.auth.errors import AuthFailed
@@ -74,6 +81,10 @@ class NamedTokenProvider:
         self._clock = clock
         self._cache = TokenCache(clock)
         self._lock = asyncio.Lock()
+        self._static: str | None = None
+        """A static credential's token, kept until a server refuses it."""
+        self._is_static = False
+        """The credential was a static one when last read."""
 
     @property
     def name(self) -> str:
@@ -86,12 +97,16 @@ class NamedTokenProvider:
         return self._cache.health
 
     def invalidate(self) -> None:
-        """Forget the current token (a server refused it); the next call asks anew."""
+        """Forget the current token (a server refused it); the next call asks anew (a
+        static token: reads it from the store again, where it may have been replaced)."""
         self._cache.forget()
+        self._static = None
 
     async def token(self) -> str:
         """The current token, or a new one when it is near expiry."""
         async with self._lock:
+            if self._static is not None:
+                return self._static
             if (token := self._cache.fresh()) is not None:
                 return token
             credential = await self._repo.get(name=self._name)
@@ -99,6 +114,9 @@ class NamedTokenProvider:
             REDACTOR.register(
                 *(s.get_secret_value() for s in credential.secrets() if s is not None)
             )
+            self._is_static = credential.static
+            if credential.static:
+                return await self._take_static(credential)
             try:
                 got = await self._acquire(credential)
             except MailroomError as exc:
@@ -111,7 +129,32 @@ class NamedTokenProvider:
 
     async def login_ok(self) -> None:
         """A mail server accepted a login with this credential's token."""
-        await self._note(last_login_at=_utc(self._clock()))
+        if self._is_static:
+            # The server is a static token's only judge: its yes ends an earlier refusal.
+            await self._note(last_login_at=_utc(self._clock()), consent="not_needed")
+        else:
+            await self._note(last_login_at=_utc(self._clock()))
+
+    async def refused(self, text: str) -> None:
+        """A mail server refused this credential's token, saying ``text``. A static token is
+        then marked failing with that text (and the alert goes out); an OAuth 2.0 token was
+        invalidated already and its issuer answers at the next refresh, so nothing is done."""
+        if not self._is_static:
+            return
+        self._static = None
+        now = self._cache.failed(text)
+        await self._note(last_error=text, last_error_at=now, consent="failing")
+        if self._on_refused is not None:
+            await self._on_refused(self._name)
+
+    async def _take_static(self, credential: Credential) -> str:
+        assert credential.token is not None  # the model requires it for a static credential
+        token = credential.token.get_secret_value()
+        now = _utc(self._clock())
+        self._static = token
+        self._cache.health = replace(self._cache.health, last_token_at=now, expires_at=None)
+        await self._note(last_token_at=now, token_expires_at=None)
+        return token
 
     async def _acquire(self, credential: Credential) -> Token:
         if credential.flow == "client_credentials":

@@ -368,8 +368,9 @@ class IncomingAccount(_View):
         title="Credential",
         json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("oauth2",)}),
     )
-    """A named OAuth 2.0 credential (``mailroom credentials``) to sign in with, in place of
-    the client fields here; the username is the mailbox it logs in to."""
+    """A named credential (``mailroom credentials``) to sign in with, in place of the client
+    fields here: an OAuth 2.0 one, or a static API token (Fastmail, Stalwart) sent as the
+    bearer token; the username is the mailbox it logs in to."""
     start_position: Literal["all", "new", "since"] = Field(
         default="all",
         title="Start with",
@@ -822,8 +823,9 @@ class OutgoingConnection(_View):
         title="Credential",
         json_schema_extra=hints(group="Sign-in", applies_to={"auth": ("oauth2",)}),
     )
-    """A named OAuth 2.0 credential (``mailroom credentials``) to sign in with, in place of
-    the client fields here; the username is the mailbox it sends as."""
+    """A named credential (``mailroom credentials``) to sign in with, in place of the client
+    fields here: an OAuth 2.0 one, or a static API token (Fastmail, Stalwart) sent as the
+    bearer token; the username is the mailbox it sends as."""
     credentials_from: str | None = Field(
         default=None,
         max_length=64,

@@ -1,10 +1,11 @@
-"""Named OAuth 2.0 credentials (the credentials manager): one declaration per field.
+"""Named credentials (the credentials manager): one declaration per field.
 
 A :class:`Credential` is what an administrator enters once — provider, flow, app
-registration, scopes, the client secret's expiry date — and then names from the incoming and
-outgoing side of any number of accounts (their ``credential`` field). Secrets
-(``client_secret``, ``service_account_key``) are stored sealed with the project's
-``SecretBox`` and shown on every surface only as set / not set.
+registration, scopes, the client secret's expiry date, or a server's API token — and then
+names from the incoming and outgoing side of any number of accounts (their ``credential``
+field). Secrets (``client_secret``, ``certificate``, ``service_account_key``, ``token``) are
+stored sealed with the project's ``SecretBox`` and shown on every surface only as set / not
+set.
 
 What Mailroom learns while using a credential (consent, the token cache with its refresh
 token, token expiry, last login, last error) is not configuration: it lives beside it as a
@@ -17,6 +18,13 @@ flow per provider::
                device_code          a user consents on another device with a short code
     google     service_account      domain-wide delegation, JWT bearer grant per mailbox user
                authorization_code   a user consents in a browser; refresh token kept
+    static     api_token            a token the mail server issued (Fastmail's or Stalwart's
+                                    API token), sent as it is as the bearer token; no issuer,
+                                    no expiry: it is good until the server refuses it
+
+The provider of a static token is ``static`` rather than the server's name: Mailroom does
+nothing server-specific with it, and one kind serves every server that takes a bearer token
+it issued itself.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ from shared.models.field_hints import hints
 from shared.models.messages import HeaderText
 
 CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-Provider = Literal["microsoft", "google"]
-Flow = Literal["client_credentials", "authorization_code", "device_code", "service_account"]
+Provider = Literal["microsoft", "google", "static"]
+Flow = Literal[
+    "client_credentials", "authorization_code", "device_code", "service_account", "api_token"
+]
 FLOWS: Final[dict[str, tuple[str, ...]]] = {
     "microsoft": ("client_credentials", "authorization_code", "device_code"),
     "google": ("service_account", "authorization_code"),
+    "static": ("api_token",),
 }
 """The flows each provider offers."""
 DELEGATED: Final = ("authorization_code", "device_code")
@@ -50,15 +61,30 @@ MICROSOFT_SCOPES: Final = (
 """Delegated Microsoft 365 mail scopes (``offline_access`` brings the refresh token)."""
 GOOGLE_SCOPES: Final = ("https://mail.google.com/",)
 
-_MS = {"provider": ("microsoft",)}
-_SECRET_FLOWS = {"flow": ("client_credentials", "authorization_code", "device_code")}
+_OAUTH = {"provider": ("microsoft", "google")}
+"""The fields of an OAuth 2.0 app registration, which a static token has none of."""
+_OAUTH_FIELDS = (
+    "client_id",
+    "client_secret",
+    "client_secret_expires",
+    "certificate",
+    "service_account_key",
+    "authority",
+    "scopes",
+    "redirect_uri",
+    "ca_file",
+)
+_SECRET_FLOWS = {
+    **_OAUTH,
+    "flow": ("client_credentials", "authorization_code", "device_code"),
+}
 _CONFIDENTIAL_FLOWS = ("client_credentials", "authorization_code")
 """The flows of a confidential client, which may sign with a certificate (a device-code app
 is a public client)."""
 
 
 class Credential(BaseModel):
-    """An OAuth 2.0 app registration and how Mailroom signs in with it."""
+    """An OAuth 2.0 app registration and how Mailroom signs in with it, or a static token."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -67,15 +93,20 @@ class Credential(BaseModel):
     provider: Provider = Field(
         default="microsoft", title="Provider", json_schema_extra=hints(group="Credential")
     )
-    """``microsoft`` (Entra ID / Microsoft 365) or ``google`` (Google Workspace)."""
+    """``microsoft`` (Entra ID / Microsoft 365), ``google`` (Google Workspace) or ``static``
+    (an API token the mail server issued: Fastmail, Stalwart)."""
     flow: Flow = Field(
         default="client_credentials", title="Flow", json_schema_extra=hints(group="Credential")
     )
     """How tokens are obtained: ``client_credentials`` (Microsoft app-only),
     ``authorization_code`` (a user consents in a browser), ``device_code`` (Microsoft: a user
-    consents with a code), ``service_account`` (Google domain-wide delegation)."""
+    consents with a code), ``service_account`` (Google domain-wide delegation), ``api_token``
+    (static: the token is sent as it is)."""
     client_id: HeaderText | None = Field(
-        default=None, max_length=255, title="Client ID", json_schema_extra=hints(group="App")
+        default=None,
+        max_length=255,
+        title="Client ID",
+        json_schema_extra=hints(group="App", applies_to=_OAUTH),
     )
     """The app registration's client (application) id; Google service accounts take theirs
     from the key."""
@@ -90,7 +121,7 @@ class Credential(BaseModel):
     client_secret_expires: date | None = Field(
         default=None,
         title="Client secret expires",
-        json_schema_extra=hints(group="App", placeholder="YYYY-MM-DD"),
+        json_schema_extra=hints(group="App", placeholder="YYYY-MM-DD", applies_to=_OAUTH),
     )
     """The day the client secret expires (Entra shows it; at most 24 months): Mailroom warns
     before it."""
@@ -119,6 +150,7 @@ class Credential(BaseModel):
         title="Authority / token URI",
         json_schema_extra=hints(
             group="App",
+            applies_to=_OAUTH,
             placeholder_by={
                 "provider": {
                     "microsoft": "https://login.microsoftonline.com/<tenant>",
@@ -130,7 +162,10 @@ class Credential(BaseModel):
     """Microsoft: ``https://login.microsoftonline.com/<tenant id or domain>``; Google: the
     token URI (empty: ``https://oauth2.googleapis.com/token``)."""
     scopes: tuple[HeaderText, ...] = Field(
-        default=(), max_length=16, title="Scopes", json_schema_extra=hints(group="App")
+        default=(),
+        max_length=16,
+        title="Scopes",
+        json_schema_extra=hints(group="App", applies_to=_OAUTH),
     )
     """Scopes asked for; empty: the provider's mail scopes (Microsoft delegated:
     ``https://outlook.office.com/IMAP.AccessAsUser.All``, ``.../SMTP.Send``,
@@ -152,9 +187,19 @@ class Credential(BaseModel):
         default=None,
         max_length=4096,
         title="Token issuer CA file",
-        json_schema_extra=hints(group="App", placeholder="the system's CA store"),
+        json_schema_extra=hints(
+            group="App", placeholder="the system's CA store", applies_to=_OAUTH
+        ),
     )
     """CA that signed a private token issuer's certificate; empty: the system store."""
+    token: SecretStr | None = Field(
+        default=None,
+        max_length=4096,
+        title="API token",
+        json_schema_extra=hints(group="Token", applies_to={"provider": ("static",)}),
+    )
+    """Static: the API token the mail server issued (secret, stored encrypted), sent as
+    ``Authorization: Bearer <token>`` (JMAP) or in SASL XOAUTH2 (IMAP, POP3, SMTP)."""
 
     @field_validator("name")
     @classmethod
@@ -166,6 +211,19 @@ class Credential(BaseModel):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _static_flow(cls, data: object) -> object:
+        # A static credential has one flow: naming the provider is enough. The API and the
+        # CLI fill in the default flow (client_credentials), which is taken as unset here.
+        if (
+            isinstance(data, dict)
+            and data.get("provider") == "static"
+            and data.get("flow") in (None, "", "client_credentials")
+        ):
+            return {**data, "flow": "api_token"}
+        return data
+
     @model_validator(mode="after")
     def _complete(self) -> Credential:
         if self.flow not in FLOWS[self.provider]:
@@ -173,6 +231,10 @@ class Credential(BaseModel):
                 f"flow {self.flow} is not offered by {self.provider}: use one of "
                 f"{', '.join(FLOWS[self.provider])}"
             )
+        if self.provider == "static":
+            return self._static_complete()
+        if self.token is not None:
+            raise ValueError("token belongs to a static credential (provider static)")
         if self.flow == "service_account":
             if self.service_account_key is None:
                 raise ValueError("flow service_account needs service_account_key (the JSON key)")
@@ -206,9 +268,24 @@ class Credential(BaseModel):
             )
         return self
 
+    def _static_complete(self) -> Credential:
+        if self.token is None or not self.token.get_secret_value().strip():
+            raise ValueError("a static credential needs token (the server's API token)")
+        given = [f for f in _OAUTH_FIELDS if getattr(self, f) not in (None, ())]
+        if given:
+            raise ValueError(
+                f"a static credential holds only its token: leave out {', '.join(given)}"
+            )
+        return self
+
     def secrets(self) -> tuple[SecretStr | None, ...]:
-        """The credential's secrets: client secret, certificate, service account key."""
-        return (self.client_secret, self.certificate, self.service_account_key)
+        """The credential's secrets: client secret, certificate, service account key, token."""
+        return (self.client_secret, self.certificate, self.service_account_key, self.token)
+
+    @property
+    def static(self) -> bool:
+        """True for a static token (sent as it is; no issuer, no expiry)."""
+        return self.flow == "api_token"
 
     @property
     def delegated(self) -> bool:
@@ -259,7 +336,8 @@ class CredentialState(BaseModel):
     name: str
     consent: Consent = "not_needed"
     """``pending`` until a user consented (delegated flows), ``granted`` after, ``failing``
-    once the issuer refused a refresh (consent again)."""
+    once the issuer refused a refresh (consent again) or a server refused a static token
+    (until a server accepts it or a new token is set)."""
     consented_by: str | None = None
     """The user who consented (the token's account), when known."""
     refresh_token_at: datetime | None = None

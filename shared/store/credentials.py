@@ -32,7 +32,7 @@ from shared.secrets import SecretBox, is_sealed
 from shared.store._base import Doc
 from shared.store._errors import Repo
 
-SECRET_FIELDS = ("client_secret", "certificate", "service_account_key")
+SECRET_FIELDS = ("client_secret", "certificate", "service_account_key", "token")
 _STATE_FIELDS = {"_id": 0, "cache": 0, "pending": 0, "pending_state": 0}
 
 

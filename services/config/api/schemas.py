@@ -58,7 +58,9 @@ else:
         "The outgoing connection as the API shows it: secrets only as set / not set.",
         resolved={"port": (int, "effective_port")},
     )
-    CredentialCreate = create_schema(Credential, "CredentialCreate", "A new OAuth 2.0 credential.")
+    CredentialCreate = create_schema(
+        Credential, "CredentialCreate", "A new credential (OAuth 2.0 or a static API token)."
+    )
     CredentialUpdate = update_schema(
         Credential,
         "CredentialUpdate",
@@ -68,7 +70,7 @@ else:
     CredentialPublic = public_schema(
         Credential,
         "CredentialPublic",
-        "An OAuth 2.0 credential as the API shows it: secrets only as set / not set.",
+        "A credential as the API shows it: secrets only as set / not set.",
     )
 
 

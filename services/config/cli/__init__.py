@@ -54,7 +54,8 @@ COMMANDS: dict[str, Lazy] = {
     "users": Lazy(f"{_CLI}.users:app", "Console users and their roles."),
     "credentials": Lazy(
         f"{_CLI}.credentials:app",
-        "Named OAuth 2.0 credentials (Microsoft 365, Google Workspace) and their consent.",
+        "Named OAuth 2.0 credentials (Microsoft 365, Google Workspace) and their consent, "
+        "and static API tokens (Fastmail, Stalwart).",
     ),
     "tokens": Lazy(f"{_CLI}.users:tokens_app", "Users' API tokens (printed once, at creation)."),
     "demo": Lazy(

@@ -1,7 +1,9 @@
-"""``mailroom credentials …``: named OAuth 2.0 credentials that accounts sign in with.
+"""``mailroom credentials …``: named OAuth 2.0 credentials and static API tokens that
+accounts sign in with.
 
-Secrets (client secret, service account key) come from stdin (``--client-secret-stdin``,
-``--service-account-key-stdin``), never from arguments, and are never printed: listings show
+Secrets (client secret, service account key, API token) come from stdin
+(``--client-secret-stdin``, ``--service-account-key-stdin``, ``--token-stdin``), never from
+arguments, and are never printed: listings show
 them as set / not set. ``authorize NAME`` prints the URL to open (authorization code; the
 config service's ``/oauth/callback`` completes the consent) or the device code to type (this
 command then waits until the user signed in).
@@ -21,7 +23,8 @@ from services.config.cli.field_options import given_fields, with_field_options
 from shared.models.field_specs import credential_fields
 
 app = typer.Typer(
-    help="Named OAuth 2.0 credentials (Microsoft 365, Google Workspace) and their consent.",
+    help="Named OAuth 2.0 credentials (Microsoft 365, Google Workspace) and their consent, "
+    "and static API tokens (Fastmail, Stalwart).",
     no_args_is_help=True,
 )
 
@@ -34,6 +37,7 @@ COLUMNS = (
     "client_id",
     "client_secret_set",
     "client_secret_expires",
+    "token_set",
     "consent",
     "token_expires_at",
     "last_login_at",
@@ -80,8 +84,9 @@ def credentials_show(name: str, as_json: JsonOpt = False) -> None:
 @app.command("add")
 @with_field_options(FIELDS, create=True)
 def credentials_add(name: str, as_json: JsonOpt = False, **values: Any) -> None:
-    """Add a credential. Secrets from stdin: --client-secret-stdin, or
-    --service-account-key-stdin (the JSON key on one line)."""
+    """Add a credential. Secrets from stdin: --client-secret-stdin,
+    --service-account-key-stdin (the JSON key on one line), or --token-stdin (a static API
+    token: --provider static)."""
     from services.config.credentials import add_credential, show_credential
 
     fields = {"name": name, **given_fields(FIELDS, values)}

@@ -9,7 +9,9 @@ Same shape as the SMTP transport (``send(message, connection, recipients, starti
 
 Failure                                        → Mailroom error
 ├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
-├── sign-in refused, no submission capability → Permanent
+├── sign-in refused                          → AuthFailed (a Permanent); a named static
+│                                                token is marked failing with the answer
+├── no submission capability                  → Permanent
 ├── notCreated serverFail/…Unavailable/rateLimit → Transient
 ├── notCreated smtpProtocolError with a 4xx    → Transient, with 5xx → Permanent
 ├── any other notCreated (forbiddenFrom, invalidRecipients, …) → Permanent
@@ -26,6 +28,7 @@ from email.message import EmailMessage
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.tokens import TokenProviders
 from services.sender.transport import Refusal, SendResult, Starting
+from shared.auth import AuthFailed, NamedTokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
@@ -49,6 +52,9 @@ class JmapTransport:
         """``tokens`` signs in with OAuth 2.0 (default: clients only, no named credentials)."""
         self._clients: dict[tuple[object, ...], JmapClient] = {}
         self._providers = TokenProviders() if tokens is None else tokens
+        self._accepted: set[NamedTokenProvider] = set()
+        """Named credentials whose sign-in the server accepted since the last refusal (the
+        acceptance is noted once, not at every mail)."""
 
     async def send(
         self,
@@ -60,7 +66,26 @@ class JmapTransport:
     ) -> SendResult:
         """Submit ``message`` to ``recipients`` (default: its To and Cc); ``starting`` is
         awaited once the session is up, right before the submission."""
-        client = await self._client(connection)
+        named = self._named(connection)
+        try:
+            client = await self._client(connection)
+            if named is not None and named not in self._accepted:
+                await named.login_ok()
+                self._accepted.add(named)
+            return await self._submit(client, message, recipients, starting)
+        except AuthFailed as exc:
+            if named is not None:
+                self._accepted.discard(named)
+                await named.refused(str(exc))
+            raise
+
+    async def _submit(
+        self,
+        client: JmapClient,
+        message: EmailMessage,
+        recipients: Sequence[str] | None,
+        starting: Starting | None,
+    ) -> SendResult:
         sender = envelope_sender(message)
         rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
         account = self._account(client)
@@ -190,6 +215,13 @@ class JmapTransport:
             verify=_verify(conn),
             refresh_auth=tokens.invalidate if tokens is not None else None,
         )
+
+    def _named(self, conn: OutgoingConnection) -> NamedTokenProvider | None:
+        """The named credential's provider of an oauth2 connection that names one."""
+        if conn.auth != "oauth2" or conn.credential is None:
+            return None
+        provider = self._providers.provider(conn)
+        return provider if isinstance(provider, NamedTokenProvider) else None
 
     @staticmethod
     def _account(client: JmapClient) -> str:

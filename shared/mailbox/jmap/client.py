@@ -10,7 +10,7 @@ Errors become Mailroom's, naming the server and the user, never a secret:
 
 HTTP / JMAP failure                           → Mailroom error
 ├── connect, timeout, dropped connection      → Transient
-├── 401/403 (after one fresh token, OAuth)    → Permanent (sign-in refused)
+├── 401/403 (after one fresh token, OAuth)    → AuthFailed (sign-in refused; a Permanent)
 ├── 429, 5xx, "limit" request error           → Transient (Retry-After in the text)
 ├── other 4xx, a request-level problem        → Permanent
 ├── method error serverFail/Unavailable/...   → Transient
@@ -32,6 +32,7 @@ import httpx
 from pydantic import SecretStr
 
 from shared.auth import TokenProvider
+from shared.auth.errors import AuthFailed
 from shared.errors import Permanent, Transient
 
 CORE = "urn:ietf:params:jmap:core"
@@ -280,7 +281,10 @@ class JmapClient:
         if status < 400:
             return
         if status in (401, 403):
-            raise Permanent(f"JMAP server refused the sign-in of {self.where} (HTTP {status})")
+            said = _problem(response) or _first_line(response)
+            raise AuthFailed(
+                f"JMAP server refused the sign-in of {self.where} (HTTP {status}{said})"
+            )
         problem = _problem(response)
         text = f"JMAP server of {self.where} answered HTTP {status}{problem}"
         if status == 429 or status >= 500 or "jmap:error:limit" in problem:
@@ -358,6 +362,16 @@ def _problem(response: httpx.Response) -> str:
         return ""
     parts = [str(data[k]) for k in ("type", "detail") if data.get(k)]
     return f": {' '.join(parts)}" if parts else ""
+
+
+def _first_line(response: httpx.Response) -> str:
+    """``: <the first line of a short plain-text answer>``, else empty (HTML pages say
+    nothing an administrator can use)."""
+    kind = response.headers.get("content-type", "")
+    if not kind.startswith("text/plain"):
+        return ""
+    line = response.text.strip().split("\n", 1)[0].strip()
+    return f": {line[:200]}" if line else ""
 
 
 def method_error(arguments: Json, call_id: str, where: str) -> Transient | Permanent:

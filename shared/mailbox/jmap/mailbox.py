@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from shared.auth import TokenProvider
+from shared.auth import CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox._tls import tls_context
 from shared.mailbox.base import (
@@ -67,6 +67,7 @@ class JmapMailbox:
         self, account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
     ) -> None:
         self._account = account
+        self._tokens = tokens
         if account.auth == "oauth2" and tokens is None:
             raise Permanent(f"account {account.name}: auth oauth2 needs a token provider")
         url = account.jmap_session_url
@@ -83,6 +84,17 @@ class JmapMailbox:
         self._mailboxes: list[Json] = []
         self._state: str | None = None
         self._push_works = True
+
+    @property
+    def credential_health(self) -> CredentialHealth | None:
+        """The token provider's credential health; None for Basic auth."""
+        return self._tokens.health if self._tokens is not None else None
+
+    @property
+    def tokens(self) -> TokenProvider | None:
+        """The token source (OAuth 2.0 or a named credential); None for Basic auth. The
+        fetcher's round record tells a named credential of each accepted or refused login."""
+        return self._tokens
 
     async def connect(self) -> MailboxStatus:
         """Fetch the session and find the folder; Permanent when it does not exist."""

@@ -134,7 +134,7 @@ async def test_a_token_for_another_user_is_refused_and_retried_later(
         rt, {**base(postfix), "username": "alice", **oauth(oauth_issuer, "bobs-app", "bobs-secret")}
     )
 
-    with pytest.raises(Transient, match=r"refused the OAuth 2\.0 token for user 'alice'"):
+    with pytest.raises(Transient, match=r"refused the token \(XOAUTH2\) for user 'alice'"):
         await deliver(SenderDeps.of(rt), outgoing_mail(), transport)
 
 

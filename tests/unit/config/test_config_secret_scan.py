@@ -34,3 +34,12 @@ def test_a_secret_registered_later_in_the_test_is_still_found_in_earlier_text() 
     assert [f.kind for f in scan.findings] == ["client_secret sent to the config API"]
     scan.end_test()
     assert len(scan.findings) == 1
+
+
+def test_a_static_credentials_token_sent_to_the_api_is_watched_for() -> None:
+    scan = SecretScan()
+    body = f'{{"name": "fastmail", "provider": "static", "token": "{SECRET}"}}'
+    scan.secrets_in_request(body.encode())
+    scan.secrets_in_request(f"csrf_token=x&provider=static&token={SECRET}".encode())
+    scan.record("the API response to GET /credentials/fastmail", f'{{"token": "{SECRET}"}}')
+    assert [f.kind for f in scan.findings] == ["token sent to the config API"]

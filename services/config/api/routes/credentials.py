@@ -1,7 +1,8 @@
-"""Named OAuth 2.0 credentials: admins add, change, delete and authorize them; anyone signed
-in reads them, secrets only as set / not set. ``/oauth/callback`` is where the provider sends
-the consenting administrator's browser back; it needs no token (the one-time ``state`` it
-carries is what only the started consent knows)."""
+"""Named credentials (OAuth 2.0, static API tokens): admins add, change, delete and
+authorize them; anyone signed in reads them, secrets only as set / not set.
+``/oauth/callback`` is where the provider sends the consenting administrator's browser back;
+it needs no token (the one-time ``state`` it carries is what only the started consent
+knows)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Email configuration → Credentials: the named OAuth 2.0 credentials with their health, the
-credential form (declared by ``Credential``; secrets write-only), Delete (refused while an
-account uses it) and Authorize for the delegated flows. Every action calls the function the
-API route calls, with the signed-in user as ``who``."""
+"""Email configuration → Credentials: the named credentials (OAuth 2.0, static API tokens)
+with their health, the credential form (declared by ``Credential``; secrets write-only),
+Delete (refused while an account uses it) and Authorize for the delegated flows. Every
+action calls the function the API route calls, with the signed-in user as ``who``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from shared.credential_health import CredentialReport, check_credentials
 from shared.errors import ConfigRejected, NotFound
 from shared.models.credentials import (
     DELEGATED,
+    FLOWS,
     Credential,
     CredentialLogEntry,
     CredentialState,
@@ -208,8 +209,13 @@ class _Draft:
     data: dict[str, Any]
 
 
-async def _draft(rt: Runtime, posted: Posted) -> _Draft:
+async def _draft(rt: Runtime, posted: Posted, *, redraw: bool = False) -> _Draft:
     form = texts(posted.data)
+    offered = FLOWS.get(form.get("provider", ""), ())
+    if redraw and offered and form.get("flow") not in offered:
+        # The provider was just changed: show its first flow, not one it does not offer (a
+        # static token has only api_token). A save is checked as posted.
+        form["flow"] = offered[0]
     saved = form.get("saved") or None
     fields = FIELDS if saved is None else EDIT_FIELDS
     stored = stored_values(fields, await _credential(rt, saved) if saved else None)
@@ -221,7 +227,7 @@ async def _draft(rt: Runtime, posted: Posted) -> _Draft:
 async def redraw(request: Request, rt: RuntimeDep, posted: AdminForm) -> Response:
     """The form again with the posted values, its fields those of the chosen provider and
     flow (htmx swaps it in on a change; without JavaScript a button posts here)."""
-    draft = await _draft(rt, posted)
+    draft = await _draft(rt, posted, redraw=True)
     return await _form_page(request, rt, posted.visitor, saved=draft.saved, values=draft.values)
 
 
