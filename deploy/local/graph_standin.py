@@ -58,6 +58,7 @@ import json
 import re
 import secrets
 import ssl
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -651,8 +652,10 @@ def start_graph_standin(
     import trustme  # test extra only, as in oauth_issuer
 
     ca = trustme.CA()
-    ca_file = state_dir / "tls" / "graph-ca.pem"
-    ca_file.parent.mkdir(parents=True, exist_ok=True)
+    # A directory of its own per start: two stand-ins in one session (a test module's and the
+    # contract suite's) must not overwrite each other's CA or mail.
+    base = Path(tempfile.mkdtemp(prefix="graph-", dir=state_dir))
+    ca_file = base / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -661,7 +664,7 @@ def start_graph_standin(
     server.daemon_threads = True
     standin = GraphStandin(
         port=server.server_port,
-        root=state_dir / "graph",
+        root=base / "mail",
         ca_file=ca_file,
         introspect=introspect,
         _server=server,

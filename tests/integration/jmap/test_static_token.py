@@ -17,6 +17,7 @@ import pytest
 from deploy.local.cyrus import Cyrus
 from services.config.credentials import add_credential, change_credential, show_credential
 from services.fetcher.health import record_round
+from services.sender.tokens import TokenProviders
 from services.sender.transports.jmap import JmapTransport
 from shared.auth import AuthFailed
 from shared.credential_health import check_credentials
@@ -153,7 +154,7 @@ async def test_sending_signs_in_with_the_api_token(
             "credential": "fastmail",
         }
     )
-    transport = JmapTransport(credentials=lambda: rt.credentials)
+    transport = JmapTransport(TokenProviders(credentials=lambda: rt.credentials))
     try:
         reply = await transport.send(answer(7, "bob@example.net"), connection)
         assert reply.reply is not None and reply.refused == {}

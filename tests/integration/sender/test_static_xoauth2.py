@@ -18,6 +18,7 @@ from deploy.local.servers import Dovecot, SmtpSink
 from services.config.credentials import add_credential, change_credential
 from services.fetcher.health import record_round
 from services.sender.pool import AiosmtplibTransport
+from services.sender.tokens import TokenProviders
 from shared.auth import AuthFailed
 from shared.errors import Transient
 from shared.mailbox import open_mailbox
@@ -70,7 +71,7 @@ async def test_a_static_token_signs_in_by_xoauth2_until_the_server_forgets_it(
     assert outgoing is not None and outgoing.credential == "own-token"
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "bob@example.org", "x@example.org", "x"
-    transport = AiosmtplibTransport(credentials=lambda: rt.credentials)
+    transport = AiosmtplibTransport(TokenProviders(credentials=lambda: rt.credentials))
     try:
         with pytest.raises(Transient, match=r"refused the token \(XOAUTH2\)") as deferred:
             await transport.send(message, outgoing)
