@@ -18,8 +18,9 @@ counts:
   than one case; ``duplicate_replies``: acknowledgements the sink received more than once;
   ``desk``: mails on the failed-mail desk for any other reason than ``possibly_sent`` (an
   outage must put none there); ``possibly_sent``: mails whose SMTP transaction a kill -9 of the
-  sender cut off, which the sender hands to an operator instead of sending twice (at most one
-  per SMTP connection and sender kill; see ``services/sender/deliver.py``).
+  sender cut off, or whose server went away after taking the whole mail and before answering,
+  which the sender hands to an operator instead of sending twice (at most one per SMTP
+  connection and sender kill or SMTP cut; see ``services/sender/deliver.py``).
 
 ``--outage`` sets how long the broker, MongoDB and SMTP stay away (default 20 s).
 """

@@ -17,8 +17,10 @@ From settings (``route``), else through the global connection.
    server took is never sent again because its outcome could not be written.
 
 A claim without an outcome is what a sender that stopped mid-transaction leaves (killed, or
-its host gone). The mail may or may not have reached the server, and SMTP offers no way to
-ask. Decision (a trusted MTA's rule: never deliver twice on a guess, never drop silently):
+its host gone), and what a transport leaves when the connection broke after the whole mail
+was handed over and before the server answered (``OutcomeUnknown``: RFC 1047's window, where
+Postfix would resend). The mail may or may not have reached the server, and SMTP offers no
+way to ask. Decision (a trusted MTA's rule: never deliver twice on a guess, never drop silently):
 
 - a claim younger than the transaction can last (connect + send timeouts, twice) may be
   another instance still sending: the mail is retried later (Transient);
@@ -41,7 +43,7 @@ from services.sender.deps import SenderDeps
 from services.sender.route import account_of, routed
 from services.sender.scripts import Stopped, run_scripts
 from services.sender.smtp import effective_connection
-from services.sender.transport import OutgoingTransport
+from services.sender.transport import OutcomeUnknown, OutgoingTransport
 from shared import metrics
 from shared.conversation import conversation_reference
 from shared.errors import NotFound, Permanent, Transient
@@ -239,6 +241,8 @@ async def _send(
         reply = await transport.send(
             message, connection, outcome.pending(recipients), starting=claim
         )
+    except OutcomeUnknown:
+        raise  # the claim stays without an outcome: the redelivery checks it, never resends
     except Transient as exc:
         return outcome.apply_error(recipients, "deferred", str(exc), now=utcnow())
     except Permanent as exc:

@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
+from aiosmtplib.protocol import SMTPProtocol
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.smtp import open_connection, server_name, translated
 from services.sender.tokens import TokenProviders
-from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
 from shared.auth import NamedTokenProvider, TokenProvider
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
@@ -44,11 +45,12 @@ class _Session:
     async def send(
         self, message: EmailMessage, conn: OutgoingConnection, recipients: Sequence[str] | None
     ) -> SendResult:
+        handover = _Handover()
         try:
             with translated(conn):
                 smtp = await self._connection(conn)
                 try:
-                    refused, reply = await _transmit(smtp, message, conn, recipients)
+                    refused, reply = await _transmit(smtp, message, conn, recipients, handover)
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     # Not a failure of the transaction: each recipient has its own fate
                     # (aiosmtplib sent RSET, the session stays usable).
@@ -59,6 +61,13 @@ class _Session:
                     )
         except Permanent:
             raise  # a refusal leaves the session usable (aiosmtplib sent RSET)
+        except Transient as exc:
+            self.close()
+            if handover.whole:
+                raise OutcomeUnknown(
+                    f"{exc}, after the whole mail was handed over: it may have been accepted"
+                ) from exc
+            raise
         except BaseException:
             # After a timeout, a drop or a cancellation mid-command the session state is
             # unknown: start clean next time.
@@ -128,11 +137,34 @@ class _Session:
         return True
 
 
+class _Handover:
+    """Whether the whole message (up to the final ``.``) was written to the server."""
+
+    whole = False
+
+    def watch(self, protocol: SMTPProtocol) -> Callable[[], None]:
+        """Note on ``protocol`` when the end of the message is written; returns the undo.
+
+        aiosmtplib writes DATA's payload and then waits for the reply in one call, so a drop
+        while waiting looks like a drop before DATA; only the write tells them apart.
+        """
+        write = protocol.write
+
+        def noting(data: bytes) -> None:
+            write(data)
+            if data.endswith(b"\r\n.\r\n"):
+                self.whole = True
+
+        protocol.write = noting  # type: ignore[method-assign]
+        return lambda: setattr(protocol, "write", write)
+
+
 async def _transmit(
     smtp: aiosmtplib.SMTP,
     message: EmailMessage,
     conn: OutgoingConnection,
     recipients: Sequence[str] | None,
+    handover: _Handover | None = None,
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """MAIL, RCPT, DATA: the message flattened once, the envelope from what we know already
     (``send_message`` would copy the message and parse its address headers again)."""
@@ -148,13 +180,17 @@ async def _transmit(
                 f"SMTP server {server_name(conn)} does not support SMTPUTF8, which the "
                 "non-ASCII addresses of this mail need"
             )
-    return await smtp.sendmail(
-        sender,
-        rcpts,
-        wire_bytes(message, utf8=utf8),
-        mail_options=["SMTPUTF8"] if utf8 else [],
-        timeout=timeout,
-    )
+    undo = handover.watch(smtp.protocol) if handover and smtp.protocol else (lambda: None)
+    try:
+        return await smtp.sendmail(
+            sender,
+            rcpts,
+            wire_bytes(message, utf8=utf8),
+            mail_options=["SMTPUTF8"] if utf8 else [],
+            timeout=timeout,
+        )
+    finally:
+        undo()
 
 
 ServerKey = tuple[str, int, str | None]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
+from shared.errors import Transient
 from shared.models.config import OutgoingConnection
 
 
@@ -45,6 +46,13 @@ class SendResult:
     refused (nothing was sent)."""
     refused: dict[str, Refusal] = field(default_factory=dict)
     """Recipients the server refused: address → its reply."""
+
+
+class OutcomeUnknown(Transient):
+    """The connection broke after the whole mail was handed over and before the server
+    answered: the server may have accepted it. The sender keeps its claim and records no
+    outcome, so the redelivery checks the claim ("possibly sent") instead of sending the
+    mail a second time (RFC 1047's duplicate window)."""
 
 
 Starting = Callable[[], Awaitable[None]]

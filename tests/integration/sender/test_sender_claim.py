@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient
 from services.sender.deliver import deliver
 from services.sender.deps import SenderDeps
 from services.sender.pool import AiosmtplibTransport
+from services.sender.transport import OutcomeUnknown
 from shared.errors import Permanent, Transient
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, RecipientDelivery
@@ -139,3 +140,64 @@ async def test_a_claim_without_an_outcome_is_checked_not_sent(
     assert entry is not None and entry.status == "failed"
     assert [r.state for r in entry.recipients] == ["unknown"]
     assert entry.error is not None and entry.message_id in entry.error
+
+
+@dataclass
+class DroppingHandler(ScriptedHandler):
+    """Breaks the connection at ``stage``: after taking the whole mail (before answering
+    DATA: RFC 1047's duplicate window), or at RCPT (before any of the mail was sent)."""
+
+    stage: str = "data"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.stage == "rcpt":
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)  # the server keeps it
+        assert isinstance(server.transport, asyncio.Transport)
+        server.transport.abort()
+        return reply
+
+
+async def test_a_drop_after_the_whole_mail_was_handed_over_is_checked_not_sent_again(
+    rt: Runtime, transport: AiosmtplibTransport
+) -> None:
+    handler = DroppingHandler()
+    async with serving(ScriptedServer(handler)) as server:
+        await configure(rt, server)
+        mail = outgoing_mail(to=[CAROL])
+        with pytest.raises(OutcomeUnknown, match="may have been accepted"):
+            await deliver(SenderDeps.of(rt), mail, transport)
+        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+        assert entry is not None and entry.sending_since is not None  # the claim stays
+        old = utcnow() - timedelta(hours=1)
+        await rt.store.db["outbox"].update_one(
+            {"_id": mail.mail_id}, {"$set": {"sending_since": old}}
+        )
+        with pytest.raises(Permanent, match="possibly sent"):
+            await deliver(SenderDeps.of(rt), mail, transport)  # the redelivery checks it
+    assert len(handler.received) == 1  # sent once, never a second time
+
+
+async def test_a_drop_before_the_mail_was_handed_over_is_retried(
+    rt: Runtime, transport: AiosmtplibTransport
+) -> None:
+    async with serving(ScriptedServer(DroppingHandler(stage="rcpt"))) as server:
+        await configure(rt, server)
+        mail = outgoing_mail(to=[CAROL])
+        with pytest.raises(Transient) as raised:
+            await deliver(SenderDeps.of(rt), mail, transport)
+        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+    assert not isinstance(raised.value, OutcomeUnknown)
+    assert entry is not None and entry.sending_since is None  # an outcome: deferred
+    assert [r.state for r in entry.recipients] == ["deferred"]
