@@ -302,12 +302,12 @@ class IncomingAccount(_View):
         title="After fetching",
         json_schema_extra=hints(group="Mailbox"),
     )
+    # Replaces the account's delete_read_messages (yes: delete, no: seen) and POP3's
+    # leave_on_server (on: seen, off: delete), still read from older configs by
+    # _legacy_disposal; a POP3 account without it deletes, as POP3 always did.
     """What happens to a mail on the server once stored and announced: ``seen`` flags it
-    read and keeps it (POP3: keeps it, its UIDL remembered), ``move`` moves it to
-    ``move_to_folder`` (IMAP), ``delete`` deletes it; ``inherit`` follows the global
-    ``delete_read_messages``. Replaces the account's ``delete_read_messages`` (yes: delete,
-    no: seen) and POP3's ``leave_on_server`` (on: seen, off: delete), which are still read
-    from configs written before; a POP3 account without it deletes, as POP3 always did."""
+    read and keeps it (POP3: keeps it), ``move`` moves it to ``move_to_folder``, ``delete``
+    deletes it; ``inherit`` follows the global ``delete_read_messages``."""
     move_to_folder: str | None = Field(
         default=None,
         max_length=255,
