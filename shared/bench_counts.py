@@ -41,21 +41,29 @@ class Counts(CommandListener):
         self.micros: Counter[str] = Counter()
         self.publishes: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._keys: dict[int, str] = {}
 
     def started(self, event: CommandStartedEvent) -> None:
-        """Count one command sent to MongoDB, by its name (insert, find, update, ...)."""
+        """Count one command sent to MongoDB, by its name and collection ("update cases")."""
+        target = event.command.get(event.command_name)
+        key = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
         with self._lock:
-            self.commands[event.command_name] += 1
+            self.commands[key] += 1
+            self._keys[event.request_id] = key
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
-        """Add the command's round trip to its name's total (where MongoDB time goes)."""
-        with self._lock:
-            self.micros[event.command_name] += event.duration_micros
+        """Add the command's round trip to its key's total (where MongoDB time goes)."""
+        self._finished(event.request_id, event.duration_micros)
 
     def failed(self, event: CommandFailedEvent) -> None:
-        """Add the failed command's round trip to its name's total."""
+        """Add the failed command's round trip to its key's total."""
+        self._finished(event.request_id, event.duration_micros)
+
+    def _finished(self, request_id: int, micros: int) -> None:
         with self._lock:
-            self.micros[event.command_name] += event.duration_micros
+            key = self._keys.pop(request_id, None)
+            if key is not None:
+                self.micros[key] += micros
 
     def published(self, routing_key: str) -> None:
         """Count one AMQP publish, by routing key."""
