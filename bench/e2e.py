@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/e2e.py [--mails 5000] [--rate 0] [--replies 0.2]
                                   [--preload-cases 0] [--all-in-one] [--mongo-url URL]
+    .venv/bin/python bench/e2e.py --big-mb 50
 
 Starts, under one temporary directory: the MongoDB stand-in on a directory of its own (or
 uses ``--mongo-url``, a real MongoDB, as given), a vhost of its own on the machine's
@@ -26,6 +27,13 @@ It prints, from the first APPEND to the last case or acknowledgement:
 - per service: MongoDB commands per mail (by command name with ``-v``), publishes per mail,
   CPU seconds per 1,000 mails and peak RSS. Counts and CPU are taken from when the services
   were configured and idle to the end, so idle work (lease heartbeats, polls) is included.
+- the MongoDB stand-in's CPU seconds per 1,000 mails: near 1,000 / (mail/s) it is the
+  stand-in's one core that caps the run.
+
+``--big-mb M`` sends one mail of M MiB (a line of text and a scan) through instead of the
+N mails, and prints each service's peak RSS above its RSS when idle, as a multiple of the
+mail's size: what one big mail costs each stage (over the processor's size limit the
+attachment is stripped, streamed and never decoded).
 """
 
 from __future__ import annotations
@@ -133,6 +141,21 @@ def make_mails(count: int, replies: float, preloaded: int, seed: int) -> list[Ma
         data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
         mails.append(Mail(str(msg["Message-ID"]), data, target is not None))
     return mails
+
+
+def make_big_mail(mib: float) -> Mail:
+    """One mail of ``mib`` MiB on the wire: a line of text and a scan that big."""
+    msg = EmailMessage()
+    msg["From"] = "Customer Big <big@example.org>"
+    msg["To"] = "support@example.org"
+    msg["Subject"] = f"Bench: a {mib:g} MiB scan"
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain="bench.example.org")
+    msg.set_content(LINE)
+    blob = random.Random(0).randbytes(int(mib * 1024 * 1024) * 3 // 4)  # base64 grows 4/3
+    msg.add_attachment(blob, maintype="application", subtype="pdf", filename="scan.pdf")
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    return Mail(str(msg["Message-ID"]), data, reply=False)
 
 
 def _preload_id(n: int) -> str:
@@ -339,7 +362,10 @@ def servers(base: Path, mongo_url: str | None) -> Iterator[tuple[Mongo, str, Dov
 
 async def run(args: argparse.Namespace) -> None:
     base = harness.state_dir("mailroom-e2e-")
-    mails = make_mails(args.mails, args.replies, args.preload_cases, args.seed)
+    if args.big_mb:
+        mails = [make_big_mail(args.big_mb)]
+    else:
+        mails = make_mails(args.mails, args.replies, args.preload_cases, args.seed)
     size = sum(len(m.data) for m in mails)
     print(
         f"{len(mails)} mails, {size / len(mails) / 1024:.1f} KiB on average, "
@@ -398,6 +424,7 @@ async def _measure(
         }
         await harness.configure(services.api_port, TOKEN, account=account, smtp_port=sink.port)
         await asyncio.sleep(3)  # every service has read the new configuration and idles
+        idle = {n: harness.rss_mib(p.pid) for n, p in services.procs.items()}
         since = datetime.now(UTC)
         before = snapshot(services, prefix, mongo)
         delivered = await asyncio.to_thread(deliver, dovecot.imap_port, mails, args.rate)
@@ -412,6 +439,13 @@ async def _measure(
         await client.close()
     acks = sink_acks(sink)
     report(args, mails, delivered, recorded, kinds, acks, before, after, peaks, complete)
+    if args.big_mb:
+        size = len(mails[0].data) / 2**20
+        print(f"  one mail of {size:.1f} MiB: peak RSS above the idle RSS, per service")
+        for name, peak in peaks.items():
+            above = peak - idle[name]
+            times = above / size
+            print(f"    {name:9} {idle[name]:4.0f} → {peak:4.0f} MiB: {times:4.2f} times its size")
 
 
 def report(
@@ -479,6 +513,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="APPENDs per second; 0: all")
     parser.add_argument("--replies", type=float, default=0.2, help="share of replies to cases")
     parser.add_argument("--preload-cases", type=int, default=0)
+    parser.add_argument("--big-mb", type=float, default=0.0, help="instead: one mail this big")
     parser.add_argument("--all-in-one", action="store_true", help="mailroom run all")
     parser.add_argument("--mongo-url", help="a real MongoDB instead of the local stand-in")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="then report so far")

@@ -64,6 +64,7 @@ from deploy.local.cyrus import start_cyrus  # noqa: E402
 from deploy.local.graph_standin import start_graph_standin  # noqa: E402
 from deploy.local.oauth_issuer import start_oauth_issuer  # noqa: E402
 from deploy.local.servers import (  # noqa: E402
+    MongoServer,
     create_vhost,
     delete_vhost,
     start_dovecot,
@@ -400,6 +401,12 @@ async def store_only(env: dict[str, Any]) -> dict[str, float]:
     return {"stored": mails, "seconds": seconds}
 
 
+def restart(mongo: MongoServer, state: Path) -> MongoServer:
+    """The stand-in started afresh (empty); a real MongoDB given by URL is kept as it is."""
+    mongo.stop()
+    return start_mongodb(state)
+
+
 def child(phase_env: dict[str, Any]) -> dict[str, float]:
     """Run one phase in a fresh process and read its figures; its settings (the account's
     password or client secret among them) go on its stdin, never on its command line."""
@@ -479,6 +486,11 @@ def main() -> None:
                 f"ratio Mailroom ({args.transport}) / mbsync (IMAP), same run: "
                 f"{rate / peer_rate:.2f}"
             )
+        # A fresh stand-in for each phase that follows: after 10,000 mails and their oplog
+        # its 256 MiB in-memory cache has no room for the same again ("internal server
+        # error"). A real MongoDB is kept.
+        mongo = restart(mongo, state)
+        base["mongo"] = mongo.url
         store = child(
             base
             | {
@@ -496,10 +508,7 @@ def main() -> None:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.big_mb <= 0:
             return
-        # A fresh stand-in: after 20,000 mails its 256 MiB cache (and oplog) has no room for
-        # 50 MiB more and it answers "internal server error". A real MongoDB is kept.
-        mongo.stop()
-        mongo = start_mongodb(state)
+        mongo = restart(mongo, state)
         base["mongo"] = mongo.url
         big_size = int(args.big_mb * 1024 * 1024)
         fill_big = mail(0, big_size)
