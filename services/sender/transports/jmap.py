@@ -8,7 +8,12 @@ Same shape as the SMTP transport (``send(message, connection, recipients, starti
 ``SendResult``), so the sender picks it by ``connection.protocol == "jmap"``.
 
 Failure                                        → Mailroom error
-├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
+├── HTTP 429/5xx, no connection, a timeout or → Transient (see shared.mailbox.jmap.client)
+│   a loss in the session, Identity/get or the
+│   upload (nothing was submitted)
+├── connection lost or timed out once the     → OutcomeUnknown: the server may have
+│   request with Email/import and               submitted the mail, so it is not sent
+│   EmailSubmission/set (one request) left       again on a guess (``inflight``)
 ├── sign-in refused                          → AuthFailed (a Permanent); a named static
 │                                                token is marked failing with the answer
 ├── no submission capability                  → Permanent
@@ -27,7 +32,8 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
+from services.sender.transports.inflight import in_flight
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.errors import Permanent, Transient
 from shared.mailbox.jmap.client import (
@@ -97,35 +103,43 @@ class JmapTransport:
             "mailFrom": {"email": sender},
             "rcptTo": [{"email": r} for r in rcpts],
         }
-        imported, submitted = await client.call(
+        calls: list[list[object]] = [
             [
-                [
-                    "Email/import",
-                    {
-                        "accountId": account,
-                        "emails": {
-                            "m": {
-                                "blobId": blob,
-                                "mailboxIds": {target: True},
-                                "keywords": {"$seen": True},
-                            }
-                        },
+                "Email/import",
+                {
+                    "accountId": account,
+                    "emails": {
+                        "m": {
+                            "blobId": blob,
+                            "mailboxIds": {target: True},
+                            "keywords": {"$seen": True},
+                        }
                     },
-                    "a",
-                ],
-                [
-                    "EmailSubmission/set",
-                    {
-                        "accountId": account,
-                        "create": {
-                            "s": {"identityId": identity, "emailId": "#m", "envelope": envelope}
-                        },
-                    },
-                    "b",
-                ],
+                },
+                "a",
             ],
-            using=USING,
-        )
+            [
+                "EmailSubmission/set",
+                {
+                    "accountId": account,
+                    "create": {
+                        "s": {"identityId": identity, "emailId": "#m", "envelope": envelope}
+                    },
+                },
+                "b",
+            ],
+        ]
+        # Import and submission go in one request: once it has left, the server may have
+        # submitted the mail, whatever became of the answer.
+        try:
+            imported, submitted = await client.call(calls, using=USING)
+        except Transient as exc:
+            if not in_flight(exc):
+                raise
+            raise OutcomeUnknown(
+                f"{exc}, after the request with EmailSubmission/set was sent: it may have "
+                "been accepted"
+            ) from exc
         not_imported = (imported.get("notCreated") or {}).get("m")
         if not_imported:
             raise set_error(not_imported, f"Email/import for {client.where}")
