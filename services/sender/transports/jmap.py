@@ -20,11 +20,14 @@ Failure                                        → Mailroom error
 ├── notCreated serverFail/…Unavailable/rateLimit → Transient
 ├── notCreated smtpProtocolError with a 4xx    → Transient, with 5xx → Permanent
 ├── any other notCreated (forbiddenFrom, invalidRecipients, …) → Permanent
-└── a recipient whose smtpReply is 4xx/5xx    → a refusal of that recipient in the reply
+├── a recipient whose smtpReply is 4xx/5xx    → a refusal of that recipient in the reply
+└── EmailSubmission/get (no deliveryStatus    → accepted, logged: the submission exists, so
+    in the answer) fails                         the mail is neither sent again nor failed
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 from collections.abc import Sequence
@@ -35,7 +38,7 @@ from services.sender.tokens import TokenProviders
 from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
 from services.sender.transports.inflight import in_flight
 from shared.auth import AuthFailed, NamedTokenProvider
-from shared.errors import Permanent, Transient
+from shared.errors import MailroomError, Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
     MAIL,
@@ -47,6 +50,7 @@ from shared.mailbox.jmap.client import (
 )
 from shared.models.config import OutgoingConnection
 
+log = logging.getLogger(__name__)
 SMTP_CODE = re.compile(r"^\s*([2-5]\d\d)[ -]?(.*)$", re.DOTALL)
 USING = (CORE, MAIL, SUBMISSION)
 
@@ -149,18 +153,7 @@ class JmapTransport:
         created = submitted["created"]["s"]
         status = created.get("deliveryStatus")
         if status is None:
-            (got,) = await client.call(
-                [
-                    [
-                        "EmailSubmission/get",
-                        {"accountId": account, "ids": [created["id"]]},
-                        "g",
-                    ]
-                ],
-                using=USING,
-            )
-            found = got.get("list") or [{}]
-            status = found[0].get("deliveryStatus")
+            status = await _delivery_status(client, account, str(created["id"]))
         return reply_of(str(created["id"]), status or {}, rcpts)
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
@@ -248,6 +241,30 @@ def _verify(conn: OutgoingConnection) -> ssl.SSLContext | bool:
     if not conn.verify_tls:
         return False
     return ssl.create_default_context(cafile=conn.ca_file) if conn.ca_file else True
+
+
+async def _delivery_status(client: JmapClient, account: str, submission: str) -> Json | None:
+    """The ``deliveryStatus`` of a created submission asked for again; None when the server
+    gives none or the question fails."""
+    try:
+        (got,) = await client.call(
+            [["EmailSubmission/get", {"accountId": account, "ids": [submission]}, "g"]],
+            using=USING,
+        )
+    except MailroomError as exc:
+        # The server has created the submission: an error now must not send the mail again
+        # (a Transient would) nor record it failed; it counts as accepted, as when the
+        # server gives no deliveryStatus.
+        log.warning(
+            "EmailSubmission/get for %s failed after submission %s was created: %s",
+            client.where,
+            submission,
+            exc,
+        )
+        return None
+    found = got.get("list") or [{}]
+    status = found[0].get("deliveryStatus")
+    return status if isinstance(status, dict) else None
 
 
 def choose_identity(identities: list[Json], sender: str) -> str | None:

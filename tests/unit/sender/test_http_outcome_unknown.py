@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.sender.tokens import TokenProviders
-from services.sender.transport import OutcomeUnknown
+from services.sender.transport import OutcomeUnknown, SendResult
 from services.sender.transports import graph, jmap
 from services.sender.transports.graph import GraphTransport
 from services.sender.transports.inflight import in_flight
@@ -216,10 +216,15 @@ JMAP = OutgoingConnection.model_validate(
     }
 )
 STEPS = ("session", "identity", "upload", "submission")
+STATUS = {"bob@example.net": {"smtpReply": "250 2.0.0 OK", "delivered": "yes"}}
 
 
-def jmap_server(fail: str | None, error: type[httpx.TransportError]) -> tuple[Answer, list[str]]:
-    """A JMAP server whose step ``fail`` raises ``error``; the steps it was asked for."""
+def jmap_server(
+    fail: str | None, error: type[httpx.TransportError], *, status_later: bool = False
+) -> tuple[Answer, list[str]]:
+    """A JMAP server whose step ``fail`` raises ``error``; the steps it was asked for.
+    ``status_later``: the created submission has no deliveryStatus, EmailSubmission/get
+    (step ``status``) gives it, as Cyrus does."""
     asked: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -243,18 +248,18 @@ def jmap_server(fail: str | None, error: type[httpx.TransportError]) -> tuple[An
                         ],
                     ]
                 }
+            elif names == ["EmailSubmission/get"]:
+                step = "status"
+                got = {"list": [{"id": "S1", "deliveryStatus": STATUS}]}
+                body = {"methodResponses": [["EmailSubmission/get", got, "g"]]}
             else:
                 assert names == ["Email/import", "EmailSubmission/set"]
                 step = "submission"
-                status = {"bob@example.net": {"smtpReply": "250 2.0.0 OK", "delivered": "yes"}}
+                created = {"id": "S1"} if status_later else {"id": "S1", "deliveryStatus": STATUS}
                 body = {
                     "methodResponses": [
                         ["Email/import", {"created": {"m": {"id": "E1"}}}, "a"],
-                        [
-                            "EmailSubmission/set",
-                            {"created": {"s": {"id": "S1", "deliveryStatus": status}}},
-                            "b",
-                        ],
+                        ["EmailSubmission/set", {"created": {"s": created}}, "b"],
                     ]
                 }
         asked.append(step)
@@ -265,18 +270,19 @@ def jmap_server(fail: str | None, error: type[httpx.TransportError]) -> tuple[An
     return answer, asked
 
 
-async def jmap_send(monkeypatch: pytest.MonkeyPatch, answer: Answer) -> Claims:
-    """Send through JMAP answered by ``answer``; the claims made (raises what send raises)."""
+async def jmap_send(monkeypatch: pytest.MonkeyPatch, answer: Answer) -> tuple[SendResult, Claims]:
+    """Send through JMAP answered by ``answer``; the result and the claims made (raises what
+    send raises)."""
     monkeypatch.setattr(
         jmap, "JmapClient", partial(JmapClient, transport=httpx.MockTransport(answer))
     )
     sender = JmapTransport()
     claims = Claims()
     try:
-        await sender.send(message(), JMAP, starting=claims)
+        result = await sender.send(message(), JMAP, starting=claims)
     finally:
         await sender.close()
-    return claims
+    return result, claims
 
 
 @pytest.mark.parametrize("error", IN_FLIGHT)
@@ -328,8 +334,19 @@ async def test_jmap_a_server_error_on_the_submission_stays_transient(
 
 async def test_jmap_submission_answered_after_one_claim(monkeypatch: pytest.MonkeyPatch) -> None:
     answer, asked = jmap_server(None, httpx.ReadError)
-    claims = await jmap_send(monkeypatch, answer)
+    result, claims = await jmap_send(monkeypatch, answer)
     assert claims.made == 1 and asked == list(STEPS)
+    assert result == SendResult("250 JMAP submission S1 accepted")
+
+
+@pytest.mark.parametrize("error", [httpx.ReadTimeout, httpx.ConnectError])
+async def test_jmap_a_failed_status_question_after_the_submission_counts_as_accepted(
+    monkeypatch: pytest.MonkeyPatch, error: type[httpx.TransportError]
+) -> None:
+    answer, asked = jmap_server("status", error, status_later=True)
+    result, _ = await jmap_send(monkeypatch, answer)
+    assert asked == [*STEPS, "status"]
+    assert result == SendResult("250 JMAP submission S1 accepted")
 
 
 # The test itself
