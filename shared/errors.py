@@ -15,6 +15,7 @@ MailroomError
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 
 
 class MailroomError(Exception):
@@ -79,14 +80,21 @@ class NotFound(MailroomError):
     """The named object does not exist."""
 
 
-def cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification failure behind ``exc``, if that is what it is (libraries
-    wrap it in their own connection errors, so the whole cause/context chain is searched)."""
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it, nearest first: libraries wrap the failure in their own
+    errors (``raise ... from exc``, or ``from None``, which still keeps the context)."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen:  # chains may be cyclic
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
+        yield current
         seen.append(current)
         current = current.__cause__ or current.__context__
+
+
+def cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, if that is what it is (libraries
+    wrap it in their own connection errors, so the whole cause/context chain is searched)."""
+    for current in chain(exc):
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
     return None

@@ -45,7 +45,8 @@ delegated access to a shared mailbox). Messages are real MIME files on disk
 numbers) is kept in memory.
 
 The control API is this module's Python objects: :meth:`GraphStandin.deliver`,
-:meth:`remaining`, :meth:`throttle`, :meth:`fail`, :meth:`sent`, and :attr:`requests`, the
+:meth:`remaining`, :meth:`throttle`, :meth:`fail`, :meth:`sent`, :meth:`drop_after_send`
+(a connection lost after a sendMail was taken), and :attr:`requests`, the
 record of every request (method, path, mailbox, status) for asserting that Mailroom uses the
 documented paths only (:data:`DOCUMENTED_PATHS`).
 """
@@ -82,6 +83,8 @@ WELL_KNOWN = {
 DEFAULT_PAGE_SIZE = 10
 """Graph's page size for message delta without ``Prefer: odata.maxpagesize``."""
 CHUNK = 64 * 1024
+DROP = object()
+"""An answer of :meth:`GraphStandin.handle`: none, the connection is closed."""
 
 _U = r"/v1\.0/users/[^/]+"
 DOCUMENTED_PATHS = tuple(
@@ -151,6 +154,8 @@ class _Mailbox:
     sent: list[bytes] = field(default_factory=list)
     throttled: list[float] = field(default_factory=list)
     failing: list[int] = field(default_factory=list)
+    dropping: int = 0
+    """sendMail requests still to take and then drop without an answer."""
 
 
 @dataclass
@@ -258,6 +263,12 @@ class GraphStandin:
         with self._lock:
             self._box(upn).failing.extend([status] * times)
 
+    def drop_after_send(self, upn: str, times: int = 1) -> None:
+        """Take the next ``times`` sendMail requests of ``upn`` (the mail is sent) and close
+        the connection without an answer, as a connection lost before Graph's 202."""
+        with self._lock:
+            self._box(upn).dropping += times
+
     def sent(self, upn: str) -> list[bytes]:
         """The MIME messages ``upn`` sent through sendMail, decoded, oldest first."""
         with self._lock:
@@ -350,7 +361,8 @@ class GraphStandin:
     def handle(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], Any]:
-        """One request: status, headers and a JSON body (a dict), a Path to stream, or None."""
+        """One request: status, headers and a JSON body (a dict), a Path to stream, None, or
+        :data:`DROP` (no answer: the connection is closed)."""
         match = re.fullmatch(r"/v1\.0/users/([^/]+)(/.*)", path)
         record = Recorded(method, path, query, match.group(1) if match else None)
         with self._lock:
@@ -568,6 +580,9 @@ class GraphStandin:
             local = self.mailboxes.get(address.lower())
             if local is not None:
                 self._store(local, self._folder(local, "inbox"), kept, None, False)
+        if box.dropping:
+            box.dropping -= 1
+            return 202, {}, DROP
         return 202, {}, None
 
 
@@ -617,6 +632,9 @@ def _handler(standin: GraphStandin) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, extra, answer = standin.handle(self.command, path, query, headers, body)
+            if answer is DROP:
+                self.close_connection = True
+                return
             self.send_response(status)
             self.send_header("request-id", str(uuid.uuid4()))
             for name, value in extra.items():

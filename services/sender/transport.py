@@ -1,7 +1,7 @@
 """The outgoing seam: what the sender asks of any way of sending a built mail.
 
-An adapter (SMTP through ``pool``; Microsoft Graph ``sendMail`` and JMAP
-``EmailSubmission/set`` later) sends one ``EmailMessage`` and answers with a
+An adapter (SMTP through ``pool``, Microsoft Graph ``sendMail`` and JMAP
+``EmailSubmission/set`` in ``transports``) sends one ``EmailMessage`` and answers with a
 :class:`SendResult`: the server's acceptance text and the recipients it refused, each with
 a code and text. Codes follow SMTP's classes whatever the transport (4xx: try again later,
 5xx: never), so ``outcome`` turns any adapter's result into the same outbox record. The
@@ -50,9 +50,12 @@ class SendResult:
 
 class OutcomeUnknown(Transient):
     """The connection broke after the whole mail was handed over and before the server
-    answered: the server may have accepted it. The sender keeps its claim and records no
-    outcome, so the redelivery checks the claim ("possibly sent") instead of sending the
-    mail a second time (RFC 1047's duplicate window)."""
+    answered: the server may have accepted it. Every adapter raises it: SMTP once the final
+    ``.`` of DATA was written, Graph and JMAP once the request that submits the mail
+    (``sendMail``; the one carrying ``EmailSubmission/set``) may have reached the server. The
+    sender keeps its claim and records no outcome, so the redelivery checks the claim
+    ("possibly sent") instead of sending the mail a second time (RFC 1047's duplicate
+    window)."""
 
 
 Starting = Callable[[], Awaitable[None]]

@@ -12,8 +12,12 @@ Graph's answer                          → result
 ├── 400 ErrorInvalidRecipients          → every recipient refused, permanent (550)
 ├── 429, 5xx                            → Transient (RetryLater with Graph's Retry-After)
 ├── 401 (after one new token)           → AuthFailed
-└── 403, other 4xx                      → Permanent (the app lacks Mail.Send, or may not
-                                          send as this mailbox; the MIME was refused)
+├── 403, other 4xx                      → Permanent (the app lacks Mail.Send, or may not
+│                                         send as this mailbox; the MIME was refused)
+├── no token, no connection (DNS, TLS,  → Transient: nothing was sent
+│   refused, connect timeout)
+└── connection lost or timed out after  → OutcomeUnknown: Graph may have accepted the mail,
+    the sendMail request left             so it is not sent again on a guess (``inflight``)
 
 Recipients outside To/Cc (Bcc) ride in a Bcc header of the copy sent: Graph takes the
 recipients from the MIME headers and strips Bcc before delivery. Graph cannot leave out a
@@ -31,9 +35,10 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
+from services.sender.transports.inflight import in_flight
 from shared.auth import TokenProvider
-from shared.errors import Permanent
+from shared.errors import Permanent, Transient
 from shared.mailbox.graph.client import GraphClient, Refused
 from shared.models.config import GRAPH_SCOPE, OutgoingConnection
 
@@ -83,6 +88,12 @@ class GraphTransport:
             if exc.code != "ErrorInvalidRecipients":
                 raise
             return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
+        except Transient as exc:
+            if not in_flight(exc):
+                raise
+            raise OutcomeUnknown(
+                f"{exc}, after the sendMail request was sent: it may have been accepted"
+            ) from exc
         return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:

@@ -8,18 +8,26 @@ Same shape as the SMTP transport (``send(message, connection, recipients, starti
 ``SendResult``), so the sender picks it by ``connection.protocol == "jmap"``.
 
 Failure                                        → Mailroom error
-├── connect, timeout, HTTP 429/5xx            → Transient (see shared.mailbox.jmap.client)
+├── HTTP 429/5xx, no connection, a timeout or → Transient (see shared.mailbox.jmap.client)
+│   a loss in the session, Identity/get or the
+│   upload (nothing was submitted)
+├── connection lost or timed out once the     → OutcomeUnknown: the server may have
+│   request with Email/import and               submitted the mail, so it is not sent
+│   EmailSubmission/set (one request) left       again on a guess (``inflight``)
 ├── sign-in refused                          → AuthFailed (a Permanent); a named static
 │                                                token is marked failing with the answer
 ├── no submission capability                  → Permanent
 ├── notCreated serverFail/…Unavailable/rateLimit → Transient
 ├── notCreated smtpProtocolError with a 4xx    → Transient, with 5xx → Permanent
 ├── any other notCreated (forbiddenFrom, invalidRecipients, …) → Permanent
-└── a recipient whose smtpReply is 4xx/5xx    → a refusal of that recipient in the reply
+├── a recipient whose smtpReply is 4xx/5xx    → a refusal of that recipient in the reply
+└── EmailSubmission/get (no deliveryStatus    → accepted, logged: the submission exists, so
+    in the answer) fails                         the mail is neither sent again nor failed
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 from collections.abc import Sequence
@@ -27,9 +35,10 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
+from services.sender.transports.inflight import in_flight
 from shared.auth import AuthFailed, NamedTokenProvider
-from shared.errors import Permanent, Transient
+from shared.errors import MailroomError, Permanent, Transient
 from shared.mailbox.jmap.client import (
     CORE,
     MAIL,
@@ -41,6 +50,7 @@ from shared.mailbox.jmap.client import (
 )
 from shared.models.config import OutgoingConnection
 
+log = logging.getLogger(__name__)
 SMTP_CODE = re.compile(r"^\s*([2-5]\d\d)[ -]?(.*)$", re.DOTALL)
 USING = (CORE, MAIL, SUBMISSION)
 
@@ -97,35 +107,43 @@ class JmapTransport:
             "mailFrom": {"email": sender},
             "rcptTo": [{"email": r} for r in rcpts],
         }
-        imported, submitted = await client.call(
+        calls: list[list[object]] = [
             [
-                [
-                    "Email/import",
-                    {
-                        "accountId": account,
-                        "emails": {
-                            "m": {
-                                "blobId": blob,
-                                "mailboxIds": {target: True},
-                                "keywords": {"$seen": True},
-                            }
-                        },
+                "Email/import",
+                {
+                    "accountId": account,
+                    "emails": {
+                        "m": {
+                            "blobId": blob,
+                            "mailboxIds": {target: True},
+                            "keywords": {"$seen": True},
+                        }
                     },
-                    "a",
-                ],
-                [
-                    "EmailSubmission/set",
-                    {
-                        "accountId": account,
-                        "create": {
-                            "s": {"identityId": identity, "emailId": "#m", "envelope": envelope}
-                        },
-                    },
-                    "b",
-                ],
+                },
+                "a",
             ],
-            using=USING,
-        )
+            [
+                "EmailSubmission/set",
+                {
+                    "accountId": account,
+                    "create": {
+                        "s": {"identityId": identity, "emailId": "#m", "envelope": envelope}
+                    },
+                },
+                "b",
+            ],
+        ]
+        # Import and submission go in one request: once it has left, the server may have
+        # submitted the mail, whatever became of the answer.
+        try:
+            imported, submitted = await client.call(calls, using=USING)
+        except Transient as exc:
+            if not in_flight(exc):
+                raise
+            raise OutcomeUnknown(
+                f"{exc}, after the request with EmailSubmission/set was sent: it may have "
+                "been accepted"
+            ) from exc
         not_imported = (imported.get("notCreated") or {}).get("m")
         if not_imported:
             raise set_error(not_imported, f"Email/import for {client.where}")
@@ -135,18 +153,7 @@ class JmapTransport:
         created = submitted["created"]["s"]
         status = created.get("deliveryStatus")
         if status is None:
-            (got,) = await client.call(
-                [
-                    [
-                        "EmailSubmission/get",
-                        {"accountId": account, "ids": [created["id"]]},
-                        "g",
-                    ]
-                ],
-                using=USING,
-            )
-            found = got.get("list") or [{}]
-            status = found[0].get("deliveryStatus")
+            status = await _delivery_status(client, account, str(created["id"]))
         return reply_of(str(created["id"]), status or {}, rcpts)
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
@@ -234,6 +241,30 @@ def _verify(conn: OutgoingConnection) -> ssl.SSLContext | bool:
     if not conn.verify_tls:
         return False
     return ssl.create_default_context(cafile=conn.ca_file) if conn.ca_file else True
+
+
+async def _delivery_status(client: JmapClient, account: str, submission: str) -> Json | None:
+    """The ``deliveryStatus`` of a created submission asked for again; None when the server
+    gives none or the question fails."""
+    try:
+        (got,) = await client.call(
+            [["EmailSubmission/get", {"accountId": account, "ids": [submission]}, "g"]],
+            using=USING,
+        )
+    except MailroomError as exc:
+        # The server has created the submission: an error now must not send the mail again
+        # (a Transient would) nor record it failed; it counts as accepted, as when the
+        # server gives no deliveryStatus.
+        log.warning(
+            "EmailSubmission/get for %s failed after submission %s was created: %s",
+            client.where,
+            submission,
+            exc,
+        )
+        return None
+    found = got.get("list") or [{}]
+    status = found[0].get("deliveryStatus")
+    return status if isinstance(status, dict) else None
 
 
 def choose_identity(identities: list[Json], sender: str) -> str | None:

@@ -95,6 +95,7 @@ class GraphClient:
         timeout: float,
         verify_tls: bool = True,
         ca_file: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.mailbox = mailbox
@@ -105,6 +106,8 @@ class GraphClient:
         self._timeout = timeout
         self._verify_tls = verify_tls
         self._ca_file = ca_file
+        self._transport = transport
+        """Another HTTP transport than the network (tests answer from a function)."""
         self._http: httpx.AsyncClient | None = None
 
     def url(self, path: str) -> str:
@@ -119,6 +122,7 @@ class GraphClient:
                 verify=verify,
                 # One mailbox needs few connections; keep them for the next round.
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+                transport=self._transport,
             )
         return self._http
 
