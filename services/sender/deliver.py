@@ -1,13 +1,14 @@
-"""The sender's domain step: one ``OutgoingMail`` → sent over SMTP, once per recipient,
-through the account its case came in on when that account has its own outgoing server or
-From settings (``route``), else through the global connection.
+"""The sender's domain step: one ``OutgoingMail`` → sent once per recipient (over SMTP,
+Microsoft Graph or JMAP: ``registry`` picks the transport), through the account its case
+came in on when that account has its own outgoing server or From settings (``route``), else
+through the global connection.
 
 1. Claim the outbox entry (created once per ``mail_id`` with a queued state per recipient;
    every delivery counts an attempt). Nothing pending → return it: a redelivered message
    sends nothing. A failed entry (replayed from the desk) queues its failed recipients again.
 2. Record the mail on its case with its Message-ID *before* sending: the customer's reply
    may arrive seconds later, and its In-Reply-To must find the case.
-3. Claim the SMTP transaction on the entry (``sending_since``) once the transport holds a
+3. Claim the transaction on the entry (``sending_since``) once the transport holds a
    connection, right before the transaction starts.
 4. Send to the pending recipients only, then record each recipient's state with the
    server's reply (see ``outcome``) and clear the claim in the same write: 2xx sent, 4xx
@@ -19,14 +20,16 @@ From settings (``route``), else through the global connection.
 A claim without an outcome is what a sender that stopped mid-transaction leaves (killed, or
 its host gone), and what a transport leaves when the connection broke after the whole mail
 was handed over and before the server answered (``OutcomeUnknown``: RFC 1047's window, where
-Postfix would resend). The mail may or may not have reached the server, and SMTP offers no
-way to ask. Decision (a trusted MTA's rule: never deliver twice on a guess, never drop silently):
+Postfix would resend; Graph's ``sendMail`` and JMAP's submission request lost after they
+went out are the same window). The mail may or may not have reached the server, and none of
+the three protocols offers a way to ask. Decision (a trusted MTA's rule: never deliver
+twice on a guess, never drop silently):
 
 - a claim younger than the transaction can last (connect + send timeouts, twice) may be
   another instance still sending: the mail is retried later (Transient);
 - an older one is *checked*, not sent: its pending recipients become ``unknown`` ("possibly
   sent"), the mail goes to the desk with the Message-ID so an operator can look it up in the
-  SMTP server's log, and only an operator's replay sends it again.
+  server's log (or the mailbox's Sent folder), and only an operator's replay sends it again.
 """
 
 from __future__ import annotations
