@@ -70,6 +70,7 @@ from deploy.local.servers import (  # noqa: E402
     start_dovecot,
     start_mongodb,
 )
+from services.fetcher.deps import FetcherDeps  # noqa: E402
 from services.fetcher.ingest import BATCH_SIZE, fetch_once  # noqa: E402
 from shared.mailbox import open_mailbox  # noqa: E402
 from shared.models.config import IncomingAccount  # noqa: E402
@@ -349,9 +350,10 @@ async def drain(env: dict[str, Any]) -> dict[str, float]:
     mailbox = open_mailbox(account, timeout=120)
     baseline = current_rss_mb()
     started, cpu = time.perf_counter(), cpu_seconds()
+    deps = FetcherDeps.of(rt)
     stored = 0
     try:
-        while (new := await fetch_once(rt, account, mailbox)) > 0:
+        while (new := await fetch_once(deps, account, mailbox)) > 0:
             stored += new
     finally:
         await mailbox.close()

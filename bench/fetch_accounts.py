@@ -80,6 +80,7 @@ def fill(port: int, user: str, password: str, mails: int) -> None:
 
 async def watch(env: dict[str, str]) -> None:
     """The child: the fetcher's supervisor for every account until stdin closes."""
+    from services.fetcher.deps import FetcherDeps
     from services.fetcher.supervisor import Supervisor
     from shared.models.config import GlobalSettings, IncomingAccount
     from shared.runtime import Runtime
@@ -116,7 +117,7 @@ async def watch(env: dict[str, str]) -> None:
             "settings": GlobalSettings(poll_interval_seconds=POLL_SECONDS),
         }
     )
-    supervisor = Supervisor(rt)
+    supervisor = Supervisor(FetcherDeps.of(rt))
     print("baseline", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     await supervisor.start()

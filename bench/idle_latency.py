@@ -42,6 +42,7 @@ from deploy.local.servers import (  # noqa: E402
     start_dovecot,
     start_mongodb,
 )
+from services.fetcher.deps import FetcherDeps  # noqa: E402
 from services.fetcher.supervisor import Supervisor  # noqa: E402
 from shared.models.config import GlobalSettings, IncomingAccount  # noqa: E402
 from shared.models.messages import MailReceived  # noqa: E402
@@ -111,7 +112,7 @@ async def measure(
     connection = await aio_pika.connect(broker)
     imap = imaplib.IMAP4("127.0.0.1", port, timeout=60)
     imap.login(USER, PASSWORD)
-    supervisor = Supervisor(rt)
+    supervisor = Supervisor(FetcherDeps.of(rt))
     clock = PushClock()
     logging.getLogger(f"mailroom.trace.{account.name}").addHandler(clock)
     latencies: list[tuple[float, float]] = []

@@ -40,6 +40,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.fence import Fence, Holder, LeaseFence
 from services.fetcher.ingest import fetch_once
 from services.fetcher.rendezvous import assign
@@ -50,7 +51,6 @@ from shared.mailbox import Mailbox
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.fetchers import FetcherCounts, FetcherInstance
 from shared.models.messages import utcnow
-from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class FencedRound(Protocol):
     """A fetch round that honours a fence (``fetch_once``)."""
 
     async def __call__(
-        self, rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence
+        self, deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence
     ) -> int:
         """Fetch the account's new mail; return how many were stored."""
 
@@ -95,19 +95,19 @@ class Fleet:
 
     def __init__(
         self,
-        rt: Runtime,
+        deps: FetcherDeps,
         holder: Holder,
         *,
         mailbox_factory: MailboxFactory | None = None,
         fetch: FencedRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:
-        self._rt = rt
+        self._deps = deps
         self.holder = holder
         self.counts = FetcherCounts()
         self._fetch = fetch
         self.supervisor = Supervisor(
-            rt, mailbox_factory=mailbox_factory, fetch=self._round, backoff=backoff
+            deps, mailbox_factory=mailbox_factory, fetch=self._round, backoff=backoff
         )
         self._held: dict[str, int] = {}
         self._releasing: set[str] = set()
@@ -129,7 +129,7 @@ class Fleet:
 
     async def start(self) -> None:
         """Take this instance's share of the accounts and keep ticking."""
-        await self.supervisor.start(only(self._rt.config, ()))
+        await self.supervisor.start(only(self._deps.config(), ()))
         try:
             await self.tick()
         except Exception as exc:
@@ -150,7 +150,7 @@ class Fleet:
         metrics.owned_accounts(0)
         try:
             await self._release(released)
-            await self._rt.store.fetchers.remove(instance_id=self.holder.id)
+            await self._deps.repos().fetchers.remove(instance_id=self.holder.id)
         except Exception as exc:
             log.warning(
                 "could not release %d leases at shutdown (%s); they expire by themselves",
@@ -166,27 +166,27 @@ class Fleet:
 
     async def tick(self) -> float:
         """One heartbeat (see the module docstring); returns the seconds until the next."""
-        config = self._rt.config
-        store = self._rt.store
+        config = self._deps.config()
+        repos = self._deps.repos()
         lease = config.settings.fetcher_lease_seconds
         now = utcnow()
         peers = {
             i.id: i.heartbeat_at
-            for i in await store.fetchers.live(since=now - timedelta(seconds=lease))
+            for i in await repos.fetchers.live(since=now - timedelta(seconds=lease))
             if i.id != self.holder.id
         }
         enabled = sorted(name for name, a in config.accounts.items() if a.enabled)
         owners = assign(enabled, [*peers, self.holder.id])
         wanted = {name for name, owner in owners.items() if owner == self.holder.id}
         until = now + timedelta(seconds=lease)
-        renewed = await store.leases.renew(
+        renewed = await repos.leases.renew(
             accounts=self._held, owner=self.holder.id, session=self.holder.session, until=until
         )
         lost = sorted(self._held.keys() - renewed.keys())
         gained: dict[str, int] = {}
         blocked = False
         for name in sorted(wanted - renewed.keys()):
-            taken = await store.leases.acquire(
+            taken = await repos.leases.acquire(
                 account=name,
                 owner=self.holder.id,
                 session=self.holder.session,
@@ -206,12 +206,12 @@ class Fleet:
         self._schedule_apply()
         metrics.owned_accounts(len(self._held) - len(self._releasing))
         self._last_fetch = {n: t for n, t in self._last_fetch.items() if n in self._held}
-        await store.fetchers.beat(instance=self._instance())
+        await repos.fetchers.beat(instance=self._instance())
         self._ticks += 1
         self._ticked.set()
         self._ticked = asyncio.Event()
         if self._ticks % PRUNE_EVERY == 0:
-            await store.fetchers.prune(before=now - PRUNE_AFTER)
+            await repos.fetchers.prune(before=now - PRUNE_AFTER)
         return self._next_tick(lease, peers, now, blocked=blocked)
 
     def _next_tick(
@@ -250,7 +250,7 @@ class Fleet:
         while self._dirty:
             self._dirty = False
             active = self._held.keys() - self._releasing
-            await self.supervisor.reconcile(only(self._rt.config, active))
+            await self.supervisor.reconcile(only(self._deps.config(), active))
             stopped = sorted(self._releasing - self.supervisor.running.keys())
             if not stopped:
                 continue
@@ -267,7 +267,7 @@ class Fleet:
 
     async def _release(self, accounts: list[str]) -> None:
         """Hand the leases of ``accounts`` back in one write."""
-        await self._rt.store.leases.release(
+        await self._deps.repos().leases.release(
             accounts=accounts, owner=self.holder.id, session=self.holder.session, now=utcnow()
         )
 
@@ -284,7 +284,7 @@ class Fleet:
         )
 
     async def _run(self) -> None:
-        delay = tick_seconds(self._rt.config.settings.fetcher_lease_seconds)
+        delay = tick_seconds(self._deps.config().settings.fetcher_lease_seconds)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -294,7 +294,7 @@ class Fleet:
                 delay = await self.tick()
             except Exception as exc:
                 log.warning("fetcher heartbeat failed: %s", str(exc) or type(exc).__name__)
-                delay = tick_seconds(self._rt.config.settings.fetcher_lease_seconds)
+                delay = tick_seconds(self._deps.config().settings.fetcher_lease_seconds)
                 await self._stop_if_expired()
             delay = max(0.0, delay - (time.monotonic() - started))
 
@@ -307,7 +307,7 @@ class Fleet:
             self._changed("lost", lost)
             metrics.owned_accounts(0)
 
-    async def _round(self, rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
+    async def _round(self, deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox) -> int:
         """One fetch round of a held account behind its lease's fence, counted."""
         token = self._held.get(account.name)
         try:
@@ -315,13 +315,13 @@ class Fleet:
                 raise LeaseLost(f"{account.name}: lease no longer held")
             key = (account.name, account.folder)
             if self._claimed.get(key) != token:
-                await rt.store.fetch_state.claim(
+                await deps.repos().fetch_state.claim(
                     account=account.name, folder=account.folder, token=token
                 )
                 self._claimed[key] = token
-            margin = fence_margin(rt.config.settings.fetcher_lease_seconds)
-            fence = LeaseFence(rt.store.leases, account.name, self.holder, token, margin)
-            created = await self._fetch(rt, account, mailbox, fence=fence)
+            margin = fence_margin(deps.config().settings.fetcher_lease_seconds)
+            fence = LeaseFence(deps.repos().leases, account.name, self.holder, token, margin)
+            created = await self._fetch(deps, account, mailbox, fence=fence)
         except LeaseLost:
             self.counts.fenced += 1
             # Find out at once whether the lease is gone; if it is still ours (the check was

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from services.fetcher.deps import FetcherDeps
 from shared.auth import AuthFailed, CredentialHealth, NamedTokenProvider
 from shared.mailbox import Mailbox
 from shared.models.messages import utcnow
-from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,11 @@ def _credential(mailbox: Mailbox) -> CredentialHealth | None:
 
 
 async def record_round(
-    rt: Runtime, account: str, mailbox: Mailbox, error: Exception | None, failures: int
+    deps: FetcherDeps,
+    account: str,
+    mailbox: Mailbox,
+    error: Exception | None,
+    failures: int,
 ) -> None:
     """Record a round of ``account``: good when ``error`` is None, else failed ``failures``
     times in a row. A refused login or token counts as an auth error, and so does any
@@ -37,7 +41,7 @@ async def record_round(
     text = None if error is None else str(error) or type(error).__name__
     token_failed = credential is not None and text is not None and credential.last_error == text
     try:
-        await rt.store.account_health.record(
+        await deps.repos().account_health.record(
             account=account,
             at=utcnow(),
             error=text,

@@ -54,6 +54,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from email import policy
 from email.parser import BytesHeaderParser
 
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.fence import NO_FENCE, Fence
 from shared import metrics
 from shared.broker import publish_many
@@ -61,7 +62,6 @@ from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MessageRef
 from shared.models.config import IncomingAccount
 from shared.models.messages import MailReceived
 from shared.models.records import RawEmail
-from shared.runtime import Runtime
 from shared.topology import MAIL_RECEIVED
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def stub_of(header: bytes, *, size: int | None, limit: int) -> tuple[bytes, str]
 
 
 async def fetch_once(
-    rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence = NO_FENCE
+    deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence = NO_FENCE
 ) -> int:
     """Take the account's new mail; return how many mails were stored for the first time.
 
@@ -119,17 +119,17 @@ async def fetch_once(
     LeaseLost there instead of touching the mailbox or the cursor.
     """
     await mailbox.connect()
-    state = await rt.store.fetch_state.get(account=account.name, folder=account.folder)
+    state = await deps.repos().fetch_state.get(account=account.name, folder=account.folder)
     listing = await mailbox.list_new(state.cursor)
     refs = list(listing.refs)
     batches = [refs[i : i + BATCH_SIZE] for i in range(0, len(refs), BATCH_SIZE)]
     lock = asyncio.Lock()  # one mailbox command at a time
     done = _Done(
-        rt,
+        deps,
         account,
         mailbox,
         listing,
-        disposal=account.disposal(rt.config.settings.delete_read_messages),
+        disposal=account.disposal(deps.config().settings.delete_read_messages),
         lock=lock,
         fence=fence,
     )
@@ -137,7 +137,7 @@ async def fetch_once(
         # A new or renumbered folder's cursor is kept even when it held nothing.
         await done.save_cursor()
         return 0
-    max_size = int(rt.config.settings.max_mail_size_mb * 1024 * 1024)
+    max_size = int(deps.config().settings.max_mail_size_mb * 1024 * 1024)
     created = 0
     fetched = _fetched(mailbox, batches, max_size)
     upcoming: asyncio.Future[list[FetchedMail] | int | None] | None = None
@@ -149,7 +149,7 @@ async def fetch_once(
             upcoming = asyncio.ensure_future(_next(fetched, lock)) if light else None
             if isinstance(item, list):
                 stored, fresh = await _store_and_announce(
-                    rt, account, item, max_size, listing.twins_possible
+                    deps, account, item, max_size, listing.twins_possible
                 )
                 created += stored
                 done.add(item, fresh)
@@ -176,7 +176,7 @@ class _Done:
 
     def __init__(
         self,
-        rt: Runtime,
+        deps: FetcherDeps,
         account: IncomingAccount,
         mailbox: Mailbox,
         listing: Listing,
@@ -185,7 +185,7 @@ class _Done:
         lock: asyncio.Lock,
         fence: Fence,
     ) -> None:
-        self._rt = rt
+        self._deps = deps
         self._account = account
         self._mailbox = mailbox
         self._listing = listing
@@ -208,7 +208,7 @@ class _Done:
         """Steps 3-5 for a batch whose fetched mails all got through steps 1-2."""
         taken, kept, announced = self._taken, self._kept, self._announced
         self._taken, self._kept, self._announced = [], [], []
-        await self._rt.store.raw_emails.set_status_many(
+        await self._deps.repos().raw_emails.set_status_many(
             raw_ids=announced, status="announced", only_from=("stored",)
         )
         if taken or kept:
@@ -234,7 +234,7 @@ class _Done:
         cursor = self._listing.cursor_after(set(self._done))
         if cursor is None or cursor == self._saved:
             return
-        await self._rt.store.fetch_state.save_cursor(
+        await self._deps.repos().fetch_state.save_cursor(
             account=self._account.name,
             folder=self._account.folder,
             cursor=cursor,
@@ -290,13 +290,14 @@ async def _chunks(mails: AsyncIterator[FetchedMail]) -> AsyncIterator[list[Fetch
 
 
 async def _insert_new(
-    rt: Runtime, account: str, records: list[tuple[RawEmail, bytes]], *, look_up: bool
+    deps: FetcherDeps, account: str, records: list[tuple[RawEmail, bytes]], *, look_up: bool
 ) -> list[tuple[RawEmail, bool]]:
     """Insert the records that are not twins of stored mails (``look_up``) or of an earlier
     one in the same chunk; in order, each as the stored record with True if this call
     created it."""
     keys = [(r.message_id, r.sha256) for r, _ in records if r.message_id is not None]
-    twins = await rt.store.raw_emails.find_twins(account=account, keys=keys) if look_up else {}
+    repo = deps.repos().raw_emails
+    twins = await repo.find_twins(account=account, keys=keys) if look_up else {}
     own: list[tuple[RawEmail, bytes]] = []
     twin_of: list[RawEmail | None] = []  # per record: the twin it is, or None to insert it
     for record, data in records:
@@ -309,7 +310,7 @@ async def _insert_new(
                 twins.setdefault(key, record)
         else:
             twin_of.append(twin)
-    inserted = await rt.store.raw_emails.insert_many(records=own)
+    inserted = await repo.insert_many(records=own)
     # A twin from this chunk may have been stored before under its own key: use that record.
     actual = {mine.id: stored for (mine, _), (stored, _) in zip(own, inserted, strict=True)}
     pending = iter(inserted)
@@ -348,7 +349,7 @@ def _record(account: IncomingAccount, mail: FetchedMail, max_size: int) -> tuple
 
 
 async def _store_and_announce(
-    rt: Runtime,
+    deps: FetcherDeps,
     account: IncomingAccount,
     mails: list[FetchedMail],
     max_size: int,
@@ -357,12 +358,12 @@ async def _store_and_announce(
     """Steps 1-2 for a chunk of mails; returns how many this call stored, and the raw ids
     it announced (marked announced at the batch's end)."""
     records = [_record(account, mail, max_size) for mail in mails]
-    stored = await _insert_new(rt, account.name, records, look_up=twins_possible)
+    stored = await _insert_new(deps, account.name, records, look_up=twins_possible)
     # A twin still "stored" (its round crashed before the confirm) is announced here, once.
     fresh = list({record.id: record for record, _ in stored if record.status == "stored"}.values())
     # Sent in order on one channel; the confirms are awaited together, not one by one.
     await publish_many(
-        rt.broker,
+        deps.publisher,
         [
             MailReceived(
                 raw_id=record.id,

@@ -22,36 +22,35 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.health import record_round
 from services.fetcher.ingest import fetch_once
 from shared import metrics
 from shared.broker import publish
-from shared.credential_health import credential_refused
 from shared.errors import MailroomError, Permanent
 from shared.logs import log_context
 from shared.mailbox import Mailbox, open_mailbox
 from shared.models.config import IncomingAccount, SystemConfig
 from shared.models.messages import AccountFailing
 from shared.retry import RetrySettings, StagePolicy
-from shared.runtime import Runtime
 from shared.topology import ACCOUNT_FAILING
 
 log = logging.getLogger(__name__)
 
 MailboxFactory = Callable[[IncomingAccount, float], Mailbox]
-FetchRound = Callable[[Runtime, IncomingAccount, Mailbox], Awaitable[int]]
+FetchRound = Callable[[FetcherDeps, IncomingAccount, Mailbox], Awaitable[int]]
 
 
-def imap_mailbox(rt: Runtime) -> MailboxFactory:
+def imap_mailbox(deps: FetcherDeps) -> MailboxFactory:
     """The production mailbox factory: IMAP or POP3 by the account's protocol, with the
-    tokens of a named credential read through ``rt``'s store."""
+    tokens of a named credential read through ``deps``."""
 
     def make(account: IncomingAccount, timeout: float) -> Mailbox:
         return open_mailbox(
             account,
             timeout=timeout,
-            credentials=rt.credentials,
-            on_refused=lambda name: credential_refused(rt, name),
+            credentials=deps.credentials(),
+            on_refused=deps.on_refused,
         )
 
     return make
@@ -128,14 +127,14 @@ class Supervisor:
 
     def __init__(
         self,
-        rt: Runtime,
+        deps: FetcherDeps,
         *,
         mailbox_factory: MailboxFactory | None = None,
         fetch: FetchRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:
-        self._rt = rt
-        self._mailbox_factory = mailbox_factory or imap_mailbox(rt)
+        self._deps = deps
+        self._mailbox_factory = mailbox_factory or imap_mailbox(deps)
         self._fetch = fetch
         self._backoff = backoff or Backoff.of(RetrySettings().fetcher)
         self._tasks: dict[str, tuple[AccountSpec, asyncio.Task[None]]] = {}
@@ -150,7 +149,7 @@ class Supervisor:
     async def start(self, config: SystemConfig | None = None) -> None:
         """Start a task for every enabled account of ``config`` (default: the current one)."""
         self._active = True
-        await self.reconcile(config or self._rt.config)
+        await self.reconcile(config or self._deps.config())
 
     async def stop(self) -> None:
         """Cancel every task and wait until each has closed its connection."""
@@ -203,23 +202,23 @@ class Supervisor:
         try:
             while True:
                 try:
-                    await self._fetch(self._rt, account, mailbox)
-                    await record_round(self._rt, account.name, mailbox, None, 0)
+                    await self._fetch(self._deps, account, mailbox)
+                    await record_round(self._deps, account.name, mailbox, None, 0)
                     if failures:
                         log.info(
                             "account %s recovered", account.name, extra={"account": account.name}
                         )
                     failures = 0
                     metrics.fetch_recovered(account.name)
-                    default = self._rt.config.settings.poll_interval_seconds
+                    default = self._deps.config().settings.poll_interval_seconds
                     await mailbox.wait_for_news(account.polls_every(default))
                 except Exception as exc:
                     failures += 1
                     metrics.fetch_failed(account.name, failures)
                     await mailbox.close()
-                    await record_round(self._rt, account.name, mailbox, exc, failures)
+                    await record_round(self._deps, account.name, mailbox, exc, failures)
                     delay = self._failed(account, exc, failures)
-                    if failures == self._rt.config.settings.fetch_retries + 1:
+                    if failures == self._deps.config().settings.fetch_retries + 1:
                         await self._notify_failing(account, exc, failures)
                     await asyncio.sleep(delay)
         finally:
@@ -236,7 +235,7 @@ class Supervisor:
             account=account.name, error=str(exc) or type(exc).__name__, failures=failures
         )
         try:
-            await publish(self._rt.broker, event, routing_key=ACCOUNT_FAILING)
+            await publish(self._deps.publisher, event, routing_key=ACCOUNT_FAILING)
         except Exception as error:
             log.warning(
                 "could not announce that account %s is failing: %s",
@@ -257,7 +256,7 @@ class Supervisor:
                 *args,
                 extra=extra,
             )
-        elif failures == self._rt.config.settings.fetch_retries + 1:
+        elif failures == self._deps.config().settings.fetch_retries + 1:
             log.error(
                 "account %s is failing (%d in a row): %s; retrying in %.1f s", *args, extra=extra
             )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from services.fetcher.supervisor import Backoff, Supervisor
 from shared.mailbox import FetchedMail, Mailbox, MessageRef
@@ -75,17 +76,17 @@ async def test_pop3_keeping_mail_fetches_each_uidl_once_and_keeps_the_mail(
     counting = Counting(open_mailbox(acc))
     mailbox: Mailbox = counting  # type: ignore[assignment]
 
-    assert await fetch_once(rt, acc, mailbox) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 2
     await mailbox.close()
     assert maildrop(dovecot, "alice") == 2  # left on the server
     assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 2
 
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     await mailbox.close()
     assert len(counting.fetched) == 2  # nothing fetched again
 
     append(dovecot, "alice", tricky_mail(3))
-    assert await fetch_once(rt, acc, mailbox) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     await mailbox.close()
     assert len(counting.fetched) == 3 and len(await taken(rt, acc.name)) == 3
     assert len(await announced(rt)) == 3  # each mail announced once
@@ -95,7 +96,7 @@ async def test_pop3_keeping_mail_fetches_each_uidl_once_and_keeps_the_mail(
     # fetched once more, but neither stored nor announced again, and then remembered.
     cursor = json.dumps({"taken": (await taken(rt, acc.name))[:-1]})
     await rt.store.fetch_state.save_cursor(account=acc.name, folder="INBOX", cursor=cursor)
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     await mailbox.close()
     assert len(await taken(rt, acc.name)) == 3 and len(counting.fetched) == 4
     assert await announced(rt) == []
@@ -103,7 +104,7 @@ async def test_pop3_keeping_mail_fetches_each_uidl_once_and_keeps_the_mail(
 
     # A mail deleted by another client is forgotten: the list is as long as the maildrop.
     assert maildrop(dovecot, "alice", delete=1) == 2
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     await mailbox.close()
     assert len(await taken(rt, acc.name)) == 2 and len(counting.fetched) == 4
 
@@ -116,7 +117,7 @@ async def test_pop3_deletes_by_default(
     acc = account(dovecot, protocol="POP3S")
     mailbox = open_mailbox(acc)
 
-    assert await fetch_once(rt, acc, mailbox) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     await mailbox.close()
 
     assert maildrop(dovecot, "alice") == 0
@@ -137,7 +138,7 @@ async def test_an_accounts_poll_interval_overrides_the_global_one(
             "settings": GlobalSettings(poll_interval_seconds=600),
         }
     )
-    supervisor = Supervisor(rt, backoff=Backoff(base=0.01, cap=0.05))
+    supervisor = Supervisor(FetcherDeps.of(rt), backoff=Backoff(base=0.01, cap=0.05))
     await supervisor.start()
     try:
         # Both accounts had their first round (an empty maildrop) before the mail arrives.
@@ -182,7 +183,7 @@ async def test_imap_moves_fetched_mail_to_the_chosen_folder(
     append(dovecot, "alice", tricky_mail(1), tricky_mail(2))
     acc = account(dovecot, after_fetch="move", move_to_folder="Done")
 
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 2
     assert len(await announced(rt)) == 2
     assert folder_flags(dovecot, "alice", "INBOX") == []
     moved = folder_flags(dovecot, "alice", "Done")

@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.supervisor import Backoff, Supervisor
 from shared.models.config import GlobalSettings
 from shared.models.messages import AccountFailing
@@ -36,7 +37,7 @@ async def test_a_failing_account_is_announced_and_does_not_stop_the_others(
     connection = await aio_pika.connect(
         url.get_secret_value() if isinstance(url, SecretStr) else str(url)
     )
-    supervisor = Supervisor(rt, backoff=Backoff(base=0.01, cap=0.05))
+    supervisor = Supervisor(FetcherDeps.of(rt), backoff=Backoff(base=0.01, cap=0.05))
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(SENDER_ACCOUNT_FAILING.name, passive=True)

@@ -16,6 +16,7 @@ import pytest
 
 from deploy.local.servers import Dovecot
 from services.fetcher import ingest
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.broker import publish_many as real_publish
 from shared.errors import Transient
@@ -44,7 +45,7 @@ async def test_keep_mode_stores_announces_and_flags_each_mail_once(
     acc = account(bob, "bob", after_fetch="seen")
     mailbox = open_mailbox(acc)
 
-    assert await fetch_once(rt, acc, mailbox) == 3
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 3
 
     stored = sorted(
         await rt.store.raw_emails.recent(account=acc.name), key=lambda r: uid_of(r.source_key)
@@ -70,7 +71,7 @@ async def test_keep_mode_stores_announces_and_flags_each_mail_once(
     assert server_flags(bob, "bob") == {1: "\\Seen", 2: "\\Seen", 3: "\\Seen"}
     assert await imap_position(rt, acc) == (uidvalidity, 3)
 
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     assert await announced(rt) == []
     assert await rt.store.raw_emails.count() == 3
 
@@ -82,7 +83,7 @@ async def test_delete_mode_empties_the_mailbox_after_storing(
         mail, _ = make_mail(subject=f"delete me {n}")
         bob.deliver("bob", mail)
     acc = account(bob, "bob", protocol="IMAPS", after_fetch="delete")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 2
     assert server_flags(bob, "bob") == {}
     assert len(await announced(rt)) == 2
     assert await rt.store.raw_emails.count() == 2
@@ -96,7 +97,7 @@ async def test_the_global_default_decides_when_the_account_inherits(
         update={"settings": rt.config.settings.model_copy(update={"delete_read_messages": True})}
     )
     acc = account(bob, "bob", after_fetch="inherit")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 1
     assert server_flags(bob, "bob") == {}
 
 
@@ -117,21 +118,22 @@ async def test_crash_between_store_and_publish_announces_exactly_once(
 
     monkeypatch.setattr(ingest, "publish_many", publish_failing_once)
     with pytest.raises(Transient, match="broker gone"):
-        await fetch_once(rt, acc, mailbox)
+        await fetch_once(FetcherDeps.of(rt), acc, mailbox)
     [record] = await rt.store.raw_emails.recent()
     assert record.status == "stored"
     assert await announced(rt) == []
     assert server_flags(bob, "bob") == {1: ""}  # not let go before it was announced
     assert await imap_position(rt, acc) is None  # the cursor never moved
 
-    assert await fetch_once(rt, acc, mailbox) == 0  # stored before: not created again
+    # Stored before: not created again.
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     [message] = await announced(rt)
     assert message.raw_id == record.id and message.correlation_id == record.correlation_id
     assert (await rt.store.raw_emails.get(raw_id=record.id)).status == "announced"
     assert await rt.store.raw_emails.count() == 1
     assert server_flags(bob, "bob") == {1: "\\Seen"}
 
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     assert await announced(rt) == []
 
 
@@ -155,11 +157,11 @@ async def test_crash_between_publish_and_flagging_neither_repeats_nor_loses(
     mailbox = FlaggingFailsOnce(acc, timeout=10)
     try:
         with pytest.raises(Transient):
-            await fetch_once(rt, acc, mailbox)
+            await fetch_once(FetcherDeps.of(rt), acc, mailbox)
         assert len(await announced(rt)) == 2
         assert server_flags(bob, "bob") == {1: "", 2: ""}
 
-        assert await fetch_once(rt, acc, mailbox) == 0
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
         assert await announced(rt) == []
         assert server_flags(bob, "bob") == {1: "\\Seen", 2: "\\Seen"}
         position = await imap_position(rt, acc)
@@ -174,7 +176,7 @@ async def test_a_new_uidvalidity_fetches_the_renumbered_folder_from_the_start(
     append(bob, "bob", *(tricky_mail(n) for n in range(3)))
     acc = account(bob, "bob")
     mailbox = open_mailbox(acc)
-    assert await fetch_once(rt, acc, mailbox) == 3
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 3
     old = await imap_position(rt, acc)
 
     # Dovecot derives UIDVALIDITY from the clock: let a second pass, then recreate the
@@ -182,9 +184,9 @@ async def test_a_new_uidvalidity_fetches_the_renumbered_folder_from_the_start(
     await asyncio.sleep(1.1)
     bob.reset_mailbox("bob")
     with caplog.at_level(logging.WARNING, logger="shared.mailbox.imap"):
-        assert await fetch_once(rt, acc, mailbox) == 0  # the new, empty folder
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0  # the new, empty folder
         append(bob, "bob", tricky_mail(7))
-        assert await fetch_once(rt, acc, mailbox) == 1
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     assert len([r for r in caplog.records if "UIDVALIDITY" in r.getMessage()]) == 1
 
     new = await imap_position(rt, acc)
@@ -205,7 +207,7 @@ async def test_many_mails_in_several_batches(
     count = ingest.BATCH_SIZE * 2 + 17
     append(bob, "bob", *(tricky_mail(n) for n in range(count)))
     acc = account(bob, "bob", after_fetch="delete")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == count
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == count
     position = await imap_position(rt, acc)
     assert position is not None
     uidvalidity = position[0]
@@ -235,7 +237,7 @@ async def test_a_position_stored_before_the_seam_resumes_without_fetching_again(
         }
     )
 
-    assert await fetch_once(rt, acc, mailbox) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     [record] = await rt.store.raw_emails.recent(account=acc.name)
     assert record.source_key == f"{status.uidvalidity}:3"
     assert await imap_position(rt, acc) == (status.uidvalidity, 3)

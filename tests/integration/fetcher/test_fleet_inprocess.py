@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.fence import Fence, Holder
 from services.fetcher.fleet import Fleet
 from services.fetcher.rendezvous import assign
@@ -57,7 +58,7 @@ def idle_mailbox(account: IncomingAccount, timeout: float) -> Mailbox:
 
 
 async def checked_round(
-    rt: Runtime, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence
+    deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox, *, fence: Fence
 ) -> int:
     """A round that only does what precedes every destructive step: the fence check."""
     await fence.check()
@@ -71,7 +72,10 @@ async def put(rt: Runtime, module: str, key: str, value: Any) -> None:
 
 def member(rt: Runtime, name: str) -> Fleet:
     fleet = Fleet(
-        rt, Holder(name, f"{name}-session"), mailbox_factory=idle_mailbox, fetch=checked_round
+        FetcherDeps.of(rt),
+        Holder(name, f"{name}-session"),
+        mailbox_factory=idle_mailbox,
+        fetch=checked_round,
     )
     rt.on_config(fleet.config_changed)
     return fleet

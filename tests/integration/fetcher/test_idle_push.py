@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.supervisor import Supervisor
 from shared.models.config import GlobalSettings
 from shared.models.messages import MailReceived
@@ -41,7 +42,7 @@ async def test_mail_delivered_during_idle_is_announced_without_waiting_for_the_p
             "settings": GlobalSettings(poll_interval_seconds=POLL_SECONDS),
         }
     )
-    supervisor = Supervisor(rt)
+    supervisor = Supervisor(FetcherDeps.of(rt))
     received: list[MailReceived] = []
 
     async def announced_count(count: int) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.models.config import GlobalSettings
 from shared.runtime import Runtime
@@ -28,7 +29,7 @@ async def test_a_mail_above_8_mib_is_kept_in_gridfs_byte_for_byte(
     raw, mid = big_mail(1, 12 * 1024 * 1024)
     append(bob, "bob", raw)
     acc = account(bob, "bob", after_fetch="delete")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 1
     (record,) = await rt.store.raw_emails.recent(account=acc.name)
     assert record.message_id == mid and record.size == len(raw) and record.truncated is None
     assert await rt.store.raw_emails.data(raw_id=record.id) == raw
@@ -47,7 +48,7 @@ async def test_a_mail_above_the_maximum_is_stored_as_a_stub_and_left_on_the_serv
     append(bob, "bob", raw, small)
     acc = account(bob, "bob", protocol=protocol)
     mailbox = open_mailbox(acc)
-    assert await fetch_once(rt, acc, mailbox) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 2
     await mailbox.close()
 
     stored = {r.message_id: r for r in await rt.store.raw_emails.recent(account=acc.name)}
@@ -61,5 +62,5 @@ async def test_a_mail_above_the_maximum_is_stored_as_a_stub_and_left_on_the_serv
 
     # The original is still there (IMAP: \Seen); the small one was deleted.
     assert list(server_flags(bob, "bob").values()) == ["" if acc.is_pop3 else "\\Seen"]
-    assert await fetch_once(rt, acc, mailbox) == 0  # and is not announced again
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0  # and is not announced again
     assert await announced(rt) == []

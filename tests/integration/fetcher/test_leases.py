@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.fence import Holder, LeaseFence
 from services.fetcher.ingest import fetch_once
 from shared.errors import LeaseLost
@@ -90,7 +91,7 @@ async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
     fence_a = LeaseFence(rt.store.leases, acc.name, A, token_a, margin=5)
     append(bob, "bob", tricky_mail(1))
     box_a = open_mailbox(acc)
-    assert await fetch_once(rt, acc, box_a, fence=fence_a) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, box_a, fence=fence_a) == 1
     assert server_flags(bob, "bob") == {}  # deleted by the holder
     position = await imap_position(rt, acc)
     assert position is not None
@@ -104,14 +105,14 @@ async def test_a_round_that_lost_its_lease_deletes_nothing_and_writes_no_state(
 
     # A wakes up and runs a round with its old lease.
     with pytest.raises(LeaseLost):
-        await fetch_once(rt, acc, box_a, fence=fence_a)
+        await fetch_once(FetcherDeps.of(rt), acc, box_a, fence=fence_a)
     assert list(server_flags(bob, "bob").values()) == ["", ""]  # neither deleted nor flagged
     state = await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)
     assert (await imap_position(rt, acc), state.fence_token) == ((uidvalidity, mark), token_b)
 
     # B fetches them; nothing is stored twice.
     fence_b = LeaseFence(rt.store.leases, acc.name, B, token_b, margin=5)
-    await fetch_once(rt, acc, open_mailbox(acc), fence=fence_b)
+    await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc), fence=fence_b)
     assert server_flags(bob, "bob") == {}
     assert len(await rt.store.raw_emails.recent(account=acc.name)) == 3
     state = await rt.store.fetch_state.get(account=acc.name, folder=acc.folder)

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from deploy.local.servers import Dovecot, OAuthIssuer
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.errors import Permanent
 from shared.models.config import IncomingAccount
@@ -54,7 +55,7 @@ async def test_xoauth2_fetches_over_every_tls_variant(
         dovecot, oauth_issuer, "fetch-app", "fetch-secret-123", protocol=protocol, security=security
     )
     mailbox = open_mailbox(acc)
-    assert await fetch_once(rt, acc, mailbox) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     assert len(await announced(rt)) == 1
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.local.servers import Dovecot, OAuthIssuer
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.auth import xoauth2
 from shared.errors import Permanent
@@ -55,7 +56,7 @@ async def test_imap_basic_trace_shows_commands_without_password_or_body(
 ) -> None:
     append(bob, "bob", tricky_mail(1))
     acc = account(bob, "bob", name="traced-imap", debug="yes")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 1
     assert len(await announced(rt)) == 1
 
     lines = trace_of(service_log, "traced-imap")
@@ -103,7 +104,7 @@ async def test_xoauth2_trace_hides_token_and_sasl_payload(
         name=name,
         debug="yes",
     )
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 1
     await announced(rt)
 
     lines = trace_of(service_log, name)
@@ -126,7 +127,7 @@ async def test_pop3_trace_hides_user_pass_and_shows_body_sizes(
 ) -> None:
     append(bob, "bob", tricky_mail(3))
     acc = account(bob, "bob", name="traced-pop3", protocol="POP3", debug="yes")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 1
     await announced(rt)
 
     lines = trace_of(service_log, "traced-pop3")
@@ -148,6 +149,6 @@ async def test_without_the_switch_nothing_is_traced(
     append(bob, "bob", tricky_mail(4))
     for protocol in ("IMAP", "POP3"):
         acc = account(bob, "bob", name=f"quiet-{protocol}", protocol=protocol, debug=switch)
-        await fetch_once(rt, acc, open_mailbox(acc))
+        await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc))
     await announced(rt)
     assert not [r for r in service_log.records if r.name.startswith(TRACE)]

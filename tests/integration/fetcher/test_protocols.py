@@ -11,6 +11,7 @@ import ssl
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.errors import Permanent
 from shared.runtime import Runtime
@@ -73,7 +74,7 @@ async def test_each_variant_stores_and_announces_every_mail_once(
     acc = account(carol, protocol=protocol, security=security, after_fetch=keep)
     mailbox = open_mailbox(acc)
 
-    assert await fetch_once(rt, acc, mailbox) == 4
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 4
     await mailbox.close()  # POP3 commits its deletions with QUIT
 
     stored = await rt.store.raw_emails.recent(account=acc.name)
@@ -88,7 +89,7 @@ async def test_each_variant_stores_and_announces_every_mail_once(
         assert maildrop_count(carol, "alice") == 0
     else:
         assert set(server_flags(carol, "alice").values()) == {"\\Seen"}
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     assert await announced(rt) == []
 
 

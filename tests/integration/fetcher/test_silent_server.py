@@ -9,6 +9,7 @@ from functools import partial
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.supervisor import Backoff, Supervisor
 from shared.models.config import GlobalSettings
 from shared.runtime import Runtime
@@ -34,7 +35,7 @@ async def test_a_silent_server_never_holds_up_the_other_accounts(
         }
     )
     health = AccountHealthRepo(rt.store.db)
-    supervisor = Supervisor(rt, backoff=Backoff(base=0.05, cap=0.2))
+    supervisor = Supervisor(FetcherDeps.of(rt), backoff=Backoff(base=0.05, cap=0.2))
 
     async def stored(count: int) -> bool:
         counts = [await rt.store.raw_emails.count(account=a.name) for a in boxes]

@@ -9,6 +9,7 @@ import imaplib
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
@@ -30,9 +31,9 @@ async def test_from_now_on_skips_the_mail_already_there(
     append(dovecot, "bob", tricky_mail(1), tricky_mail(2))
     acc = account(dovecot, "bob", start_position="new")
     mailbox = open_mailbox(acc)
-    assert await fetch_once(rt, acc, mailbox) == 0
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     append(dovecot, "bob", tricky_mail(3))
-    assert await fetch_once(rt, acc, mailbox) == 1
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     (record,) = await rt.store.raw_emails.recent(account=acc.name)
     assert record.message_id == "<tricky-3@example.org>"
     assert server_flags(dovecot, "bob") == {1: "", 2: "", 3: "\\Seen"}
@@ -47,7 +48,7 @@ async def test_since_a_date_takes_only_mail_received_from_then(
     append_dated(dovecot, tricky_mail(2), old)
     append(dovecot, "bob", tricky_mail(3), tricky_mail(4))
     acc = account(dovecot, "bob", start_position="since", start_date="2024-01-01")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 2
     stored = await rt.store.raw_emails.recent(account=acc.name)
     assert sorted(r.message_id or "" for r in stored) == [
         "<tricky-3@example.org>",

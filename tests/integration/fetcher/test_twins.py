@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from deploy.local.servers import Dovecot
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
@@ -23,7 +24,7 @@ async def test_mails_seen_again_after_a_uidvalidity_change_are_not_stored_twice(
     append(bob, "bob", *mails)
     acc = account(bob, "bob", after_fetch="seen")
     mailbox = open_mailbox(acc)
-    assert await fetch_once(rt, acc, mailbox) == 3
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 3
     await announced(rt)
     # A crash had left one of them stored but never announced.
     stuck = (await rt.store.raw_emails.recent(limit=1))[0]
@@ -32,7 +33,7 @@ async def test_mails_seen_again_after_a_uidvalidity_change_are_not_stored_twice(
     await asyncio.sleep(1.1)  # Dovecot's UIDVALIDITY is the clock's second
     bob.reset_mailbox("bob")
     append(bob, "bob", *mails, tricky_mail(9))
-    assert await fetch_once(rt, acc, mailbox) == 1  # only the new one
+    assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1  # only the new one
 
     assert await rt.store.raw_emails.count(account=acc.name) == 4
     stored = await rt.store.raw_emails.recent(account=acc.name)
@@ -48,7 +49,7 @@ async def test_the_same_mail_twice_in_one_fetch_is_stored_once(
 ) -> None:
     append(bob, "bob", tricky_mail(1), tricky_mail(1), tricky_mail(2))
     acc = account(bob, "bob", after_fetch="delete")
-    assert await fetch_once(rt, acc, open_mailbox(acc)) == 2
+    assert await fetch_once(FetcherDeps.of(rt), acc, open_mailbox(acc)) == 2
     assert await rt.store.raw_emails.count(account=acc.name) == 2
     assert len(await announced(rt)) == 2
     assert server_flags(bob, "bob") == {}  # the twin is deleted like the others

@@ -16,6 +16,7 @@ import pytest
 
 from deploy.local.cyrus import Cyrus
 from services.config.credentials import add_credential, change_credential, show_credential
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.health import record_round
 from services.sender.tokens import TokenProviders
 from services.sender.transports.jmap import JmapTransport
@@ -93,7 +94,7 @@ async def test_an_account_fetches_with_its_api_token_as_the_bearer(
         await mailbox.connect()
         listing = await mailbox.list_new(None)
         got = [m.data async for m in mailbox.fetch(listing.refs)]
-        await record_round(rt, account(gate).name, mailbox, None, 0)
+        await record_round(FetcherDeps.of(rt), account(gate).name, mailbox, None, 0)
     finally:
         await mailbox.close()
     assert sorted(b"<m1@test>" in d for d in got) == [False, True]
@@ -123,7 +124,7 @@ async def test_a_refused_token_marks_the_credential_failing_until_a_new_one_is_s
         assert TOKEN not in text
         # Asked once more after invalidating, as for an OAuth token, then given up.
         assert gate.seen == [f"Bearer {TOKEN}"] * 2
-        await record_round(rt, account(gate).name, mailbox, refused.value, 1)
+        await record_round(FetcherDeps.of(rt), account(gate).name, mailbox, refused.value, 1)
         state = (await show_credential(rt, name="fastmail")).state
         assert state.consent == "failing" and state.last_error == text
         (report,) = await check_credentials(rt, alert=False)
@@ -132,7 +133,7 @@ async def test_a_refused_token_marks_the_credential_failing_until_a_new_one_is_s
         await change_credential(rt, name="fastmail", fields={"token": NEW_TOKEN}, who="test")
         assert (await show_credential(rt, name="fastmail")).state.consent == "not_needed"
         await mailbox.connect()  # the token is read from the store again
-        await record_round(rt, account(gate).name, mailbox, None, 0)
+        await record_round(FetcherDeps.of(rt), account(gate).name, mailbox, None, 0)
     finally:
         await mailbox.close()
     assert gate.seen[-1] == f"Bearer {NEW_TOKEN}"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from services.fetcher import ingest
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from services.processor.process import process_mail
 from shared.mailbox import FetchedMail, Mailbox, MessageRef, open_mailbox
@@ -78,7 +79,7 @@ async def drain(rt: Runtime, acc: IncomingAccount, mailbox: Mailbox | None = Non
     box = mailbox or open_mailbox(acc, timeout=30)
     stored = 0
     try:
-        while (new := await fetch_once(rt, acc, box)) > 0:
+        while (new := await fetch_once(FetcherDeps.of(rt), acc, box)) > 0:
             stored += new
     finally:
         if mailbox is None:
@@ -100,8 +101,8 @@ async def test_every_mail_is_stored_once_announced_once_then_let_go(
     box = Counting(open_mailbox(acc, timeout=30))
     mailbox: Mailbox = box
     try:
-        assert await fetch_once(rt, acc, mailbox) == 3
-        assert await fetch_once(rt, acc, mailbox) == 0
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 3
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 0
     finally:
         await box.close()
 
@@ -137,7 +138,7 @@ async def test_disposal_comes_only_after_storing_and_announcing(
 
     monkeypatch.setattr(box, "mark_done", checking)
     try:
-        assert await fetch_once(rt, acc, mailbox) == 1
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     finally:
         await box.close()
     assert seen_at_disposal == [(1, 1)]

@@ -24,6 +24,7 @@ from deploy.local.oauth_grants import app_certificate, service_account_key
 from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import Dovecot, SmtpSink
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from services.sender.deliver import deliver
 from services.sender.deps import SenderDeps
@@ -95,7 +96,7 @@ async def login_everywhere(
     acc = imap_account(dovecot, credential)
     mailbox = open_mailbox(acc, timeout=10, credentials=rt.credentials)
     try:
-        assert await fetch_once(rt, acc, mailbox) == 1
+        assert await fetch_once(FetcherDeps.of(rt), acc, mailbox) == 1
     finally:
         await mailbox.close()
     await configure(

@@ -16,6 +16,7 @@ from deploy.local.oauth_issuer import OAuthIssuer
 from deploy.local.postfix import Postfix
 from deploy.local.servers import Dovecot, SmtpSink
 from services.config.credentials import add_credential, change_credential
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.health import record_round
 from services.sender.pool import AiosmtplibTransport
 from services.sender.tokens import TokenProviders
@@ -56,7 +57,7 @@ async def test_a_static_token_signs_in_by_xoauth2_until_the_server_forgets_it(
     try:
         with pytest.raises(AuthFailed) as refused:
             await mailbox.connect()
-        await record_round(rt, account.name, mailbox, refused.value, 1)
+        await record_round(FetcherDeps.of(rt), account.name, mailbox, refused.value, 1)
     finally:
         await mailbox.close()
     text = str(refused.value)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from services.fetcher.deps import FetcherDeps
 from services.fetcher.service import build
 from services.fetcher.supervisor import (
     AccountSpec,
@@ -118,7 +119,7 @@ class Harness:
         self.mailboxes: dict[str, list[FakeMailbox]] = {}
         self.rounds: dict[str, int] = {}
         self.supervisor = Supervisor(
-            self.rt,
+            FetcherDeps.of(self.rt),
             mailbox_factory=self.open,
             fetch=self.fetch,
             backoff=Backoff(base=0.001, cap=0.005),
@@ -129,7 +130,7 @@ class Harness:
         self.mailboxes.setdefault(account.name, []).append(mailbox)
         return mailbox
 
-    async def fetch(self, rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
+    async def fetch(self, deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox) -> int:
         self.rounds[account.name] = self.rounds.get(account.name, 0) + 1
         await mailbox.connect()
         if account.name.startswith("broken"):
@@ -216,12 +217,17 @@ async def test_every_line_an_account_task_logs_names_its_account() -> None:
     seen: dict[str, str | None] = {}
     fetch = h.fetch
 
-    async def fetch_noting_context(rt: Runtime, account: IncomingAccount, mailbox: Mailbox) -> int:
+    async def fetch_noting_context(
+        deps: FetcherDeps, account: IncomingAccount, mailbox: Mailbox
+    ) -> int:
         seen[account.name] = ACCOUNT.get()
-        return await fetch(rt, account, mailbox)
+        return await fetch(deps, account, mailbox)
 
     h.supervisor = Supervisor(
-        h.rt, mailbox_factory=h.open, fetch=fetch_noting_context, backoff=Backoff(0.001, 0.005)
+        FetcherDeps.of(h.rt),
+        mailbox_factory=h.open,
+        fetch=fetch_noting_context,
+        backoff=Backoff(0.001, 0.005),
     )
     h.rt.config = config(account("alpha"), account("beta"))
     await h.supervisor.start()
