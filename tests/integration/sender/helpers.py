@@ -7,12 +7,20 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol, TypeVar
 
+import pytest
+
 from deploy.local.servers import SmtpSink
+from services.sender.deliver import deliver
+from services.sender.deps import SenderDeps
+from services.sender.transport import OutcomeUnknown, OutgoingTransport
+from shared.errors import Permanent
 from shared.models.config import OutgoingConnection
-from shared.models.messages import OutgoingMail
+from shared.models.messages import OutgoingMail, utcnow
+from shared.runtime import Runtime
 from shared.settings import SharedSettings
 from tests.support import server_settings
 
@@ -135,3 +143,19 @@ async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 async def never_greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Accept and say nothing until the client gives up."""
     await reader.read()
+
+
+async def lost_after_handover_is_checked_not_resent(
+    rt: Runtime, mail: OutgoingMail, transport: OutgoingTransport
+) -> None:
+    """Deliver ``mail`` through a server that drops the connection once it has the whole
+    mail: the outcome is unknown and the claim stays; once the claim is older than a send can
+    last, the redelivery checks it ("possibly sent") instead of sending the mail again."""
+    with pytest.raises(OutcomeUnknown, match="may have been accepted"):
+        await deliver(SenderDeps.of(rt), mail, transport)
+    entry = await rt.store.outbox.get(mail_id=mail.mail_id)
+    assert entry is not None and entry.sending_since is not None  # the claim stays
+    old = utcnow() - timedelta(hours=1)
+    await rt.store.db["outbox"].update_one({"_id": mail.mail_id}, {"$set": {"sending_since": old}})
+    with pytest.raises(Permanent, match="possibly sent"):
+        await deliver(SenderDeps.of(rt), mail, transport)  # the redelivery checks it

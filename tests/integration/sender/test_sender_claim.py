@@ -21,7 +21,11 @@ from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, RecipientDelivery
 from shared.runtime import Runtime
 from shared.store import Store
-from tests.integration.sender.helpers import outgoing_mail, serving
+from tests.integration.sender.helpers import (
+    lost_after_handover_is_checked_not_resent,
+    outgoing_mail,
+    serving,
+)
 from tests.integration.sender.scripted import ScriptedHandler, ScriptedServer
 from tests.integration.sender.test_sender_recipients import CAROL, configure
 from tests.outage import Gate, gate_for
@@ -175,17 +179,7 @@ async def test_a_drop_after_the_whole_mail_was_handed_over_is_checked_not_sent_a
     handler = DroppingHandler()
     async with serving(ScriptedServer(handler)) as server:
         await configure(rt, server)
-        mail = outgoing_mail(to=[CAROL])
-        with pytest.raises(OutcomeUnknown, match="may have been accepted"):
-            await deliver(SenderDeps.of(rt), mail, transport)
-        entry = await rt.store.outbox.get(mail_id=mail.mail_id)
-        assert entry is not None and entry.sending_since is not None  # the claim stays
-        old = utcnow() - timedelta(hours=1)
-        await rt.store.db["outbox"].update_one(
-            {"_id": mail.mail_id}, {"$set": {"sending_since": old}}
-        )
-        with pytest.raises(Permanent, match="possibly sent"):
-            await deliver(SenderDeps.of(rt), mail, transport)  # the redelivery checks it
+        await lost_after_handover_is_checked_not_resent(rt, outgoing_mail(to=[CAROL]), transport)
     assert len(handler.received) == 1  # sent once, never a second time
 
 

@@ -5,7 +5,6 @@ instead of sending it twice; a throttled sendMail (nothing taken) is deferred an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,12 +15,14 @@ from services.sender.deps import SenderDeps
 from services.sender.transport import OutcomeUnknown
 from services.sender.transports.graph import GraphTransport
 from shared.config_views import OUTGOING_KEY, OUTGOING_MODULE
-from shared.errors import Permanent, Transient
-from shared.models.messages import utcnow
+from shared.errors import Transient
 from shared.runtime import Runtime
 from tests.integration.graph import contract_server
 from tests.integration.graph.contract_server import GraphContractServer
-from tests.integration.sender.helpers import outgoing_mail
+from tests.integration.sender.helpers import (
+    lost_after_handover_is_checked_not_resent,
+    outgoing_mail,
+)
 from tests.integration.sender.test_sender_recipients import CAROL
 
 pytestmark = pytest.mark.integration
@@ -53,15 +54,7 @@ async def test_a_connection_lost_after_sendmail_is_checked_not_sent_again(
 ) -> None:
     await configure(rt, graph_server)
     graph_standin.drop_after_send(graph_server.upn)
-    mail = outgoing_mail(to=[CAROL])
-    with pytest.raises(OutcomeUnknown, match="may have been accepted"):
-        await deliver(SenderDeps.of(rt), mail, transport)
-    entry = await rt.store.outbox.get(mail_id=mail.mail_id)
-    assert entry is not None and entry.sending_since is not None  # the claim stays
-    old = utcnow() - timedelta(hours=1)
-    await rt.store.db["outbox"].update_one({"_id": mail.mail_id}, {"$set": {"sending_since": old}})
-    with pytest.raises(Permanent, match="possibly sent"):
-        await deliver(SenderDeps.of(rt), mail, transport)  # the redelivery checks it
+    await lost_after_handover_is_checked_not_resent(rt, outgoing_mail(to=[CAROL]), transport)
     assert len(graph_standin.sent(graph_server.upn)) == 1  # sent once, never a second time
 
 
