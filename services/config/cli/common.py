@@ -177,7 +177,8 @@ def _store_unreachable(url: str, exc: BaseException) -> CliFailure:
     from shared.errors import Transient
 
     where = _url_from(MONGODB_ENV, url)
-    if isinstance(exc, Transient) or _is_pymongo(exc, "ConnectionFailure"):
+    # open_store maps PyMongo's errors: an unreachable server is StoreUnavailable (Transient).
+    if isinstance(exc, Transient):
         return CliFailure(
             f"MongoDB cannot be reached: {_network_reason(exc)}",
             where=where,
@@ -216,24 +217,17 @@ def _broker_unreachable(url: str, exc: BaseException) -> CliFailure:
 def _network_reason(exc: BaseException) -> str:
     """Why a connection failed, in a few words (the libraries wrap the socket error in
     their own, with the errno or the text somewhere in the chain)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    text = " ".join(f"{type(e).__name__} {e} {e.args!r}" for e in chain).lower()
+    from shared.errors import chain
+
+    errors = list(chain(exc))
+    text = " ".join(f"{type(e).__name__} {e} {e.args!r}" for e in errors).lower()
     if "refused" in text or "errno 111" in text or "(111," in text:
         return "connection refused"
     if any(m in text for m in ("name or service not known", "nodename", "name resolution")):
         return "host name not found"
-    if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in text or "timeout" in text:
+    if any(isinstance(e, TimeoutError) for e in errors) or "timed out" in text or "timeout" in text:
         return f"no answer within {CONNECT_TIMEOUT_S:g} s"
     return _reason(exc)
-
-
-def _is_pymongo(exc: BaseException, name: str) -> bool:
-    errors = sys.modules.get("pymongo.errors")
-    return errors is not None and isinstance(exc, getattr(errors, name))
 
 
 def _reason(exc: BaseException) -> str:
