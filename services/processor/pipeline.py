@@ -6,6 +6,14 @@ from services.processor.parsing import ParsedMail
 from services.processor.scripts import Decision, ScriptContext, load_script
 from shared.errors import MailRejected
 
+ACKNOWLEDGEMENT_GUARDS = frozenset({"rate_limit", "suppressed"})
+"""Scripts that only decide whether a new case's acknowledgement may go out. They run after
+the others (in their configured order among themselves), and only when the mail opens a new
+case and may still be acknowledged: a follow-up is never acknowledged, so their lookups (one
+MongoDB read each) and their notes would be for nothing. No other script reads what they
+set (``ctx.acknowledge``), so for a new case the outcome is the one their place in the list
+gave."""
+
 
 async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
     """The decision for ``mail``; a script's MailRejected propagates to the caller.
@@ -14,11 +22,10 @@ async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
     so no mail is ever silently dropped; a spam complaint never does, whichever scripts run
     (with ``complaint_handler`` disabled it goes to the desk).
     """
-    for setting in ctx.config.processor.incoming_scripts:
-        if setting.enabled:
-            ctx.script = setting.name
-            await load_script(setting.name)(mail, ctx)
-    ctx.script = ""
+    enabled = [s.name for s in ctx.config.processor.incoming_scripts if s.enabled]
+    for name in enabled:
+        if name not in ACKNOWLEDGEMENT_GUARDS:
+            await _run(name, mail, ctx)
     if ctx.decision is None:
         ctx.decision = Decision(
             action="new_case", rule="new", reason="no script decided; the mail opens a new case"
@@ -30,4 +37,14 @@ async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
             # No script refused it: the pipeline's own rule did.
             script="pipeline",
         )
+    if ctx.decision.action == "new_case":
+        for name in enabled:
+            if name in ACKNOWLEDGEMENT_GUARDS and ctx.acknowledge:
+                await _run(name, mail, ctx)
+    ctx.script = ""
     return ctx.decision
+
+
+async def _run(name: str, mail: ParsedMail, ctx: ScriptContext) -> None:
+    ctx.script = name
+    await load_script(name)(mail, ctx)

@@ -28,6 +28,8 @@ class FakeCases:
     members: dict[int, set[str]] = field(default_factory=dict)
     answers: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, tuple[int, str]] = field(default_factory=dict)
+    counted: list[str] = field(default_factory=list)
+    """Addresses whose automatic answers were looked up."""
 
     async def case_of_message_ids(self, message_ids: list[str]) -> int | None:
         return next((self.by_message_id[i] for i in message_ids if i in self.by_message_id), None)
@@ -39,6 +41,7 @@ class FakeCases:
         return self.members.get(number, set())
 
     async def automatic_answers_this_hour(self, address: str) -> int:
+        self.counted.append(address)
         return self.answers.get(address, 0)
 
     async def outgoing_of(self, outbox_ids: list[str]) -> tuple[int, str | None] | None:
@@ -251,6 +254,18 @@ async def test_rate_limit_stops_automatic_answers_per_sender() -> None:
     _, ctx = await decide(mail("Hi"), FakeCases(answers={"c@example.org": 4}))
     assert ctx.acknowledge
     _, ctx = await decide(mail("Hi"), FakeCases(answers={"c@example.org": 5}))
+    assert not ctx.acknowledge and any("limit 5" in n for n in ctx.notes)
+
+
+async def test_a_follow_up_skips_the_acknowledgement_guards() -> None:
+    # A follow-up is never acknowledged: the rate limit is not looked up, and its note
+    # (which a new case from the same sender gets) is not written on the follow-up.
+    cases = FakeCases({10001}, answers={"c@example.org": 9})
+    decision, ctx = await decide(mail("Re: Printer [Case#10001]"), cases)
+    assert decision.action == "attach" and cases.counted == []
+    assert not any("limit" in n for n in ctx.notes)
+    decision, ctx = await decide(mail("Printer"), cases)
+    assert decision.action == "new_case" and cases.counted == ["c@example.org"]
     assert not ctx.acknowledge and any("limit 5" in n for n in ctx.notes)
 
 
