@@ -343,6 +343,10 @@ async def _record_on_case(
     if mail.case_number is None:
         return
     await deps.repos().cases.add_message(
+        # An acknowledgement answers the mail that opened its case a moment ago, which set
+        # the case's updated_at already: touching it again costs a write per new case and
+        # tells nobody anything (every other outgoing mail does touch it).
+        touch_case=mail.kind != "acknowledgement",
         message=CaseMessage.model_validate(
             {
                 "case_number": mail.case_number,
@@ -360,5 +364,5 @@ async def _record_on_case(
                 "html": mail.html,
                 "attachments": [a.model_dump() for a in mail.attachments],
             }
-        )
+        ),
     )

@@ -99,6 +99,24 @@ async def test_redelivery_sends_once_and_the_case_knows_the_message_id_first(
     )
 
 
+async def test_an_acknowledgement_leaves_the_case_updated_time_a_reply_moves_it(
+    rt: Runtime, smtp_sink: SmtpSink, transport: AiosmtplibTransport
+) -> None:
+    await configure(rt, connection(smtp_sink))
+    created, _ = await rt.store.cases.create_for_raw(raw_id="raw-1", subject="Pr", contact=None)
+    case = await rt.store.cases.get(number=created.number)  # as stored (milliseconds)
+    assert case is not None
+    ack = outgoing_mail(case_number=case.number, automatic=True, kind="acknowledgement")
+    await deliver(SenderDeps.of(rt), ack, transport)
+    after_ack = await rt.store.cases.get(number=case.number)
+    assert after_ack is not None and after_ack.updated_at == case.updated_at
+    reply = outgoing_mail(case_number=case.number, kind="reply")
+    await deliver(SenderDeps.of(rt), reply, transport)
+    after_reply = await rt.store.cases.get(number=case.number)
+    assert after_reply is not None and after_reply.updated_at > case.updated_at
+    assert len(await rt.store.cases.messages(case_number=case.number)) == 2
+
+
 async def test_without_an_outgoing_connection_delivery_is_transient(
     rt: Runtime, transport: AiosmtplibTransport
 ) -> None:
