@@ -16,11 +16,11 @@ import functools
 import json
 import os
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import aiormq
 from pymongo.monitoring import (
     CommandFailedEvent,
     CommandListener,
@@ -32,38 +32,67 @@ ENV = "MAILROOM_BENCH_COUNTS"
 WRITE_EVERY_SECONDS = 0.5
 
 
-class Counts(CommandListener):
+def command_key(event: CommandStartedEvent) -> str:
+    """A command's name and collection ("update cases"), or its name alone ("ping")."""
+    target = event.command.get(event.command_name)
+    return f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+
+
+class KeyedCommands(CommandListener):
+    """MongoDB commands by :func:`command_key`, and each one's round trip once answered:
+    a subclass says where they go (``count``, ``timed``; both called under ``_lock``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+
+    def count(self, key: str) -> None:
+        """One command ``key`` was sent."""
+        raise NotImplementedError
+
+    def timed(self, key: str, micros: int) -> None:
+        """A command ``key`` was answered after ``micros``."""
+        raise NotImplementedError
+
+    def started(self, event: CommandStartedEvent) -> None:
+        """Count the command and remember its key until it is answered."""
+        key = command_key(event)
+        with self._lock:
+            self._running[event.request_id] = key
+            self.count(key)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        """Time the answered command."""
+        self._ended(event.request_id, event.duration_micros)
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        """Time the failed command."""
+        self._ended(event.request_id, event.duration_micros)
+
+    def _ended(self, request_id: int, micros: int) -> None:
+        with self._lock:
+            key = self._running.pop(request_id, None)
+            if key is not None:
+                self.timed(key, micros)
+
+
+class Counts(KeyedCommands):
     """The counts of one process; written to its file by a daemon thread."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self.commands: Counter[str] = Counter()
         self.micros: Counter[str] = Counter()
         self.publishes: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._keys: dict[int, str] = {}
 
-    def started(self, event: CommandStartedEvent) -> None:
-        """Count one command sent to MongoDB, by its name and collection ("update cases")."""
-        target = event.command.get(event.command_name)
-        key = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
-        with self._lock:
-            self.commands[key] += 1
-            self._keys[event.request_id] = key
+    def count(self, key: str) -> None:
+        """One more command ``key``."""
+        self.commands[key] += 1
 
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        """Add the command's round trip to its key's total (where MongoDB time goes)."""
-        self._finished(event.request_id, event.duration_micros)
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        """Add the failed command's round trip to its key's total."""
-        self._finished(event.request_id, event.duration_micros)
-
-    def _finished(self, request_id: int, micros: int) -> None:
-        with self._lock:
-            key = self._keys.pop(request_id, None)
-            if key is not None:
-                self.micros[key] += micros
+    def timed(self, key: str, micros: int) -> None:
+        """Add the round trip to its key's total (where MongoDB time goes)."""
+        self.micros[key] += micros
 
     def published(self, routing_key: str) -> None:
         """Count one AMQP publish, by routing key."""
@@ -83,8 +112,8 @@ class Counts(CommandListener):
         tmp.replace(self.path)
 
     def _write_forever(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(WRITE_EVERY_SECONDS):
+        while True:
+            time.sleep(WRITE_EVERY_SECONDS)
             # The bench may have removed its directory already: it no longer reads then.
             with contextlib.suppress(OSError):
                 self.write()
@@ -110,10 +139,13 @@ def event_listeners() -> list[CommandListener]:
 def _count_publishes(counts: Counts) -> None:
     """Count every AMQP publish of the process: FastStream's, ``publish_many``'s and the
     retry tiers' all end in aiormq's ``basic_publish``, the one place that sees them all."""
+    # Imported here: every process opens the store, and only a counting one needs aiormq.
+    import aiormq
+
     original = aiormq.Channel.basic_publish
 
     @functools.wraps(original)
-    async def basic_publish(self: aiormq.Channel, *args: Any, **kwargs: Any) -> Any:
+    async def basic_publish(self: Any, *args: Any, **kwargs: Any) -> Any:
         counts.published(str(kwargs.get("routing_key", "")))
         return await original(self, *args, **kwargs)
 

@@ -27,6 +27,8 @@ from typing import Any
 import aiormq
 from pymongo import monitoring
 
+from shared.bench_counts import KeyedCommands
+
 
 @dataclass
 class RoundTrips:
@@ -62,32 +64,16 @@ class RoundTrips:
 _OPEN: list[RoundTrips] = []
 
 
-_RUNNING: dict[int, str] = {}
-"""The name of each command counted and not yet answered, by request id."""
+class _Commands(KeyedCommands):
+    """Forwards every command to the counters that are open."""
 
-
-class _Commands(monitoring.CommandListener):
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if not _OPEN:
-            return
-        target = event.command.get(event.command_name)
-        name = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
-        _RUNNING[event.request_id] = name
+    def count(self, key: str) -> None:
         for counter in _OPEN:
-            counter.commands[name] += 1
+            counter.commands[key] += 1
 
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self._ended(event.request_id, event.duration_micros)
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self._ended(event.request_id, event.duration_micros)
-
-    @staticmethod
-    def _ended(request_id: int, micros: int) -> None:
-        name = _RUNNING.pop(request_id, None)
-        if name is not None:
-            for counter in _OPEN:
-                counter.micros[name] += micros
+    def timed(self, key: str, micros: int) -> None:
+        for counter in _OPEN:
+            counter.micros[key] += micros
 
 
 monitoring.register(_Commands())

@@ -260,14 +260,15 @@ class CaseRepo(Repo):
                     {
                         "$inc": {"count": 1},
                         "$push": {"answers": answer_id},
-                        "$setOnInsert": {"hour": hour, "expires_at": hour + timedelta(hours=2)},
+                        "$setOnInsert": {"expires_at": hour + timedelta(hours=2)},
                     },
                     upsert=True,
                 )
                 return
             except DuplicateKeyError:
                 # Counted before, or another answer created the counter at the same moment:
-                # once more, which counts this answer in the counter that exists now.
+                # once more, which counts this answer in the counter that exists now (an
+                # answer counted before collides both times, and there is nothing to count).
                 continue
 
     async def automatic_answers_this_hour(self, *, address: str) -> int:

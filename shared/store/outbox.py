@@ -244,17 +244,19 @@ class OutboxBatcher:
 
     Each call returns when its own write is durable, exactly as the single write it
     replaces, so the sender's order is kept: a claim is durable before the mail goes on the
-    wire, an outcome before the message is acknowledged. At most ``writers`` bulk writes
+    wire, an outcome before the message is acknowledged. At most :attr:`WRITERS` bulk writes
     run at once; calls made while all are under way wait for the next one (the waiting
     calls are what makes the next batch), and a batch holds at most ``batch_size`` writes.
     A failed bulk write fails every call in it with the store's error (each caller retries
     as it would have for its own write).
     """
 
-    def __init__(self, repo: OutboxRepo, batch_size: int, writers: int = 4) -> None:
+    WRITERS = 4
+    """Bulk writes under way at once."""
+
+    def __init__(self, repo: OutboxRepo, batch_size: int) -> None:
         self._repo = repo
         self._batch_size = batch_size
-        self._max_writers = writers
         self._waiting: list[tuple[OutboxOp, asyncio.Future[OutboxEntry | None]]] = []
         self._writers: set[asyncio.Task[None]] = set()
 
@@ -286,7 +288,7 @@ class OutboxBatcher:
     async def _submit(self, op: OutboxOp) -> OutboxEntry | None:
         done: asyncio.Future[OutboxEntry | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((op, done))
-        if len(self._writers) < self._max_writers:
+        if len(self._writers) < self.WRITERS:
             writer = asyncio.create_task(self._write())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)

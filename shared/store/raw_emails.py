@@ -145,18 +145,6 @@ class RawEmailRepo(Repo):
             result.append((stored, False))
         return result
 
-    async def announced_keys(self, *, account: str, source_keys: Sequence[str]) -> set[str]:
-        """Which of ``source_keys`` of ``account`` are stored and announced already (any
-        status past ``stored``)."""
-        if not source_keys:
-            return set()
-        query = {
-            "account": account,
-            "source_key": {"$in": sorted(set(source_keys))},
-            "status": {"$ne": "stored"},
-        }
-        return {doc["source_key"] async for doc in self._coll.find(query, {"source_key": 1})}
-
     async def find_twins(
         self, *, account: str, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], RawEmail]:
