@@ -5,14 +5,15 @@ from __future__ import annotations
 from services.processor.parsing import ParsedMail
 from services.processor.scripts import Decision, ScriptContext, load_script
 from shared.errors import MailRejected
+from shared.models.config import SystemConfig
 
 ACKNOWLEDGEMENT_GUARDS = frozenset({"rate_limit", "suppressed"})
 """Scripts that only decide whether a new case's acknowledgement may go out. They run after
 the others (in their configured order among themselves), and only when the mail opens a new
-case and may still be acknowledged: a follow-up is never acknowledged, so their lookups (one
-MongoDB read each) and their notes would be for nothing. No other script reads what they
-set (``ctx.acknowledge``), so for a new case the outcome is the one their place in the list
-gave."""
+case that may be acknowledged at all (:func:`may_acknowledge`): a follow-up never is, so
+their lookups (one MongoDB read each) and their notes would be for nothing. No other script
+reads what they set (``ctx.acknowledge``), so for a new case the outcome is the one their
+place in the list gave."""
 
 
 async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
@@ -37,12 +38,23 @@ async def run_scripts(mail: ParsedMail, ctx: ScriptContext) -> Decision:
             # No script refused it: the pipeline's own rule did.
             script="pipeline",
         )
-    if ctx.decision.action == "new_case":
+    if ctx.decision.action == "new_case" and ctx.acknowledge and may_acknowledge(ctx.config, mail):
         for name in enabled:
-            if name in ACKNOWLEDGEMENT_GUARDS and ctx.acknowledge:
+            if name in ACKNOWLEDGEMENT_GUARDS:
                 await _run(name, mail, ctx)
     ctx.script = ""
     return ctx.decision
+
+
+def may_acknowledge(config: SystemConfig, mail: ParsedMail) -> bool:
+    """Whether a new case opened by ``mail`` may be acknowledged at all, whatever the scripts
+    say: acknowledgements are on, and the mail is a person's with an address to answer (never
+    automatic mail: two systems acknowledging each other is a mail loop)."""
+    return (
+        config.processor.acknowledge_new_cases
+        and mail.classification == "normal"
+        and mail.answer_to is not None
+    )
 
 
 async def _run(name: str, mail: ParsedMail, ctx: ScriptContext) -> None:

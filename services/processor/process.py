@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from services.processor.deps import ProcessorDeps
 from services.processor.marks import MailThread, StoreMarks, copy_note, record_marks
 from services.processor.parsing import ParsedMail, parse
-from services.processor.pipeline import run_scripts
+from services.processor.pipeline import may_acknowledge, run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
 from services.processor.scripts.size_limit import over_limit
 from services.processor.settings import ProcessorSettings
@@ -237,7 +237,7 @@ async def _apply(
         correlation_id=msg.correlation_id,
     )
     batch.append((event, CASE_CREATED if event.event == "created" else CASE_UPDATED))
-    if decision.action == "new_case" and _should_acknowledge(deps, mail, ctx):
+    if decision.action == "new_case" and ctx.acknowledge and may_acknowledge(ctx.config, mail):
         ack = _acknowledgement(number, msg, mail)
         await deps.store.cases.record_automatic_answer(
             answer_id=ack.mail_id, address=str(ack.to[0].address)
@@ -356,16 +356,6 @@ async def _automatic_recipients(
 def _thread(mail: ParsedMail) -> list[str]:
     """The References of an answer to ``mail``: its own, then its Message-ID (RFC 5322)."""
     return [*mail.references, *([mail.message_id] if mail.message_id else [])][-20:]
-
-
-def _should_acknowledge(deps: ProcessorDeps, mail: ParsedMail, ctx: ScriptContext) -> bool:
-    # Never answer automatic mail: two systems acknowledging each other is a mail loop.
-    return (
-        deps.config.processor.acknowledge_new_cases
-        and ctx.acknowledge
-        and mail.classification == "normal"
-        and mail.answer_to is not None
-    )
 
 
 def _acknowledgement(number: int, msg: MailReceived, mail: ParsedMail) -> OutgoingMail:
