@@ -34,6 +34,12 @@ CASE_EVENT_KEYS = (CASE_CREATED, CASE_UPDATED)
 none listens."""
 
 
+def mandatory(routing_key: str) -> bool:
+    """Whether a publish under ``routing_key`` must reach a queue (every one but case events:
+    a mail or command routed nowhere would be lost, so the broker refuses it)."""
+    return routing_key not in CASE_EVENT_KEYS
+
+
 def build_broker(url: str) -> RabbitBroker:
     """A broker whose publishes wait for the broker's confirm and fail when unroutable."""
     return RabbitBroker(
@@ -69,16 +75,15 @@ async def declare_topology(broker: RabbitBroker) -> None:
     await failing.bind(mail, ACCOUNT_FAILING)
 
 
-async def publish(
-    broker: RabbitBroker, message: BaseModel, *, routing_key: str, mandatory: bool = True
-) -> None:
-    """Publish a persistent message on ``mail`` and wait for the broker's confirm."""
+async def publish(broker: RabbitBroker, message: BaseModel, *, routing_key: str) -> None:
+    """Publish a persistent message on ``mail`` and wait for the broker's confirm
+    (:func:`mandatory` says whether it must reach a queue)."""
     await broker.publish(
         message,
         exchange=MAIL_EXCHANGE,
         routing_key=routing_key,
         persist=True,
-        mandatory=mandatory,
+        mandatory=mandatory(routing_key),
         correlation_id=getattr(message, "correlation_id", None),
     )
 
@@ -102,8 +107,8 @@ async def publish_batch(
     may go, an event-loop round and a write per message; for the fetcher's batches that was
     most of its CPU, and a processed mail's event and acknowledgement took two confirm round
     trips. The messages are the ones :func:`publish` sends (JSON body, persistent, a message
-    id and the correlation id), on the broker's own confirming channel; every one is
-    mandatory except case events (``CASE_EVENT_KEYS``).
+    id and the correlation id), on the broker's own confirming channel, each
+    :func:`mandatory` or not as :func:`publish` would send it.
     """
     if not messages:
         return
@@ -127,7 +132,7 @@ async def publish_batch(
                     exchange=exchange.name,
                     routing_key=routing_key,
                     properties=amqp.properties,
-                    mandatory=routing_key not in CASE_EVENT_KEYS,
+                    mandatory=mandatory(routing_key),
                     wait=False,
                 )
             )
