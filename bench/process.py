@@ -30,7 +30,7 @@ from deploy.local.servers import create_vhost, delete_vhost, start_mongodb  # no
 from services.processor.deps import ProcessorDeps  # noqa: E402
 from services.processor.process import Outcome, process_mail  # noqa: E402
 from services.processor.service import build as processor_service  # noqa: E402
-from services.processor.settings import ProcessorSettings  # noqa: E402
+from services.processor.settings import INLINE_PARSE_BYTES  # noqa: E402
 from shared.broker import publish  # noqa: E402
 from shared.models.messages import MailReceived  # noqa: E402
 from shared.models.records import RawEmail  # noqa: E402
@@ -42,7 +42,6 @@ from tests.round_trips import counting  # noqa: E402
 from tests.support import make_mail  # noqa: E402
 
 TIMINGS: list[float] = []
-INLINE_PARSE_BYTES: int = ProcessorSettings.model_fields["inline_parse_bytes"].default
 
 
 async def timed_process_mail(

@@ -23,7 +23,7 @@ from faststream.rabbit import Channel, RabbitMessage, RabbitRouter
 
 from services.processor.deps import ProcessorDeps
 from services.processor.process import process_mail
-from services.processor.settings import ProcessorSettings
+from services.processor.settings import ProcessorProcessSettings
 from services.processor.suspects import MAX_SOLO_CRASHES, Turns, Verdict, verdict
 from shared import metrics
 from shared.errors import NotFound, Permanent, StoreError, StoreUnavailable, Transient
@@ -43,12 +43,11 @@ log = logging.getLogger(__name__)
 
 def build_router(
     deps: ProcessorDeps,
-    settings: ProcessorSettings | None = None,
+    settings: ProcessorProcessSettings,
     retry: RetrySettings | None = None,
 ) -> RabbitRouter:
     """The processor's subscriber, taking ``settings.prefetch`` mails from RabbitMQ and
     processing up to ``settings.concurrency`` of them at once."""
-    settings = settings or ProcessorSettings()
     router = RabbitRouter()
     policy = (retry or RetrySettings()).processor
     # aio-pika runs every delivery in its own task: the prefetch bounds them, the semaphore

@@ -24,7 +24,7 @@ from services.processor.parsing import ParsedMail, parse
 from services.processor.pipeline import may_acknowledge, run_scripts
 from services.processor.scripts import Decision, ScriptContext, ScriptMail
 from services.processor.scripts.size_limit import over_limit
-from services.processor.settings import ProcessorSettings
+from services.processor.settings import INLINE_PARSE_BYTES
 from services.processor.slim import slim
 from shared import metrics
 from shared.broker import publish_batch
@@ -89,7 +89,7 @@ async def process_mail(
     msg: MailReceived,
     *,
     alone: bool = False,
-    inline_parse_bytes: int = ProcessorSettings.model_fields["inline_parse_bytes"].default,
+    inline_parse_bytes: int = INLINE_PARSE_BYTES,
 ) -> Outcome:
     """Parse, decide and apply; raises Permanent/MailRejected/Transient for the handler.
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+INLINE_PARSE_BYTES = 64 * 1024
+"""Mails up to this size are parsed on the event loop (the default of the setting below)."""
 
-class ProcessorSettings(BaseSettings):
+
+class ProcessorProcessSettings(BaseSettings):
     """Prefetch, concurrency and where parsing runs."""
 
     model_config = SettingsConfigDict(
@@ -22,12 +25,12 @@ class ProcessorSettings(BaseSettings):
     not in memory, and a crash returns at most this many mails to the queue."""
     concurrency: int = Field(default=16, ge=1, le=1000)
     """Mails processed at the same moment (at most ``prefetch``: more could not arrive)."""
-    inline_parse_bytes: int = Field(default=64 * 1024, ge=0)
+    inline_parse_bytes: int = Field(default=INLINE_PARSE_BYTES, ge=0)
     """Mails up to this size are parsed on the event loop (a thread hop cost more than the
     parse); bigger ones in a thread, so that no mail stalls the loop."""
 
     @model_validator(mode="after")
-    def _concurrency_within_prefetch(self) -> ProcessorSettings:
+    def _concurrency_within_prefetch(self) -> ProcessorProcessSettings:
         if self.concurrency > self.prefetch:
             raise ValueError(
                 "MAILROOM_PROCESSOR_CONCURRENCY cannot exceed MAILROOM_PROCESSOR_PREFETCH: "

@@ -14,7 +14,7 @@ from typing import cast
 from faststream.rabbit import RabbitBroker, RabbitMessage, TestRabbitBroker
 
 from services.processor.handlers import build_router
-from services.processor.settings import ProcessorSettings
+from services.processor.settings import ProcessorProcessSettings
 from shared.errors import StoreUnavailable
 from shared.models.config import SystemConfig
 from shared.models.messages import MailReceived
@@ -78,7 +78,7 @@ class Deps:
 def processor(raw: RawEmails) -> tuple[RabbitBroker, Deps]:
     broker = RabbitBroker()
     deps = Deps(store=cast(Store, FakeStore(raw)), broker=broker)
-    broker.include_router(build_router(deps, ProcessorSettings(prefetch=4, concurrency=2)))
+    broker.include_router(build_router(deps, ProcessorProcessSettings(prefetch=4, concurrency=2)))
     return broker, deps
 
 

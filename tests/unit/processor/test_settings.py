@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.processor.settings import ProcessorSettings
+from services.processor.settings import ProcessorProcessSettings
 
 
 def test_prefetch_and_concurrency_are_read_from_the_environment(
@@ -13,7 +13,7 @@ def test_prefetch_and_concurrency_are_read_from_the_environment(
 ) -> None:
     monkeypatch.setenv("MAILROOM_PROCESSOR_PREFETCH", "40")
     monkeypatch.setenv("MAILROOM_PROCESSOR_CONCURRENCY", "8")
-    settings = ProcessorSettings()
+    settings = ProcessorProcessSettings()
     assert (settings.prefetch, settings.concurrency) == (40, 8)
 
 
@@ -21,4 +21,4 @@ def test_more_concurrency_than_prefetch_is_refused(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MAILROOM_PROCESSOR_PREFETCH", "4")
     monkeypatch.setenv("MAILROOM_PROCESSOR_CONCURRENCY", "8")
     with pytest.raises(ValidationError, match="cannot exceed MAILROOM_PROCESSOR_PREFETCH"):
-        ProcessorSettings()
+        ProcessorProcessSettings()
