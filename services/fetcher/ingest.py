@@ -154,7 +154,7 @@ async def fetch_once(
                 created += stored
                 done.add(item, fresh)
             else:
-                await done.let_go(batches[item])
+                await done.let_go(batches[item], last=item == len(batches) - 1)
             if upcoming is None:
                 upcoming = asyncio.ensure_future(_next(fetched, lock))
     finally:
@@ -204,8 +204,9 @@ class _Done:
         self._kept.extend(mail.ref for mail in mails if not mail.complete)
         self._announced.extend(announced)
 
-    async def let_go(self, batch: Sequence[MessageRef]) -> None:
-        """Steps 3-5 for a batch whose fetched mails all got through steps 1-2."""
+    async def let_go(self, batch: Sequence[MessageRef], *, last: bool) -> None:
+        """Steps 3-5 for a batch whose fetched mails all got through steps 1-2 (the cursor
+        after the ``last`` batch only, where the listing asks so)."""
         taken, kept, announced = self._taken, self._kept, self._announced
         self._taken, self._kept, self._announced = [], [], []
         await self._deps.repos().raw_emails.set_status_many(
@@ -219,7 +220,8 @@ class _Done:
                 if kept:
                     await self._mailbox.mark_done(kept, disposal="seen")
         self._done.update(ref.source_key for ref in (*taken, *kept))
-        await self.save_cursor()
+        if last or self._listing.cursor_every_batch:
+            await self.save_cursor()
         missing = len(batch) - len(taken) - len(kept)
         if missing:
             log.warning(
@@ -231,7 +233,7 @@ class _Done:
 
     async def save_cursor(self) -> None:
         """Step 5: one fetch-state write, fenced, when the cursor moved."""
-        cursor = self._listing.cursor_after(set(self._done))
+        cursor = self._listing.cursor_after(self._done)
         if cursor is None or cursor == self._saved:
             return
         await self._deps.repos().fetch_state.save_cursor(

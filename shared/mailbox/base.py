@@ -60,6 +60,11 @@ class Listing:
     cursor_after: Callable[[set[str]], str | None]
     """Cursor to store once the refs whose source_key is in the given set are stored,
     announced and disposed of; None leaves the stored cursor unchanged."""
+    cursor_every_batch: bool = True
+    """Store the cursor after every batch (False: once, after the round's last batch). A
+    cursor that grows with the mailbox (POP3's set of kept UIDLs) written after every batch
+    of a first sync costs writes in the square of the mailbox's size; one whose mails the
+    fetcher finds again by their twins loses nothing when a crash leaves it unsaved."""
 
 
 class Mailbox(Protocol):

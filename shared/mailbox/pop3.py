@@ -105,8 +105,7 @@ class Pop3Mailbox:
         uidls = await self._call(pop.uidl, "UIDL")
         sizes = await self._call(pop.list, "LIST")
         size_of = dict(_pairs(sizes[1]))
-        stored = None if cursor is None else frozenset(json.loads(cursor).get("taken", ()))
-        taken = stored or frozenset()
+        taken = frozenset(json.loads(cursor).get("taken", ())) if cursor else frozenset()
         listed = _pairs(uidls[1])
         present = {uidl for _number, uidl in listed}
         refs = [
@@ -117,11 +116,13 @@ class Pop3Mailbox:
 
         def cursor_after(done: set[str]) -> str | None:
             keep = (taken & present) | (done & self._kept)
-            if keep == (stored or frozenset()):
+            if keep == taken:
                 return None
             return json.dumps({"taken": sorted(keep)}, separators=(",", ":"))
 
-        return Listing(refs=refs, twins_possible=True, cursor_after=cursor_after)
+        return Listing(
+            refs=refs, twins_possible=True, cursor_after=cursor_after, cursor_every_batch=False
+        )
 
     async def fetch(
         self, refs: Sequence[MessageRef], *, max_size: int | None = None
