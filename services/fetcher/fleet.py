@@ -44,7 +44,7 @@ from services.fetcher.deps import FetcherDeps
 from services.fetcher.fence import Fence, Holder, LeaseFence
 from services.fetcher.ingest import fetch_once
 from services.fetcher.rendezvous import assign
-from services.fetcher.supervisor import Backoff, MailboxFactory, Supervisor
+from services.fetcher.supervisor import AccountMailboxes, Backoff, Supervisor
 from shared import metrics
 from shared.errors import LeaseLost
 from shared.mailbox import Mailbox
@@ -98,7 +98,7 @@ class Fleet:
         deps: FetcherDeps,
         holder: Holder,
         *,
-        mailbox_factory: MailboxFactory | None = None,
+        mailbox_factory: AccountMailboxes | None = None,
         fetch: FencedRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:

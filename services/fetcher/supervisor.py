@@ -37,13 +37,13 @@ from shared.topology import ACCOUNT_FAILING
 
 log = logging.getLogger(__name__)
 
-MailboxFactory = Callable[[IncomingAccount, float], Mailbox]
+AccountMailboxes = Callable[[IncomingAccount, float], Mailbox]
 FetchRound = Callable[[FetcherDeps, IncomingAccount, Mailbox], Awaitable[int]]
 
 
-def imap_mailbox(deps: FetcherDeps) -> MailboxFactory:
-    """The production mailbox factory: IMAP or POP3 by the account's protocol, with the
-    tokens of a named credential read through ``deps``."""
+def account_mailbox(deps: FetcherDeps) -> AccountMailboxes:
+    """The production mailbox factory: the adapter of the account's protocol (the mailbox
+    registry), with the tokens of a named credential read through ``deps``."""
 
     def make(account: IncomingAccount, timeout: float) -> Mailbox:
         return open_mailbox(
@@ -129,12 +129,12 @@ class Supervisor:
         self,
         deps: FetcherDeps,
         *,
-        mailbox_factory: MailboxFactory | None = None,
+        mailbox_factory: AccountMailboxes | None = None,
         fetch: FetchRound = fetch_once,
         backoff: Backoff | None = None,
     ) -> None:
         self._deps = deps
-        self._mailbox_factory = mailbox_factory or imap_mailbox(deps)
+        self._mailbox_factory = mailbox_factory or account_mailbox(deps)
         self._fetch = fetch
         self._backoff = backoff or Backoff.of(RetrySettings().fetcher)
         self._tasks: dict[str, tuple[AccountSpec, asyncio.Task[None]]] = {}

@@ -490,10 +490,3 @@ def _answer_sasl_challenges(protocol: Any) -> None:
         original(line)
 
     protocol._continuation = continuation
-
-
-def open_imap_mailbox(
-    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
-) -> ImapMailbox:
-    """The IMAP/IMAPS adapter for ``account`` (registered in ``shared.mailbox.registry``)."""
-    return ImapMailbox(account, timeout=timeout, tokens=tokens)

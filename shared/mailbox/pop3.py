@@ -314,10 +314,3 @@ def _int_or_none(value: str | None) -> int | None:
 def _text(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-
-
-def open_pop3_mailbox(
-    account: IncomingAccount, *, timeout: float, tokens: TokenProvider | None
-) -> Pop3Mailbox:
-    """The POP3/POP3S adapter for ``account`` (registered in ``shared.mailbox.registry``)."""
-    return Pop3Mailbox(account, timeout=timeout, tokens=tokens)

@@ -6,19 +6,20 @@ from collections.abc import Callable
 
 from shared.mailbox.base import Mailbox
 from shared.mailbox.graph import open_graph_mailbox
-from shared.mailbox.imap import open_imap_mailbox
+from shared.mailbox.imap import ImapMailbox
 from shared.mailbox.jmap import open_jmap_mailbox
-from shared.mailbox.pop3 import open_pop3_mailbox
+from shared.mailbox.pop3 import Pop3Mailbox
 
 MailboxFactory = Callable[..., Mailbox]
 """Called as ``factory(account, timeout=..., tokens=...)`` (``tokens``: a TokenProvider for
-an OAuth 2.0 account, else None); returns the adapter, not yet connected."""
+an OAuth 2.0 account, else None); returns the adapter, not yet connected (IMAP's and
+POP3's classes take exactly these)."""
 
 FACTORIES: dict[str, MailboxFactory] = {
-    "IMAP": open_imap_mailbox,
-    "IMAPS": open_imap_mailbox,
-    "POP3": open_pop3_mailbox,
-    "POP3S": open_pop3_mailbox,
+    "IMAP": ImapMailbox,
+    "IMAPS": ImapMailbox,
+    "POP3": Pop3Mailbox,
+    "POP3S": Pop3Mailbox,
     "GRAPH": open_graph_mailbox,
     "JMAP": open_jmap_mailbox,
 }
