@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from shared.auth import TokenProvider
 from shared.auth.errors import AuthFailed
-from shared.errors import Permanent, Transient
+from shared.errors import Permanent, Transient, cert_error
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -319,8 +319,12 @@ class JmapClient:
         raise Permanent(text)
 
     def _network_error(self, exc: httpx.HTTPError) -> Transient | Permanent:
-        if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            return Permanent(f"TLS certificate of {self._where} not trusted (for {self._user})")
+        cert = cert_error(exc)
+        if cert is not None:
+            return Permanent(
+                f"TLS certificate of {self._where} not trusted (for {self._user}): "
+                f"{cert.verify_message}; set ca_file to the CA that signed it"
+            )
         kind = type(exc).__name__
         return Transient(f"JMAP server of {self.where} unreachable: {kind} {exc}".strip())
 
