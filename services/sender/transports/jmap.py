@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
@@ -39,6 +38,7 @@ from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Start
 from services.sender.transports.inflight import in_flight
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.errors import MailroomError, Permanent, Transient
+from shared.mailbox._tls import tls_context
 from shared.mailbox.jmap.client import (
     CORE,
     MAIL,
@@ -244,7 +244,9 @@ class JmapTransport:
             user=user,
             auth=auth_header(user, conn.password, tokens),
             timeout=conn.send_timeout_ms / 1000,
-            verify=_verify(conn),
+            verify=tls_context(
+                conn.verify_tls, conn.ca_file, where=f"the JMAP server {conn.jmap_session_url}"
+            ),
             refresh_auth=tokens.invalidate if tokens is not None else None,
         )
 
@@ -259,13 +261,6 @@ class JmapTransport:
     def _account(client: JmapClient) -> str:
         session = client.need_session()
         return session.submission_account_id or session.account_id
-
-
-def _verify(conn: OutgoingConnection) -> ssl.SSLContext | bool:
-    """The CA file alone when given, else the system store; False only when switched off."""
-    if not conn.verify_tls:
-        return False
-    return ssl.create_default_context(cafile=conn.ca_file) if conn.ca_file else True
 
 
 async def _delivery_status(client: JmapClient, account: str, submission: str) -> Json | None:

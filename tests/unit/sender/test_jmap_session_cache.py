@@ -1,6 +1,7 @@
 """JMAP sending, answered by a function (no server): the session and the chosen identity and
 Sent mailbox are asked for once per client, not at every mail, and again once an answer's
-``sessionState`` says the session changed (RFC 8620 §3.4) or a submission was refused."""
+``sessionState`` says the session changed (RFC 8620 §3.4) or a submission was refused; a CA
+file that cannot be read is Permanent."""
 
 from __future__ import annotations
 
@@ -144,3 +145,14 @@ async def test_a_refused_submission_forgets_the_identity(server: Server) -> None
         await sender.close()
     once = ["upload", "submission"]
     assert server.asked == ["session", "identity", *once, *once, "identity", *once]
+
+
+async def test_a_missing_ca_file_is_permanent(server: Server) -> None:
+    conn = JMAP.model_copy(update={"ca_file": "/nonexistent/ca.pem"})
+    sender = JmapTransport()
+    try:
+        with pytest.raises(Permanent, match=r"CA file '/nonexistent/ca\.pem' of the JMAP server"):
+            await sender.send(message(), conn)
+    finally:
+        await sender.close()
+    assert server.asked == []
