@@ -35,10 +35,10 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
-from services.sender.transports.inflight import in_flight
+from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transports.inflight import maybe_sent
 from shared.auth import TokenProvider
-from shared.errors import Permanent, Transient
+from shared.errors import Permanent
 from shared.mailbox.graph.client import GraphClient, Refused
 from shared.models.config import GRAPH_SCOPE, OutgoingConnection
 
@@ -78,22 +78,17 @@ class GraphTransport:
         if starting is not None:
             await starting()
         try:
-            response = await client.request(
-                "POST",
-                client.url("/sendMail"),
-                headers={"Content-Type": "text/plain"},
-                content=body,
-            )
+            with maybe_sent("the sendMail request"):
+                response = await client.request(
+                    "POST",
+                    client.url("/sendMail"),
+                    headers={"Content-Type": "text/plain"},
+                    content=body,
+                )
         except Refused as exc:
             if exc.code != "ErrorInvalidRecipients":
                 raise
             return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
-        except Transient as exc:
-            if not in_flight(exc):
-                raise
-            raise OutcomeUnknown(
-                f"{exc}, after the sendMail request was sent: it may have been accepted"
-            ) from exc
         return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:

@@ -34,8 +34,8 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
-from services.sender.transports.inflight import in_flight
+from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transports.inflight import maybe_sent
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.errors import MailroomError, Permanent, Transient
 from shared.mailbox._tls import tls_context
@@ -139,15 +139,8 @@ class JmapTransport:
         ]
         # Import and submission go in one request: once it has left, the server may have
         # submitted the mail, whatever became of the answer.
-        try:
+        with maybe_sent("the request with EmailSubmission/set"):
             imported, submitted = await client.call(calls, using=USING)
-        except Transient as exc:
-            if not in_flight(exc):
-                raise
-            raise OutcomeUnknown(
-                f"{exc}, after the request with EmailSubmission/set was sent: it may have "
-                "been accepted"
-            ) from exc
         not_imported = (imported.get("notCreated") or {}).get("m")
         if not_imported:
             raise self._refused(client, sender, not_imported, "Email/import")
