@@ -68,13 +68,14 @@ class GraphTransport:
         client = self._client(connection)
         visible = envelope_recipients(message)
         wanted = list(recipients) if recipients is not None else visible
-        left_out = {a.lower() for a in visible} - {a.lower() for a in wanted}
+        seen = {a.lower() for a in visible}
+        left_out = seen - {a.lower() for a in wanted}
         if left_out:
             raise Permanent(
                 f"{client.where}: Graph sends to every To/Cc recipient of the message and "
                 f"cannot leave out {', '.join(sorted(left_out))}"
             )
-        body = _mime(message, [a for a in wanted if a.lower() not in {v.lower() for v in visible}])
+        body = _mime(message, [a for a in wanted if a.lower() not in seen])
         if starting is not None:
             await starting()
         try:
