@@ -24,6 +24,7 @@ import aiosmtplib
 
 from shared.auth.oauth import MsalTokenProvider, OAuthCredentials
 from shared.errors import MailroomError, Permanent, Transient, cert_error
+from shared.mailbox._tls import tls_context
 from shared.models.config import OutgoingConnection, SystemConfig
 
 log = logging.getLogger(__name__)
@@ -92,19 +93,6 @@ def translated(connection: OutgoingConnection) -> Iterator[None]:
         raise error from exc
 
 
-def _tls_context(conn: OutgoingConnection) -> ssl.SSLContext:
-    # With ca_file the configured CA is the only trust anchor, not added to the system's.
-    context = ssl.create_default_context(cafile=conn.ca_file)
-    if not conn.verify_tls:
-        log.warning(
-            "TLS certificate verification is OFF for the SMTP server (verify_tls=false)",
-            extra={"smtp_server": server_name(conn)},
-        )
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 TokenSource = Callable[[], Awaitable[str]]
 
 
@@ -145,10 +133,15 @@ async def open_connection(
     """
     tls: ssl.SSLContext | None = None
     if conn.security != "none":
-        try:
-            tls = await asyncio.to_thread(_tls_context, conn)
-        except (OSError, ssl.SSLError) as exc:
-            raise Permanent(f"cannot load ca_file {conn.ca_file!r}: {exc}") from exc
+        where = server_name(conn)
+        # Reading a CA file is blocking file I/O.
+        tls = await asyncio.to_thread(
+            tls_context,
+            conn.verify_tls,
+            conn.ca_file,
+            where=f"the SMTP server {where}",
+            extra={"smtp_server": where},
+        )
     elif conn.username:
         log.warning(
             "SMTP credentials are sent without TLS (security=none)",

@@ -43,7 +43,7 @@ from shared.mailbox._imap_parse import (
     uid_set,
 )
 from shared.mailbox._imap_session import Session, race
-from shared.mailbox._tls import tls_context, wants_starttls
+from shared.mailbox._tls import account_tls_context, wants_starttls
 from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import protocol_trace
 from shared.models.config import IncomingAccount
@@ -343,7 +343,7 @@ class ImapMailbox:
 
     async def _open(self) -> Session:
         account = self._account
-        context = tls_context(account, where=self._where) if account.uses_tls else None
+        context = account_tls_context(account, where=self._where) if account.uses_tls else None
         lost = asyncio.Event()
         client = aioimaplib.IMAP4(
             host=account.host,
@@ -376,7 +376,7 @@ class ImapMailbox:
         offered = "STARTTLS" in {str(c).upper() for c in protocol.capabilities}
         if not wants_starttls(self._account, offered=offered, where=self._where):
             return
-        context = tls_context(self._account, where=self._where)
+        context = account_tls_context(self._account, where=self._where)
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
         response = await session.call(protocol.execute(command), "STARTTLS")
         session.check(response, "STARTTLS", permanent=True)

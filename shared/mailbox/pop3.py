@@ -41,7 +41,7 @@ from typing import TypeVar
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider, xoauth2
 from shared.errors import MailroomError, Permanent, Transient, cert_error
-from shared.mailbox._tls import tls_context, wants_starttls
+from shared.mailbox._tls import account_tls_context, wants_starttls
 from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import attach_pop3, protocol_trace
 from shared.models.config import IncomingAccount
@@ -181,7 +181,7 @@ class Pop3Mailbox:
         account = self._account
         pop: poplib.POP3
         if account.uses_tls:
-            context = tls_context(account, where=self._where)
+            context = account_tls_context(account, where=self._where)
             pop = poplib.POP3_SSL(
                 account.host, account.effective_port, timeout=self._timeout, context=context
             )
@@ -193,7 +193,7 @@ class Pop3Mailbox:
                 attach_pop3(pop, self._trace)
             caps = _capabilities(pop)
             if wants_starttls(account, offered="STLS" in caps, where=self._where):
-                pop.stls(tls_context(account, where=self._where))
+                pop.stls(account_tls_context(account, where=self._where))
                 caps = _capabilities(pop)
             if caps and "UIDL" not in caps:
                 raise Permanent(

@@ -35,10 +35,10 @@ from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
-from services.sender.transports.inflight import in_flight
+from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transports.inflight import maybe_sent
 from shared.auth import TokenProvider
-from shared.errors import Permanent, Transient
+from shared.errors import Permanent
 from shared.mailbox.graph.client import GraphClient, Refused
 from shared.models.config import GRAPH_SCOPE, OutgoingConnection
 
@@ -68,32 +68,28 @@ class GraphTransport:
         client = self._client(connection)
         visible = envelope_recipients(message)
         wanted = list(recipients) if recipients is not None else visible
-        left_out = {a.lower() for a in visible} - {a.lower() for a in wanted}
+        seen = {a.lower() for a in visible}
+        left_out = seen - {a.lower() for a in wanted}
         if left_out:
             raise Permanent(
                 f"{client.where}: Graph sends to every To/Cc recipient of the message and "
                 f"cannot leave out {', '.join(sorted(left_out))}"
             )
-        body = _mime(message, [a for a in wanted if a.lower() not in {v.lower() for v in visible}])
+        body = _mime(message, [a for a in wanted if a.lower() not in seen])
         if starting is not None:
             await starting()
         try:
-            response = await client.request(
-                "POST",
-                client.url("/sendMail"),
-                headers={"Content-Type": "text/plain"},
-                content=body,
-            )
+            with maybe_sent("the sendMail request"):
+                response = await client.request(
+                    "POST",
+                    client.url("/sendMail"),
+                    headers={"Content-Type": "text/plain"},
+                    content=body,
+                )
         except Refused as exc:
             if exc.code != "ErrorInvalidRecipients":
                 raise
             return SendResult(reply=None, refused={a: Refusal(REFUSED, str(exc)) for a in wanted})
-        except Transient as exc:
-            if not in_flight(exc):
-                raise
-            raise OutcomeUnknown(
-                f"{exc}, after the sendMail request was sent: it may have been accepted"
-            ) from exc
         return SendResult(reply=f"202 Accepted request-id {response.headers.get('request-id')}")
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:

@@ -19,9 +19,13 @@ httpx error                                            → the request
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 
-from shared.errors import chain
+from services.sender.transport import OutcomeUnknown
+from shared.errors import Transient, chain
 
 NOT_SENT: tuple[type[httpx.TransportError], ...] = (
     httpx.ConnectError,
@@ -41,3 +45,16 @@ def in_flight(exc: BaseException) -> bool:
         if isinstance(current, httpx.TransportError):
             return not isinstance(current, NOT_SENT)
     return False
+
+
+@contextmanager
+def maybe_sent(what: str) -> Iterator[None]:
+    """Around the request that submits a mail (``what`` names it): a Transient that is the
+    loss of that request in flight becomes OutcomeUnknown, so the sender checks the mail
+    instead of sending it twice; any other error passes unchanged."""
+    try:
+        yield
+    except Transient as exc:
+        if not in_flight(exc):
+            raise
+        raise OutcomeUnknown(f"{exc}, after {what} was sent: it may have been accepted") from exc

@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
 from services.sender.compose import envelope_recipients, envelope_sender, wire_bytes
 from services.sender.tokens import TokenProviders
-from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
-from services.sender.transports.inflight import in_flight
+from services.sender.transport import Refusal, SendResult, Starting
+from services.sender.transports.inflight import maybe_sent
 from shared.auth import AuthFailed, NamedTokenProvider
 from shared.errors import MailroomError, Permanent, Transient
+from shared.mailbox._tls import tls_context
 from shared.mailbox.jmap.client import (
     CORE,
     MAIL,
@@ -46,6 +46,7 @@ from shared.mailbox.jmap.client import (
     TRANSIENT_METHOD_ERRORS,
     JmapClient,
     Json,
+    Session,
     auth_header,
 )
 from shared.models.config import OutgoingConnection
@@ -65,6 +66,9 @@ class JmapTransport:
         self._accepted: set[NamedTokenProvider] = set()
         """Named credentials whose sign-in the server accepted since the last refusal (the
         acceptance is noted once, not at every mail)."""
+        self._chosen: dict[tuple[JmapClient, str], tuple[Session, str, str]] = {}
+        """Per client and sender: the session it was chosen under, the identity and the
+        Sent mailbox (Mailbox/get and Identity/get once, not at every mail)."""
 
     async def send(
         self,
@@ -99,7 +103,7 @@ class JmapTransport:
         sender = envelope_sender(message)
         rcpts = list(recipients) if recipients is not None else envelope_recipients(message)
         account = self._account(client)
-        identity, target, _ = await self._identity_and_target(client, sender)
+        identity, target = await self._chosen_for(client, sender)
         blob = await client.upload(wire_bytes(message))
         if starting is not None:
             await starting()
@@ -135,26 +139,39 @@ class JmapTransport:
         ]
         # Import and submission go in one request: once it has left, the server may have
         # submitted the mail, whatever became of the answer.
-        try:
+        with maybe_sent("the request with EmailSubmission/set"):
             imported, submitted = await client.call(calls, using=USING)
-        except Transient as exc:
-            if not in_flight(exc):
-                raise
-            raise OutcomeUnknown(
-                f"{exc}, after the request with EmailSubmission/set was sent: it may have "
-                "been accepted"
-            ) from exc
         not_imported = (imported.get("notCreated") or {}).get("m")
         if not_imported:
-            raise set_error(not_imported, f"Email/import for {client.where}")
+            raise self._refused(client, sender, not_imported, "Email/import")
         not_sent = (submitted.get("notCreated") or {}).get("s")
         if not_sent:
-            raise set_error(not_sent, f"EmailSubmission/set for {client.where}")
+            raise self._refused(client, sender, not_sent, "EmailSubmission/set")
         created = submitted["created"]["s"]
         status = created.get("deliveryStatus")
         if status is None:
             status = await _delivery_status(client, account, str(created["id"]))
         return reply_of(str(created["id"]), status or {}, rcpts)
+
+    async def _chosen_for(self, client: JmapClient, sender: str) -> tuple[str, str]:
+        """The identity and Sent mailbox for ``sender``, asked for again once the session
+        changed (a new session object: see ``JmapClient.current_session``)."""
+        cached = self._chosen.get((client, sender))
+        if cached is not None and cached[0] is client.session:
+            return cached[1], cached[2]
+        identity, target, _ = await self._identity_and_target(client, sender)
+        self._chosen[(client, sender)] = (client.need_session(), identity, target)
+        return identity, target
+
+    def _refused(
+        self, client: JmapClient, sender: str, error: Json, method: str
+    ) -> Transient | Permanent:
+        """The error of a refused import or submission; a Permanent one forgets the chosen
+        identity and mailbox (deleted or changed, the next mail asks again)."""
+        failure = set_error(error, f"{method} for {client.where}")
+        if isinstance(failure, Permanent):
+            self._chosen.pop((client, sender), None)
+        return failure
 
     async def check(self, connection: OutgoingConnection, *, sender: str | None) -> list[str]:
         """The session (with submission), ``Identity/get`` and the Sent mailbox, as a send
@@ -194,6 +211,7 @@ class JmapTransport:
     async def close(self) -> None:
         """Close every HTTP client."""
         clients, self._clients = list(self._clients.values()), {}
+        self._chosen.clear()
         for client in clients:
             await client.close()
 
@@ -205,8 +223,8 @@ class JmapTransport:
         if client is None:
             client = self._open(conn)
             self._clients[key] = client
-        # The session again each mail: accounts and URLs may change, and it is one GET.
-        session = await client.connect()
+        # Fetched again only when it changed (a sessionState, a refreshed token, a failure).
+        session = await client.current_session()
         if SUBMISSION not in session.capabilities:
             raise Permanent(f"JMAP server of {client.where} offers no submission ({SUBMISSION})")
         return client
@@ -219,7 +237,9 @@ class JmapTransport:
             user=user,
             auth=auth_header(user, conn.password, tokens),
             timeout=conn.send_timeout_ms / 1000,
-            verify=_verify(conn),
+            verify=tls_context(
+                conn.verify_tls, conn.ca_file, where=f"the JMAP server {conn.jmap_session_url}"
+            ),
             refresh_auth=tokens.invalidate if tokens is not None else None,
         )
 
@@ -234,13 +254,6 @@ class JmapTransport:
     def _account(client: JmapClient) -> str:
         session = client.need_session()
         return session.submission_account_id or session.account_id
-
-
-def _verify(conn: OutgoingConnection) -> ssl.SSLContext | bool:
-    """The CA file alone when given, else the system store; False only when switched off."""
-    if not conn.verify_tls:
-        return False
-    return ssl.create_default_context(cafile=conn.ca_file) if conn.ca_file else True
 
 
 async def _delivery_status(client: JmapClient, account: str, submission: str) -> Json | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ import httpx
 
 from shared.auth import AuthFailed, TokenProvider
 from shared.errors import MailroomError, Permanent, Transient, cert_error
+from shared.mailbox._tls import tls_context
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
@@ -116,7 +116,10 @@ class GraphClient:
 
     async def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify = await asyncio.to_thread(self._tls_context)
+            # Reading a CA file is blocking file I/O.
+            verify = await asyncio.to_thread(
+                tls_context, self._verify_tls, self._ca_file, where=self.where
+            )
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
                 verify=verify,
@@ -125,17 +128,6 @@ class GraphClient:
                 transport=self._transport,
             )
         return self._http
-
-    def _tls_context(self) -> ssl.SSLContext:
-        try:
-            context = ssl.create_default_context(cafile=self._ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise Permanent(f"{self.where}: cannot load ca_file {self._ca_file!r}: {exc}") from None
-        if not self._verify_tls:
-            log.warning("TLS certificate verification is OFF for %s", self.where)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request (read in full), throttling waited out or raised; see the module."""

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from shared.auth import TokenProvider
 from shared.auth.errors import AuthFailed
-from shared.errors import Permanent, Transient
+from shared.errors import Permanent, Transient, cert_error
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -79,6 +79,9 @@ class Session:
     account_id: str
     submission_account_id: str | None
     capabilities: frozenset[str]
+    state: str | None = None
+    """The session's ``state`` (RFC 8620 §2): every API answer's ``sessionState`` is
+    compared with it to tell that the session changed."""
 
     @classmethod
     def parse(cls, data: Json, base: str) -> Session:
@@ -96,6 +99,7 @@ class Session:
             account_id=str(primary[MAIL]),
             submission_account_id=primary.get(SUBMISSION),
             capabilities=capabilities,
+            state=str(data["state"]) if data.get("state") is not None else None,
         )
 
     def download(self, blob_id: str, name: str = "message.eml") -> str:
@@ -159,6 +163,8 @@ class JmapClient:
         )
         self._http = self._open()
         self.session: Session | None = None
+        self._stale = True
+        """Whether :meth:`current_session` must fetch the session again."""
 
     @property
     def where(self) -> str:
@@ -175,6 +181,17 @@ class JmapClient:
             self.session = Session.parse(response.json(), str(response.url))
         except (ValueError, KeyError, TypeError) as exc:
             raise Permanent(f"JMAP session of {self.where} is not valid JSON: {exc}") from exc
+        self._stale = False
+        return self.session
+
+    async def current_session(self) -> Session:
+        """The session fetched before, fetched again only when it may have changed: an API
+        answer's ``sessionState`` differed from its ``state`` (RFC 8620 §3.4), a token was
+        refreshed, a request failed, or the client was closed. A sender asks for it at every
+        mail; a GET each time would cost a round trip per mail for a session that rarely
+        changes."""
+        if self.session is None or self._stale or self._http.is_closed:
+            return await self.connect()
         return self.session
 
     def need_session(self) -> Session:
@@ -194,9 +211,13 @@ class JmapClient:
         body = {"using": list(using), "methodCalls": calls}
         response = await self._send("POST", session.api_url, json=body)
         try:
-            answers = response.json()["methodResponses"]
+            data = response.json()
+            answers = data["methodResponses"]
         except (ValueError, KeyError, TypeError) as exc:
             raise Transient(f"JMAP server of {self.where} answered no methodResponses") from exc
+        said = data.get("sessionState")
+        if said is not None and str(said) != session.state:
+            self._stale = True
         results: list[Json] = []
         for name, arguments, call_id in answers:
             if name == "error":
@@ -257,11 +278,17 @@ class JmapClient:
                     method, url, headers=await self._headers(headers), **kwargs
                 )
             except httpx.HTTPError as exc:
+                # The server may have moved its URLs: the next mail asks for the session.
+                self._stale = True
                 raise self._network_error(exc) from exc
             if response.status_code in (401, 403) and attempt == 1 and self._refresh_auth:
-                # An expired token: ask for a fresh one once before calling it refused.
+                # An expired token: ask for a fresh one once before calling it refused; the
+                # session may differ for the new token.
                 self._refresh_auth()
+                self._stale = True
                 continue
+            if response.status_code >= 400:
+                self._stale = True
             self._check(response)
             return response
         raise AssertionError("unreachable")
@@ -292,8 +319,12 @@ class JmapClient:
         raise Permanent(text)
 
     def _network_error(self, exc: httpx.HTTPError) -> Transient | Permanent:
-        if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            return Permanent(f"TLS certificate of {self._where} not trusted (for {self._user})")
+        cert = cert_error(exc)
+        if cert is not None:
+            return Permanent(
+                f"TLS certificate of {self._where} not trusted (for {self._user}): "
+                f"{cert.verify_message}; set ca_file to the CA that signed it"
+            )
         kind = type(exc).__name__
         return Transient(f"JMAP server of {self.where} unreachable: {kind} {exc}".strip())
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from shared.auth import CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
-from shared.mailbox._tls import tls_context
+from shared.mailbox._tls import account_tls_context
 from shared.mailbox.base import (
     Disposal,
     FetchedMail,
@@ -71,7 +71,7 @@ class JmapMailbox:
         if account.auth == "oauth2" and tokens is None:
             raise Permanent(f"account {account.name}: auth oauth2 needs a token provider")
         url = account.jmap_session_url
-        verify = tls_context(account, where=url) if url.startswith("https://") else True
+        verify = account_tls_context(account, where=url) if url.startswith("https://") else True
         self._client = JmapClient(
             url,
             user=account.username,

@@ -4,6 +4,7 @@ no secret is ever in an error, and push events are read from the EventSource str
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import httpx
@@ -95,6 +96,19 @@ async def test_a_dropped_connection_is_transient() -> None:
 
     jmap = client(drop)
     with pytest.raises(Transient, match="unreachable"):
+        await jmap.connect()
+    await jmap.close()
+
+
+async def test_an_untrusted_certificate_is_permanent_with_the_reason() -> None:
+    def untrusted(request: httpx.Request) -> httpx.Response:
+        cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        cause.verify_message = "self-signed certificate"
+        # httpx keeps the ssl error as the cause; its own text need not name it.
+        raise httpx.ConnectError("handshake failed", request=request) from cause
+
+    jmap = client(untrusted)
+    with pytest.raises(Permanent, match=r"not trusted .*: self-signed certificate; set ca_file"):
         await jmap.connect()
     await jmap.close()
 
