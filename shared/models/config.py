@@ -253,14 +253,30 @@ class _Servers:
     """What an incoming account and an outgoing connection share about their server."""
 
     if TYPE_CHECKING:  # the views' fields; declared here for mypy only, not as fields
+        protocol: str
         host: str
         port: int | None
         jmap_url: str | None
+        graph_url: str
+
+        @property
+        def effective_port(self) -> int: ...
 
     @property
     def jmap_session_url(self) -> str:
         """JMAP: the session resource's URL (see ``jmap_url``)."""
         return jmap_session_url(self.jmap_url, self.host, self.port)
+
+    @property
+    def server(self) -> str:
+        """The server as reports name it: the Graph URL, the JMAP session URL, or host:port."""
+        # Accounts spell protocols in capitals (GRAPH), connections in lower case (graph).
+        protocol = self.protocol.lower()
+        if protocol == "graph":
+            return self.graph_url
+        if protocol == "jmap":
+            return self.jmap_session_url
+        return f"{self.host}:{self.effective_port}"
 
 
 FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
