@@ -83,14 +83,19 @@ def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel
 
 def check_jmap_url(url: str) -> None:
     """Refuse a JMAP URL that is not https (http only to a loopback host) or has no host."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    name = host if host.startswith("[") else host.split(":", 1)[0]
-    if scheme not in ("https", "http") or not name:
-        raise ValueError(f"jmap_url must be an https:// URL with a host, not {url!r}")
-    if "@" in rest.split("/", 1)[0]:
+    refused = f"jmap_url must be an https:// URL with a host, not {url!r}"
+    try:
+        parts = urlsplit(url)
+        name = parts.hostname  # without brackets, port and user info
+    except ValueError as exc:  # an unbalanced or invalid [IPv6] host
+        raise ValueError(refused) from exc
+    # The scheme as written: urlsplit lowercases it and drops leading blanks, which the
+    # client is not asked to do with the URL.
+    if not url.startswith(("https://", "http://")) or not name:
+        raise ValueError(refused)
+    if "@" in parts.netloc:
         raise ValueError("jmap_url must not carry credentials: use username and password")
-    if scheme == "http" and name.split("]")[0].strip("[") not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme == "http" and name not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(
             "jmap_url must be https:// (http:// would send the password in clear); "
             "http:// is accepted for 127.0.0.1 and localhost only"
@@ -98,14 +103,14 @@ def check_jmap_url(url: str) -> None:
 
 
 def jmap_session_url(url: str | None, host: str, port: int | None) -> str:
-    """The JMAP session URL: ``url`` as given when it has a path, ``url`` plus
-    ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
+    """The JMAP session URL: ``url`` as given when it has a path (or a query), ``url``
+    plus ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
     if url is None:
         return f"https://{host}{f':{port}' if port else ''}{JMAP_WELL_KNOWN}"
-    scheme, _, rest = url.partition("://")
-    if "/" not in rest.strip("/"):
-        return f"{scheme}://{rest.strip('/')}{JMAP_WELL_KNOWN}"
-    return url
+    parts = urlsplit(url)
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        return url
+    return f"{url.rstrip('/')}{JMAP_WELL_KNOWN}"
 
 
 class _View(BaseModel):
