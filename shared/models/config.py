@@ -135,7 +135,6 @@ the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (Co
 is ``none``; CSM's "Auto" is ``auto``."""
 OutgoingProtocol = Literal["smtp", "graph", "jmap"]
 """How the sender hands mail on (``services.sender.registry`` has one adapter each)."""
-IMAP_PROTOCOLS = ("IMAP", "IMAPS")
 LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
 """Account fields replaced by ``after_fetch``, still read from configs written before it."""
 GRAPH_URL: Final = "https://graph.microsoft.com/v1.0"
@@ -203,12 +202,12 @@ def _need_host(host: str, protocol: str) -> None:
         )
 
 
-def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
+def _graph_host(values: object, *, scope: bool) -> object:
     """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
     account or connection needs neither: its server is the URL."""
     if not isinstance(values, dict):
         return values
-    url = values.get(url_field) or GRAPH_URL
+    url = values.get("graph_url") or GRAPH_URL
     filled = dict(values)
     if not filled.get("host"):
         filled["host"] = urlsplit(str(url)).hostname or ""
@@ -228,7 +227,7 @@ def _server_defaults(
         return values
     if values.get("protocol") == graph:
         with_scope = scope == "always" or bool(values.get("client_id"))
-        return _graph_host(values, "graph_url", scope=with_scope)
+        return _graph_host(values, scope=with_scope)
     if values.get("protocol") == jmap:
         return _jmap_host(values)
     return values
