@@ -99,15 +99,6 @@ async def probe(
     return report
 
 
-def _server(connection: OutgoingConnection) -> str:
-    """Where the connection sends to, as the report names it."""
-    if connection.protocol == "graph":
-        return connection.graph_url
-    if connection.protocol == "jmap":
-        return connection.jmap_session_url
-    return f"{connection.host}:{connection.effective_port}"
-
-
 async def _probe_adapter(
     connection: OutgoingConnection,
     config: SystemConfig,
@@ -120,8 +111,8 @@ async def _probe_adapter(
     mail through the same adapter the sender uses."""
     report = ProbeReport(
         ok=False,
-        server=_server(connection),
-        security=_server(connection).split(":", 1)[0],  # the URL's scheme: https (http: loopback)
+        server=connection.server,
+        security=connection.server.split(":", 1)[0],  # the URL's scheme: https (http: loopback)
         intercepted=config.system.intercepts,
     )
     deps = AdapterDeps(credentials=(lambda: credentials) if credentials is not None else None)

@@ -45,7 +45,7 @@ async def check_connection(
     ``error``, the server's own words, never a secret."""
     report = ConnectionReport(
         account=account.name,
-        server=server_of(account),
+        server=account.server,
         protocol=account.protocol,
         ok=False,
     )
@@ -87,7 +87,7 @@ async def _check_folders(account: IncomingAccount, mailbox: object, timeout: flo
         return None
     return (
         f"move_to_folder {target!r} does not exist for {account.username} at "
-        f"{server_of(account)}: "
+        f"{account.server}: "
         "create it on the server or choose one of: " + ", ".join(folders)
     )
 
@@ -98,16 +98,6 @@ def _named(target: str, folders: list[str], protocol: str) -> bool:
     if target.upper() == "INBOX" or target in folders:
         return True
     return protocol == "GRAPH" and target.lower() in {f.lower() for f in folders}
-
-
-def server_of(account: IncomingAccount) -> str:
-    """Where the account's mail is, as reports name it: host and port, or the URL of a
-    Graph or JMAP account."""
-    if account.protocol == "GRAPH":
-        return account.graph_url
-    if account.protocol == "JMAP":
-        return account.jmap_session_url
-    return f"{account.host}:{account.effective_port}"
 
 
 class FolderReport(BaseModel):
@@ -125,7 +115,7 @@ async def list_folders(
     """Connect and authenticate like :func:`check_connection`, then list the folders
     (IMAP LIST, Graph's folder list, JMAP ``Mailbox/get``); POP3 has only the inbox. Never
     raises for a server-side failure."""
-    report = FolderReport(account=account.name, server=server_of(account))
+    report = FolderReport(account=account.name, server=account.server)
     if account.is_pop3:
         return report.model_copy(update={"folders": ["INBOX"]})
     mailbox = open_mailbox(account, timeout=timeout, credentials=credentials)

@@ -83,14 +83,19 @@ def _one_client(credential: str | None, fields: tuple[str, ...], view: BaseModel
 
 def check_jmap_url(url: str) -> None:
     """Refuse a JMAP URL that is not https (http only to a loopback host) or has no host."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    name = host if host.startswith("[") else host.split(":", 1)[0]
-    if scheme not in ("https", "http") or not name:
-        raise ValueError(f"jmap_url must be an https:// URL with a host, not {url!r}")
-    if "@" in rest.split("/", 1)[0]:
+    refused = f"jmap_url must be an https:// URL with a host, not {url!r}"
+    try:
+        parts = urlsplit(url)
+        name = parts.hostname  # without brackets, port and user info
+    except ValueError as exc:  # an unbalanced or invalid [IPv6] host
+        raise ValueError(refused) from exc
+    # The scheme as written: urlsplit lowercases it and drops leading blanks, which the
+    # client is not asked to do with the URL.
+    if not url.startswith(("https://", "http://")) or not name:
+        raise ValueError(refused)
+    if "@" in parts.netloc:
         raise ValueError("jmap_url must not carry credentials: use username and password")
-    if scheme == "http" and name.split("]")[0].strip("[") not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme == "http" and name not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(
             "jmap_url must be https:// (http:// would send the password in clear); "
             "http:// is accepted for 127.0.0.1 and localhost only"
@@ -98,14 +103,14 @@ def check_jmap_url(url: str) -> None:
 
 
 def jmap_session_url(url: str | None, host: str, port: int | None) -> str:
-    """The JMAP session URL: ``url`` as given when it has a path, ``url`` plus
-    ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
+    """The JMAP session URL: ``url`` as given when it has a path (or a query), ``url``
+    plus ``/.well-known/jmap`` when it is a bare base URL, else built from host and port."""
     if url is None:
         return f"https://{host}{f':{port}' if port else ''}{JMAP_WELL_KNOWN}"
-    scheme, _, rest = url.partition("://")
-    if "/" not in rest.strip("/"):
-        return f"{scheme}://{rest.strip('/')}{JMAP_WELL_KNOWN}"
-    return url
+    parts = urlsplit(url)
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        return url
+    return f"{url.rstrip('/')}{JMAP_WELL_KNOWN}"
 
 
 class _View(BaseModel):
@@ -130,7 +135,6 @@ the first byte; CSM's "TLS" (ConSol's SMTP+STARTTLS) is ``starttls``; "None" (Co
 is ``none``; CSM's "Auto" is ``auto``."""
 OutgoingProtocol = Literal["smtp", "graph", "jmap"]
 """How the sender hands mail on (``services.sender.registry`` has one adapter each)."""
-IMAP_PROTOCOLS = ("IMAP", "IMAPS")
 LEGACY_DISPOSAL = frozenset({"delete_read_messages", "leave_on_server"})
 """Account fields replaced by ``after_fetch``, still read from configs written before it."""
 GRAPH_URL: Final = "https://graph.microsoft.com/v1.0"
@@ -198,18 +202,85 @@ def _need_host(host: str, protocol: str) -> None:
         )
 
 
-def _graph_host(values: object, url_field: str, *, scope: bool) -> object:
+def _graph_host(values: object, *, scope: bool) -> object:
     """Fill ``host`` from the Graph URL (and the OAuth 2.0 scope with Graph's), so a Graph
     account or connection needs neither: its server is the URL."""
     if not isinstance(values, dict):
         return values
-    url = values.get(url_field) or GRAPH_URL
+    url = values.get("graph_url") or GRAPH_URL
     filled = dict(values)
     if not filled.get("host"):
         filled["host"] = urlsplit(str(url)).hostname or ""
     if scope and not filled.get("scope") and not filled.get("credential"):
         filled["scope"] = GRAPH_SCOPE
     return filled
+
+
+def _server_defaults(
+    values: object, graph: str, jmap: str, *, scope: Literal["always", "with client_id"]
+) -> object:
+    """Fill a Graph or JMAP account's or connection's server fields from its URL (see
+    ``_graph_host`` and ``_jmap_host``); ``graph`` and ``jmap`` name the protocols as the
+    view spells them. ``scope``: whether Graph's scope is filled always or only beside a
+    ``client_id`` (a connection without one borrows its client from an account)."""
+    if not isinstance(values, dict):
+        return values
+    if values.get("protocol") == graph:
+        with_scope = scope == "always" or bool(values.get("client_id"))
+        return _graph_host(values, scope=with_scope)
+    if values.get("protocol") == jmap:
+        return _jmap_host(values)
+    return values
+
+
+def _graph_fields_fit(protocol: str, graph: str, url: str, mailbox: str | None) -> None:
+    """Refuse a Graph URL that is not https, and Graph fields on another protocol;
+    ``graph`` names the Graph protocol as the view spells it."""
+    if protocol == graph:
+        if not url.startswith("https://"):
+            raise ValueError("graph_url must be an https:// URL")
+    elif mailbox is not None or url != GRAPH_URL:
+        raise ValueError(f"graph_mailbox and graph_url apply to protocol {graph} only")
+
+
+def _jmap_url_fits(protocol: str, jmap: str, url: str | None) -> None:
+    """Refuse ``jmap_url`` on another protocol than JMAP (named ``jmap`` as the view spells
+    it) and a JMAP URL ``check_jmap_url`` refuses."""
+    if url is None:
+        return
+    if protocol != jmap:
+        raise ValueError(f"jmap_url applies to protocol {jmap} only")
+    check_jmap_url(url)
+
+
+class _Servers:
+    """What an incoming account and an outgoing connection share about their server."""
+
+    if TYPE_CHECKING:  # the views' fields; declared here for mypy only, not as fields
+        protocol: str
+        host: str
+        port: int | None
+        jmap_url: str | None
+        graph_url: str
+
+        @property
+        def effective_port(self) -> int: ...
+
+    @property
+    def jmap_session_url(self) -> str:
+        """JMAP: the session resource's URL (see ``jmap_url``)."""
+        return jmap_session_url(self.jmap_url, self.host, self.port)
+
+    @property
+    def server(self) -> str:
+        """The server as reports name it: the Graph URL, the JMAP session URL, or host:port."""
+        # Accounts spell protocols in capitals (GRAPH), connections in lower case (graph).
+        protocol = self.protocol.lower()
+        if protocol == "graph":
+            return self.graph_url
+        if protocol == "jmap":
+            return self.jmap_session_url
+        return f"{self.host}:{self.effective_port}"
 
 
 FOLDER_PROTOCOLS = ("IMAP", "IMAPS", "GRAPH", "JMAP")
@@ -222,7 +293,7 @@ _OAUTH2 = hints(group="Sign-in", applies_to={"auth": ("oauth2",)})
 _OWN_OUTGOING = hints(group="Outgoing server", applies_to={"outgoing_credentials": ("own",)})
 
 
-class IncomingAccount(_View):
+class IncomingAccount(_View, _Servers):
     """One mailbox Mailroom fetches from."""
 
     name: str = Field(max_length=64, title="Name", json_schema_extra=hints(group="Account"))
@@ -507,19 +578,12 @@ class IncomingAccount(_View):
     @model_validator(mode="before")
     @classmethod
     def _graph_server(cls, values: object) -> object:
-        if isinstance(values, dict) and values.get("protocol") == "GRAPH":
-            return _graph_host(values, "graph_url", scope=True)
-        if isinstance(values, dict) and values.get("protocol") == "JMAP":
-            return _jmap_host(values)
-        return values
+        return _server_defaults(values, "GRAPH", "JMAP", scope="always")
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> IncomingAccount:
         _need_host(self.host, self.protocol)
-        if self.protocol == "GRAPH":
-            self._graph_fits()
-        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
-            raise ValueError("graph_mailbox and graph_url apply to protocol GRAPH only")
+        self._graph_fits()
         if self.uses_tls and self.security != "auto":
             # IMAPS/POP3S are TLS from the first byte: STARTTLS cannot happen and "none"
             # (password in clear) would not be what the connection does.
@@ -575,33 +639,23 @@ class IncomingAccount(_View):
         return self
 
     def _graph_fits(self) -> None:
-        if self.auth != "oauth2":
+        graph = self.protocol == "GRAPH"
+        if graph and self.auth != "oauth2":
             raise ValueError(
                 "protocol GRAPH signs in with OAuth 2.0 only: set auth oauth2 with a client "
                 "(client_id, client_secret, authority) or a credential"
             )
-        if not self.graph_url.startswith("https://"):
-            raise ValueError("graph_url must be an https:// URL")
-        if self.security != "auto":
+        _graph_fields_fit(self.protocol, "GRAPH", self.graph_url, self.graph_mailbox)
+        if graph and self.security != "auto":
             raise ValueError("security does not apply to GRAPH (always HTTPS): leave it auto")
 
     def _jmap_fits(self) -> None:
-        if self.protocol != "JMAP":
-            if self.jmap_url is not None:
-                raise ValueError("jmap_url applies to protocol JMAP only")
-            return
-        if self.security != "auto":
+        if self.protocol == "JMAP" and self.security != "auto":
             raise ValueError(
                 "security does not apply to JMAP: its transport security is the scheme of "
                 "jmap_url (https://); leave security at auto"
             )
-        if self.jmap_url is not None:
-            check_jmap_url(self.jmap_url)
-
-    @property
-    def jmap_session_url(self) -> str:
-        """JMAP: the session resource's URL (see ``jmap_url``)."""
-        return jmap_session_url(self.jmap_url, self.host, self.port)
+        _jmap_url_fits(self.protocol, "JMAP", self.jmap_url)
 
     def _outgoing_fits(self) -> None:
         own = self.outgoing_credentials == "own"
@@ -691,7 +745,7 @@ MAX_SMTP_CONCURRENCY = 32
 """Upper bound of ``OutgoingConnection.concurrency``; the sender's prefetch matches it."""
 
 
-class OutgoingConnection(_View):
+class OutgoingConnection(_View, _Servers):
     """The connection the sender uses: SMTP, Microsoft Graph's ``sendMail``, or JMAP
     submission."""
 
@@ -840,11 +894,6 @@ class OutgoingConnection(_View):
         """The configured port, or the standard one for the security mode."""
         return self.port or SMTP_PORTS[self.security]
 
-    @property
-    def jmap_session_url(self) -> str:
-        """JMAP: the session resource's URL (see ``jmap_url``)."""
-        return jmap_session_url(self.jmap_url, self.host, self.port)
-
     def with_credentials_of(self, account: IncomingAccount) -> OutgoingConnection:
         """This connection with the credentials of ``account`` in place of its own."""
         fields = ("username", "password", "auth", "client_id", "client_secret", "authority")
@@ -864,29 +913,18 @@ class OutgoingConnection(_View):
     @model_validator(mode="before")
     @classmethod
     def _graph_server(cls, values: object) -> object:
-        if isinstance(values, dict) and values.get("protocol") == "graph":
-            return _graph_host(values, "graph_url", scope=bool(values.get("client_id")))
-        if isinstance(values, dict) and values.get("protocol") == "jmap":
-            return _jmap_host(values)
-        return values
+        return _server_defaults(values, "graph", "jmap", scope="with client_id")
 
     @model_validator(mode="after")
     def _auth_complete(self) -> OutgoingConnection:
         _need_host(self.host, self.protocol)
-        if self.protocol == "graph":
-            if self.auth != "oauth2" and self.credentials_from is None:
-                raise ValueError(
-                    "protocol graph sends with OAuth 2.0 only: set auth oauth2 with a client "
-                    "or a credential (Graph has no password login)"
-                )
-            if not self.graph_url.startswith("https://"):
-                raise ValueError("graph_url must be an https:// URL")
-        elif self.graph_mailbox is not None or self.graph_url != GRAPH_URL:
-            raise ValueError("graph_mailbox and graph_url apply to protocol graph only")
-        if self.jmap_url is not None:
-            if self.protocol != "jmap":
-                raise ValueError("jmap_url applies to protocol jmap only")
-            check_jmap_url(self.jmap_url)
+        if self.protocol == "graph" and self.auth != "oauth2" and self.credentials_from is None:
+            raise ValueError(
+                "protocol graph sends with OAuth 2.0 only: set auth oauth2 with a client "
+                "or a credential (Graph has no password login)"
+            )
+        _graph_fields_fit(self.protocol, "graph", self.graph_url, self.graph_mailbox)
+        _jmap_url_fits(self.protocol, "jmap", self.jmap_url)
         if self.password is not None and not self.username:
             raise ValueError("a password needs a username")
         basic_login = self.auth == "basic" and self.username and self.credentials_from is None
