@@ -164,7 +164,7 @@ async def _transmit(
     message: EmailMessage,
     conn: OutgoingConnection,
     recipients: Sequence[str] | None,
-    handover: _Handover | None = None,
+    handover: _Handover,
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """MAIL, RCPT, DATA: the message flattened once, the envelope from what we know already
     (``send_message`` would copy the message and parse its address headers again)."""
@@ -180,7 +180,7 @@ async def _transmit(
                 f"SMTP server {server_name(conn)} does not support SMTPUTF8, which the "
                 "non-ASCII addresses of this mail need"
             )
-    undo = handover.watch(smtp.protocol) if handover and smtp.protocol else (lambda: None)
+    undo = handover.watch(smtp.protocol) if smtp.protocol else (lambda: None)
     try:
         return await smtp.sendmail(
             sender,

@@ -10,6 +10,7 @@ its client.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -32,17 +33,19 @@ class AdapterDeps:
     on_refused: Callable[[str], Awaitable[None]] | None = None
     """Hears of a named credential whose issuer refused a token."""
 
+    @functools.cached_property
     def tokens(self) -> TokenProviders:
-        """New token providers for one adapter, signing in with these."""
+        """The token providers every adapter signs in with: one named credential used over
+        SMTP and JMAP has one provider, one token cache and one state record."""
         return TokenProviders(self.credentials, self.on_refused)
 
 
 AdapterFactory = Callable[[AdapterDeps], OutgoingTransport]
 
 ADAPTERS: dict[OutgoingProtocol, AdapterFactory] = {
-    "smtp": lambda deps: AiosmtplibTransport(deps.tokens()),
-    "graph": lambda deps: GraphTransport(deps.tokens()),
-    "jmap": lambda deps: JmapTransport(deps.tokens()),
+    "smtp": lambda deps: AiosmtplibTransport(deps.tokens),
+    "graph": lambda deps: GraphTransport(deps.tokens),
+    "jmap": lambda deps: JmapTransport(deps.tokens),
 }
 """One adapter per protocol; registering a transport is one line here."""
 

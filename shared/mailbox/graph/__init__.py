@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from shared.auth import MsalTokenProvider, OAuthCredentials, TokenProvider
+from shared.auth import TokenProvider
 from shared.errors import Permanent
 from shared.mailbox.base import Mailbox
 from shared.mailbox.graph.client import GraphClient, RetryLater
 from shared.mailbox.graph.mailbox import GraphMailbox
-from shared.models.config import GRAPH_SCOPE, IncomingAccount
+from shared.models.config import IncomingAccount
 
 __all__ = ["GraphClient", "GraphMailbox", "RetryLater", "open_graph_mailbox"]
 
@@ -19,20 +19,13 @@ def open_graph_mailbox(
     """The account's Graph mailbox; ``tokens`` None: an msal client-credentials provider
     from the account's own client fields (a named credential's provider is the caller's)."""
     if tokens is None:
-        if account.credential is not None or account.client_id is None:
+        if account.credential is not None:
             raise Permanent(
                 f"account {account.name}: credential {account.credential!r} needs a token "
                 "provider, and none was given"
             )
-        assert account.client_secret is not None and account.authority is not None
-        tokens = MsalTokenProvider(
-            OAuthCredentials(
-                client_id=account.client_id,
-                client_secret=account.client_secret.get_secret_value(),
-                authority=account.authority,
-                scope=account.scope or GRAPH_SCOPE,
-                ca_file=account.oauth_ca_file,
-                timeout=timeout,
-            )
-        )
+        from shared.mailbox import token_provider  # the package imports this module
+
+        tokens = token_provider(account, timeout=timeout)
+        assert tokens is not None  # GRAPH signs in with OAuth 2.0 only (the model checks)
     return GraphMailbox(account, timeout=timeout, tokens=tokens)
