@@ -16,7 +16,7 @@ from services.processor.parsing import ParsedMail
 from services.processor.scripts import ScriptContext
 from shared.store import CaseRepo, Store
 from shared.store.cases import ThreadMessage
-from shared.store.mail_marks import CopyNote, FirstCopy
+from shared.store.mail_marks import CopyNote, FirstCopy, first_copy_among
 
 THREAD_LIMIT = 100
 """Messages one thread read takes; a longer thread is asked about precisely."""
@@ -77,18 +77,7 @@ class StoreMarks:
         """An earlier copy of this mail since ``since``."""
         found = await self.thread.messages([message_id]) if self.thread else None
         if found is not None:
-            copies = [
-                m
-                for m in found
-                if m.direction == "in"
-                and m.content_digest == digest
-                and m.raw_id != raw_id
-                and m.created_at >= since
-            ]
-            first = min(copies, key=lambda m: m.created_at, default=None)
-            if first is None:
-                return None
-            return FirstCopy(first.case_number, str(first.raw_id), first.account)
+            return first_copy_among(found, digest=digest, since=since, raw_id=raw_id)
         return await self.store.mail_marks.first_copy(
             message_id=message_id, digest=digest, since=since, raw_id=raw_id
         )

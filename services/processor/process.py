@@ -33,6 +33,7 @@ from shared.models.config import SystemConfig
 from shared.models.messages import CaseEvent, MailAddress, MailReceived, OutgoingMail, utcnow
 from shared.models.records import Attachment, CaseMessage
 from shared.store import CaseRepo
+from shared.store.cases import latest_case
 from shared.topology import CASE_CREATED, CASE_UPDATED, MAIL_OUTGOING
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,7 @@ class StoreCaseLookup:
         """The case holding any of these Message-IDs (the most recent message wins)."""
         found = await self.thread.messages(message_ids) if self.thread and message_ids else None
         if found is not None:
-            latest = max(found, key=lambda m: m.created_at, default=None)
-            return latest.case_number if latest else None
+            return latest_case(found)
         return await self.cases.case_of_message_ids(message_ids=message_ids)
 
     async def case_of_conversation(self, conversation: str) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -173,7 +173,8 @@ class CaseRepo(Repo):
         return str(raw["account"]) if raw else None
 
     async def case_of_message_ids(self, *, message_ids: list[str]) -> int | None:
-        """The case that holds any of these Message-IDs (the most recent one wins)."""
+        """The case that holds any of these Message-IDs (the most recent one wins;
+        :func:`latest_case` is the same rule over messages read already)."""
         if not message_ids:
             return None
         cursor = (
@@ -405,3 +406,9 @@ def _answer_counter(address: str, at: datetime) -> tuple[str, datetime]:
     """The counter key of ``address`` for the clock hour of ``at``, and that hour."""
     hour = at.replace(minute=0, second=0, microsecond=0)
     return f"{address.lower()}|{hour:%Y-%m-%dT%H}", hour
+
+
+def latest_case(messages: Iterable[ThreadMessage]) -> int | None:
+    """:meth:`CaseRepo.case_of_message_ids` over messages already read with those ids."""
+    latest = max(messages, key=lambda m: m.created_at, default=None)
+    return latest.case_number if latest else None

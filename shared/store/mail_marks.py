@@ -15,9 +15,10 @@ the other waits until the holder's case exists (see ``services.processor.process
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,6 +28,9 @@ from shared.errors import StoreError
 from shared.models.messages import utcnow
 from shared.store._base import Doc
 from shared.store._errors import Repo
+
+if TYPE_CHECKING:  # cases imports this module (CopyNote)
+    from shared.store.cases import ThreadMessage
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class MailMarkRepo(Repo):
     async def first_copy(
         self, *, message_id: str, digest: str, since: datetime, raw_id: str
     ) -> FirstCopy | None:
-        """The oldest other incoming mail with this Message-ID and digest since ``since``."""
+        """The oldest other incoming mail with this Message-ID and digest since ``since``
+        (:func:`first_copy_among` is the same rule over messages read already)."""
         cursor = (
             self._messages.find(
                 {
@@ -140,3 +145,19 @@ _CLAIM_TRIES = 5
 
 def _claim_key(message_id: str, digest: str) -> str:
     return hashlib.sha256(f"{message_id}\n{digest}".encode()).hexdigest()
+
+
+def first_copy_among(
+    messages: Iterable[ThreadMessage], *, digest: str, since: datetime, raw_id: str
+) -> FirstCopy | None:
+    """:meth:`MailMarkRepo.first_copy` over messages already read with that Message-ID."""
+    copies = [
+        m
+        for m in messages
+        if m.direction == "in"
+        and m.content_digest == digest
+        and m.raw_id != raw_id
+        and m.created_at >= since
+    ]
+    first = min(copies, key=lambda m: m.created_at, default=None)
+    return None if first is None else FirstCopy(first.case_number, str(first.raw_id), first.account)
