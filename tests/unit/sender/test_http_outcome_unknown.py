@@ -26,6 +26,7 @@ from shared.errors import Permanent, Transient
 from shared.mailbox.graph.client import GraphClient
 from shared.mailbox.jmap.client import JmapClient
 from shared.models.config import OutgoingConnection
+from tests.unit.sender.jmap_session import JMAP_SESSION
 
 Answer = Callable[[httpx.Request], httpx.Response]
 
@@ -192,20 +193,6 @@ async def test_graph_accepted_sendmail_after_one_claim(monkeypatch: pytest.Monke
 
 # JMAP
 
-SESSION = {
-    "apiUrl": "/jmap/",
-    "downloadUrl": "/jmap/download/{accountId}/{blobId}/{name}?accept={type}",
-    "uploadUrl": "/jmap/upload/{accountId}/",
-    "capabilities": {
-        "urn:ietf:params:jmap:core": {},
-        "urn:ietf:params:jmap:mail": {},
-        "urn:ietf:params:jmap:submission": {},
-    },
-    "primaryAccounts": {
-        "urn:ietf:params:jmap:mail": "A1",
-        "urn:ietf:params:jmap:submission": "A1",
-    },
-}
 JMAP = OutgoingConnection.model_validate(
     {
         "protocol": "jmap",
@@ -231,7 +218,7 @@ def jmap_server(
         path = request.url.path
         body: object
         if path == "/.well-known/jmap":
-            step, body = "session", SESSION
+            step, body = "session", JMAP_SESSION
         elif path.startswith("/jmap/upload/"):
             step, body = "upload", {"blobId": "B1"}
         else:

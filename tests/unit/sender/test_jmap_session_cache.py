@@ -18,6 +18,7 @@ from services.sender.transports.jmap import JmapTransport
 from shared.errors import Permanent
 from shared.mailbox.jmap.client import JmapClient
 from shared.models.config import OutgoingConnection
+from tests.unit.sender.jmap_session import JMAP_SESSION
 
 JMAP = OutgoingConnection.model_validate(
     {
@@ -41,21 +42,7 @@ class Server:
         """A notCreated type for the next EmailSubmission/set."""
 
     def session(self) -> dict[str, object]:
-        return {
-            "apiUrl": "/jmap/",
-            "downloadUrl": "/jmap/download/{accountId}/{blobId}/{name}?accept={type}",
-            "uploadUrl": "/jmap/upload/{accountId}/",
-            "capabilities": {
-                "urn:ietf:params:jmap:core": {},
-                "urn:ietf:params:jmap:mail": {},
-                "urn:ietf:params:jmap:submission": {},
-            },
-            "primaryAccounts": {
-                "urn:ietf:params:jmap:mail": "A1",
-                "urn:ietf:params:jmap:submission": "A1",
-            },
-            "state": self.state,
-        }
+        return {**JMAP_SESSION, "state": self.state}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
