@@ -138,14 +138,7 @@ async def process_mail(
     # The first attempt cannot find anything of an earlier one: _apply skips looking for it.
     first = record.attempts == 1
     case_number = await _apply(deps, msg, mail, decision, ctx, contents, first_attempt=first)
-    await deps.store.raw_emails.set_status(
-        raw_id=msg.raw_id,
-        status="processed",
-        case_number=case_number,
-        error=None,
-        unfinished=0,
-        solo_runs=0,
-    )
+    await deps.store.raw_emails.processed(raw_id=msg.raw_id, case_number=case_number)
     log.info(
         "mail processed",
         extra={

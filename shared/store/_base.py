@@ -174,8 +174,10 @@ _SEQUENCE_TRIES = 3
 """Takes of a counter before giving up: the creation race costs one."""
 
 
-async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) -> int:
-    """Atomically take the next number of the counter ``name``.
+async def next_sequence(
+    db: AsyncDatabase[Doc], name: str, *, start: int = 1, count: int = 1
+) -> int:
+    """Atomically take the next ``count`` numbers of the counter ``name``; the first of them.
 
     The first takes of a new counter race to create it: MongoDB may answer the loser with a
     duplicate key error, and the stand-in was seen answering it with no document at all (the
@@ -186,10 +188,10 @@ async def next_sequence(db: AsyncDatabase[Doc], name: str, *, start: int = 1) ->
         try:
             with mongo_errors(f"next_sequence {name}"):
                 doc = await db["counters"].find_one_and_update(
-                    {"_id": name}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
+                    {"_id": name}, {"$inc": {"seq": count}}, upsert=True, return_document=True
                 )
         except Duplicate:
             continue
         if doc is not None:
-            return int(doc["seq"]) + start - 1
+            return int(doc["seq"]) - count + start
     raise StoreError("the counter could not be advanced", operation=f"next_sequence {name}")

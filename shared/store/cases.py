@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -14,6 +15,7 @@ from shared.errors import NotFound
 from shared.models.messages import MailAddress, utcnow
 from shared.models.records import Attachment, Case, CaseMessage
 from shared.store._base import Doc, next_sequence
+from shared.store._batch import Batcher, Lookups, Writes
 from shared.store._errors import Repo
 from shared.store.attachments import AttachmentRepo
 from shared.store.mail_marks import CopyNote
@@ -98,6 +100,15 @@ class CaseRepo(Repo):
         self._cases = db["cases"]
         self._messages = db["messages"]
         self.attachments = AttachmentRepo(db)
+        # What each mail the processor takes reads and writes here, sent together with the
+        # same of the other mails in progress (shared.store._batch).
+        self._numbers: Batcher[None, int] = Batcher(self._take_numbers)
+        self._case_writes = Writes(self._cases)
+        self._message_writes = Writes(self._messages)
+        self._threads = Lookups(self._messages, "message_id", {f: 1 for f in ThreadMessage.FIELDS})
+        self._counts = db[AUTO_ANSWER_COUNTS]
+        self._count_writes = Writes(self._counts)
+        self._count_reads = Lookups(self._counts, "_id", {"count": 1})
 
     async def get(self, *, number: int) -> Case | None:
         """A case by number."""
@@ -124,16 +135,23 @@ class CaseRepo(Repo):
             existing = await self._cases.find_one({"origin_raw_id": raw_id}, {"_id": 0})
             if existing:
                 return Case.model_validate(existing), False
-        number = await next_sequence(self._db, CASE_COUNTER, start=FIRST_CASE_NUMBER)
+        number = await self._numbers.submit(None)
         case = Case(number=number, subject=subject, contact=contact, origin_raw_id=raw_id)
         try:
-            await self._cases.insert_one(case.model_dump())
+            await self._case_writes.write(InsertOne(case.model_dump()))
         except DuplicateKeyError:
             existing = await self._cases.find_one({"origin_raw_id": raw_id}, {"_id": 0})
             if existing is None:
                 raise
             return Case.model_validate(existing), False
         return case, True
+
+    async def _take_numbers(self, calls: list[None]) -> list[int]:
+        """Case numbers for the cases being opened at this moment, in the order asked."""
+        first = await next_sequence(
+            self._db, CASE_COUNTER, start=FIRST_CASE_NUMBER, count=len(calls)
+        )
+        return list(range(first, first + len(calls)))
 
     async def add_message(
         self, *, message: CaseMessage, touch_case: bool = True, copy: CopyNote | None = None
@@ -148,12 +166,12 @@ class CaseRepo(Repo):
         if copy is not None:
             doc.update(copy.fields())
         try:
-            await self._messages.insert_one(doc)
+            await self._message_writes.write(InsertOne(doc))
         except DuplicateKeyError:
             return False
         if touch_case:
-            await self._cases.update_one(
-                {"number": message.case_number}, {"$set": {"updated_at": utcnow()}}
+            await self._case_writes.write(
+                UpdateOne({"number": message.case_number}, {"$set": {"updated_at": utcnow()}})
             )
         return True
 
@@ -191,15 +209,8 @@ class CaseRepo(Repo):
     ) -> list[ThreadMessage] | None:
         """The stored messages bearing any of these Message-IDs, without their contents, in
         one read; None when there are more than ``limit`` (the caller asks precisely)."""
-        if not message_ids:
-            return []
-        cursor = self._messages.find(
-            {"message_id": {"$in": message_ids}},
-            {f: 1 for f in ThreadMessage.FIELDS},
-            limit=limit + 1,
-        )
-        found = [ThreadMessage.of(doc) async for doc in cursor]
-        return found if len(found) <= limit else None
+        found = await self._threads.find(message_ids, limit=limit)
+        return None if found is None else [ThreadMessage.of(doc) for doc in found]
 
     async def outgoing_of(self, *, outbox_ids: list[str]) -> tuple[int, str | None] | None:
         """The case and Message-ID of our outgoing mail with any of these outbox ids."""
@@ -256,14 +267,16 @@ class CaseRepo(Repo):
         key, hour = _answer_counter(address, utcnow())
         for _ in range(2):
             try:
-                await self._db[AUTO_ANSWER_COUNTS].update_one(
-                    {"_id": key, "answers": {"$ne": answer_id}},
-                    {
-                        "$inc": {"count": 1},
-                        "$push": {"answers": answer_id},
-                        "$setOnInsert": {"expires_at": hour + timedelta(hours=2)},
-                    },
-                    upsert=True,
+                await self._count_writes.write(
+                    UpdateOne(
+                        {"_id": key, "answers": {"$ne": answer_id}},
+                        {
+                            "$inc": {"count": 1},
+                            "$push": {"answers": answer_id},
+                            "$setOnInsert": {"expires_at": hour + timedelta(hours=2)},
+                        },
+                        upsert=True,
+                    )
                 )
                 return
             except DuplicateKeyError:
@@ -275,7 +288,7 @@ class CaseRepo(Repo):
     async def automatic_answers_this_hour(self, *, address: str) -> int:
         """How many automatic answers went to ``address`` in the current clock hour."""
         key, _ = _answer_counter(address, utcnow())
-        doc = await self._db[AUTO_ANSWER_COUNTS].find_one({"_id": key}, {"count": 1})
+        doc = await self._count_reads.one(key)
         return int(doc["count"]) if doc else 0
 
     async def mark_bounced(self, *, message_id: str, bounce: dict[str, Any]) -> None:

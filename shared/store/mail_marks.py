@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pymongo import ReturnDocument
+from pymongo import InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.errors import StoreError
 from shared.models.messages import utcnow
 from shared.store._base import Doc
+from shared.store._batch import Writes
 from shared.store._errors import Repo
 
 if TYPE_CHECKING:  # cases imports this module (CopyNote)
@@ -64,6 +65,7 @@ class MailMarkRepo(Repo):
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._messages = db["messages"]
         self._claims = db["copy_claims"]
+        self._new_claims = Writes(self._claims)
 
     async def record_complaint(self, *, message_id: str, complaint: dict[str, Any]) -> None:
         """Record a spam complaint on our outgoing mail with this Message-ID."""
@@ -109,17 +111,17 @@ class MailMarkRepo(Repo):
         key = _claim_key(message_id, digest)
         for _ in range(_CLAIM_TRIES):
             now = utcnow()
+            # An insert, which many mails send together, rather than a findAndModify: almost
+            # every mail is the only copy and finds no claim (shared.store._batch).
             try:
-                doc = await self._claims.find_one_and_update(
-                    {"_id": key},
-                    {"$setOnInsert": {"raw_id": raw_id, "claimed_at": now}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
+                await self._new_claims.write(
+                    InsertOne({"_id": key, "raw_id": raw_id, "claimed_at": now})
                 )
+                return raw_id
             except DuplicateKeyError:
-                continue  # two first claims raced; the claim exists now
+                doc = await self._claims.find_one({"_id": key})
             if doc is None:
-                continue  # the stand-in's answer to the same race
+                continue  # removed in between (by hand): claim it afresh
             holder = str(doc["raw_id"])
             if holder == raw_id:
                 return holder

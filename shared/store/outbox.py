@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pymongo.errors import BulkWriteError
 from shared.models.messages import utcnow
 from shared.models.records import OutboxEntry, OutboxStatus, RecipientDelivery
 from shared.store._base import Doc
+from shared.store._batch import Batcher
 from shared.store._errors import Repo
 
 
@@ -245,10 +245,9 @@ class OutboxBatcher:
     Each call returns when its own write is durable, exactly as the single write it
     replaces, so the sender's order is kept: a claim is durable before the mail goes on the
     wire, an outcome before the message is acknowledged. At most :attr:`WRITERS` bulk writes
-    run at once; calls made while all are under way wait for the next one (the waiting
-    calls are what makes the next batch), and a batch holds at most ``batch_size`` writes.
-    A failed bulk write fails every call in it with the store's error (each caller retries
-    as it would have for its own write).
+    run at once, each of at most ``batch_size`` writes (``shared.store._batch.Batcher``). A
+    failed bulk write fails every call in it with the store's error (each caller retries as
+    it would have for its own write).
     """
 
     WRITERS = 4
@@ -256,13 +255,13 @@ class OutboxBatcher:
 
     def __init__(self, repo: OutboxRepo, batch_size: int) -> None:
         self._repo = repo
-        self._batch_size = batch_size
-        self._waiting: list[tuple[OutboxOp, asyncio.Future[OutboxEntry | None]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._batcher: Batcher[OutboxOp, OutboxEntry | None] = Batcher(
+            repo.write_batch, limit=batch_size, runs=self.WRITERS
+        )
 
     async def claim(self, *, entry: OutboxEntry) -> OutboxEntry:
         """``OutboxRepo.claim``, batched."""
-        claimed = await self._submit(Claim(entry))
+        claimed = await self._batcher.submit(Claim(entry))
         assert claimed is not None
         return claimed
 
@@ -282,38 +281,8 @@ class OutboxBatcher:
     ) -> OutboxEntry:
         """``OutboxRepo.record``, batched."""
         op = Record.of(entry, status, recipients, fields)
-        await self._submit(op)
+        await self._batcher.submit(op)
         return op.applied()
-
-    async def _submit(self, op: OutboxOp) -> OutboxEntry | None:
-        done: asyncio.Future[OutboxEntry | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((op, done))
-        if len(self._writers) < self.WRITERS:
-            writer = asyncio.create_task(self._write())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        return await done
-
-    async def _write(self) -> None:
-        await asyncio.sleep(0)  # the other mails made ready in this turn of the loop join
-        while self._waiting:
-            batch = self._waiting[: self._batch_size]
-            del self._waiting[: self._batch_size]
-            try:
-                results = await self._repo.write_batch([op for op, _ in batch])
-            except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            except BaseException:  # cancelled: the service stops, and so do its callers
-                for _, done in [*batch, *self._waiting]:
-                    done.cancel()
-                self._waiting.clear()
-                raise
-            for (_, done), result in zip(batch, results, strict=True):
-                if not done.done():  # its caller may have been cancelled meanwhile
-                    done.set_result(result)
 
 
 FIRST_SPAN = timedelta(minutes=1)

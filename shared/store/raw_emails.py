@@ -20,7 +20,7 @@ from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -28,6 +28,7 @@ from shared.errors import NotFound
 from shared.models.messages import utcnow
 from shared.models.records import RawEmail, RawStatus
 from shared.store._base import Doc
+from shared.store._batch import Lookups, Writes
 from shared.store._errors import Repo, mongo_errors
 
 GRIDFS_THRESHOLD = 8 * 1024 * 1024
@@ -46,6 +47,9 @@ class RawEmailRepo(Repo):
         self._file_docs = db["raw_emails.files"]
         self._chunks = db["raw_emails.chunks"]
         self._indexed = False
+        # The processor's per-mail reads and writes, sent together (shared.store._batch).
+        self._writes = Writes(self._coll)
+        self._by_id = Lookups(self._coll, "_id")
 
     async def _doc(self, record: RawEmail, data: bytes) -> Doc:
         """The document for a record: bytes inline, or in GridFS above the threshold."""
@@ -256,8 +260,8 @@ class RawEmailRepo(Repo):
         # An update and a read of the whole document rather than a findAndModify and a second
         # read for the bytes: findAndModify costs the MongoDB stand-in several times an update.
         counts = {"attempts": 1, "unfinished": 1, **({"solo_runs": 1} if alone else {})}
-        counted = await self._coll.update_one({"_id": raw_id}, {"$inc": counts})
-        doc = await self._coll.find_one({"_id": raw_id}) if counted.matched_count else None
+        await self._writes.write(UpdateOne({"_id": raw_id}, {"$inc": counts}))
+        doc = await self._by_id.one(raw_id)
         if doc is None:
             raise NotFound(f"no raw mail {raw_id}")
         record = RawEmail.model_validate(doc)
@@ -265,9 +269,18 @@ class RawEmailRepo(Repo):
             return record, None
         return record, await self._bytes(doc)
 
+    async def processed(self, *, raw_id: str, case_number: int | None) -> None:
+        """The mail is processed (into ``case_number``, None: dropped); its attempt ended."""
+        done = {"status": "processed", "case_number": case_number, "error": None}
+        await self._writes.write(
+            UpdateOne({"_id": raw_id}, {"$set": {**done, "unfinished": 0, "solo_runs": 0}})
+        )
+
     async def finish_attempt(self, *, raw_id: str) -> None:
         """The attempt ended (whatever its outcome) without crashing the processor."""
-        await self._coll.update_one({"_id": raw_id}, {"$set": {"unfinished": 0, "solo_runs": 0}})
+        await self._writes.write(
+            UpdateOne({"_id": raw_id}, {"$set": {"unfinished": 0, "solo_runs": 0}})
+        )
 
     async def record_failure(self, *, raw_id: str, error: str) -> None:
         """Mark the mail failed with its reason, keeping the first failure time.

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.models.messages import utcnow
 from shared.models.records import Suppression
 from shared.store._base import Doc
+from shared.store._batch import Lookups
 from shared.store._errors import Repo
 
 MAX_LISTED = 10_000
@@ -24,6 +25,7 @@ class SuppressionRepo(Repo):
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._coll = db["suppressions"]
+        self._listed = Lookups(self._coll, "_id", {"_id": 1})
 
     async def add(self, *, address: str, reason: str, source: str) -> Suppression:
         """List ``address`` (again): the newest reason and source win."""
@@ -57,5 +59,4 @@ class SuppressionRepo(Repo):
         wanted = list({a.strip().lower() for a in addresses})
         if not wanted:
             return set()
-        cursor = self._coll.find({"_id": {"$in": wanted}}, {"_id": 1})
-        return {str(d["_id"]) async for d in cursor}
+        return {str(d["_id"]) for d in await self._listed.find(wanted) or []}
