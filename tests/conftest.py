@@ -18,6 +18,7 @@ import aio_pika.exceptions
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from deploy.local.servers import (
     Dovecot,
@@ -33,6 +34,7 @@ from deploy.local.servers import (
 )
 from services.config.service import build as config_service
 from shared.service import Stack
+from shared.store._base import Doc
 from shared.topology import DEAD_LETTER_QUEUES, RETRY_TIERS, WORK_QUEUES, retry_queue
 from tests.secret_scan import SCAN, LogRecorder
 from tests.support import API_TOKEN, api_client, server_settings
@@ -119,6 +121,16 @@ async def mongo_db_name(mongo_url: str) -> AsyncIterator[str]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
     try:
         await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def mongo_db(mongo_url: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """The database of :func:`mongo_db_name` on a client of this test's own."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_url)
+    try:
+        yield client[mongo_db_name]
     finally:
         await client.close()
 
