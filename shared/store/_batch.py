@@ -24,20 +24,20 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from pymongo import DeleteOne, InsertOne, UpdateMany, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from shared.store._base import Doc
 from shared.store._errors import DUPLICATE_KEY
 
-Doc = dict[str, Any]
 T = TypeVar("T")
 R = TypeVar("R")
 
 BATCH_LIMIT = 256
 """Calls per command at most: a bounded command, and no caller waits behind a huge one."""
 
-WriteOp = InsertOne[Doc] | UpdateOne | UpdateMany | DeleteOne
+WriteOp = InsertOne[Doc] | UpdateOne
 
 
 class Batcher(Generic[T, R]):
