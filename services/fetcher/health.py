@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from services.fetcher.deps import FetcherDeps
-from shared.auth import AuthFailed, CredentialHealth, NamedTokenProvider
+from shared.auth import AuthFailed, CredentialHealth, judge_sign_in
 from shared.mailbox import Mailbox
 from shared.models.messages import utcnow
 
@@ -33,11 +33,10 @@ async def record_round(
     with a named credential's static token marks that credential failing."""
     credential = _credential(mailbox)
     tokens = getattr(mailbox, "tokens", None)
-    if isinstance(tokens, NamedTokenProvider):
-        if error is None:
-            await tokens.login_ok()
-        elif isinstance(error, AuthFailed):
-            await tokens.refused(str(error))
+    if error is None:
+        await judge_sign_in(tokens)
+    elif isinstance(error, AuthFailed):
+        await judge_sign_in(tokens, refused=str(error))
     text = None if error is None else str(error) or type(error).__name__
     token_failed = credential is not None and text is not None and credential.last_error == text
     try:

@@ -25,7 +25,7 @@ from services.sender.compose import envelope_recipients, envelope_sender, wire_b
 from services.sender.smtp import open_connection, server_name, translated
 from services.sender.tokens import TokenProviders
 from services.sender.transport import OutcomeUnknown, Refusal, SendResult, Starting
-from shared.auth import NamedTokenProvider, TokenProvider
+from shared.auth import TokenProvider, judge_sign_in
 from shared.errors import Permanent, Transient
 from shared.models.config import OutgoingConnection
 
@@ -113,12 +113,10 @@ class _Session:
                     f"SMTP server {server_name(conn)} refused the token (XOAUTH2) for user "
                     f"{conn.username!r}: {exc.code} {exc.message}"
                 )
-                if isinstance(provider, NamedTokenProvider):
-                    # A static token has no issuer to ask again: this refusal is its verdict.
-                    await provider.refused(text)
+                # A static token has no issuer to ask again: this refusal is its verdict.
+                await judge_sign_in(provider, refused=text)
                 raise Transient(text) from exc
-            if isinstance(provider, NamedTokenProvider):
-                await provider.login_ok()
+            await judge_sign_in(provider)
             self._smtp, self._settings = smtp, conn
         return smtp
 

@@ -1,7 +1,7 @@
 """Credentials for mail servers: OAuth 2.0 token providers, and the error for refused ones."""
 
 from shared.auth.errors import AuthFailed
-from shared.auth.named import NamedTokenProvider
+from shared.auth.named import NamedTokenProvider, judge_sign_in
 from shared.auth.oauth import (
     CredentialHealth,
     MsalTokenProvider,
@@ -17,5 +17,6 @@ __all__ = [
     "NamedTokenProvider",
     "OAuthCredentials",
     "TokenProvider",
+    "judge_sign_in",
     "xoauth2",
 ]

@@ -196,3 +196,15 @@ class NamedTokenProvider:
             await self._repo.note(name=self._name, **fields)
         except (StoreError, StoreUnavailable) as exc:
             log.debug("credential %s state not noted: %s", self._name, type(exc).__name__)
+
+
+async def judge_sign_in(provider: object, *, refused: str | None = None) -> None:
+    """Tell ``provider``, when it is a named credential's, what a mail server made of a
+    sign-in with its token: accepted (``refused`` None) or refused, saying ``refused``.
+    Other providers keep no such record (an issuer's answer is their verdict)."""
+    if not isinstance(provider, NamedTokenProvider):
+        return
+    if refused is None:
+        await provider.login_ok()
+    else:
+        await provider.refused(refused)
