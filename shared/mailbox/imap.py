@@ -7,8 +7,8 @@ transport; capabilities are then asked again (RFC 3501 says to forget the earlie
 What the fetcher asks of a mailbox, in IMAP commands. Timeouts, loss of the connection and
 the translation of failures into Transient/Permanent (the error tree is drawn there) live
 in ``_imap_session``; reading the server's answers in ``_imap_parse``; the FETCH
-command in ``_imap_fetch``; the cursor (UIDVALIDITY and the contiguous UID mark) in
-``_imap_cursor``.
+command in ``_imap_fetch``; the cursor (UIDVALIDITY and the UID mark) in
+``shared.models.cursors``, and how far the mark moves in ``_imap_cursor``.
 
 A new UIDVALIDITY means the server renumbered the folder: the listing starts from UID 0, and
 the new source keys (``uidvalidity:uid``) cannot collide with the old ones; the listing says
@@ -28,7 +28,7 @@ import aioimaplib
 
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider
 from shared.errors import Permanent, Transient
-from shared.mailbox._imap_cursor import ImapCursor, contiguous_mark
+from shared.mailbox._imap_cursor import contiguous_mark
 from shared.mailbox._imap_fetch import UidFetch
 from shared.mailbox._imap_parse import (
     announces_new_mail,
@@ -47,6 +47,7 @@ from shared.mailbox._tls import account_tls_context, wants_starttls
 from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import protocol_trace
 from shared.models.config import IncomingAccount
+from shared.models.cursors import ImapCursor
 
 log = logging.getLogger(__name__)
 # aioimaplib logs every byte at DEBUG: whole mails, and LOGIN's password whenever quoting

@@ -13,7 +13,7 @@ leaves them on the server; the next round finds them stored and announced under 
 and marks them again, so nothing is lost and nothing is announced twice.
 
 Mail left on the server (``mark_done(seen)``: POP3 has no flags) is told apart by its UIDL:
-the cursor is JSON ``{"taken": [uidl, ...]}``, the UIDLs taken and still in the maildrop,
+the cursor (``shared.models.cursors``) holds the UIDLs taken and still in the maildrop,
 which are never listed again. UIDLs can change unnoticed (a server migration), so every
 listing says ``twins_possible``.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import poplib
 import socket
@@ -45,6 +44,7 @@ from shared.mailbox._tls import account_tls_context, wants_starttls
 from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
 from shared.mailbox.trace import attach_pop3, protocol_trace
 from shared.models.config import IncomingAccount
+from shared.models.cursors import pop3_cursor, pop3_taken
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Pop3Mailbox:
         uidls = await self._call(pop.uidl, "UIDL")
         sizes = await self._call(pop.list, "LIST")
         size_of = dict(_pairs(sizes[1]))
-        taken = frozenset(json.loads(cursor).get("taken", ())) if cursor else frozenset()
+        taken = pop3_taken(cursor)
         listed = _pairs(uidls[1])
         present = {uidl for _number, uidl in listed}
         refs = [
@@ -118,7 +118,7 @@ class Pop3Mailbox:
             keep = (taken & present) | (done & self._kept)
             if keep == taken:
                 return None
-            return json.dumps({"taken": sorted(keep)}, separators=(",", ":"))
+            return pop3_cursor(keep)
 
         return Listing(
             refs=refs, twins_possible=True, cursor_after=cursor_after, cursor_every_batch=False

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.models.cursors import ImapCursor, pop3_cursor
 from shared.models.messages import MailAddress, new_id, utcnow
 
 MailKind = Literal["normal", "auto_reply", "bounce", "complaint"]
@@ -120,20 +120,14 @@ class FetchState(_Record):
         if not isinstance(data, dict) or data.get("cursor") is not None:
             return data
         if data.get("uidvalidity") is not None:
-            data = {
-                **data,
-                "cursor": json.dumps(
-                    {
-                        "uidvalidity": int(data["uidvalidity"]),
-                        "mark": int(data.get("last_uid") or 0),
-                        "renumbered": bool(data.get("renumbered", False)),
-                    },
-                    separators=(",", ":"),
-                ),
-            }
+            cursor = ImapCursor(
+                uidvalidity=int(data["uidvalidity"]),
+                mark=int(data.get("last_uid") or 0),
+                renumbered=bool(data.get("renumbered", False)),
+            )
+            data = {**data, "cursor": cursor.dump()}
         elif data.get("uidls"):
-            taken = sorted(str(uidl) for uidl in data["uidls"])
-            data = {**data, "cursor": json.dumps({"taken": taken}, separators=(",", ":"))}
+            data = {**data, "cursor": pop3_cursor(str(uidl) for uidl in data["uidls"])}
         return data
 
 

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from deploy.local.servers import Dovecot
-from shared.mailbox._imap_cursor import ImapCursor
 from shared.models.config import IncomingAccount
+from shared.models.cursors import ImapCursor
 from shared.models.messages import MailReceived
 from shared.runtime import Runtime
 from shared.topology import PROCESSOR_INBOUND

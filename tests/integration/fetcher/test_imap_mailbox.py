@@ -13,7 +13,7 @@ import pytest
 from deploy.local.servers import Dovecot
 from shared.errors import Permanent, Transient
 from shared.mailbox import ImapMailbox
-from shared.mailbox._imap_cursor import ImapCursor
+from shared.models.cursors import ImapCursor
 from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import account, append, server_flags, tricky_mail
 from tests.support import make_mail

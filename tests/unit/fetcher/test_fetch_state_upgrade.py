@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from shared.mailbox._imap_cursor import ImapCursor
+from shared.models.cursors import ImapCursor
 from shared.models.records import FetchState
 
 
