@@ -36,6 +36,8 @@ GRIDFS_CHUNK_SIZE = 255 * 1024
 """GridFS's default chunk size."""
 GRIDFS_CHUNKS_PER_WRITE = 16
 """About 4 MiB per insert: few round trips, and at most this much copied at a time."""
+_ENDED = {"unfinished": 0, "solo_runs": 0}
+"""A processing attempt that ended without crashing the processor (see ``start_attempt``)."""
 
 
 class RawEmailRepo(Repo):
@@ -272,15 +274,11 @@ class RawEmailRepo(Repo):
     async def processed(self, *, raw_id: str, case_number: int | None) -> None:
         """The mail is processed (into ``case_number``, None: dropped); its attempt ended."""
         done = {"status": "processed", "case_number": case_number, "error": None}
-        await self._writes.write(
-            UpdateOne({"_id": raw_id}, {"$set": {**done, "unfinished": 0, "solo_runs": 0}})
-        )
+        await self._writes.write(UpdateOne({"_id": raw_id}, {"$set": {**done, **_ENDED}}))
 
     async def finish_attempt(self, *, raw_id: str) -> None:
         """The attempt ended (whatever its outcome) without crashing the processor."""
-        await self._writes.write(
-            UpdateOne({"_id": raw_id}, {"$set": {"unfinished": 0, "solo_runs": 0}})
-        )
+        await self._writes.write(UpdateOne({"_id": raw_id}, {"$set": _ENDED}))
 
     async def record_failure(self, *, raw_id: str, error: str) -> None:
         """Mark the mail failed with its reason, keeping the first failure time.
