@@ -298,7 +298,8 @@ def counts_of(prefix: Path, pid: int) -> dict[str, Counter[str]]:
         data = json.loads(Path(f"{prefix}.{pid}").read_text())
     except (OSError, ValueError):
         data = {}
-    return {k: Counter(data.get(k, {})) for k in ("commands", "micros", "publishes")}
+    keys = ("commands", "micros", "writes", "publishes")
+    return {k: Counter(data.get(k, {})) for k in keys}
 
 
 STANDIN = "MongoDB stand-in"
@@ -497,15 +498,18 @@ def report(
     print(f"  delivery → case: {percentiles(to_case)}")
     print(f"  delivery → ack:  {percentiles(to_ack)}")
     n = max(done, 1)  # per mail that went through: an incomplete run did less work
-    total_commands = 0.0
+    total_commands = total_written = 0.0
     for name in after.counts:
         commands = after.counts[name]["commands"] - before.counts[name]["commands"]
         micros = after.counts[name]["micros"] - before.counts[name]["micros"]
+        written = after.counts[name]["writes"] - before.counts[name]["writes"]
         publishes = after.counts[name]["publishes"] - before.counts[name]["publishes"]
         cpu = after.cpu[name] - before.cpu[name]
         total_commands += commands.total()
+        total_written += written.total()
         print(
-            f"  {name:9} MongoDB commands/mail {commands.total() / n:5.2f}, "
+            f"  {name:9} MongoDB commands/mail {commands.total() / n:5.2f} "
+            f"(write statements {written.total() / n:5.2f}), "
             f"publishes/mail {publishes.total() / n:4.2f}, CPU {cpu / n * 1000:6.2f} s "
             f"per 1,000 mails, peak RSS {peaks[name]:4.0f} MiB"
         )
@@ -516,7 +520,10 @@ def report(
             )
             print(f"            commands: {by_name}")
             print(f"            publishes: {', '.join(f'{k} {v}' for k, v in publishes.items())}")
-    print(f"  MongoDB commands per mail, all services: {total_commands / n:.2f}")
+    print(
+        f"  MongoDB commands per mail, all services: {total_commands / n:.2f} "
+        f"(write statements: {total_written / n:.2f})"
+    )
     if STANDIN in after.cpu:
         # Near 1,000 / (mail/s) the stand-in's one core is what caps the run.
         cpu = after.cpu[STANDIN] - before.cpu[STANDIN]

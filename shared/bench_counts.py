@@ -38,6 +38,21 @@ def command_key(event: CommandStartedEvent) -> str:
     return f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
 
 
+WRITTEN_FIELDS = {"insert": "documents", "update": "updates", "delete": "deletes"}
+"""Where a write command lists its statements (PyMongo puts a bulk write's batch there)."""
+
+
+def write_statements(event: CommandStartedEvent) -> int:
+    """The write statements a command carries: one per inserted document and per update or
+    delete statement (an ``update_many`` statement counts once, however many documents it
+    matches), one for a findAndModify, none for a read."""
+    if event.command_name == "findAndModify":
+        return 1
+    field = WRITTEN_FIELDS.get(event.command_name)
+    listed = event.command.get(field) if field else None
+    return len(listed) if isinstance(listed, list) else 0
+
+
 class KeyedCommands(CommandListener):
     """MongoDB commands by :func:`command_key`, and each one's round trip once answered:
     a subclass says where they go (``count``, ``timed``; both called under ``_lock``)."""
@@ -54,12 +69,19 @@ class KeyedCommands(CommandListener):
         """A command ``key`` was answered after ``micros``."""
         raise NotImplementedError
 
+    def wrote(self, key: str, statements: int) -> None:
+        """A command ``key`` carries ``statements`` write statements (kept where a subclass
+        wants it: what a write costs a database is mostly per document written)."""
+
     def started(self, event: CommandStartedEvent) -> None:
         """Count the command and remember its key until it is answered."""
         key = command_key(event)
+        written = write_statements(event)
         with self._lock:
             self._running[event.request_id] = key
             self.count(key)
+            if written:
+                self.wrote(key, written)
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
         """Time the answered command."""
@@ -84,6 +106,7 @@ class Counts(KeyedCommands):
         self.path = path
         self.commands: Counter[str] = Counter()
         self.micros: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
         self.publishes: Counter[str] = Counter()
 
     def count(self, key: str) -> None:
@@ -93,6 +116,10 @@ class Counts(KeyedCommands):
     def timed(self, key: str, micros: int) -> None:
         """Add the round trip to its key's total (where MongoDB time goes)."""
         self.micros[key] += micros
+
+    def wrote(self, key: str, statements: int) -> None:
+        """Add the write statements a command carries to its key's total."""
+        self.writes[key] += statements
 
     def published(self, routing_key: str) -> None:
         """Count one AMQP publish, by routing key."""
@@ -105,6 +132,7 @@ class Counts(KeyedCommands):
             data = {
                 "commands": dict(self.commands),
                 "micros": dict(self.micros),
+                "writes": dict(self.writes),
                 "publishes": dict(self.publishes),
             }
         tmp = self.path.with_name(self.path.name + ".tmp")

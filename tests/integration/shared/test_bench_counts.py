@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent(
     async def main(mongo: str, database: str, amqp: str) -> None:
         store = await open_store(mongo, database)
         await store.db["bench"].insert_one({"n": 1})
+        await store.db["bench"].insert_many([{"m": 1}, {"m": 2}, {"m": 3}])
         await store.db["bench"].find_one({"n": 1})
         await store.db["bench"].update_one({"n": 1}, {"$set": {"n": 2}})
         broker = build_broker(amqp)
@@ -70,11 +71,14 @@ def test_a_process_writes_its_commands_and_publishes(
     assert written.name.split(".")[1].isdigit(), "one file per process, named by its pid"
     counts = json.loads(written.read_text())
     commands = counts["commands"]
-    assert commands["insert bench"] == 1 and commands["find bench"] == 1
+    assert commands["insert bench"] == 2 and commands["find bench"] == 1
     assert commands["update bench"] == 1, "counted by command name and collection"
     assert any(k.startswith("createIndexes ") for k in commands), "open_store's own count too"
     assert {"insert bench", "find bench", "update bench"} <= set(counts["micros"]), "round trips"
     assert counts["publishes"] == {"mail.received": 1}
+    # What a write costs a database is mostly per document: the statements each write carried.
+    assert counts["writes"]["insert bench"] == 4 and counts["writes"]["update bench"] == 1
+    assert "find bench" not in counts["writes"]
 
 
 def test_without_the_variable_nothing_is_written(
