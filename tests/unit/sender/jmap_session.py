@@ -1,5 +1,17 @@
-"""The JMAP session document the sender's unit tests serve (RFC 8620 §2: one account for
-mail and submission)."""
+"""The JMAP connection the sender's unit tests configure, and the session document they
+serve (RFC 8620 §2: one account for mail and submission)."""
+
+from shared.models.config import OutgoingConnection
+
+JMAP = OutgoingConnection.model_validate(
+    {
+        "protocol": "jmap",
+        "host": "jmap.example.org",
+        "jmap_url": "https://jmap.example.org",
+        "username": "helpdesk",
+        "password": "secret",
+    }
+)
 
 JMAP_SESSION: dict[str, object] = {
     "apiUrl": "/jmap/",

@@ -26,7 +26,7 @@ from shared.errors import Permanent, Transient
 from shared.mailbox.graph.client import GraphClient
 from shared.mailbox.jmap.client import JmapClient
 from shared.models.config import OutgoingConnection
-from tests.unit.sender.jmap_session import JMAP_SESSION
+from tests.unit.sender.jmap_session import JMAP, JMAP_SESSION
 
 Answer = Callable[[httpx.Request], httpx.Response]
 
@@ -193,15 +193,6 @@ async def test_graph_accepted_sendmail_after_one_claim(monkeypatch: pytest.Monke
 
 # JMAP
 
-JMAP = OutgoingConnection.model_validate(
-    {
-        "protocol": "jmap",
-        "host": "jmap.example.org",
-        "jmap_url": "https://jmap.example.org",
-        "username": "helpdesk",
-        "password": "secret",
-    }
-)
 STEPS = ("session", "identity", "upload", "submission")
 STATUS = {"bob@example.net": {"smtpReply": "250 2.0.0 OK", "delivered": "yes"}}
 

@@ -17,18 +17,8 @@ from services.sender.transports import jmap
 from services.sender.transports.jmap import JmapTransport
 from shared.errors import Permanent
 from shared.mailbox.jmap.client import JmapClient
-from shared.models.config import OutgoingConnection
-from tests.unit.sender.jmap_session import JMAP_SESSION
+from tests.unit.sender.jmap_session import JMAP, JMAP_SESSION
 
-JMAP = OutgoingConnection.model_validate(
-    {
-        "protocol": "jmap",
-        "host": "jmap.example.org",
-        "jmap_url": "https://jmap.example.org",
-        "username": "helpdesk",
-        "password": "secret",
-    }
-)
 ACCEPTED = SendResult("250 JMAP submission S1 accepted")
 
 
