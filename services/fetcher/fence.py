@@ -9,13 +9,20 @@ to another instance. The fetch-state writes carry the token themselves (see
 
 A check that took longer than its margin is refused too: the process may have been paused
 (SIGSTOP, a VM freeze, a long GC) while its question was in flight, and the answer may be
-stale by the time it arrives.
+stale by the time it arrives. A pause can also fall between two commands of one step (IMAP's
+STORE and EXPUNGE, POP3's DELEs): so the mailbox awaits the fence's ``guard`` before each
+command, and an answer vouches for ``margin`` after its question only, measured on the
+monotonic clock, which runs on while the process is stopped. The window left is the few
+instructions between the guard and the socket write. A POP3 server commits DELEs at QUIT:
+those a resumed process sent while its lease was valid are still committed, which removes
+only mail already stored.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -34,6 +41,10 @@ class Fence(Protocol):
     async def check(self) -> None:
         """Raise LeaseLost unless the lease is still held for a while longer."""
 
+    async def guard(self) -> None:
+        """Raise LeaseLost unless this process may still change the account's mail now: the
+        ``Guard`` a fetch round hands to ``Mailbox.mark_done`` after a check."""
+
 
 class _NoFence:
     """A single fetcher without leases (tests, tools): every step is allowed."""
@@ -43,6 +54,9 @@ class _NoFence:
         return None
 
     async def check(self) -> None:
+        return None
+
+    async def guard(self) -> None:
         return None
 
 
@@ -71,16 +85,26 @@ class LeaseFence:
     holder: Holder
     lease_token: int
     margin: float
+    clock: Callable[[], float] = time.monotonic
+    """Runs on while the process is stopped, unlike the time it spends running."""
+    _vouched_until: float = field(default=float("-inf"), init=False, repr=False)
 
     @property
     def token(self) -> int | None:
         """The lease token every fetch-state write of this task names."""
         return self.lease_token
 
+    async def guard(self) -> None:
+        """Return at once while the last check's answer vouches (``margin`` after its
+        question went out); otherwise :meth:`check`."""
+        if self.clock() < self._vouched_until:
+            return
+        await self.check()
+
     async def check(self) -> None:
         """Raise LeaseLost unless the lease with this token is held for twice ``margin`` more,
         as MongoDB answered within ``margin``."""
-        started = time.monotonic()
+        started = self.clock()
         valid_after = utcnow() + timedelta(seconds=2 * self.margin)
         held = await self.leases.holds(
             account=self.account,
@@ -89,8 +113,9 @@ class LeaseFence:
             token=self.lease_token,
             valid_after=valid_after,
         )
-        slow = time.monotonic() - started > self.margin
+        slow = self.clock() - started > self.margin
         if held and not slow:
+            self._vouched_until = started + self.margin
             return
         why = "the answer came too late to trust" if held else "another fetcher holds it now"
         raise LeaseLost(f"{self.account}: lease token {self.lease_token} no longer held ({why})")

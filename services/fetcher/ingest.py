@@ -215,10 +215,11 @@ class _Done:
         if taken or kept:
             async with self._lock:  # checked right before the command, not before waiting
                 await self._fence.check()
+                guard = self._fence.guard  # and again before each further command it needs
                 if taken:
-                    await self._mailbox.mark_done(taken, disposal=self._disposal)
+                    await self._mailbox.mark_done(taken, disposal=self._disposal, guard=guard)
                 if kept:
-                    await self._mailbox.mark_done(kept, disposal="seen")
+                    await self._mailbox.mark_done(kept, disposal="seen", guard=guard)
         self._done.update(ref.source_key for ref in (*taken, *kept))
         if last or self._listing.cursor_every_batch:
             await self.save_cursor()

@@ -6,10 +6,12 @@ from shared.auth import MsalTokenProvider, NamedTokenProvider, OAuthCredentials,
 from shared.mailbox.base import (
     Disposal,
     FetchedMail,
+    Guard,
     Listing,
     Mailbox,
     MailboxStatus,
     MessageRef,
+    unguarded,
 )
 from shared.mailbox.imap import ImapMailbox
 from shared.mailbox.pop3 import Pop3Mailbox
@@ -20,6 +22,7 @@ from shared.store.credentials import CredentialRepo
 __all__ = [
     "Disposal",
     "FetchedMail",
+    "Guard",
     "ImapMailbox",
     "Listing",
     "Mailbox",
@@ -28,6 +31,7 @@ __all__ = [
     "Pop3Mailbox",
     "open_mailbox",
     "token_provider",
+    "unguarded",
 ]
 
 

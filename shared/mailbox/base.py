@@ -6,13 +6,22 @@ reads, and its handles ride in ``MessageRef.handle`` (see docs/transports.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Disposal = Literal["seen", "move", "delete"]
 """What happens to a mail on the server once stored and announced: flagged read, moved to the
 account's move_to_folder, or deleted."""
+
+Guard = Callable[[], Awaitable[None]]
+"""Awaited by ``mark_done`` right before each command that changes mail on the server; it
+raises (``LeaseLost``) when this process may no longer change the account's mail (see
+``services.fetcher.fence``), so a command after a long pause is never sent."""
+
+
+async def unguarded() -> None:
+    """The guard of a caller that holds no lease: every command is allowed."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +97,12 @@ class Mailbox(Protocol):
         Messages gone from the server meanwhile are skipped."""
         ...
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
         """Flag the messages read (``seen``), move them to the account's move_to_folder
-        (``move``) or delete exactly them (``delete``)."""
+        (``move``) or delete exactly them (``delete``), awaiting ``guard`` before each
+        command that does so."""
         ...
 
     async def wait_for_news(self, timeout: float) -> bool:

@@ -44,7 +44,15 @@ from shared.mailbox._imap_parse import (
 )
 from shared.mailbox._imap_session import Session, race
 from shared.mailbox._tls import account_tls_context, wants_starttls
-from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
+from shared.mailbox.base import (
+    Disposal,
+    FetchedMail,
+    Guard,
+    Listing,
+    MailboxStatus,
+    MessageRef,
+    unguarded,
+)
 from shared.mailbox.trace import protocol_trace
 from shared.models.config import IncomingAccount
 from shared.models.cursors import ImapCursor
@@ -220,15 +228,18 @@ class ImapMailbox:
         with session.translated("UID FETCH"):
             return parse_bodies(response.lines)
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
         """Flag the messages \\Seen; with ``move`` then move them to the account's
-        ``move_to_folder``, with ``delete`` expunge exactly them instead."""
+        ``move_to_folder``, with ``delete`` expunge exactly them instead (``guard`` before
+        each of these commands)."""
         if disposal == "delete":
-            await self._delete(refs)
+            await self._delete(refs, guard)
             return
-        await self._store(refs, r"(\Seen)")
+        await self._store(refs, r"(\Seen)", guard)
         if disposal == "move":
-            await self._move(refs)
+            await self._move(refs, guard)
 
     async def _start_mark(self) -> int:
         """Where a new account starts: UID 0 (start position ``all``), the highest UID now
@@ -260,7 +271,7 @@ class ImapMailbox:
         )
         return start
 
-    async def _delete(self, refs: Sequence[MessageRef]) -> None:
+    async def _delete(self, refs: Sequence[MessageRef], guard: Guard) -> None:
         """Flag exactly these messages \\Deleted and expunge exactly them (UID EXPUNGE).
 
         Without UIDPLUS the only way to remove them would be EXPUNGE, which also removes
@@ -277,12 +288,13 @@ class ImapMailbox:
                 "an EXPUNGE of the whole folder could remove mail Mailroom never stored. "
                 "Set after_fetch to 'seen' or 'move' for this account."
             )
-        await self._store(refs, r"(\Deleted)")
+        await self._store(refs, r"(\Deleted)", guard)
         expunge = session.client.protocol.expunge
+        await guard()
         response = await session.call(expunge(uid_set(uids), by_uid=True), "UID EXPUNGE")
         session.check(response, "UID EXPUNGE")
 
-    async def _move(self, refs: Sequence[MessageRef]) -> None:
+    async def _move(self, refs: Sequence[MessageRef], guard: Guard) -> None:
         """UID MOVE (RFC 6851) to ``move_to_folder``; without MOVE, UID COPY and then
         expunge exactly the originals (a crash in between leaves a copy, never a loss)."""
         session = self._require()
@@ -292,6 +304,7 @@ class ImapMailbox:
             return
         protocol = session.client.protocol
         refused = f"cannot move mail of {self._who} to folder {target!r}"
+        await guard()
         if "MOVE" in session.capabilities:
             response = await session.call(
                 protocol.move(uid_set(uids), encode_folder(target), by_uid=True), "UID MOVE"
@@ -302,7 +315,7 @@ class ImapMailbox:
             protocol.copy(uid_set(uids), encode_folder(target), by_uid=True), "UID COPY"
         )
         session.check(response, "UID COPY", refused=refused, permanent=True)
-        await self._delete(refs)
+        await self._delete(refs, guard)
 
     async def wait_for_news(self, timeout: float) -> bool:
         """IDLE until the folder grows or ``timeout`` (at most IDLE_RENEW_SECONDS) passes;
@@ -441,12 +454,13 @@ class ImapMailbox:
             raise Transient(f"IMAP session with {self._where} is not open: connect() first")
         return self._session
 
-    async def _store(self, refs: Sequence[MessageRef], flags: str) -> None:
+    async def _store(self, refs: Sequence[MessageRef], flags: str, guard: Guard) -> None:
         session = self._require()
         uids = [uid for ref in refs if (uid := _uid(ref)) is not None]
         if not uids:
             return
         store = session.client.protocol.store
+        await guard()
         response = await session.call(
             store(uid_set(uids), "+FLAGS.SILENT", flags, by_uid=True), "UID STORE"
         )

@@ -41,7 +41,15 @@ from typing import TypeVar
 from shared.auth import AuthFailed, CredentialHealth, TokenProvider, xoauth2
 from shared.errors import MailroomError, Permanent, Transient, cert_error
 from shared.mailbox._tls import account_tls_context, wants_starttls
-from shared.mailbox.base import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
+from shared.mailbox.base import (
+    Disposal,
+    FetchedMail,
+    Guard,
+    Listing,
+    MailboxStatus,
+    MessageRef,
+    unguarded,
+)
 from shared.mailbox.trace import attach_pop3, protocol_trace
 from shared.models.config import IncomingAccount
 from shared.models.cursors import pop3_cursor, pop3_taken
@@ -141,16 +149,19 @@ class Pop3Mailbox:
             lines.append(b"")
             yield FetchedMail(ref=ref, data=b"\r\n".join(lines), complete=whole)
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
-        """``delete``: mark exactly these messages for deletion (``close()`` commits with
-        QUIT); otherwise (POP3 has no flags nor folders) leave them, and the next cursor
-        holds their UIDLs."""
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
+        """``delete``: mark exactly these messages for deletion, ``guard`` before each DELE
+        (``close()`` commits with QUIT); otherwise (POP3 has no flags nor folders) leave
+        them, and the next cursor holds their UIDLs."""
         if disposal != "delete":
             self._kept.update(ref.source_key for ref in refs)
             return
         pop = self._require()
         for ref in refs:
             if isinstance(ref.handle, int):
+                await guard()
                 await self._call(partial(pop.dele, ref.handle), "DELE")
 
     async def wait_for_news(self, timeout: float) -> bool:

@@ -34,9 +34,11 @@ from shared.errors import Permanent
 from shared.mailbox.base import (
     Disposal,
     FetchedMail,
+    Guard,
     Listing,
     MailboxStatus,
     MessageRef,
+    unguarded,
 )
 from shared.mailbox.graph.client import Gone, GraphClient
 from shared.models.config import IncomingAccount
@@ -142,8 +144,11 @@ class GraphMailbox:
             raw = bytes(data) if complete else _header_block(bytes(data))
             yield FetchedMail(ref=replace(ref, size=size or ref.size), data=raw, complete=complete)
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
-        """Flag, move or delete the messages (a few requests in flight at once)."""
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
+        """Flag, move or delete the messages (a few requests in flight at once, ``guard``
+        before each)."""
         destination = None
         if disposal == "move":
             # The seam adds move_to_folder to IncomingAccount; read it without relying on it.
@@ -156,6 +161,7 @@ class GraphMailbox:
         async def one(ref: MessageRef) -> None:
             url = self._client.url(f"/messages/{_graph_id(ref)}")
             async with slots:
+                await guard()
                 try:
                     if disposal == "seen":
                         await self._client.request("PATCH", url, json={"isRead": True})

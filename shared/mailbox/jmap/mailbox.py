@@ -31,9 +31,11 @@ from shared.mailbox._tls import account_tls_context
 from shared.mailbox.base import (
     Disposal,
     FetchedMail,
+    Guard,
     Listing,
     MailboxStatus,
     MessageRef,
+    unguarded,
 )
 from shared.mailbox.jmap.client import CannotCalculateChanges, JmapClient, Json, auth_header
 from shared.mailbox.jmap.cursor import (
@@ -293,8 +295,10 @@ class JmapMailbox:
             return FetchedMail(ref=ref, data=header, complete=False)
         return FetchedMail(ref=ref, data=bytes(data))
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
-        """Flag, move or destroy the mails on the server."""
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
+        """Flag, move or destroy the mails on the server (one Email/set, after ``guard``)."""
         if not refs:
             return
         ids = [r.source_key for r in refs]
@@ -307,6 +311,7 @@ class JmapMailbox:
             target = self._move_target()
             patch = {f"mailboxIds/{self._mailbox_id}": None, f"mailboxIds/{target}": True}
             arguments = {"update": {i: patch for i in ids}}
+        await guard()
         (result,) = await self._call([["Email/set", arguments, "d"]])
         failed = {**(result.get("notUpdated") or {}), **(result.get("notDestroyed") or {})}
         # Gone already (another client, an earlier round cut short): nothing left to do.

@@ -20,7 +20,7 @@ from services.fetcher.deps import FetcherDeps
 from services.fetcher.ingest import fetch_once
 from shared.broker import publish_many as real_publish
 from shared.errors import Transient
-from shared.mailbox import Disposal, ImapMailbox, MessageRef
+from shared.mailbox import Disposal, Guard, ImapMailbox, MessageRef, unguarded
 from shared.runtime import Runtime
 from tests.integration.fetcher.conftest import MailboxMaker
 from tests.integration.fetcher.helpers import (
@@ -142,11 +142,13 @@ class FlaggingFailsOnce(ImapMailbox):
 
     failed = False
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
         if not self.failed:
             self.failed = True
             raise Transient("connection lost before STORE")
-        await super().mark_done(refs, disposal=disposal)
+        await super().mark_done(refs, disposal=disposal, guard=guard)
 
 
 async def test_crash_between_publish_and_flagging_neither_repeats_nor_loses(

@@ -16,7 +16,16 @@ from services.fetcher.fence import Fence, Holder
 from services.fetcher.fleet import Fleet
 from services.fetcher.rendezvous import assign
 from shared.config_views import ACCOUNTS_MODULE
-from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MailboxStatus, MessageRef
+from shared.mailbox import (
+    Disposal,
+    FetchedMail,
+    Guard,
+    Listing,
+    Mailbox,
+    MailboxStatus,
+    MessageRef,
+    unguarded,
+)
 from shared.models.config import IncomingAccount
 from shared.models.messages import utcnow
 from shared.runtime import Runtime
@@ -42,7 +51,9 @@ class IdleMailbox:
         for _ in ():
             yield _
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
         return None
 
     async def wait_for_news(self, timeout: float) -> bool:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from deploy.local.servers import Dovecot
-from shared.errors import Permanent, Transient
+from shared.errors import LeaseLost, Permanent, Transient
 from shared.mailbox import ImapMailbox
 from shared.models.cursors import ImapCursor
 from tests.integration.fetcher.conftest import MailboxMaker
@@ -116,6 +116,29 @@ async def test_mark_done_touches_exactly_the_given_mails(
     await mailbox.mark_done([refs[1], refs[3]], disposal="delete")
     assert sorted(server_flags(alice, "alice")) == [1, 3, 5]
     assert [r.handle for r in (await mailbox.list_new(None)).refs] == [1, 3, 5]
+
+
+async def test_a_guard_refusing_between_store_and_expunge_stops_the_expunge(
+    alice: Dovecot, open_mailbox: MailboxMaker
+) -> None:
+    """The fetch round's fence guards each command: a process paused past its lease between
+    UID STORE and UID EXPUNGE never sends the EXPUNGE when it resumes."""
+    append(alice, "alice", tricky_mail(1), tricky_mail(2))
+    mailbox = open_mailbox(account(alice))
+    await mailbox.connect()
+    refs = (await mailbox.list_new(None)).refs
+    guarded = 0
+
+    async def lost_after_the_first_command() -> None:
+        nonlocal guarded
+        guarded += 1
+        if guarded > 1:
+            raise LeaseLost("alice: lease token 1 no longer held")
+
+    with pytest.raises(LeaseLost):
+        await mailbox.mark_done(refs, disposal="delete", guard=lost_after_the_first_command)
+    assert guarded == 2
+    assert server_flags(alice, "alice") == {1: "\\Deleted", 2: "\\Deleted"}
 
 
 async def test_idle_wakes_on_new_mail_and_times_out_quietly(

@@ -13,7 +13,15 @@ from services.fetcher.deps import FetcherDeps, FetcherRepos
 from services.fetcher.fence import NO_FENCE
 from services.fetcher.ingest import fetch_once
 from shared.errors import LeaseLost
-from shared.mailbox import Disposal, FetchedMail, Listing, MailboxStatus, MessageRef
+from shared.mailbox import (
+    Disposal,
+    FetchedMail,
+    Guard,
+    Listing,
+    MailboxStatus,
+    MessageRef,
+    unguarded,
+)
 from shared.models.config import GlobalSettings, IncomingAccount, SystemConfig
 from shared.models.records import FetchState, RawEmail, RawStatus
 from shared.store import FetcherRepo, FetchStateRepo, LeaseRepo, RawEmailRepo
@@ -81,7 +89,10 @@ class OneMail:
         for ref in refs:
             yield FetchedMail(ref=ref, data=DATA)
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
+        await guard()
         self.done.append(([ref.source_key for ref in refs], disposal))
 
     async def wait_for_news(self, timeout: float) -> bool:
@@ -100,6 +111,9 @@ class LostLease:
 
     async def check(self) -> None:
         raise LeaseLost("acct: lease token 3 no longer held")
+
+    async def guard(self) -> None:
+        await self.check()
 
 
 async def no_alert(credential: str) -> None:

@@ -22,7 +22,16 @@ from services.fetcher.supervisor import (
 )
 from shared.errors import Permanent, Transient
 from shared.logs import ACCOUNT
-from shared.mailbox import Disposal, FetchedMail, Listing, Mailbox, MailboxStatus, MessageRef
+from shared.mailbox import (
+    Disposal,
+    FetchedMail,
+    Guard,
+    Listing,
+    Mailbox,
+    MailboxStatus,
+    MessageRef,
+    unguarded,
+)
 from shared.models.config import GlobalSettings, IncomingAccount, SystemConfig
 from shared.runtime import Runtime
 from shared.settings import SharedSettings
@@ -100,7 +109,9 @@ class FakeMailbox:
         for mail in self.mails:
             yield mail
 
-    async def mark_done(self, refs: Sequence[MessageRef], *, disposal: Disposal) -> None:
+    async def mark_done(
+        self, refs: Sequence[MessageRef], *, disposal: Disposal, guard: Guard = unguarded
+    ) -> None:
         return None
 
     async def wait_for_news(self, timeout: float) -> bool:
