@@ -6,8 +6,10 @@ A fixture whose server cannot start fails the tests that need it; nothing is ski
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -50,6 +52,27 @@ def pytest_configure(config: pytest.Config) -> None:
     ``tests.secret_scan``)."""
     config.pluginmanager.register(SCAN, "secret-scan")
     logging.getLogger().addHandler(LogRecorder(SCAN))
+
+
+HANG_REPORT_AFTER = 240.0
+"""Seconds after which a test still running prints every asyncio task's stack: before the
+300 s of pytest-timeout, whose dump shows threads only, while a hung await sits in a task."""
+
+
+@pytest.fixture(autouse=True)
+async def task_stacks_on_hang() -> AsyncIterator[None]:
+    """Print the stack of every task on the session's event loop when a test hangs."""
+
+    def report() -> None:
+        print(f"--- still running after {HANG_REPORT_AFTER:g} s; asyncio tasks:", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+
+    handle = asyncio.get_running_loop().call_later(HANG_REPORT_AFTER, report)
+    try:
+        yield
+    finally:
+        handle.cancel()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
