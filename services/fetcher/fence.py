@@ -12,10 +12,10 @@ A check that took longer than its margin is refused too: the process may have be
 stale by the time it arrives. A pause can also fall between two commands of one step (IMAP's
 STORE and EXPUNGE, POP3's DELEs): so the mailbox awaits the fence's ``guard`` before each
 command, and an answer vouches for ``margin`` after its question only, measured on the
-monotonic clock, which runs on while the process is stopped. The window left is the few
-instructions between the guard and the socket write. A POP3 server commits DELEs at QUIT:
-those a resumed process sent while its lease was valid are still committed, which removes
-only mail already stored.
+monotonic clock, which runs on while the process is stopped. The window left is the turn
+of the event loop between the guard and the command's write to the socket. A POP3 server
+commits DELEs at QUIT: those a resumed process sent while its lease was valid are still
+committed, which removes only mail already stored.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class LeaseFence:
     lease_token: int
     margin: float
     clock: Callable[[], float] = time.monotonic
-    """Runs on while the process is stopped, unlike the time it spends running."""
+    """What a check's answer is timed by: monotonic, which runs on while the process is
+    stopped."""
     _vouched_until: float = field(default=float("-inf"), init=False, repr=False)
 
     @property
