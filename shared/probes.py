@@ -1,9 +1,10 @@
 """What every service answers over HTTP for its operators: liveness, readiness and metrics.
 
 ``/healthz`` says the process answers (a liveness probe restarts it otherwise); ``/readyz``
-says it can do its work — the broker connection is up and MongoDB answers a ping — and
-otherwise answers 503 with the reason; ``/metrics`` is the Prometheus text of the process.
-None of them needs a token: they reveal no configuration, only counts and component states.
+says it can do its work — its services have started, the broker connection is up and
+MongoDB answers a ping — and otherwise answers 503 with the reason; ``/metrics`` is the
+Prometheus text of the process. None of them needs a token: they reveal no configuration,
+only counts and component states.
 The config service serves the same three through its FastAPI app; the other services serve
 :func:`probes_app`.
 """
@@ -46,9 +47,17 @@ class Readiness(BaseModel):
         return self.status == "ready"
 
 
-async def check_readiness(*, store: Store | None, broker: RabbitBroker) -> Readiness:
-    """Ping MongoDB and check the broker connection, each within :data:`CHECK_TIMEOUT_S`."""
-    reasons: list[str] = []
+async def check_readiness(
+    *, store: Store | None, broker: RabbitBroker, started: bool = True
+) -> Readiness:
+    """Ping MongoDB and check the broker connection, each within :data:`CHECK_TIMEOUT_S`;
+    not ready either until the process's services have ``started``.
+
+    Without that, a client that waited for ``/readyz`` could write a setting while the
+    topology was still being declared (on a new RabbitMQ, before the ``config`` exchange
+    exists) and get a 500 for it.
+    """
+    reasons = [] if started else ["the services are still starting"]
     mongodb: Component = "ok"
     try:
         if store is None:
@@ -76,7 +85,7 @@ async def runtime_readiness(rt: Runtime) -> Readiness:
         store: Store | None = rt.store
     except RuntimeError:
         store = None
-    return await check_readiness(store=store, broker=rt.broker)
+    return await check_readiness(store=store, broker=rt.broker, started=rt.started)
 
 
 async def metrics_text(rt: Runtime) -> bytes:

@@ -37,6 +37,9 @@ class Runtime:
         self._broker = broker
         self.config = SystemConfig()
         self._store: Store | None = None
+        self.started = False
+        """Every service of this process has started (readiness waits for it: FastStream
+        serves HTTP while it still starts the broker's subscribers and the services)."""
         self._listeners: list[ConfigListener] = []
         self._reload_lock = asyncio.Lock()
         REDACTOR.register(

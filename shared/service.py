@@ -127,9 +127,11 @@ class Stack:
                 # Tasks it starts (the fetcher's per-account loops) log under its name.
                 with log_context(service=service.name):
                     await service.start()
+        self.rt.started = True
 
     async def before_broker_stop(self) -> None:
         """Each service's stop hook, in reverse order."""
+        self.rt.started = False
         for service in reversed(self.services):
             if service.stop is not None:
                 with log_context(service=service.name):

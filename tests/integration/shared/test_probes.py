@@ -67,6 +67,36 @@ async def test_a_running_service_is_live_and_ready(fetcher_stack: Stack) -> None
         }
 
 
+async def test_not_ready_until_the_services_have_started(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
+    """FastStream serves HTTP while it still starts the broker's subscribers and then the
+    services (the topology with them): a client that waited for /readyz must not find the
+    process half started (a setting written then, before the ``config`` exchange existed on a
+    new RabbitMQ, answered 500)."""
+    settings = server_settings(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, instance="starting"
+    )
+    stack = Stack([fetcher_service], settings)
+    await stack.before_broker()
+    await stack.rt.broker.start()
+    try:
+        async with client(stack.asgi) as http:
+            starting = await http.get("/readyz")
+            await stack.after_broker()
+            started = await http.get("/readyz")
+    finally:
+        await stack.stop()
+    assert starting.status_code == 503
+    assert starting.json() == {
+        "status": "not ready",
+        "broker": "ok",
+        "mongodb": "ok",
+        "reason": "the services are still starting",
+    }
+    assert started.status_code == 200 and started.json()["status"] == "ready"
+
+
 async def test_metrics_show_the_depth_of_the_processor_queue(fetcher_stack: Stack) -> None:
     for n in range(3):
         mail = MailReceived(raw_id=f"raw-{n}", account="probe", source_key=f"1:{n}")
