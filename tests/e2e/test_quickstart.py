@@ -105,6 +105,14 @@ class QuickStart:
         SCAN.secret("the local mailbox password", values["LOCAL_MAILBOX_PASSWORD"])
         return {**self.base_env, **values, "MAILROOM_LOG_JSON": "false"}
 
+    def log_problems(self) -> str:
+        """The services' warnings and errors, for a failure's message: the fixture removes
+        the state directory, logs and all, when the test ends."""
+        log = self.state_dir / "logs" / "mailroom.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        problems = [line for line in lines if '"WARNING"' in line or '"ERROR"' in line]
+        return "\nservice log, warnings and errors:\n" + "\n".join(problems[-30:])
+
     def type(self, line: str) -> subprocess.CompletedProcess[str]:
         """Run one README line (``mailroom …``) in a shell that loaded the env file."""
         args = shlex.split(line)
@@ -140,8 +148,8 @@ def _readme_quick_start() -> str:
     return section
 
 
-def _ready(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
+def _ready(user: QuickStart, result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr + user.log_problems()
     assert "Mailroom is ready." in result.stdout, result.stdout
     match = re.search(r"API\s+(http://\S+)", result.stdout)
     assert match, result.stdout
@@ -219,7 +227,7 @@ def test_quick_start_as_written_then_stop_and_start_again(quick_start: QuickStar
         assert line in readme, f"the README's quick start no longer says {line!r}"
 
     first = user.make("run")
-    api_url = _ready(first)
+    api_url = _ready(user, first)
     assert api_url == f"http://127.0.0.1:{user.base_env['MAILROOM_API_PORT']}"
     _console_sign_in(api_url, first.stdout)
     again = user.make("run", timeout=5)  # a second run says so at once, and fails
@@ -240,7 +248,7 @@ def test_quick_start_as_written_then_stop_and_start_again(quick_start: QuickStar
     assert not (user.state_dir / PID_FILE).exists()
 
     restarted = user.make("run")
-    assert _ready(restarted) == api_url
+    assert _ready(user, restarted) == api_url
     assert ", password " not in restarted.stdout  # shown once, at the first start only
     assert [c["number"] for c in _cases(user)] == [10001]
     assert len(_messages(user, 10001)) == 3
