@@ -120,8 +120,15 @@ class Stack:
         )
 
     async def after_broker(self) -> None:
-        """Topology, then each service's own start hook."""
+        """Topology, the configuration read again, then each service's own start hook.
+
+        The configuration was first read before the broker's subscribers existed: a change
+        broadcast in between reached no queue of this instance (a fetcher started beside a
+        new account never saw it). Read now, with the config queue bound, nothing falls in
+        between: a later change arrives by broadcast.
+        """
         await declare_topology(self.rt.broker)
+        await self.rt.reload_config()
         for service in self.services:
             if service.start is not None:
                 # Tasks it starts (the fetcher's per-account loops) log under its name.

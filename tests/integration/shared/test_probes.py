@@ -97,6 +97,29 @@ async def test_not_ready_until_the_services_have_started(
     assert started.status_code == 200 and started.json()["status"] == "ready"
 
 
+async def test_a_change_made_before_the_config_queue_existed_is_read_at_start(
+    rabbit_url: str, mongo_url: str, mongo_db_name: str
+) -> None:
+    """A setting written between the process's first read of the configuration and the start
+    of its config subscriber was broadcast to no queue of this instance: the start reads the
+    configuration again."""
+    settings = server_settings(
+        rabbit_url=rabbit_url, mongo_url=mongo_url, database=mongo_db_name, instance="gap"
+    )
+    stack = Stack([fetcher_service], settings)
+    await stack.before_broker()
+    first = stack.rt.config.settings.poll_interval_seconds
+    await stack.rt.store.properties.put(
+        module="settings", key="poll_interval_seconds", value=first + 7, who="test"
+    )
+    await stack.rt.broker.start()
+    try:
+        await stack.after_broker()
+        assert stack.rt.config.settings.poll_interval_seconds == first + 7
+    finally:
+        await stack.stop()
+
+
 async def test_metrics_show_the_depth_of_the_processor_queue(fetcher_stack: Stack) -> None:
     for n in range(3):
         mail = MailReceived(raw_id=f"raw-{n}", account="probe", source_key=f"1:{n}")
