@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import aiormq
 from aio_pika import DeliveryMode, Message
+from faststream.exceptions import IncorrectState
 from faststream.rabbit import Channel, RabbitBroker
 from pydantic import BaseModel
 
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 CASE_EVENT_KEYS = (CASE_CREATED, CASE_UPDATED)
 """Routing keys published without ``mandatory``: events for integrators, routed nowhere when
 none listens."""
+
+
+BROKER_AWAY: tuple[type[Exception], ...] = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    TimeoutError,
+    IncorrectState,
+)
+"""What a publish raises while RabbitMQ is away or its connection is being re-established
+(a channel is restored a moment after the connection): an outage, not a bug."""
 
 
 def mandatory(routing_key: str) -> bool:

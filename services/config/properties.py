@@ -9,6 +9,8 @@ refused the same way unless forced; the audit record of a forced write names wha
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +27,7 @@ from shared.config_views import (
     check_key,
     seal_secrets,
 )
-from shared.errors import ConfigRejected, NotFound
+from shared.errors import ConfigRejected, NotFound, Transient
 from shared.models.config import ACCOUNT_NAME, IncomingAccount, OutgoingConnection
 from shared.models.messages import ConfigChanged
 from shared.models.records import Property
@@ -61,6 +63,12 @@ async def delete_property(
     return version
 
 
+BROKER_WAIT_S = 2.0
+"""How long a change waits for a RabbitMQ connection that is being re-established."""
+RETELL_S = 6.0
+"""How long a stored change's broadcast is tried again: longer than a reconnect (5 s)."""
+
+
 async def check_change(
     rt: Runtime,
     *,
@@ -71,7 +79,16 @@ async def check_change(
     """Refuse (ConfigRejected) a change that breaks any typed view: build the whole
     configuration as it would be with the ``drop`` properties (module, key) removed and the
     ``add`` ones stored in place of those of the same name. Then apply the guards, compared
-    with the configuration loaded now; returns the guard refusals ``force`` overrode."""
+    with the configuration loaded now; returns the guard refusals ``force`` overrode.
+
+    First of all, RabbitMQ must be connected (Transient otherwise, nothing changed): a change
+    stored but not broadcast would reach the running services only at their next start.
+    """
+    if not await rt.broker.ping(timeout=BROKER_WAIT_S):
+        raise Transient(
+            "RabbitMQ is not reachable, so the running services could not be told of the "
+            "change: nothing was changed; try again when it is back"
+        )
     replaced = {*drop, *((p.module, p.key) for p in add)}
     current = await rt.store.properties.all()
     candidate = [p for p in current if (p.module, p.key) not in replaced]
@@ -212,12 +229,25 @@ async def broadcast(rt: Runtime, version: int, module: str, key: str, action: st
     """
     # Imported here: the topology is FastStream's, and a CLI listing that imports this
     # module for its reads should not pay for it.
+    from shared.broker import BROKER_AWAY
     from shared.topology import CONFIG_EXCHANGE
 
     await rt.reload_config()
     change = ConfigChanged.model_validate(
         {"version": version, "module": module, "key": key, "action": action}
     )
-    # Not mandatory: with no service running nobody listens, and services read the whole
-    # configuration when they start.
-    await rt.broker.publish(change, exchange=CONFIG_EXCHANGE, persist=True, mandatory=False)
+    deadline = time.monotonic() + RETELL_S
+    while True:
+        try:
+            # Not mandatory: with no service running nobody listens, and services read the
+            # whole configuration when they start.
+            await rt.broker.publish(change, exchange=CONFIG_EXCHANGE, persist=True, mandatory=False)
+            return
+        except BROKER_AWAY as exc:
+            if time.monotonic() > deadline:
+                raise Transient(
+                    f"the change is saved (configuration version {version}), but RabbitMQ "
+                    f"could not tell the running services ({type(exc).__name__}); they load "
+                    "it at their next start or with the next change"
+                ) from None
+        await asyncio.sleep(0.5)
