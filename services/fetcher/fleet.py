@@ -120,6 +120,7 @@ class Fleet:
         self._started_at = utcnow()
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
         self._ticks = 0
 
     @property
@@ -129,6 +130,7 @@ class Fleet:
 
     async def start(self) -> None:
         """Take this instance's share of the accounts and keep ticking."""
+        self._stopping = False
         await self.supervisor.start(only(self._deps.config(), ()))
         try:
             await self.tick()
@@ -138,7 +140,13 @@ class Fleet:
         self._loop = asyncio.create_task(self._run(), name="fetcher-fleet")
 
     async def stop(self) -> None:
-        """Stop every task, then hand the accounts back at once and drop the heartbeat."""
+        """Stop every task, then hand the accounts back at once and drop the heartbeat.
+
+        The loops also end by the flag: a cancellation that lands while a library call
+        returns can be swallowed on Python 3.11, and the loop would then tick on (seen: a
+        stop waiting forever right after a configuration change woke the loop)."""
+        self._stopping = True
+        self._wake.set()
         for task in (self._loop, self._applier):
             if task is not None:
                 task.cancel()
@@ -247,7 +255,7 @@ class Fleet:
 
     async def _apply(self) -> None:
         """Start and stop tasks; release the leases whose tasks have stopped."""
-        while self._dirty:
+        while self._dirty and not self._stopping:
             self._dirty = False
             active = self._held.keys() - self._releasing
             await self.supervisor.reconcile(only(self._deps.config(), active))
@@ -285,9 +293,14 @@ class Fleet:
 
     async def _run(self) -> None:
         delay = tick_seconds(self._deps.config().settings.fetcher_lease_seconds)
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: in Python 3.11 a wait_for whose event is set just
+            # as the task is cancelled (a config change at shutdown) swallows the cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             started = time.monotonic()
             try:
@@ -329,7 +342,8 @@ class Fleet:
             ticked = self._ticked
             self._wake.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ticked.wait(), timeout=3 * MAX_TICK)
+                async with asyncio.timeout(3 * MAX_TICK):
+                    await ticked.wait()
             if token is not None and self._held.get(account.name) == token:
                 return 0
             raise
